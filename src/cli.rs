@@ -1,0 +1,360 @@
+//! The command line: serve, migrate, and the merchant and user commands.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::Clock;
+use crate::config::{self, ConfigError, DatabaseUrl, Secret, SessionSettings, Settings};
+use crate::db::{Db, DbError, merchants, users};
+use crate::domain::{
+    Email, MerchantName, Password, PersonName, Role, ValidationError, generate_password,
+};
+use crate::startup::{Application, FirstAdmin};
+
+/// Keyward: API-key management with a server-rendered dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about)]
+pub struct Cli {
+    /// Database: sqlite://PATH, a bare path, or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://keyward.db",
+        global = true
+    )]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage merchants.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Default, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KEYWARD_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// File holding the server secret (at least 64 bytes). KEYWARD_SECRET gives it inline.
+    #[arg(long, env = "KEYWARD_SECRET_FILE")]
+    secret_file: Option<PathBuf>,
+    /// Sign out after this long without a request (e.g. 30m).
+    #[arg(long, env = "KEYWARD_SESSION_IDLE_TIMEOUT", default_value = "30m")]
+    session_idle_timeout: String,
+    /// Sign out this long after signing in, however active (e.g. 12h).
+    #[arg(long, env = "KEYWARD_SESSION_ABSOLUTE_TIMEOUT", default_value = "12h")]
+    session_absolute_timeout: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "KEYWARD_WORKERS")]
+    workers: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum MerchantCommand {
+    /// Create a merchant and print its ID.
+    Create {
+        /// The merchant's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a merchant member or a support user.
+    Create(UserCreateArgs),
+    /// Disable a user and end their sessions.
+    Disable {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct UserCreateArgs {
+    /// Sign-in email.
+    #[arg(long)]
+    email: String,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// The merchant (name or ID) the user joins; needs --role.
+    #[arg(long, requires = "role", conflicts_with = "support")]
+    merchant: Option<String>,
+    /// admin, developer or viewer.
+    #[arg(long, requires = "merchant", conflicts_with = "support")]
+    role: Option<String>,
+    /// Make a support user, who reads every merchant and changes nothing.
+    #[arg(long)]
+    support: bool,
+    /// Read the password from the first line of standard input instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+/// A command that failed; its message is printed as one line.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Config(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Parses the command line, runs the command, and prints any error as one line.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.command.is_none() || matches!(cli.command, Some(Command::Serve(_))));
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("keyward: {}", crate::error::cause_chain(&err));
+            err.exit_code()
+        }
+    }
+}
+
+fn init_tracing(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn execute(cli: Cli) -> Result<(), CliError> {
+    let database = DatabaseUrl::parse(&cli.database_url)?;
+    database.check()?;
+    match cli
+        .command
+        .unwrap_or(Command::Serve(ServeArgs::default_from_env()))
+    {
+        Command::Serve(args) => serve(database, args),
+        Command::Migrate => {
+            let applied = Db::connect(&database)?.migrate()?;
+            println!(
+                "Applied {} migration(s) on {}.",
+                applied.len(),
+                database.backend_name()
+            );
+            Ok(())
+        }
+        Command::Merchant(MerchantCommand::Create { name }) => create_merchant(&database, &name),
+        Command::User(UserCommand::Create(args)) => create_user(&database, args),
+        Command::User(UserCommand::Disable { email }) => disable_user(&database, &email),
+    }
+}
+
+impl ServeArgs {
+    /// `keyward` with no subcommand serves with the same settings as `keyward serve`.
+    fn default_from_env() -> Self {
+        match Cli::try_parse_from(["keyward", "serve"]) {
+            Ok(Cli {
+                command: Some(Command::Serve(args)),
+                ..
+            }) => args,
+            _ => Self::default(),
+        }
+    }
+}
+
+fn settings(database: DatabaseUrl, args: ServeArgs) -> Result<Settings, ConfigError> {
+    let bind = config::parse_bind(&args.bind)?;
+    let session = SessionSettings {
+        idle_timeout: config::parse_duration(
+            "KEYWARD_SESSION_IDLE_TIMEOUT",
+            &args.session_idle_timeout,
+        )?,
+        absolute_timeout: config::parse_duration(
+            "KEYWARD_SESSION_ABSOLUTE_TIMEOUT",
+            &args.session_absolute_timeout,
+        )?,
+    };
+    if session.idle_timeout > session.absolute_timeout {
+        return Err(ConfigError::IdleLongerThanAbsolute);
+    }
+    let secret = Secret::load(
+        std::env::var("KEYWARD_SECRET").ok(),
+        args.secret_file.as_deref(),
+        &database,
+    )?;
+    Ok(Settings {
+        database,
+        bind,
+        secret,
+        session,
+        workers: args.workers,
+    })
+}
+
+fn serve(database: DatabaseUrl, args: ServeArgs) -> Result<(), CliError> {
+    let settings = settings(database, args)?;
+    let backend = settings.database.backend_name();
+    actix_web::rt::System::new().block_on(async move {
+        let mut app = Application::build(settings.clone(), Clock::default())?;
+        if let Some(admin) = app.take_first_admin() {
+            print_first_admin(&admin);
+        }
+        let address = std::net::SocketAddr::new(settings.bind.ip(), app.port());
+        println!("Keyward is listening on http://{address} ({backend})");
+        std::io::stdout().flush()?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn print_first_admin(admin: &FirstAdmin) {
+    println!(
+        "Created the merchant \"{}\" and its first admin. Sign in with:",
+        admin.merchant
+    );
+    println!("  Email:    {}", admin.email);
+    println!("  Password: {}", admin.password.expose());
+    println!("The password is shown only this once; store it somewhere safe.");
+}
+
+fn open(database: &DatabaseUrl) -> Result<Db, CliError> {
+    let db = Db::connect(database)?;
+    db.migrate()?;
+    Ok(db)
+}
+
+fn create_merchant(database: &DatabaseUrl, raw_name: &str) -> Result<(), CliError> {
+    let name = MerchantName::parse(raw_name)?;
+    let db = open(database)?;
+    let mut conn = db.get()?;
+    match merchants::create(&mut conn, &name, Clock::default().now()) {
+        Ok(merchant) => {
+            println!("{}", merchant.id);
+            Ok(())
+        }
+        Err(DbError::UniqueViolation(_)) => Err(CliError::Refused(format!(
+            "a merchant named \"{}\" exists already",
+            name.as_str()
+        ))),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn read_password_line() -> Result<Password, CliError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Ok(Password::parse_new(line.to_owned())?)
+}
+
+fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliError> {
+    let email = Email::parse(&args.email)?;
+    let name = PersonName::parse(&args.name)?;
+    let role = args
+        .role
+        .as_deref()
+        .map(str::parse::<Role>)
+        .transpose()
+        .map_err(|err| CliError::Refused(err.to_string()))?;
+    if args.merchant.is_none() && !args.support {
+        return Err(CliError::Refused(
+            "say which merchant the user joins (--merchant NAME_OR_ID --role ROLE) or make a support user (--support)".into(),
+        ));
+    }
+    let (password, generated) = if args.password_stdin {
+        (read_password_line()?, false)
+    } else {
+        (generate_password(), true)
+    };
+    let db = open(database)?;
+    let mut conn = db.get()?;
+    let merchant = match &args.merchant {
+        Some(raw) => Some(
+            merchants::find_by_id_or_name(&mut conn, raw)?.ok_or_else(|| {
+                CliError::Refused(format!("no merchant has the name or ID \"{raw}\""))
+            })?,
+        ),
+        None => None,
+    };
+    let access = match (&merchant, role) {
+        (Some(merchant), Some(role)) => users::Access::Member {
+            merchant_id: &merchant.id,
+            role,
+        },
+        _ => users::Access::Support,
+    };
+    let user = users::create(
+        &mut conn,
+        users::NewUser {
+            email: &email,
+            name: &name,
+            password_hash: &password.hash(),
+            access,
+        },
+        Clock::default().now(),
+    )
+    .map_err(|err| match err {
+        DbError::UniqueViolation(_) => CliError::Refused(format!(
+            "a user with the email {} exists already",
+            email.as_str()
+        )),
+        other => other.into(),
+    })?;
+    match (&merchant, role) {
+        (Some(merchant), Some(role)) => println!(
+            "Created user {} ({}) as {} of \"{}\".",
+            user.email, user.id, role, merchant.name
+        ),
+        _ => println!("Created support user {} ({}).", user.email, user.id),
+    }
+    if generated {
+        println!("Password (shown once): {}", password.expose());
+    }
+    Ok(())
+}
+
+fn disable_user(database: &DatabaseUrl, raw_email: &str) -> Result<(), CliError> {
+    let email = Email::parse(raw_email)?;
+    let db = open(database)?;
+    let mut conn = db.get()?;
+    if users::disable(&mut conn, &email, Clock::default().now())? {
+        println!("Disabled {} and ended their sessions.", email.as_str());
+        Ok(())
+    } else {
+        Err(CliError::Refused(format!(
+            "no user has the email {}",
+            email.as_str()
+        )))
+    }
+}

@@ -1,0 +1,405 @@
+//! Typed settings, read from flags and the environment, checked before anything starts.
+
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use time::Duration;
+
+/// The smallest server secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 64;
+
+/// A setting that is missing or wrong. Each message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `DATABASE_URL` has a scheme Keyward does not speak.
+    #[error(
+        "DATABASE_URL: unsupported scheme `{0}` (use sqlite://PATH, a bare path, or postgres://…)"
+    )]
+    UnsupportedScheme(String),
+    /// `DATABASE_URL` is empty.
+    #[error("DATABASE_URL: must not be empty")]
+    EmptyDatabaseUrl,
+    /// The SQLite file's folder does not exist.
+    #[error("DATABASE_URL: the folder `{0}` for the SQLite database does not exist")]
+    MissingDatabaseFolder(PathBuf),
+    /// The secret is shorter than [`MIN_SECRET_BYTES`].
+    #[error(
+        "{source_name}: the secret must be at least {MIN_SECRET_BYTES} bytes long (it has {len})"
+    )]
+    SecretTooShort {
+        /// Which setting held it.
+        source_name: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Postgres needs a secret every instance shares.
+    #[error(
+        "KEYWARD_SECRET or KEYWARD_SECRET_FILE is required with Postgres, so that every instance shares one secret"
+    )]
+    SecretRequired,
+    /// The secret file could not be read or written.
+    #[error("{setting}: cannot use `{path}`: {source}")]
+    SecretFile {
+        /// The setting that named the file.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// `KEYWARD_BIND` is not a socket address.
+    #[error("KEYWARD_BIND: `{0}` is not an address such as 127.0.0.1:8080")]
+    BadBind(String),
+    /// A timeout is not a duration.
+    #[error("{setting}: `{value}` is not a duration such as 30m, 12h or 90s")]
+    BadDuration {
+        /// The setting.
+        setting: &'static str,
+        /// What it held.
+        value: String,
+    },
+    /// The idle timeout is longer than the absolute one.
+    #[error(
+        "KEYWARD_SESSION_IDLE_TIMEOUT must not be longer than KEYWARD_SESSION_ABSOLUTE_TIMEOUT"
+    )]
+    IdleLongerThanAbsolute,
+}
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A Postgres connection URL.
+    Postgres(String),
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            DatabaseUrl::Postgres(url) => write!(f, "Postgres({})", redact_password(url)),
+        }
+    }
+}
+
+/// Hides the password of a `postgres://user:password@host/db` URL.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:<redacted>@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://PATH`, `sqlite:PATH`, a bare path, or `postgres://…`.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(ConfigError::EmptyDatabaseUrl);
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(raw.to_owned()));
+        }
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(ConfigError::EmptyDatabaseUrl);
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = raw.split_once("://") {
+            return Err(ConfigError::UnsupportedScheme(scheme.to_owned()));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(raw)))
+    }
+
+    /// Checks what can be checked before connecting: the SQLite file's folder exists.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let DatabaseUrl::Sqlite(path) = self {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(folder) = folder
+                && !folder.is_dir()
+            {
+                return Err(ConfigError::MissingDatabaseFolder(folder.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the backend, as shown in logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "SQLite",
+            DatabaseUrl::Postgres(_) => "Postgres",
+        }
+    }
+}
+
+/// The server secret: signs session cookies and derives the key pepper. Its `Debug`
+/// never prints it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    fn parse(bytes: Vec<u8>, source_name: &'static str) -> Result<Self, ConfigError> {
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::SecretTooShort {
+                source_name,
+                len: bytes.len(),
+            });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Wraps a secret given in code (tests, tools); it must be at least 64 bytes.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, ConfigError> {
+        Self::parse(bytes, "secret")
+    }
+
+    /// A 64-byte key for one purpose, derived so that no two purposes share a key.
+    pub fn derive(&self, purpose: &str) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        for (i, half) in out.chunks_mut(32).enumerate() {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+            mac.update(purpose.as_bytes());
+            mac.update(&[u8::try_from(i).expect("two halves")]);
+            half.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
+    /// Reads the secret from `KEYWARD_SECRET` or `KEYWARD_SECRET_FILE`; on SQLite with
+    /// neither, reads or creates `keyward.secret` beside the database (mode 0600).
+    pub fn load(
+        from_env: Option<String>,
+        file: Option<&Path>,
+        database: &DatabaseUrl,
+    ) -> Result<Self, ConfigError> {
+        if let Some(secret) = from_env {
+            return Self::parse(secret.into_bytes(), "KEYWARD_SECRET");
+        }
+        if let Some(path) = file {
+            let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
+                setting: "KEYWARD_SECRET_FILE",
+                path: path.to_owned(),
+                source,
+            })?;
+            return Self::parse(trim_line_end(bytes), "KEYWARD_SECRET_FILE");
+        }
+        match database {
+            DatabaseUrl::Postgres(_) => Err(ConfigError::SecretRequired),
+            DatabaseUrl::Sqlite(db_path) => Self::load_or_create_beside(db_path),
+        }
+    }
+
+    fn load_or_create_beside(db_path: &Path) -> Result<Self, ConfigError> {
+        let path = db_path.with_file_name("keyward.secret");
+        let file_error = |source| ConfigError::SecretFile {
+            setting: "keyward.secret",
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => Self::parse(trim_line_end(bytes), "keyward.secret"),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let secret = crate::domain::random_token(86);
+                write_private_file(&path, secret.as_bytes()).map_err(file_error)?;
+                Self::parse(secret.into_bytes(), "keyward.secret")
+            }
+            Err(err) => Err(file_error(err)),
+        }
+    }
+}
+
+fn trim_line_end(mut bytes: Vec<u8>) -> Vec<u8> {
+    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        bytes.pop();
+    }
+    bytes
+}
+
+/// Writes a new file readable by its owner only; fails if it already exists, so two
+/// processes starting at once never overwrite each other's secret.
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Parses a duration such as `90s`, `30m`, `12h` or `7d`.
+pub fn parse_duration(setting: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::BadDuration {
+        setting,
+        value: raw.to_owned(),
+    };
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = raw.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "s" => Duration::seconds(number),
+        "m" => Duration::minutes(number),
+        "h" => Duration::hours(number),
+        "d" => Duration::days(number),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
+}
+
+/// How long a signed-in session lasts.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// Signed out after this long without a request.
+    pub idle_timeout: Duration,
+    /// Signed out this long after signing in, however active.
+    pub absolute_timeout: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::minutes(30),
+            absolute_timeout: Duration::hours(12),
+        }
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The database.
+    pub database: DatabaseUrl,
+    /// The address to listen on; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// The server secret.
+    pub secret: Secret,
+    /// Session lifetimes.
+    pub session: SessionSettings,
+    /// HTTP worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+/// Parses `KEYWARD_BIND`.
+pub fn parse_bind(raw: &str) -> Result<SocketAddr, ConfigError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| ConfigError::BadBind(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_pick_their_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://keyward.db").unwrap(),
+            DatabaseUrl::Sqlite("keyward.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/keyward.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/keyward.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("data/k.db").unwrap(),
+            DatabaseUrl::Sqlite("data/k.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("mysql://u@h/db"),
+            Err(ConfigError::UnsupportedScheme(s)) if s == "mysql"
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse(" "),
+            Err(ConfigError::EmptyDatabaseUrl)
+        ));
+    }
+
+    #[test]
+    fn postgres_passwords_are_redacted_in_debug() {
+        let url = DatabaseUrl::parse("postgres://kw:s3cret@db.internal/keyward").unwrap();
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("kw:<redacted>@db.internal"), "{shown}");
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("X", "30m").unwrap(), Duration::minutes(30));
+        assert_eq!(parse_duration("X", "12h").unwrap(), Duration::hours(12));
+        assert_eq!(parse_duration("X", "90s").unwrap(), Duration::seconds(90));
+        for bad in ["30", "m", "0m", "1.5h", "-3m", "3 weeks"] {
+            assert!(parse_duration("X", bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn short_secrets_are_refused_and_named() {
+        let err = Secret::load(
+            Some("short".into()),
+            None,
+            &DatabaseUrl::Postgres("postgres://x".into()),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("KEYWARD_SECRET:"), "{err}");
+    }
+
+    #[test]
+    fn postgres_requires_a_shared_secret() {
+        let err =
+            Secret::load(None, None, &DatabaseUrl::Postgres("postgres://x".into())).unwrap_err();
+        assert!(matches!(err, ConfigError::SecretRequired));
+    }
+
+    #[test]
+    fn sqlite_generates_a_private_secret_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = DatabaseUrl::Sqlite(dir.path().join("keyward.db"));
+        let first = Secret::load(None, None, &db).unwrap();
+        let second = Secret::load(None, None, &db).unwrap();
+        assert_eq!(first.derive("x"), second.derive("x"));
+        let mode = std::fs::metadata(dir.path().join("keyward.secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose() {
+        let secret = Secret::from_bytes(vec![7; 64]).unwrap();
+        assert_ne!(secret.derive("a"), secret.derive("b"));
+    }
+}

@@ -1,0 +1,71 @@
+//! Merchants: the tenants.
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use super::schema::merchants;
+use super::{DbConnection, DbError};
+use crate::domain::MerchantName;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// A merchant as stored.
+#[derive(Debug, Clone, Queryable)]
+pub struct Merchant {
+    /// UUID.
+    pub id: String,
+    /// Display name, unique regardless of case.
+    pub name: String,
+    /// When it was created (UTC).
+    pub created_at: PrimitiveDateTime,
+}
+
+const COLUMNS: (merchants::id, merchants::name, merchants::created_at) =
+    (merchants::id, merchants::name, merchants::created_at);
+
+/// Creates a merchant; a name taken already (in any case) is a `UniqueViolation`.
+pub fn create(
+    conn: &mut DbConnection,
+    name: &MerchantName,
+    now: PrimitiveDateTime,
+) -> Result<Merchant, DbError> {
+    let merchant = Merchant {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.as_str().to_owned(),
+        created_at: now,
+    };
+    diesel::insert_into(merchants::table)
+        .values((
+            merchants::id.eq(&merchant.id),
+            merchants::name.eq(&merchant.name),
+            merchants::created_at.eq(merchant.created_at),
+        ))
+        .execute(conn)?;
+    Ok(merchant)
+}
+
+/// Finds a merchant by its exact ID or by its name in any case.
+pub fn find_by_id_or_name(conn: &mut DbConnection, raw: &str) -> Result<Option<Merchant>, DbError> {
+    let raw = raw.trim();
+    Ok(merchants::table
+        .select(COLUMNS)
+        .filter(
+            merchants::id
+                .eq(raw)
+                .or(lower(merchants::name).eq(raw.to_lowercase())),
+        )
+        .first(conn)
+        .optional()?)
+}
+
+/// Finds a merchant by its name in any case.
+pub fn find_by_name(
+    conn: &mut DbConnection,
+    name: &MerchantName,
+) -> Result<Option<Merchant>, DbError> {
+    Ok(merchants::table
+        .select(COLUMNS)
+        .filter(lower(merchants::name).eq(name.as_str().to_lowercase()))
+        .first(conn)
+        .optional()?)
+}

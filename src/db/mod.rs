@@ -1,0 +1,299 @@
+//! The database: one connection type over SQLite and Postgres, its pool, migrations, and
+//! one module of queries per table group.
+
+pub mod login_failures;
+pub mod memberships;
+pub mod merchants;
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel::result::DatabaseErrorKind;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Serialises migrations when several instances start on one Postgres at once.
+const MIGRATION_LOCK_ID: i64 = 0x6B65_7977_6172_6401;
+
+/// One connection to either backend; queries are written once for both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// A SQLite file.
+    Sqlite(diesel::SqliteConnection),
+    /// A Postgres server.
+    Postgres(diesel::PgConnection),
+}
+
+/// A database failure, as the layers above see it.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be reached or refused the credentials.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] ConnectError),
+    /// No pooled connection became free in time, or the pool could not open one.
+    #[error("no database connection is available: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// A row with the same unique value exists already.
+    #[error("a row with the same unique value exists already ({0})")]
+    UniqueViolation(String),
+    /// Any other query failure.
+    #[error("database query failed")]
+    Query(#[source] diesel::result::Error),
+    /// Applying migrations failed.
+    #[error("applying database migrations failed: {0}")]
+    Migration(String),
+    /// A stored value is not one Keyward writes (a role, say).
+    #[error("unexpected value in the database: {0}")]
+    Corrupt(String),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("the database task stopped before it finished")]
+    TaskStopped,
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(err: diesel::result::Error) -> Self {
+        match err {
+            diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                DbError::UniqueViolation(info.message().to_owned())
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+/// Opening a connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The server or file could not be opened.
+    #[error(transparent)]
+    Open(#[from] diesel::ConnectionError),
+    /// The connection opened but its settings could not be applied.
+    #[error("setting up the connection failed: {0}")]
+    Setup(#[from] diesel::result::Error),
+}
+
+/// Opens connections of the backend the URL names. Built by hand rather than through
+/// the derived `establish`, which hides a refused connection or a wrong password
+/// behind a generic message after a long wait.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    fn open(&self) -> Result<DbConnection, ConnectError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
+                // busy_timeout first, so switching to WAL waits for a concurrent opener.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000;
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA journal_size_limit = 67108864;",
+                )?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = diesel::PgConnection::establish(url)?;
+                conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                Ok(DbConnection::Postgres(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectError> {
+        self.open()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
+        conn.ping().map_err(ConnectError::Setup)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+type Pool = r2d2::Pool<ConnectionManager>;
+
+/// A pooled connection.
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The database handle shared by the server and the CLI: a pool over one backend.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    url: Arc<DatabaseUrl>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens one connection straight away, so a wrong URL, a stopped server or a wrong
+    /// password is reported at once, then builds the pool.
+    pub fn connect(url: &DatabaseUrl) -> Result<Self, DbError> {
+        let manager = ConnectionManager { url: url.clone() };
+        manager.open()?;
+        let max_size = match url {
+            DatabaseUrl::Sqlite(_) => 8,
+            DatabaseUrl::Postgres(_) => 10,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            // A ping on every checkout costs a round trip per query; broken connections
+            // are found by `has_broken` when they come back instead.
+            .test_on_check_out(false)
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            url: Arc::new(url.clone()),
+        })
+    }
+
+    /// The URL this handle was opened with.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// A connection for synchronous callers (the CLI, start-up).
+    pub fn get(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `work` on a pooled connection on a blocking thread.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| DbError::TaskStopped)?
+    }
+
+    /// Applies every pending migration of this backend; returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        let mut conn = self.get()?;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(conn) => conn
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect()),
+            DbConnection::Postgres(conn) => {
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))?;
+                let applied = conn
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|versions| versions.iter().map(ToString::to_string).collect());
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
+                applied
+            }
+        };
+        applied.map_err(|err| DbError::Migration(err.to_string()))
+    }
+
+    /// True when the database answers a query within two seconds and, on SQLite, its
+    /// file is still where it was opened (a deleted file would lose every write).
+    pub async fn is_ready(&self) -> bool {
+        let pool = self.pool.clone();
+        let url = self.url.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            if let DatabaseUrl::Sqlite(path) = &*url
+                && !path.exists()
+            {
+                return false;
+            }
+            pool.get_timeout(Duration::from_secs(2))
+                .is_ok_and(|mut conn| conn.batch_execute("SELECT 1").is_ok())
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// Runs `work` in a write transaction: `BEGIN IMMEDIATE` on SQLite, so two writers
+/// never both read and then fail to upgrade their lock; a plain transaction on Postgres.
+/// Everything `work` writes commits together or not at all.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DbError>,
+{
+    // Nested calls become savepoints of the outer transaction, which holds the lock.
+    let begin_sqlite = |conn: &mut DbConnection| -> Result<bool, DbError> {
+        match conn {
+            DbConnection::Sqlite(sqlite) => {
+                let depth = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+                    .transaction_depth()?;
+                if depth.is_some() {
+                    return Ok(false);
+                }
+                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+                Ok(true)
+            }
+            DbConnection::Postgres(_) => Ok(false),
+        }
+    };
+    if !begin_sqlite(conn)? {
+        return conn
+            .transaction(|conn| work(conn).map_err(TransactionError::Work))
+            .map_err(|err| match err {
+                TransactionError::Work(err) => err,
+                TransactionError::Db(err) => E::from(DbError::from(err)),
+            });
+    }
+    let outcome = work(conn);
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return outcome;
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite).map_err(DbError::from)?;
+            Ok(value)
+        }
+        Err(err) => {
+            AnsiTransactionManager::rollback_transaction(sqlite).map_err(DbError::from)?;
+            Err(err)
+        }
+    }
+}
+
+/// Lets `Connection::transaction` carry either the work's own error or diesel's.
+enum TransactionError<E> {
+    Work(E),
+    Db(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for TransactionError<E> {
+    fn from(err: diesel::result::Error) -> Self {
+        TransactionError::Db(err)
+    }
+}

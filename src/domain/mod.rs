@@ -1,0 +1,54 @@
+//! Pure logic with no I/O: values parsed from raw input, roles, passwords.
+
+mod email;
+mod names;
+mod password;
+mod role;
+mod throttle;
+
+pub use email::Email;
+pub use names::{MerchantName, PersonName};
+pub use password::{Password, PasswordHash, generate_password, random_token};
+pub use role::{Role, UnknownRole};
+pub use throttle::SignInThrottle;
+
+/// Why a raw value was refused, worded for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The field was empty after trimming.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The field's label as shown to people.
+        field: &'static str,
+    },
+    /// The field is longer than allowed.
+    #[error("{field} must be at most {max} characters")]
+    TooLong {
+        /// The field's label as shown to people.
+        field: &'static str,
+        /// The largest number of characters accepted.
+        max: usize,
+    },
+    /// The field holds control characters (new lines, tabs, bidi overrides …).
+    #[error("{field} must not contain control characters")]
+    ControlCharacters {
+        /// The field's label as shown to people.
+        field: &'static str,
+    },
+    /// The field does not have the shape it must have.
+    #[error("{field} is not valid: {reason}")]
+    Invalid {
+        /// The field's label as shown to people.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// True for characters that have no business in a single-line value: ASCII and
+/// Unicode control characters, and the bidirectional overrides that can make a
+/// name read differently from what it is.
+pub(crate) fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}

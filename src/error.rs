@@ -1,0 +1,156 @@
+//! The dashboard's error type and how each error becomes a page.
+
+use std::error::Error as StdError;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::db::DbError;
+
+/// Why a dashboard request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Nobody is signed in, or the session ended.
+    #[error("sign-in required")]
+    SignInRequired {
+        /// The request came from htmx, which needs `HX-Redirect` to leave the page.
+        htmx: bool,
+    },
+    /// The signed-in user may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// A change arrived without this session's CSRF token, or from another site.
+    #[error("the request was refused: {0}")]
+    CsrfRejected(&'static str),
+    /// Nothing here, or nothing this user may know exists.
+    #[error("not found")]
+    NotFound,
+    /// The database is out of reach or saturated; retrying later may work.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] DbError),
+    /// Anything else: a bug or an unexpected failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<DbError> for WebError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Pool(_) | DbError::Connect(_) => WebError::Unavailable(err),
+            other => WebError::Unexpected(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// The ID shown on a 500 page; the request log line carries it with the cause chain.
+#[derive(Debug, Clone)]
+pub struct ErrorId(pub String);
+
+/// An error page in the site layout.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    /// The status line's reason, as a title.
+    pub title: &'a str,
+    /// What happened and what to do.
+    pub message: &'a str,
+    /// For a 500, the ID to quote to support.
+    pub error_id: Option<&'a str>,
+    /// Where the page's one link goes.
+    pub next_href: &'a str,
+    /// The link's label.
+    pub next_label: &'a str,
+}
+
+impl ErrorPage<'_> {
+    /// Renders the page with `status`. Falls back to plain text if the template fails,
+    /// since an error page must never itself fail.
+    pub fn respond(&self, status: StatusCode) -> HttpResponse {
+        let mut response = HttpResponse::build(status);
+        match self.render() {
+            Ok(body) => response.content_type("text/html; charset=utf-8").body(body),
+            Err(_) => response
+                .content_type("text/plain; charset=utf-8")
+                .body(self.message.to_owned()),
+        }
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::SignInRequired { htmx: false } => StatusCode::SEE_OTHER,
+            WebError::SignInRequired { htmx: true } => StatusCode::UNAUTHORIZED,
+            WebError::Forbidden | WebError::CsrfRejected(_) => StatusCode::FORBIDDEN,
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let page = |title, message| ErrorPage {
+            title,
+            message,
+            error_id: None,
+            next_href: "/",
+            next_label: "Back to the dashboard",
+        };
+        match self {
+            WebError::SignInRequired { htmx: false } => HttpResponse::SeeOther()
+                .insert_header(("Location", "/login"))
+                .finish(),
+            WebError::SignInRequired { htmx: true } => HttpResponse::Unauthorized()
+                .insert_header(("HX-Redirect", "/login"))
+                .finish(),
+            WebError::Forbidden => page("Forbidden", "You do not have permission to do this.").respond(status),
+            WebError::CsrfRejected(_) => ErrorPage {
+                title: "Request refused",
+                message: "This form has expired or did not come from this site. Reload the page and try again; if your session ended, sign in again.",
+                error_id: None,
+                next_href: "/login",
+                next_label: "Go to sign-in",
+            }
+            .respond(status),
+            WebError::NotFound => page("Page not found", "There is nothing at this address.").respond(status),
+            WebError::Unavailable(_) => {
+                let mut response = page(
+                    "Temporarily unavailable",
+                    "Keyward cannot reach its database right now. Nothing was changed; please try again in a few seconds.",
+                )
+                .respond(status);
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("5"));
+                response
+            }
+            WebError::Unexpected(_) => {
+                let error_id = uuid::Uuid::new_v4().simple().to_string();
+                let mut response = ErrorPage {
+                    title: "Something went wrong",
+                    message: "Keyward could not complete this request and changed nothing. If it happens again, give support this error ID.",
+                    error_id: Some(&error_id),
+                    next_href: "/",
+                    next_label: "Back to the dashboard",
+                }
+                .respond(status);
+                response.extensions_mut().insert(ErrorId(error_id));
+                response
+            }
+        }
+    }
+}
+
+/// An error and its sources on one line: `outer: cause: root cause`.
+pub fn cause_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}

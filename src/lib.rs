@@ -1,0 +1,10 @@
+//! Keyward: API-key management with a server-rendered dashboard.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod web;

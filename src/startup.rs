@@ -1,0 +1,256 @@
+//! Builds the server: database, migrations, first-start account, middleware, routes.
+
+use std::net::TcpListener;
+use std::time::Duration as StdDuration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::{Db, DbError, login_failures, merchants, sessions, users, write_transaction};
+use crate::domain::{
+    Email, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,
+};
+use crate::error::ErrorPage;
+use crate::web::{self, AppState};
+use actix_web::web::{Data, FormConfig, route};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "keyward_session";
+
+/// The merchant created on first start.
+pub const DEMO_MERCHANT: &str = "Demo Merchant";
+/// The admin created on first start.
+pub const DEMO_ADMIN_EMAIL: &str = "admin@example.com";
+
+/// Starting the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened, migrated or seeded.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The address could not be bound.
+    #[error("KEYWARD_BIND: cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The admin account made on first start; its password is shown once.
+#[derive(Debug)]
+pub struct FirstAdmin {
+    /// The merchant's name.
+    pub merchant: String,
+    /// The admin's email.
+    pub email: String,
+    /// The generated password.
+    pub password: Password,
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    first_admin: Option<FirstAdmin>,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens and migrates the database, creates the first admin when there is no user,
+    /// and binds the listener (port 0 picks a free port).
+    pub fn build(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
+        let db = Db::connect(&settings.database)?;
+        db.migrate()?;
+        let first_admin = create_first_admin(&db, &clock)?;
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            address: settings.bind,
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: settings.bind,
+                source,
+            })?
+            .port();
+        let state = AppState {
+            db,
+            clock,
+            session: settings.session,
+            throttle: SignInThrottle::default(),
+        };
+        let server =
+            serve(listener, &settings, state.clone()).map_err(|source| StartupError::Bind {
+                address: settings.bind,
+                source,
+            })?;
+        Ok(Self {
+            port,
+            server,
+            first_admin,
+            state,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The account created on this start, if the database had no user.
+    pub fn take_first_admin(&mut self) -> Option<FirstAdmin> {
+        self.first_admin.take()
+    }
+
+    /// Serves until the process is told to stop (SIGTERM, Ctrl-C), then drains.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        actix_web::rt::spawn(sweep_expired(self.state));
+        self.server.await
+    }
+}
+
+fn serve(listener: TcpListener, settings: &Settings, state: AppState) -> std::io::Result<Server> {
+    let cookie_key = Key::derive_from(&settings.secret.derive("session-cookie"));
+    let store = web::session_store::DbSessionStore::new(
+        state.db.clone(),
+        state.clock.clone(),
+        settings.session.absolute_timeout,
+    );
+    let idle_timeout = settings.session.idle_timeout;
+    let data = Data::new(state);
+    let mut server = HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
+            .cookie_name(SESSION_COOKIE.to_owned())
+            .cookie_secure(true)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path("/".to_owned())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(idle_timeout)
+                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+            )
+            .build();
+        // Outermost last: logging sees the final status, headers land on every answer,
+        // the session wraps CSRF, which needs it.
+        App::new()
+            .app_data(data.clone())
+            .app_data(FormConfig::default().limit(64 * 1024))
+            .configure(web::routes)
+            .default_service(route().to(web::not_found))
+            .wrap(from_fn(web::csrf::protect))
+            .wrap(sessions)
+            .wrap(
+                ErrorHandlers::new()
+                    .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed_page),
+            )
+            .wrap(from_fn(web::headers::secure))
+            .wrap(from_fn(web::request_log::log))
+    })
+    .listen(listener)?;
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}
+
+/// Gives a 405 the site layout instead of an empty body.
+fn method_not_allowed_page<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, original) = res.into_parts();
+    let mut page = ErrorPage {
+        title: "Method not allowed",
+        message: "This address does not accept that kind of request.",
+        error_id: None,
+        next_href: "/",
+        next_label: "Back to the dashboard",
+    }
+    .respond(StatusCode::METHOD_NOT_ALLOWED);
+    if let Some(allow) = original.headers().get(actix_web::http::header::ALLOW) {
+        page.headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow.clone());
+    }
+    let res = actix_web::dev::ServiceResponse::new(req, page).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}
+
+/// On a database with no user, creates the merchant "Demo Merchant" and its admin
+/// `admin@example.com` with a random password. Safe when several instances start at
+/// once: the loser of the race sees the unique email taken and creates nothing.
+pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, DbError> {
+    let mut conn = db.get()?;
+    let merchant_name =
+        MerchantName::parse(DEMO_MERCHANT).expect("the demo merchant's name is valid");
+    let email = Email::parse(DEMO_ADMIN_EMAIL).expect("the demo admin's email is valid");
+    let name = PersonName::parse("Admin").expect("the demo admin's name is valid");
+    let now = clock.now();
+    let created = write_transaction(&mut conn, |conn| -> Result<_, DbError> {
+        if !users::none_exist(conn)? {
+            return Ok(None);
+        }
+        let merchant = match merchants::find_by_name(conn, &merchant_name)? {
+            Some(merchant) => merchant,
+            None => merchants::create(conn, &merchant_name, now)?,
+        };
+        let password = generate_password();
+        users::create(
+            conn,
+            users::NewUser {
+                email: &email,
+                name: &name,
+                password_hash: &password.hash(),
+                access: users::Access::Member {
+                    merchant_id: &merchant.id,
+                    role: Role::Admin,
+                },
+            },
+            now,
+        )?;
+        Ok(Some(FirstAdmin {
+            merchant: merchant.name,
+            email: email.as_str().to_owned(),
+            password,
+        }))
+    });
+    match created {
+        Err(DbError::UniqueViolation(_)) => Ok(None),
+        other => other,
+    }
+}
+
+/// Every few minutes, deletes sessions past their timeouts and sign-in failures that
+/// have left the throttle's window.
+async fn sweep_expired(state: AppState) {
+    let mut interval = actix_web::rt::time::interval(StdDuration::from_secs(300));
+    loop {
+        interval.tick().await;
+        let now = state.clock.now();
+        let cutoff = state.throttle.window_start(now);
+        let swept = state
+            .db
+            .run(move |conn| -> Result<_, DbError> {
+                Ok((
+                    sessions::delete_expired(conn, now)?,
+                    login_failures::delete_before(conn, cutoff)?,
+                ))
+            })
+            .await;
+        match swept {
+            Ok((sessions, failures)) => tracing::debug!(sessions, failures, "swept expired rows"),
+            Err(err) => {
+                tracing::warn!(error = %crate::error::cause_chain(&err), "sweeping expired rows failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Static assets, embedded in the binary so that no path ever reaches the file system.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+use crate::error::WebError;
+
+/// The vendored htmx file's name; its version is part of it, so it can be cached forever.
+pub const HTMX_FILE: &str = "htmx-2.0.11.min.js";
+
+/// Subresource integrity of the vendored htmx file (checked by a unit test).
+pub const HTMX_INTEGRITY: &str =
+    "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg";
+
+struct Asset {
+    bytes: &'static [u8],
+    content_type: &'static str,
+    cache_control: &'static str,
+}
+
+fn find(name: &str) -> Option<Asset> {
+    // Our own files change between releases, so caches revalidate them after a while.
+    const SHORT: &str = "public, max-age=300";
+    match name {
+        HTMX_FILE => Some(Asset {
+            bytes: include_bytes!("../../static/htmx-2.0.11.min.js"),
+            content_type: "text/javascript; charset=utf-8",
+            cache_control: "public, max-age=31536000, immutable",
+        }),
+        "app.js" => Some(Asset {
+            bytes: include_bytes!("../../static/app.js"),
+            content_type: "text/javascript; charset=utf-8",
+            cache_control: SHORT,
+        }),
+        "app.css" => Some(Asset {
+            bytes: include_bytes!("../../static/app.css"),
+            content_type: "text/css; charset=utf-8",
+            cache_control: SHORT,
+        }),
+        _ => None,
+    }
+}
+
+/// `GET /static/{name}`: only the embedded files, by exact name.
+pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let asset = find(&name).ok_or(WebError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, asset.content_type))
+        .insert_header((header::CACHE_CONTROL, asset.cache_control))
+        .body(asset.bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha384};
+
+    use super::*;
+
+    #[test]
+    fn the_htmx_integrity_matches_the_vendored_file() {
+        let digest = Sha384::digest(find(HTMX_FILE).unwrap().bytes);
+        let expected = format!("sha384-{}", base64_encode(&digest));
+        assert_eq!(HTMX_INTEGRITY, expected);
+    }
+
+    fn base64_encode(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+                << (8 * (3 - chunk.len()));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn unknown_names_and_traversal_find_nothing() {
+        for name in ["../Cargo.toml", ".env", "app.js.bak", ""] {
+            assert!(find(name).is_none(), "{name} was served");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! CSRF protection for every change: a same-site request carrying this session's token,
+//! in the `X-CSRF-Token` header (htmx) or the `csrf_token` form field (plain forms).
+
+use actix_session::SessionExt;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::middleware::Next;
+use actix_web::web::Bytes;
+use subtle::ConstantTimeEq;
+
+use crate::error::WebError;
+use crate::web::session::TypedSession;
+
+/// The header htmx sends the token in.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+/// The form field plain forms send the token in.
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// Middleware: refuses with 403, before any handler runs, every unsafe request to the
+/// dashboard that comes from another site or lacks this session's token.
+pub async fn protect(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.method().is_safe() || req.path().starts_with("/api/") {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let verdict = check(&mut req).await;
+    match verdict {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(reason) => {
+            tracing::warn!(reason, "refused a change without a valid CSRF token");
+            let response =
+                actix_web::ResponseError::error_response(&WebError::CsrfRejected(reason));
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
+}
+
+async fn check(req: &mut ServiceRequest) -> Result<(), &'static str> {
+    if is_cross_site(req.headers(), req.connection_info().host()) {
+        return Err("cross-site request");
+    }
+    let expected = TypedSession::from_session(req.get_session())
+        .expected_csrf_token()
+        .ok_or("no session token")?;
+    let provided = match header_token(req.headers()) {
+        Some(token) => token,
+        None => form_token(req).await.ok_or("no token in the request")?,
+    };
+    if bool::from(provided.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err("wrong token")
+    }
+}
+
+/// True when the browser says the request comes from another site, by
+/// `Sec-Fetch-Site` or by an `Origin` whose host is not ours.
+fn is_cross_site(headers: &HeaderMap, host: &str) -> bool {
+    let fetch_site = headers
+        .get("Sec-Fetch-Site")
+        .and_then(|value| value.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    match headers.get(header::ORIGIN).map(|value| value.to_str()) {
+        None => false,
+        Some(Ok(origin)) => {
+            let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        Some(Err(_)) => true,
+    }
+}
+
+fn header_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Reads `csrf_token` from a urlencoded body and puts the body back for the handler.
+async fn form_token(req: &mut ServiceRequest) -> Option<String> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return None;
+    }
+    let body = req.extract::<Bytes>().await.ok()?;
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()?
+        .into_iter()
+        .find(|(name, _)| name == CSRF_FIELD)
+        .map(|(_, value)| value);
+    req.set_payload(Payload::from(body));
+    token
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                header::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn same_origin_and_headerless_requests_pass() {
+        assert!(!is_cross_site(&headers(&[]), "127.0.0.1:8080"));
+        assert!(!is_cross_site(
+            &headers(&[
+                ("origin", "http://127.0.0.1:8080"),
+                ("sec-fetch-site", "same-origin")
+            ]),
+            "127.0.0.1:8080"
+        ));
+    }
+
+    #[test]
+    fn other_origins_and_sites_are_cross_site() {
+        assert!(is_cross_site(
+            &headers(&[("origin", "https://evil.example")]),
+            "127.0.0.1:8080"
+        ));
+        assert!(is_cross_site(
+            &headers(&[("origin", "null")]),
+            "127.0.0.1:8080"
+        ));
+        assert!(is_cross_site(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            "127.0.0.1:8080"
+        ));
+        assert!(is_cross_site(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            "127.0.0.1:8080"
+        ));
+    }
+}

@@ -1,0 +1,83 @@
+//! Who is signed in, loaded fresh on every request so that a disabled account or a
+//! removed membership takes effect at once.
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+use crate::db::DbError;
+use crate::db::memberships::{self, MerchantAccess};
+use crate::db::users::{self, User};
+use crate::error::WebError;
+use crate::web::session::TypedSession;
+use crate::web::{AppState, is_htmx};
+
+/// The signed-in user, their merchants and the one they are working in.
+pub struct CurrentUser {
+    /// The account.
+    pub user: User,
+    /// Every merchant the user belongs to, by name.
+    pub merchants: Vec<MerchantAccess>,
+    /// The merchant the user is working in, if they belong to any.
+    pub merchant: Option<MerchantAccess>,
+    /// The session, for its CSRF token and changes.
+    pub session: TypedSession,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = WebError;
+    type Future = LocalBoxFuture<'static, Result<Self, WebError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = TypedSession::of(req);
+        let htmx = is_htmx(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| anyhow::anyhow!("AppState is not registered"))?;
+            let user_id = session.user_id().ok_or(WebError::SignInRequired { htmx })?;
+            let (user, merchants) = state
+                .db
+                .run(move |conn| -> Result<_, DbError> {
+                    let Some(user) = users::find(conn, &user_id)? else {
+                        return Ok((None, Vec::new()));
+                    };
+                    let merchants = memberships::for_user(conn, &user.id)?;
+                    Ok((Some(user), merchants))
+                })
+                .await?;
+            let user = match user {
+                Some(user) if user.is_active() => user,
+                _ => {
+                    session.sign_out();
+                    return Err(WebError::SignInRequired { htmx });
+                }
+            };
+            let merchant = match session.merchant_id() {
+                Some(chosen) => match merchants.iter().find(|m| m.merchant_id == chosen) {
+                    Some(merchant) => Some(merchant.clone()),
+                    // The membership this session was working in was removed.
+                    None => {
+                        session.sign_out();
+                        return Err(WebError::SignInRequired { htmx });
+                    }
+                },
+                None => merchants.first().cloned(),
+            };
+            if merchant.is_none() && !user.is_support {
+                session.sign_out();
+                return Err(WebError::SignInRequired { htmx });
+            }
+            if let Some(merchant) = &merchant
+                && session.merchant_id().as_deref() != Some(merchant.merchant_id.as_str())
+            {
+                session.set_merchant_id(&merchant.merchant_id);
+            }
+            Ok(CurrentUser {
+                user,
+                merchants,
+                merchant,
+                session,
+            })
+        })
+    }
+}

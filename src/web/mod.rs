@@ -1,0 +1,91 @@
+//! The dashboard: sign-in, sessions, CSRF, security headers, and one module per page area.
+
+pub mod assets;
+pub mod auth;
+pub mod csrf;
+pub mod current_user;
+pub mod headers;
+pub mod ops;
+pub mod request_log;
+pub mod session;
+pub mod session_store;
+pub mod settings;
+pub mod shell;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
+use askama::Template;
+
+use crate::clock::Clock;
+use crate::config::SessionSettings;
+use crate::db::Db;
+use crate::domain::SignInThrottle;
+use crate::error::{ErrorPage, WebError};
+
+/// What every handler may need, shared across workers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The source of "now".
+    pub clock: Clock,
+    /// Session lifetimes.
+    pub session: SessionSettings,
+    /// Failed sign-in limits.
+    pub throttle: SignInThrottle,
+}
+
+/// Registers every dashboard and operations route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(auth::home))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(auth::login_form))
+                .route(web::post().to(auth::login)),
+        )
+        .service(web::resource("/logout").route(web::post().to(auth::logout)))
+        .service(web::resource("/settings").route(web::get().to(settings::index)))
+        .service(
+            web::resource("/settings/api-credentials")
+                .route(web::get().to(settings::api_credentials)),
+        )
+        .service(
+            web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)),
+        )
+        .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
+}
+
+/// True for requests made by htmx, which get a partial instead of a whole page.
+pub fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().contains_key("HX-Request")
+}
+
+/// Renders a template as an HTML response with `status`.
+pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, WebError> {
+    let body = template
+        .render()
+        .context("Failed to render a page template")?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// The answer to any path no route serves: a JSON error under `/api/`, a page elsewhere.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        return HttpResponse::NotFound().json(serde_json::json!({
+            "error": {"code": "not_found", "message": "There is no API endpoint at this path."}
+        }));
+    }
+    ErrorPage {
+        title: "Page not found",
+        message: "There is nothing at this address.",
+        error_id: None,
+        next_href: "/",
+        next_label: "Back to the dashboard",
+    }
+    .respond(StatusCode::NOT_FOUND)
+}

@@ -1,0 +1,51 @@
+//! One log line per request: method, path, status, latency and a request ID. Never the
+//! query string, a header value, a cookie or a body, so no secret reaches the logs.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderValue;
+use actix_web::middleware::Next;
+
+use crate::error::{ErrorId, WebError, cause_chain};
+
+/// The response header that carries the request ID.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Middleware: logs each request once it is answered; a 500 also logs its error ID
+/// and the whole cause chain.
+pub async fn log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let method = req.method().to_string();
+    let path = req.path().to_owned();
+    let mut res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let error_id = res
+        .response()
+        .extensions()
+        .get::<ErrorId>()
+        .map(|id| id.0.clone());
+    if let Some(error_id) = error_id {
+        let cause = res
+            .response()
+            .error()
+            .and_then(|err| err.as_error::<WebError>())
+            .map_or_else(|| "unknown".to_owned(), |err| cause_chain(err));
+        tracing::error!(%request_id, %method, %path, status, latency_ms, %error_id, %cause, "request failed");
+    } else {
+        tracing::info!(%request_id, %method, %path, status, latency_ms, "request");
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static(REQUEST_ID_HEADER),
+            value,
+        );
+    }
+    Ok(res)
+}

@@ -1,0 +1,97 @@
+//! The session as Keyward uses it: who is signed in, in which merchant, and the CSRF
+//! token, over actix-session's untyped map.
+
+use std::future::{Ready, ready};
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
+use crate::domain::random_token;
+
+const USER_ID: &str = "user_id";
+const MERCHANT_ID: &str = "merchant_id";
+const CSRF_TOKEN: &str = "csrf_token";
+
+/// Length of a CSRF token, in letters and digits (about 238 bits).
+const CSRF_TOKEN_CHARS: usize = 40;
+
+/// The request's session, typed.
+#[derive(Clone)]
+pub struct TypedSession(Session);
+
+impl TypedSession {
+    /// Wraps the session of a request.
+    pub fn of(req: &HttpRequest) -> Self {
+        Self(req.get_session())
+    }
+
+    /// Wraps an untyped session (as middleware gets it).
+    pub fn from_session(session: Session) -> Self {
+        Self(session)
+    }
+
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get::<String>(key).ok().flatten()
+    }
+
+    fn set_string(&self, key: &str, value: &str) {
+        // Serialising a string to JSON cannot fail.
+        let _ = self.0.insert(key, value);
+    }
+
+    /// The signed-in user's ID, if anyone is signed in.
+    pub fn user_id(&self) -> Option<String> {
+        self.get_string(USER_ID)
+    }
+
+    /// The merchant the user is working in.
+    pub fn merchant_id(&self) -> Option<String> {
+        self.get_string(MERCHANT_ID)
+    }
+
+    /// Switches the merchant the user is working in.
+    pub fn set_merchant_id(&self, merchant_id: &str) {
+        self.set_string(MERCHANT_ID, merchant_id);
+    }
+
+    /// Signs a user in: a new session key (so a key planted before sign-in is worth
+    /// nothing), a new CSRF token, and nothing carried over from before.
+    pub fn sign_in(&self, user_id: &str, merchant_id: Option<&str>) {
+        self.0.clear();
+        self.0.renew();
+        self.set_string(USER_ID, user_id);
+        if let Some(merchant_id) = merchant_id {
+            self.set_string(MERCHANT_ID, merchant_id);
+        }
+        self.set_string(CSRF_TOKEN, &random_token(CSRF_TOKEN_CHARS));
+    }
+
+    /// Signs out: the stored session is deleted, so a replayed cookie finds nothing.
+    pub fn sign_out(&self) {
+        self.0.purge();
+    }
+
+    /// The CSRF token to put in forms, created on first use.
+    pub fn csrf_token(&self) -> String {
+        self.expected_csrf_token().unwrap_or_else(|| {
+            let token = random_token(CSRF_TOKEN_CHARS);
+            self.set_string(CSRF_TOKEN, &token);
+            token
+        })
+    }
+
+    /// The token a change must carry, if this session has one.
+    pub fn expected_csrf_token(&self) -> Option<String> {
+        self.get_string(CSRF_TOKEN)
+    }
+}
+
+impl FromRequest for TypedSession {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
+}

@@ -1,0 +1,140 @@
+//! actix-session's `SessionStore` over the `sessions` table, with idle and absolute
+//! timeouts measured on Keyward's clock.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use anyhow::anyhow;
+use sha2::{Digest, Sha256};
+use time::{Duration, PrimitiveDateTime};
+
+use crate::clock::Clock;
+use crate::db::sessions::{self, NewSession};
+use crate::db::{Db, DbError};
+use crate::domain::random_token;
+
+/// Length of a session key, in letters and digits (about 381 bits).
+const SESSION_KEY_CHARS: usize = 64;
+
+/// Sessions stored in the database, so every instance sees the same ones and a sign-out
+/// holds everywhere.
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: Db,
+    clock: Clock,
+    absolute_timeout: Duration,
+}
+
+impl DbSessionStore {
+    /// A store whose sessions end `absolute_timeout` after they were created, however
+    /// active; the idle timeout is the TTL the session middleware passes in.
+    pub fn new(db: Db, clock: Clock, absolute_timeout: Duration) -> Self {
+        Self {
+            db,
+            clock,
+            absolute_timeout,
+        }
+    }
+
+    fn deadline(&self, ttl: &Duration) -> PrimitiveDateTime {
+        self.clock.now() + *ttl
+    }
+}
+
+/// The row ID for a session key: its SHA-256, so the table alone signs nobody in.
+fn row_id(key: &SessionKey) -> String {
+    hex::encode(Sha256::digest(key.as_ref().as_bytes()))
+}
+
+fn user_id_of(state: &HashMap<String, String>) -> Option<String> {
+    state
+        .get("user_id")
+        .and_then(|raw| serde_json::from_str::<String>(raw).ok())
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let id = row_id(key);
+        let now = self.clock.now();
+        let state = self
+            .db
+            .run(move |conn| sessions::load_live(conn, &id, now))
+            .await
+            .map_err(|err: DbError| LoadError::Other(anyhow!(err)))?;
+        state
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|err| LoadError::Deserialization(anyhow!(err)))
+            })
+            .transpose()
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let json =
+            serde_json::to_string(&state).map_err(|err| SaveError::Serialization(anyhow!(err)))?;
+        let key = SessionKey::try_from(random_token(SESSION_KEY_CHARS))
+            .map_err(|err| SaveError::Other(anyhow!(err)))?;
+        let id = row_id(&key);
+        let user_id = user_id_of(&state);
+        let now = self.clock.now();
+        let expires_at = self.deadline(ttl);
+        let absolute_expires_at = now + self.absolute_timeout;
+        self.db
+            .run(move |conn| {
+                sessions::insert(
+                    conn,
+                    NewSession {
+                        id: &id,
+                        user_id: user_id.as_deref(),
+                        state: &json,
+                        created_at: now,
+                        expires_at,
+                        absolute_expires_at,
+                    },
+                )
+            })
+            .await
+            .map_err(|err: DbError| SaveError::Other(anyhow!(err)))?;
+        Ok(key)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let json = serde_json::to_string(&state)
+            .map_err(|err| UpdateError::Serialization(anyhow!(err)))?;
+        let id = row_id(&key);
+        let user_id = user_id_of(&state);
+        let expires_at = self.deadline(ttl);
+        // A session deleted meanwhile (signed out elsewhere, user disabled) stays
+        // deleted: the cookie then points at nothing and the next request is anonymous.
+        self.db
+            .run(move |conn| sessions::update(conn, &id, user_id.as_deref(), &json, expires_at))
+            .await
+            .map_err(|err: DbError| UpdateError::Other(anyhow!(err)))?;
+        Ok(key)
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
+        let id = row_id(key);
+        let expires_at = self.deadline(ttl);
+        self.db
+            .run(move |conn| sessions::touch(conn, &id, expires_at))
+            .await
+            .map_err(|err: DbError| anyhow!(err))
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        let id = row_id(key);
+        self.db
+            .run(move |conn| sessions::delete(conn, &id))
+            .await
+            .map_err(|err: DbError| anyhow!(err))
+    }
+}

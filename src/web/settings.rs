@@ -1,0 +1,58 @@
+//! Settings: the merchant's pages and the merchant switcher.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::error::WebError;
+use crate::web::current_user::CurrentUser;
+use crate::web::render;
+use crate::web::shell::Shell;
+
+/// Settings → API Credentials.
+#[derive(Template)]
+#[template(path = "settings/api_credentials.html")]
+struct ApiCredentialsPage {
+    shell: Shell,
+}
+
+/// `GET /settings`: the first settings page.
+pub async fn index(_user: CurrentUser) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/settings/api-credentials"))
+        .finish()
+}
+
+/// `GET /settings/api-credentials`.
+pub async fn api_credentials(user: CurrentUser) -> Result<HttpResponse, WebError> {
+    render(
+        StatusCode::OK,
+        &ApiCredentialsPage {
+            shell: Shell::new(&user, "api-credentials"),
+        },
+    )
+}
+
+/// The merchant switcher's field.
+#[derive(Deserialize)]
+pub struct SwitchMerchant {
+    merchant_id: String,
+}
+
+/// `POST /settings/merchant`: works in another of the user's merchants. A merchant the
+/// user does not belong to is not found, whether or not it exists.
+pub async fn switch_merchant(
+    user: CurrentUser,
+    form: web::Form<SwitchMerchant>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user
+        .merchants
+        .iter()
+        .find(|m| m.merchant_id == form.merchant_id)
+        .ok_or(WebError::NotFound)?;
+    user.session.set_merchant_id(&merchant.merchant_id);
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/settings/api-credentials"))
+        .finish())
+}

@@ -1,0 +1,61 @@
+//! What the layout around every signed-in page shows: the user, their merchants, and
+//! the CSRF token its forms carry.
+
+use crate::db::memberships::MerchantAccess;
+use crate::web::current_user::CurrentUser;
+
+/// The shell's data, built from the signed-in user.
+pub struct Shell {
+    /// The user's display name, in the bottom-left corner.
+    pub user_name: String,
+    /// The user's email, in the profile menu.
+    pub user_email: String,
+    /// The token every form and htmx request carries.
+    pub csrf_token: String,
+    /// The user's merchants, for the switcher.
+    pub merchants: Vec<MerchantAccess>,
+    /// The merchant being worked in.
+    pub merchant: Option<MerchantAccess>,
+    /// The settings page being shown, to mark it in the sidebar.
+    pub active: &'static str,
+}
+
+impl Shell {
+    /// The shell for `user` on the settings page `active`.
+    pub fn new(user: &CurrentUser, active: &'static str) -> Self {
+        Self {
+            user_name: user.user.name.clone(),
+            user_email: user.user.email.clone(),
+            csrf_token: user.session.csrf_token(),
+            merchants: user.merchants.clone(),
+            merchant: user.merchant.clone(),
+            active,
+        }
+    }
+
+    /// The `hx-headers` value that sends the CSRF token with every htmx request.
+    pub fn hx_headers(&self) -> String {
+        serde_json::json!({ crate::web::csrf::CSRF_HEADER: self.csrf_token }).to_string()
+    }
+
+    /// The first letter of the user's name, for the avatar.
+    pub fn initial(&self) -> String {
+        self.user_name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default()
+    }
+
+    /// True when the user can switch between merchants.
+    pub fn can_switch_merchant(&self) -> bool {
+        self.merchants.len() > 1
+    }
+
+    /// True for the merchant being worked in.
+    pub fn is_current(&self, merchant: &MerchantAccess) -> bool {
+        self.merchant
+            .as_ref()
+            .is_some_and(|current| current.merchant_id == merchant.merchant_id)
+    }
+}
