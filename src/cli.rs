@@ -120,7 +120,7 @@ enum CliError {
     Database(#[from] DbError),
     #[error(transparent)]
     Startup(#[from] crate::startup::StartupError),
-    #[error("{0}")]
+    #[error("reading or writing failed")]
     Io(#[from] std::io::Error),
 }
 

@@ -42,7 +42,7 @@ pub enum ConfigError {
     )]
     SecretRequired,
     /// The secret file could not be read or written.
-    #[error("{setting}: cannot use `{path}`: {source}")]
+    #[error("{setting}: cannot use `{path}`")]
     SecretFile {
         /// The setting that named the file.
         setting: &'static str,

@@ -143,14 +143,18 @@ impl ResponseError for WebError {
     }
 }
 
-/// An error and its sources on one line: `outer: cause: root cause`.
+/// An error and its sources on one line: `outer: cause: root cause`. Messages that
+/// span lines (libpq's do) are folded, so a log line or a CLI error stays one line.
 pub fn cause_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut chain = err.to_string();
+    let mut parts = vec![one_line(&err.to_string())];
     let mut source = err.source();
     while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
+        parts.push(one_line(&cause.to_string()));
         source = cause.source();
     }
-    chain
+    parts.join(": ")
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -36,7 +36,7 @@ pub enum StartupError {
     #[error(transparent)]
     Database(#[from] DbError),
     /// The address could not be bound.
-    #[error("KEYWARD_BIND: cannot listen on {address}: {source}")]
+    #[error("KEYWARD_BIND: cannot listen on {address}")]
     Bind {
         /// The address.
         address: std::net::SocketAddr,
@@ -113,7 +113,7 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGTERM, Ctrl-C), then drains.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        actix_web::rt::spawn(sweep_expired(self.state));
+        tokio::spawn(sweep_expired(self.state));
         self.server.await
     }
 }

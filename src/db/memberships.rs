@@ -38,3 +38,29 @@ pub fn for_user(conn: &mut DbConnection, user_id: &str) -> Result<Vec<MerchantAc
         })
         .collect()
 }
+
+/// Adds a user to a merchant with a role; an existing membership is a `UniqueViolation`.
+pub fn add(
+    conn: &mut DbConnection,
+    user_id: &str,
+    merchant_id: &str,
+    role: Role,
+    now: time::PrimitiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(memberships::table)
+        .values((
+            memberships::user_id.eq(user_id),
+            memberships::merchant_id.eq(merchant_id),
+            memberships::role.eq(role.as_str()),
+            memberships::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Removes a user from a merchant; their sessions there end on their next request.
+/// Returns false when there was no such membership.
+pub fn remove(conn: &mut DbConnection, user_id: &str, merchant_id: &str) -> Result<bool, DbError> {
+    let removed = diesel::delete(memberships::table.find((user_id, merchant_id))).execute(conn)?;
+    Ok(removed == 1)
+}

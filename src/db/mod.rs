@@ -38,10 +38,10 @@ pub enum DbConnection {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The database could not be reached or refused the credentials.
-    #[error("cannot connect to the database: {0}")]
+    #[error("cannot connect to the database")]
     Connect(#[from] ConnectError),
     /// No pooled connection became free in time, or the pool could not open one.
-    #[error("no database connection is available: {0}")]
+    #[error("no database connection is available")]
     Pool(#[from] r2d2::Error),
     /// A row with the same unique value exists already.
     #[error("a row with the same unique value exists already ({0})")]
@@ -78,7 +78,7 @@ pub enum ConnectError {
     #[error(transparent)]
     Open(#[from] diesel::ConnectionError),
     /// The connection opened but its settings could not be applied.
-    #[error("setting up the connection failed: {0}")]
+    #[error("setting up the connection failed")]
     Setup(#[from] diesel::result::Error),
 }
 

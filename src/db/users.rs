@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
-use super::schema::{memberships, sessions, users};
+use super::memberships;
+use super::schema::{sessions, users};
 use super::{DbConnection, DbError, write_transaction};
 use crate::domain::{Email, PasswordHash, PersonName, Role};
 
@@ -113,14 +114,7 @@ pub fn create(
             ))
             .execute(conn)?;
         if let Access::Member { merchant_id, role } = new.access {
-            diesel::insert_into(memberships::table)
-                .values((
-                    memberships::user_id.eq(&user.id),
-                    memberships::merchant_id.eq(merchant_id),
-                    memberships::role.eq(role.as_str()),
-                    memberships::created_at.eq(now),
-                ))
-                .execute(conn)?;
+            memberships::add(conn, &user.id, merchant_id, role, now)?;
         }
         Ok(user)
     })

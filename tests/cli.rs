@@ -1,0 +1,528 @@
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+use reqwest::StatusCode;
+
+use crate::db_test;
+use crate::helpers::{Backend, Browser, TestDb, spawn_app};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyward");
+
+/// The binary with a clean environment: only what the test sets.
+fn keyward(database_url: &str) -> Command {
+    let mut command = Command::new(BIN);
+    for var in [
+        "DATABASE_URL",
+        "KEYWARD_BIND",
+        "KEYWARD_SECRET",
+        "KEYWARD_SECRET_FILE",
+        "KEYWARD_SESSION_IDLE_TIMEOUT",
+        "KEYWARD_SESSION_ABSOLUTE_TIMEOUT",
+        "KEYWARD_WORKERS",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("DATABASE_URL", database_url);
+    command
+}
+
+fn run(database_url: &str, args: &[&str]) -> Output {
+    keyward(database_url)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn run_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = keyward(database_url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts the command failed with exactly one line on standard error containing `needle`.
+fn assert_one_line_error(output: &Output, needle: &str) {
+    assert!(!output.status.success(), "it succeeded: {}", stdout(output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
+    assert!(stderr.starts_with("keyward: "), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+}
+
+fn generated_password(output: &Output) -> String {
+    stdout(output)
+        .lines()
+        .find_map(|line| line.strip_prefix("Password (shown once): "))
+        .expect("a generated password")
+        .to_owned()
+}
+
+db_test!(
+    first_start_creates_the_database_prints_the_admin_once_and_serves_sign_in,
+    migrate_applies_the_migrations_once,
+    merchant_create_prints_the_id_and_refuses_a_duplicate_name,
+    user_create_prints_a_one_time_password_that_signs_in,
+    user_create_takes_the_password_from_stdin,
+    user_create_makes_support_users,
+    user_create_refusals_print_one_line_and_exit_non_zero,
+    user_disable_ends_the_users_sessions,
+);
+
+/// Starts `keyward` in `dir` and reads standard output up to the listening line.
+fn start_server(db: &TestDb, backend: Backend) -> (Child, Vec<String>, String) {
+    let mut command = keyward(&db.url_string());
+    if backend == Backend::Sqlite {
+        // The README's first command: no DATABASE_URL, a keyward.db in the current folder.
+        command.env_remove("DATABASE_URL");
+    } else {
+        command.env("KEYWARD_SECRET", "s".repeat(64));
+    }
+    let mut child = command
+        .current_dir(db.dir.path())
+        .env("KEYWARD_BIND", "127.0.0.1:0")
+        .env("KEYWARD_WORKERS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the server exited early: {lines:?}"
+        );
+        if let Some(rest) = line.strip_prefix("Keyward is listening on ") {
+            let address = rest.split_whitespace().next().unwrap().to_owned();
+            return (child, lines, address);
+        }
+        lines.push(line.trim_end().to_owned());
+    }
+}
+
+async fn first_start_creates_the_database_prints_the_admin_once_and_serves_sign_in(
+    backend: Backend,
+) {
+    let Some(db) = TestDb::create(backend) else {
+        return;
+    };
+    let (mut server, lines, address) = start_server(&db, backend);
+    let email = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Email:"))
+        .map(str::trim);
+    let password = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Password:"))
+        .map(str::trim);
+    assert!(
+        lines.iter().any(|l| l.contains("\"Demo Merchant\"")),
+        "{lines:?}"
+    );
+    assert_eq!(email, Some("admin@example.com"), "{lines:?}");
+    let password = password.expect("a printed password").to_owned();
+    assert!(password.len() >= 20);
+    if backend == Backend::Sqlite {
+        use std::os::unix::fs::PermissionsExt;
+        assert!(
+            db.dir.path().join("keyward.db").is_file(),
+            "keyward.db in the current folder"
+        );
+        let mode = std::fs::metadata(db.dir.path().join("keyward.secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let browser = Browser::new(&address);
+    assert_eq!(browser.get("/").await.headers()["location"], "/login");
+    let res = browser.sign_in("admin@example.com", &password).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(browser.is_signed_in().await);
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let (mut again, lines, address) = start_server(&db, backend);
+    assert!(
+        !lines.iter().any(|l| l.contains("Password")),
+        "no password on a second start: {lines:?}"
+    );
+    let browser = Browser::new(&address);
+    assert_eq!(
+        browser
+            .sign_in("admin@example.com", &password)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
+async fn migrate_applies_the_migrations_once(backend: Backend) {
+    let Some(db) = TestDb::create(backend) else {
+        return;
+    };
+    let first = run(&db.url_string(), &["migrate"]);
+    assert!(first.status.success(), "{first:?}");
+    assert!(
+        stdout(&first).starts_with("Applied 1 migration(s)"),
+        "{}",
+        stdout(&first)
+    );
+    let second = run(&db.url_string(), &["migrate"]);
+    assert!(second.status.success());
+    assert!(
+        stdout(&second).starts_with("Applied 0 migration(s)"),
+        "{}",
+        stdout(&second)
+    );
+}
+
+async fn merchant_create_prints_the_id_and_refuses_a_duplicate_name(backend: Backend) {
+    let Some(db) = TestDb::create(backend) else {
+        return;
+    };
+    let output = run(&db.url_string(), &["merchant", "create", "Acme Outdoor"]);
+    assert!(output.status.success(), "{output:?}");
+    let id = stdout(&output).trim().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+
+    assert_one_line_error(
+        &run(&db.url_string(), &["merchant", "create", "acme outdoor"]),
+        "exists already",
+    );
+    assert_one_line_error(
+        &run(&db.url_string(), &["merchant", "create", "  "]),
+        "must not be empty",
+    );
+}
+
+async fn user_create_prints_a_one_time_password_that_signs_in(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let output = run(
+        &url,
+        &[
+            "user",
+            "create",
+            "--email",
+            "Ana@Example.com",
+            "--name",
+            "Ana Lima",
+            "--merchant",
+            "demo merchant",
+            "--role",
+            "developer",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).contains("as developer of \"Demo Merchant\""),
+        "{}",
+        stdout(&output)
+    );
+    let password = generated_password(&output);
+    let browser = app.browser();
+    assert_eq!(
+        browser.sign_in("ana@example.com", &password).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let html = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Ana Lima") && html.contains("Developer · Demo Merchant"),
+        "{html}"
+    );
+
+    // The merchant can also be named by its ID.
+    let merchant_id = app.demo_merchant_id();
+    let output = run(
+        &url,
+        &[
+            "user",
+            "create",
+            "--email",
+            "vic@example.com",
+            "--name",
+            "Vic",
+            "--merchant",
+            &merchant_id,
+            "--role",
+            "viewer",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+}
+
+async fn user_create_takes_the_password_from_stdin(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let output = run_with_stdin(
+        &app.test_db.url_string(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+            "--merchant",
+            "Demo Merchant",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "a long chosen password\n",
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        !stdout(&output).contains("Password"),
+        "nothing is generated"
+    );
+    let browser = app.browser();
+    assert_eq!(
+        browser
+            .sign_in("ops@example.com", "a long chosen password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let short = run_with_stdin(
+        &app.test_db.url_string(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "short@example.com",
+            "--name",
+            "S",
+            "--merchant",
+            "Demo Merchant",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert_one_line_error(&short, "at least 12 characters");
+}
+
+async fn user_create_makes_support_users(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let output = run(
+        &app.test_db.url_string(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "help@keyward.example",
+            "--name",
+            "Sam Support",
+            "--support",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("Created support user help@keyward.example"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM users WHERE is_support = TRUE"),
+        1
+    );
+    let browser = app.browser();
+    let password = generated_password(&output);
+    assert_eq!(
+        browser
+            .sign_in("help@keyward.example", &password)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let html = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("support staff"), "{html}");
+}
+
+async fn user_create_refusals_print_one_line_and_exit_non_zero(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let create = |email: &str, merchant: &str, role: &str| {
+        run(
+            &url,
+            &[
+                "user",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "N",
+                "--merchant",
+                merchant,
+                "--role",
+                role,
+            ],
+        )
+    };
+    assert_one_line_error(
+        &create("x@example.com", "No Such Shop", "admin"),
+        "no merchant has the name or ID \"No Such Shop\"",
+    );
+    assert_one_line_error(
+        &create(&app.admin_email, "Demo Merchant", "admin"),
+        "exists already",
+    );
+    assert_one_line_error(
+        &create("y@example.com", "Demo Merchant", "owner"),
+        "unknown role `owner`",
+    );
+    assert_one_line_error(
+        &create("not-an-email", "Demo Merchant", "admin"),
+        "Email is not valid",
+    );
+    assert_one_line_error(
+        &run(
+            &url,
+            &["user", "create", "--email", "z@example.com", "--name", "Z"],
+        ),
+        "--support",
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM users"),
+        1,
+        "nothing was created"
+    );
+}
+
+async fn user_disable_ends_the_users_sessions(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let output = run(
+        &app.test_db.url_string(),
+        &["user", "disable", "--email", &app.admin_email],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        !browser.is_signed_in().await,
+        "signed out on the next request"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM sessions WHERE user_id IS NOT NULL"),
+        0
+    );
+    let again = app.browser();
+    assert_eq!(
+        again
+            .sign_in(&app.admin_email, &app.admin_password)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    assert_one_line_error(
+        &run(
+            &app.test_db.url_string(),
+            &["user", "disable", "--email", "ghost@example.com"],
+        ),
+        "no user has the email ghost@example.com",
+    );
+}
+
+#[test]
+fn wrong_settings_stop_the_start_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("k.db").display());
+    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+        (
+            "mysql://root@localhost/k",
+            &[],
+            "DATABASE_URL: unsupported scheme `mysql`",
+        ),
+        (
+            "sqlite:///no/such/folder/k.db",
+            &[],
+            "DATABASE_URL: the folder `/no/such/folder`",
+        ),
+        (
+            &sqlite,
+            &[("KEYWARD_SECRET", "too short")],
+            "KEYWARD_SECRET: the secret must be at least 64 bytes",
+        ),
+        (&sqlite, &[("KEYWARD_BIND", "localhost")], "KEYWARD_BIND:"),
+        (
+            &sqlite,
+            &[("KEYWARD_SESSION_IDLE_TIMEOUT", "forever")],
+            "KEYWARD_SESSION_IDLE_TIMEOUT:",
+        ),
+        (
+            "postgres://postgres@127.0.0.1:5432/test",
+            &[],
+            "KEYWARD_SECRET or KEYWARD_SECRET_FILE is required",
+        ),
+    ];
+    for (url, env, needle) in cases {
+        let output = keyward(url)
+            .args(["serve"])
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_one_line_error(&output, needle);
+        assert_eq!(output.status.code(), Some(2), "{needle}");
+    }
+    let missing_file = keyward(&sqlite)
+        .env("KEYWARD_SECRET_FILE", dir.path().join("nope"))
+        .output()
+        .unwrap();
+    assert_one_line_error(&missing_file, "KEYWARD_SECRET_FILE: cannot use");
+}
+
+#[test]
+fn a_refused_postgres_connection_is_reported_with_its_real_cause() {
+    let output = keyward("postgres://postgres@127.0.0.1:1/keyward")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, "cannot connect to the database");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("127.0.0.1") && stderr.contains("refused"),
+        "{stderr}"
+    );
+}

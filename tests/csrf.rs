@@ -1,0 +1,172 @@
+use reqwest::{Method, StatusCode};
+
+use crate::db_test;
+use crate::helpers::{Backend, spawn_app};
+
+db_test!(
+    a_sign_out_without_the_token_is_refused_and_changes_nothing,
+    a_sign_out_with_a_wrong_token_or_another_sessions_token_is_refused,
+    a_token_in_the_query_string_does_not_count,
+    a_cross_site_origin_is_refused_even_with_the_token,
+    the_token_in_the_htmx_header_is_accepted,
+    a_sign_in_without_the_token_is_refused_before_any_password_check,
+    switching_merchant_without_the_token_leaves_the_session_as_it_was,
+);
+
+async fn a_sign_out_without_the_token_is_refused_and_changes_nothing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let res = browser.post_form("/logout", &[]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.text().await.unwrap().contains("Request refused"));
+    assert!(browser.is_signed_in().await, "still signed in");
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM sessions WHERE user_id IS NOT NULL"),
+        1
+    );
+}
+
+async fn a_sign_out_with_a_wrong_token_or_another_sessions_token_is_refused(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let res = browser
+        .post_form("/logout", &[("csrf_token", "not-the-token")])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let other = app.signed_in_admin().await;
+    let others_token = other.csrf_token("/settings/api-credentials").await;
+    let res = browser
+        .post_form("/logout", &[("csrf_token", &others_token)])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(browser.is_signed_in().await);
+    assert!(other.is_signed_in().await);
+}
+
+async fn a_token_in_the_query_string_does_not_count(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let token = browser.csrf_token("/settings/api-credentials").await;
+    let res = browser
+        .post_form(&format!("/logout?csrf_token={token}"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(browser.is_signed_in().await);
+}
+
+async fn a_cross_site_origin_is_refused_even_with_the_token(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let token = browser.csrf_token("/settings/api-credentials").await;
+    for (header, value) in [
+        ("Origin", "https://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ] {
+        let res = browser
+            .send(
+                browser
+                    .builder(Method::POST, "/logout")
+                    .header(header, value)
+                    .form(&[("csrf_token", token.as_str())]),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+        assert!(browser.is_signed_in().await);
+    }
+}
+
+async fn the_token_in_the_htmx_header_is_accepted(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let token = browser.csrf_token("/settings/api-credentials").await;
+    let res = browser
+        .send(
+            browser
+                .builder(Method::POST, "/logout")
+                .header("X-CSRF-Token", token)
+                .header("Origin", app.address.clone())
+                .header("Sec-Fetch-Site", "same-origin"),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(!browser.is_signed_in().await);
+}
+
+async fn a_sign_in_without_the_token_is_refused_before_any_password_check(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    browser.csrf_token("/login").await;
+    let res = browser
+        .post_form(
+            "/login",
+            &[
+                ("email", &app.admin_email),
+                ("password", &app.admin_password),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(!browser.is_signed_in().await);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM users WHERE last_sign_in_at IS NOT NULL"),
+        0
+    );
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM login_failures"), 0);
+}
+
+async fn switching_merchant_without_the_token_leaves_the_session_as_it_was(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let first = app.demo_merchant_id();
+    let second = {
+        let mut conn = app.db.get().unwrap();
+        let name = keyward::domain::MerchantName::parse("Second Shop").unwrap();
+        let merchant = keyward::db::merchants::create(&mut conn, &name, app.clock.now()).unwrap();
+        let admin = keyward::db::users::find_by_email(
+            &mut conn,
+            &keyward::domain::Email::parse(&app.admin_email).unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+        keyward::db::memberships::add(
+            &mut conn,
+            &admin.id,
+            &merchant.id,
+            keyward::domain::Role::Viewer,
+            app.clock.now(),
+        )
+        .unwrap();
+        merchant.id
+    };
+    let browser = app.signed_in_admin().await;
+    let res = browser
+        .post_form("/settings/merchant", &[("merchant_id", &second)])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let html = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!(
+            r#"<option value="{first}" selected>Demo Merchant</option>"#
+        )),
+        "{html}"
+    );
+}

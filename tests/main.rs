@@ -1,0 +1,11 @@
+//! The one integration-test binary: every test drives the real server over HTTP or the
+//! real binary from a shell, on SQLite and on Postgres.
+
+mod helpers;
+
+mod cli;
+mod csrf;
+mod operations;
+mod pages;
+mod sessions;
+mod sign_in;

@@ -1,0 +1,99 @@
+use reqwest::StatusCode;
+
+use crate::db_test;
+use crate::helpers::{Backend, logs, spawn_app};
+
+db_test!(
+    healthz_and_readyz_answer_while_the_database_does,
+    readyz_fails_when_the_database_is_gone_while_healthz_still_answers,
+    a_500_shows_an_error_id_that_the_log_carries_with_its_cause,
+    request_logs_carry_method_path_status_and_no_secret,
+);
+
+async fn healthz_and_readyz_answer_while_the_database_does(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    assert_eq!(browser.get("/healthz").await.status(), StatusCode::OK);
+    let res = browser.get("/readyz").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
+
+async fn readyz_fails_when_the_database_is_gone_while_healthz_still_answers(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    assert_eq!(browser.get("/readyz").await.status(), StatusCode::OK);
+    app.test_db.destroy();
+    let res = browser.get("/readyz").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    assert_eq!(browser.get("/healthz").await.status(), StatusCode::OK);
+}
+
+async fn a_500_shows_an_error_id_that_the_log_carries_with_its_cause(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    // A table the signed-in pages read disappears: an unexpected failure, not bad input.
+    app.execute("DROP TABLE memberships");
+    let res = browser.get("/settings/api-credentials").await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Something went wrong"), "{html}");
+    let marker = "Error ID: <code>";
+    let start = html.find(marker).expect("an error ID on the page") + marker.len();
+    let error_id = &html[start..start + 32];
+    let line = logs()
+        .lines()
+        .find(|line| line.contains(error_id))
+        .map(str::to_owned)
+        .expect("the log carries the error ID");
+    assert!(line.contains("path=/settings/api-credentials"), "{line}");
+    assert!(
+        line.contains("memberships"),
+        "the cause chain names the failure: {line}"
+    );
+}
+
+async fn request_logs_carry_method_path_status_and_no_secret(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let cookie = browser.session_cookie().unwrap();
+    let res = browser
+        .send(
+            browser
+                .builder(
+                    reqwest::Method::GET,
+                    "/settings/api-credentials?probe=marker123",
+                )
+                .header("Authorization", "ApiKey kw_live_secretvalue"),
+        )
+        .await;
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let logs = logs();
+    let line = logs
+        .lines()
+        .find(|line| line.contains(&request_id))
+        .expect("a log line for the request");
+    assert!(line.contains("method=GET"), "{line}");
+    assert!(line.contains("path=/settings/api-credentials"), "{line}");
+    assert!(line.contains("status=200"), "{line}");
+    assert!(line.contains("latency_ms="), "{line}");
+    for secret in [
+        app.admin_password.as_str(),
+        cookie.as_str(),
+        "kw_live_secretvalue",
+        "marker123",
+    ] {
+        assert!(!logs.contains(secret), "the logs contain {secret}");
+    }
+}
