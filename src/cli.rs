@@ -9,9 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::clock::Clock;
 use crate::config::{self, ConfigError, DatabaseUrl, Secret, SessionSettings, Settings};
 use crate::db::{Db, DbError, merchants, users};
-use crate::domain::{
-    Email, MerchantName, Password, PersonName, Role, ValidationError, generate_password,
-};
+use crate::domain::{Email, MerchantName, Password, PersonName, Role, ValidationError, generate_password};
 use crate::startup::{Application, FirstAdmin};
 
 /// Keyward: API-key management with a server-rendered dashboard.
@@ -195,10 +193,7 @@ impl ServeArgs {
 fn settings(database: DatabaseUrl, args: ServeArgs) -> Result<Settings, ConfigError> {
     let bind = config::parse_bind(&args.bind)?;
     let session = SessionSettings {
-        idle_timeout: config::parse_duration(
-            "KEYWARD_SESSION_IDLE_TIMEOUT",
-            &args.session_idle_timeout,
-        )?,
+        idle_timeout: config::parse_duration("KEYWARD_SESSION_IDLE_TIMEOUT", &args.session_idle_timeout)?,
         absolute_timeout: config::parse_duration(
             "KEYWARD_SESSION_ABSOLUTE_TIMEOUT",
             &args.session_absolute_timeout,
@@ -301,9 +296,8 @@ fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliEr
     let mut conn = db.get()?;
     let merchant = match &args.merchant {
         Some(raw) => Some(
-            merchants::find_by_id_or_name(&mut conn, raw)?.ok_or_else(|| {
-                CliError::Refused(format!("no merchant has the name or ID \"{raw}\""))
-            })?,
+            merchants::find_by_id_or_name(&mut conn, raw)?
+                .ok_or_else(|| CliError::Refused(format!("no merchant has the name or ID \"{raw}\"")))?,
         ),
         None => None,
     };
@@ -325,10 +319,9 @@ fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliEr
         Clock::default().now(),
     )
     .map_err(|err| match err {
-        DbError::UniqueViolation(_) => CliError::Refused(format!(
-            "a user with the email {} exists already",
-            email.as_str()
-        )),
+        DbError::UniqueViolation(_) => {
+            CliError::Refused(format!("a user with the email {} exists already", email.as_str()))
+        }
         other => other.into(),
     })?;
     match (&merchant, role) {

@@ -15,8 +15,8 @@ pub struct Clock {
 impl Clock {
     /// The current UTC time, plus whatever the clock has been advanced by.
     pub fn now(&self) -> PrimitiveDateTime {
-        let now = OffsetDateTime::now_utc()
-            + Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
+        let now =
+            OffsetDateTime::now_utc() + Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
         let now = now
             .replace_nanosecond(now.microsecond() * 1_000)
             .expect("whole microseconds are always a valid nanosecond count");

@@ -16,9 +16,7 @@ pub const MIN_SECRET_BYTES: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// `DATABASE_URL` has a scheme Keyward does not speak.
-    #[error(
-        "DATABASE_URL: unsupported scheme `{0}` (use sqlite://PATH, a bare path, or postgres://…)"
-    )]
+    #[error("DATABASE_URL: unsupported scheme `{0}` (use sqlite://PATH, a bare path, or postgres://…)")]
     UnsupportedScheme(String),
     /// `DATABASE_URL` is empty.
     #[error("DATABASE_URL: must not be empty")]
@@ -27,9 +25,7 @@ pub enum ConfigError {
     #[error("DATABASE_URL: the folder `{0}` for the SQLite database does not exist")]
     MissingDatabaseFolder(PathBuf),
     /// The secret is shorter than [`MIN_SECRET_BYTES`].
-    #[error(
-        "{source_name}: the secret must be at least {MIN_SECRET_BYTES} bytes long (it has {len})"
-    )]
+    #[error("{source_name}: the secret must be at least {MIN_SECRET_BYTES} bytes long (it has {len})")]
     SecretTooShort {
         /// Which setting held it.
         source_name: &'static str,
@@ -63,9 +59,7 @@ pub enum ConfigError {
         value: String,
     },
     /// The idle timeout is longer than the absolute one.
-    #[error(
-        "KEYWARD_SESSION_IDLE_TIMEOUT must not be longer than KEYWARD_SESSION_ABSOLUTE_TIMEOUT"
-    )]
+    #[error("KEYWARD_SESSION_IDLE_TIMEOUT must not be longer than KEYWARD_SESSION_ABSOLUTE_TIMEOUT")]
     IdleLongerThanAbsolute,
 }
 
@@ -179,8 +173,7 @@ impl Secret {
     pub fn derive(&self, purpose: &str) -> [u8; 64] {
         let mut out = [0u8; 64];
         for (i, half) in out.chunks_mut(32).enumerate() {
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+            let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
             mac.update(purpose.as_bytes());
             mac.update(&[u8::try_from(i).expect("two halves")]);
             half.copy_from_slice(&mac.finalize().into_bytes());
@@ -377,8 +370,7 @@ mod tests {
 
     #[test]
     fn postgres_requires_a_shared_secret() {
-        let err =
-            Secret::load(None, None, &DatabaseUrl::Postgres("postgres://x".into())).unwrap_err();
+        let err = Secret::load(None, None, &DatabaseUrl::Postgres("postgres://x".into())).unwrap_err();
         assert!(matches!(err, ConfigError::SecretRequired));
     }
 

@@ -14,9 +14,7 @@ use actix_web::{App, HttpServer};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Db, DbError, login_failures, merchants, sessions, users, write_transaction};
-use crate::domain::{
-    Email, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,
-};
+use crate::domain::{Email, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password};
 use crate::error::ErrorPage;
 use crate::web::{self, AppState};
 use actix_web::web::{Data, FormConfig, route};
@@ -88,11 +86,10 @@ impl Application {
             session: settings.session,
             throttle: SignInThrottle::default(),
         };
-        let server =
-            serve(listener, &settings, state.clone()).map_err(|source| StartupError::Bind {
-                address: settings.bind,
-                source,
-            })?;
+        let server = serve(listener, &settings, state.clone()).map_err(|source| StartupError::Bind {
+            address: settings.bind,
+            source,
+        })?;
         Ok(Self {
             port,
             server,
@@ -150,10 +147,7 @@ fn serve(listener: TcpListener, settings: &Settings, state: AppState) -> std::io
             .default_service(route().to(web::not_found))
             .wrap(from_fn(web::csrf::protect))
             .wrap(sessions)
-            .wrap(
-                ErrorHandlers::new()
-                    .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed_page),
-            )
+            .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed_page))
             .wrap(from_fn(web::headers::secure))
             .wrap(from_fn(web::request_log::log))
     })
@@ -190,8 +184,7 @@ fn method_not_allowed_page<B>(
 /// once: the loser of the race sees the unique email taken and creates nothing.
 pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, DbError> {
     let mut conn = db.get()?;
-    let merchant_name =
-        MerchantName::parse(DEMO_MERCHANT).expect("the demo merchant's name is valid");
+    let merchant_name = MerchantName::parse(DEMO_MERCHANT).expect("the demo merchant's name is valid");
     let email = Email::parse(DEMO_ADMIN_EMAIL).expect("the demo admin's email is valid");
     let name = PersonName::parse("Admin").expect("the demo admin's name is valid");
     let now = clock.now();

@@ -42,12 +42,7 @@ fn run_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -87,8 +82,19 @@ db_test!(
     user_disable_ends_the_users_sessions,
 );
 
-/// Starts `keyward` in `dir` and reads standard output up to the listening line.
-fn start_server(db: &TestDb, backend: Backend) -> (Child, Vec<String>, String) {
+/// A server process, killed when the test ends, pass or fail.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `keyward` in the test's folder and reads standard output up to the
+/// listening line.
+fn start_server(db: &TestDb, backend: Backend) -> (ServerProcess, Vec<String>, String) {
     let mut command = keyward(&db.url_string());
     if backend == Backend::Sqlite {
         // The README's first command: no DATABASE_URL, a keyward.db in the current folder.
@@ -96,15 +102,17 @@ fn start_server(db: &TestDb, backend: Backend) -> (Child, Vec<String>, String) {
     } else {
         command.env("KEYWARD_SECRET", "s".repeat(64));
     }
-    let mut child = command
-        .current_dir(db.dir.path())
-        .env("KEYWARD_BIND", "127.0.0.1:0")
-        .env("KEYWARD_WORKERS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server starts");
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut child = ServerProcess(
+        command
+            .current_dir(db.dir.path())
+            .env("KEYWARD_BIND", "127.0.0.1:0")
+            .env("KEYWARD_WORKERS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server starts"),
+    );
+    let mut reader = BufReader::new(child.0.stdout.take().unwrap());
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();
@@ -120,13 +128,11 @@ fn start_server(db: &TestDb, backend: Backend) -> (Child, Vec<String>, String) {
     }
 }
 
-async fn first_start_creates_the_database_prints_the_admin_once_and_serves_sign_in(
-    backend: Backend,
-) {
+async fn first_start_creates_the_database_prints_the_admin_once_and_serves_sign_in(backend: Backend) {
     let Some(db) = TestDb::create(backend) else {
         return;
     };
-    let (mut server, lines, address) = start_server(&db, backend);
+    let (server, lines, address) = start_server(&db, backend);
     let email = lines
         .iter()
         .find_map(|l| l.trim().strip_prefix("Email:"))
@@ -135,10 +141,7 @@ async fn first_start_creates_the_database_prints_the_admin_once_and_serves_sign_
         .iter()
         .find_map(|l| l.trim().strip_prefix("Password:"))
         .map(str::trim);
-    assert!(
-        lines.iter().any(|l| l.contains("\"Demo Merchant\"")),
-        "{lines:?}"
-    );
+    assert!(lines.iter().any(|l| l.contains("\"Demo Merchant\"")), "{lines:?}");
     assert_eq!(email, Some("admin@example.com"), "{lines:?}");
     let password = password.expect("a printed password").to_owned();
     assert!(password.len() >= 20);
@@ -160,24 +163,18 @@ async fn first_start_creates_the_database_prints_the_admin_once_and_serves_sign_
     let res = browser.sign_in("admin@example.com", &password).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(browser.is_signed_in().await);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 
-    let (mut again, lines, address) = start_server(&db, backend);
+    let (_again, lines, address) = start_server(&db, backend);
     assert!(
         !lines.iter().any(|l| l.contains("Password")),
         "no password on a second start: {lines:?}"
     );
     let browser = Browser::new(&address);
     assert_eq!(
-        browser
-            .sign_in("admin@example.com", &password)
-            .await
-            .status(),
+        browser.sign_in("admin@example.com", &password).await.status(),
         StatusCode::SEE_OTHER
     );
-    again.kill().unwrap();
-    again.wait().unwrap();
 }
 
 async fn migrate_applies_the_migrations_once(backend: Backend) {
@@ -304,10 +301,7 @@ async fn user_create_takes_the_password_from_stdin(backend: Backend) {
         "a long chosen password\n",
     );
     assert!(output.status.success(), "{output:?}");
-    assert!(
-        !stdout(&output).contains("Password"),
-        "nothing is generated"
-    );
+    assert!(!stdout(&output).contains("Password"), "nothing is generated");
     let browser = app.browser();
     assert_eq!(
         browser
@@ -362,10 +356,7 @@ async fn user_create_makes_support_users(backend: Backend) {
     let browser = app.browser();
     let password = generated_password(&output);
     assert_eq!(
-        browser
-            .sign_in("help@keyward.example", &password)
-            .await
-            .status(),
+        browser.sign_in("help@keyward.example", &password).await.status(),
         StatusCode::SEE_OTHER
     );
     let html = browser
@@ -439,10 +430,7 @@ async fn user_disable_ends_the_users_sessions(backend: Backend) {
         &["user", "disable", "--email", &app.admin_email],
     );
     assert!(output.status.success(), "{output:?}");
-    assert!(
-        !browser.is_signed_in().await,
-        "signed out on the next request"
-    );
+    assert!(!browser.is_signed_in().await, "signed out on the next request");
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM sessions WHERE user_id IS NOT NULL"),
         0
@@ -469,7 +457,8 @@ async fn user_disable_ends_the_users_sessions(backend: Backend) {
 fn wrong_settings_stop_the_start_with_one_line_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("k.db").display());
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 6] = [
         (
             "mysql://root@localhost/k",
             &[],

@@ -9,6 +9,7 @@ db_test!(
     a_token_in_the_query_string_does_not_count,
     a_cross_site_origin_is_refused_even_with_the_token,
     the_token_in_the_htmx_header_is_accepted,
+    a_browser_form_with_a_null_origin_and_the_token_is_accepted,
     a_sign_in_without_the_token_is_refused_before_any_password_check,
     switching_merchant_without_the_token_leaves_the_session_as_it_was,
 );
@@ -112,10 +113,7 @@ async fn a_sign_in_without_the_token_is_refused_before_any_password_check(backen
     let res = browser
         .post_form(
             "/login",
-            &[
-                ("email", &app.admin_email),
-                ("password", &app.admin_password),
-            ],
+            &[("email", &app.admin_email), ("password", &app.admin_password)],
         )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -169,4 +167,24 @@ async fn switching_merchant_without_the_token_leaves_the_session_as_it_was(backe
         )),
         "{html}"
     );
+}
+
+/// With `Referrer-Policy: no-referrer`, Chromium posts our own forms with `Origin: null`.
+async fn a_browser_form_with_a_null_origin_and_the_token_is_accepted(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let token = browser.csrf_token("/settings/api-credentials").await;
+    let res = browser
+        .send(
+            browser
+                .builder(Method::POST, "/logout")
+                .header("Origin", "null")
+                .header("Sec-Fetch-Site", "same-origin")
+                .form(&[("csrf_token", token.as_str())]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(!browser.is_signed_in().await);
 }

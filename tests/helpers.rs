@@ -67,23 +67,18 @@ impl TestDb {
             Backend::Postgres => {
                 if !postgres_available() {
                     if std::env::var("CI").is_ok_and(|v| v == "true") {
-                        panic!(
-                            "Postgres is required in CI but does not answer at {POSTGRES_ADMIN_URL}"
-                        );
+                        panic!("Postgres is required in CI but does not answer at {POSTGRES_ADMIN_URL}");
                     }
                     eprintln!("skipped: Postgres does not answer at {POSTGRES_ADMIN_URL}");
                     return None;
                 }
                 let name = format!("kw_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin =
-                    PgConnection::establish(POSTGRES_ADMIN_URL).expect("Postgres answers");
+                let mut admin = PgConnection::establish(POSTGRES_ADMIN_URL).expect("Postgres answers");
                 admin
                     .batch_execute(&format!("CREATE DATABASE {name}"))
                     .expect("a fresh Postgres database");
                 Some(Self {
-                    url: DatabaseUrl::Postgres(format!(
-                        "postgres://postgres@127.0.0.1:5432/{name}"
-                    )),
+                    url: DatabaseUrl::Postgres(format!("postgres://postgres@127.0.0.1:5432/{name}")),
                     dir,
                     postgres_name: Some(name),
                 })
@@ -209,9 +204,7 @@ impl TestApp {
     /// A browser signed in as the first admin.
     pub async fn signed_in_admin(&self) -> Browser {
         let browser = self.browser();
-        let res = browser
-            .sign_in(&self.admin_email, &self.admin_password)
-            .await;
+        let res = browser.sign_in(&self.admin_email, &self.admin_password).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "the admin signs in");
         browser
     }
@@ -264,10 +257,7 @@ impl TestApp {
             n: i64,
         }
         let mut conn = self.db.get().unwrap();
-        diesel::sql_query(sql)
-            .get_result::<Count>(&mut *conn)
-            .unwrap()
-            .n
+        diesel::sql_query(sql).get_result::<Count>(&mut *conn).unwrap().n
     }
 }
 
@@ -353,11 +343,7 @@ impl Browser {
         let token = self.csrf_token("/login").await;
         self.post_form(
             "/login",
-            &[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &token),
-            ],
+            &[("email", email), ("password", password), ("csrf_token", &token)],
         )
         .await
     }

@@ -71,10 +71,7 @@ async fn request_logs_carry_method_path_status_and_no_secret(backend: Backend) {
     let res = browser
         .send(
             browser
-                .builder(
-                    reqwest::Method::GET,
-                    "/settings/api-credentials?probe=marker123",
-                )
+                .builder(reqwest::Method::GET, "/settings/api-credentials?probe=marker123")
                 .header("Authorization", "ApiKey kw_live_secretvalue"),
         )
         .await;

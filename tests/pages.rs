@@ -94,22 +94,13 @@ async fn the_profile_menu_leads_to_settings_and_api_credentials(backend: Backend
         .find(r#"<details class="profile-menu">"#)
         .expect("a profile menu");
     let menu = &html[menu_start..html[menu_start..].find("</details>").unwrap() + menu_start];
-    assert!(
-        menu.contains(r#"<span class="user-name">Admin</span>"#),
-        "{menu}"
-    );
-    assert!(
-        menu.contains(r#"<a href="/settings">Settings</a>"#),
-        "{menu}"
-    );
+    assert!(menu.contains(r#"<span class="user-name">Admin</span>"#), "{menu}");
+    assert!(menu.contains(r#"<a href="/settings">Settings</a>"#), "{menu}");
     assert!(
         menu.contains(r#"<button type="submit">Sign out</button>"#),
         "{menu}"
     );
-    assert!(
-        csrf_token_in(menu).is_some(),
-        "Sign out carries the CSRF token"
-    );
+    assert!(csrf_token_in(menu).is_some(), "Sign out carries the CSRF token");
 
     let res = browser.get("/settings").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -121,9 +112,9 @@ async fn the_profile_menu_leads_to_settings_and_api_credentials(backend: Backend
         .await
         .unwrap();
     assert!(settings.contains("<h3>Merchant</h3>"));
-    assert!(settings.contains(
-        r#"<a href="/settings/api-credentials" aria-current="page">API Credentials</a>"#
-    ));
+    assert!(
+        settings.contains(r#"<a href="/settings/api-credentials" aria-current="page">API Credentials</a>"#)
+    );
 }
 
 async fn anonymous_visitors_are_sent_to_sign_in(backend: Backend) {
@@ -171,10 +162,7 @@ async fn a_get_on_a_change_route_is_405_in_the_layout(backend: Backend) {
         assert_security_headers(&res);
         assert!(res.text().await.unwrap().contains("Method not allowed"));
     }
-    assert!(
-        browser.is_signed_in().await,
-        "a GET on /logout signs nobody out"
-    );
+    assert!(browser.is_signed_in().await, "a GET on /logout signs nobody out");
 }
 
 async fn a_user_in_two_merchants_can_switch_between_them(backend: Backend) {
@@ -187,14 +175,8 @@ async fn a_user_in_two_merchants_can_switch_between_them(backend: Backend) {
         let mut conn = app.db.get().unwrap();
         let name = keyward::domain::MerchantName::parse("Acme Outdoor").unwrap();
         let merchant = keyward::db::merchants::create(&mut conn, &name, app.clock.now()).unwrap();
-        keyward::db::memberships::add(
-            &mut conn,
-            &user_id,
-            &merchant.id,
-            Role::Admin,
-            app.clock.now(),
-        )
-        .unwrap();
+        keyward::db::memberships::add(&mut conn, &user_id, &merchant.id, Role::Admin, app.clock.now())
+            .unwrap();
         merchant.id
     };
     let browser = app.browser();

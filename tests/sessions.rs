@@ -23,9 +23,7 @@ async fn signing_out_ends_the_session_and_a_replayed_cookie_is_anonymous(backend
     let browser = app.signed_in_admin().await;
     let cookie = browser.session_cookie().unwrap();
     let token = browser.csrf_token("/settings/api-credentials").await;
-    let res = browser
-        .post_form("/logout", &[("csrf_token", &token)])
-        .await;
+    let res = browser.post_form("/logout", &[("csrf_token", &token)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/login");
     assert_eq!(browser.session_cookie(), None, "the cookie is removed");
@@ -37,10 +35,7 @@ async fn signing_out_ends_the_session_and_a_replayed_cookie_is_anonymous(backend
 
     let replay = app.browser();
     replay.set_session_cookie(Some(cookie));
-    assert!(
-        !replay.is_signed_in().await,
-        "a replayed cookie signs nobody in"
-    );
+    assert!(!replay.is_signed_in().await, "a replayed cookie signs nobody in");
 }
 
 async fn a_session_idle_for_thirty_minutes_is_signed_out(backend: Backend) {
@@ -49,10 +44,7 @@ async fn a_session_idle_for_thirty_minutes_is_signed_out(backend: Backend) {
     };
     let browser = app.signed_in_admin().await;
     app.clock.advance(Duration::minutes(29));
-    assert!(
-        browser.is_signed_in().await,
-        "29 idle minutes keep the session"
-    );
+    assert!(browser.is_signed_in().await, "29 idle minutes keep the session");
     app.clock.advance(Duration::minutes(29));
     assert!(
         browser.is_signed_in().await,
@@ -91,12 +83,7 @@ async fn removing_a_membership_ends_the_session_on_the_next_request(backend: Bac
         return;
     };
     let merchant = app.demo_merchant_id();
-    let user_id = app.create_member(
-        "dev@example.com",
-        "dev password 1",
-        &merchant,
-        Role::Developer,
-    );
+    let user_id = app.create_member("dev@example.com", "dev password 1", &merchant, Role::Developer);
     let browser = app.browser();
     assert_eq!(
         browser
@@ -139,9 +126,7 @@ async fn sessions_are_stored_as_digests_not_cookie_values(backend: Backend) {
         1
     );
     assert_eq!(
-        app.count(
-            "SELECT COUNT(*) AS n FROM sessions WHERE user_id IS NOT NULL AND LENGTH(id) = 64"
-        ),
+        app.count("SELECT COUNT(*) AS n FROM sessions WHERE user_id IS NOT NULL AND LENGTH(id) = 64"),
         1,
         "the row is keyed by a SHA-256 hex digest"
     );

@@ -62,12 +62,7 @@ async fn an_unknown_email_gets_the_same_generic_error(backend: Backend) {
         return;
     };
     let browser = app.browser();
-    assert_generic_failure(
-        browser
-            .sign_in("nobody@example.com", &app.admin_password)
-            .await,
-    )
-    .await;
+    assert_generic_failure(browser.sign_in("nobody@example.com", &app.admin_password).await).await;
     assert_generic_failure(browser.sign_in("not an email", "whatever").await).await;
     assert!(!browser.is_signed_in().await);
 }
@@ -94,15 +89,8 @@ async fn five_failures_for_an_account_lock_it_for_fifteen_minutes(backend: Backe
     // Locked: even the right password is refused, and says when to come back.
     let res = browser.sign_in(&app.admin_email, &app.admin_password).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: i64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (1..=900).contains(&retry_after),
-        "Retry-After {retry_after}"
-    );
+    let retry_after: i64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "Retry-After {retry_after}");
     let html = res.text().await.unwrap();
     assert!(
         html.contains("Too many failed sign-in attempts. Try again in 15 minutes"),
@@ -170,22 +158,12 @@ async fn a_member_of_no_merchant_is_told_so_after_the_right_password(backend: Ba
         return;
     };
     let merchant = app.demo_merchant_id();
-    let user_id = app.create_member(
-        "ana@example.com",
-        "ana's password!",
-        &merchant,
-        Role::Developer,
-    );
+    let user_id = app.create_member("ana@example.com", "ana's password!", &merchant, Role::Developer);
     keyward::db::memberships::remove(&mut app.db.get().unwrap(), &user_id, &merchant).unwrap();
     let browser = app.browser();
     let res = browser.sign_in("ana@example.com", "ana's password!").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(
-        res.text()
-            .await
-            .unwrap()
-            .contains("not a member of any merchant")
-    );
+    assert!(res.text().await.unwrap().contains("not a member of any merchant"));
     assert!(!browser.is_signed_in().await);
 }
 
@@ -194,9 +172,7 @@ async fn emails_are_matched_regardless_of_case_and_spaces(backend: Backend) {
         return;
     };
     let browser = app.browser();
-    let res = browser
-        .sign_in("  ADMIN@Example.com ", &app.admin_password)
-        .await;
+    let res = browser.sign_in("  ADMIN@Example.com ", &app.admin_password).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(browser.is_signed_in().await);
 }

@@ -58,8 +58,5 @@ pub fn clear_for_email(conn: &mut DbConnection, email: &str) -> Result<(), DbErr
 
 /// Deletes failures older than the window; returns how many.
 pub fn delete_before(conn: &mut DbConnection, cutoff: PrimitiveDateTime) -> Result<usize, DbError> {
-    Ok(
-        diesel::delete(login_failures::table.filter(login_failures::failed_at.le(cutoff)))
-            .execute(conn)?,
-    )
+    Ok(diesel::delete(login_failures::table.filter(login_failures::failed_at.le(cutoff))).execute(conn)?)
 }

@@ -59,10 +59,7 @@ pub fn find_by_id_or_name(conn: &mut DbConnection, raw: &str) -> Result<Option<M
 }
 
 /// Finds a merchant by its name in any case.
-pub fn find_by_name(
-    conn: &mut DbConnection,
-    name: &MerchantName,
-) -> Result<Option<Merchant>, DbError> {
+pub fn find_by_name(conn: &mut DbConnection, name: &MerchantName) -> Result<Option<Merchant>, DbError> {
     Ok(merchants::table
         .select(COLUMNS)
         .filter(lower(merchants::name).eq(name.as_str().to_lowercase()))

@@ -251,8 +251,8 @@ where
     let begin_sqlite = |conn: &mut DbConnection| -> Result<bool, DbError> {
         match conn {
             DbConnection::Sqlite(sqlite) => {
-                let depth = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
-                    .transaction_depth()?;
+                let depth =
+                    AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()?;
                 if depth.is_some() {
                     return Ok(false);
                 }

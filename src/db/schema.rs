@@ -55,10 +55,4 @@ diesel::joinable!(memberships -> merchants (merchant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    merchants,
-    users,
-    memberships,
-    sessions,
-    login_failures
-);
+diesel::allow_tables_to_appear_in_same_query!(merchants, users, memberships, sessions, login_failures);

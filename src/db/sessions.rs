@@ -73,11 +73,7 @@ pub fn update(
 }
 
 /// Moves a session's idle deadline.
-pub fn touch(
-    conn: &mut DbConnection,
-    id: &str,
-    expires_at: PrimitiveDateTime,
-) -> Result<(), DbError> {
+pub fn touch(conn: &mut DbConnection, id: &str, expires_at: PrimitiveDateTime) -> Result<(), DbError> {
     diesel::update(sessions::table.find(id))
         .set(sessions::expires_at.eq(expires_at))
         .execute(conn)?;

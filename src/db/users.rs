@@ -87,11 +87,7 @@ pub struct NewUser<'a> {
 
 /// Creates a user and, for a member, the membership, in one transaction. A taken
 /// email is a `UniqueViolation`.
-pub fn create(
-    conn: &mut DbConnection,
-    new: NewUser<'_>,
-    now: PrimitiveDateTime,
-) -> Result<User, DbError> {
+pub fn create(conn: &mut DbConnection, new: NewUser<'_>, now: PrimitiveDateTime) -> Result<User, DbError> {
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
         email: new.email.as_str().to_owned(),
@@ -146,11 +142,7 @@ pub fn none_exist(conn: &mut DbConnection) -> Result<bool, DbError> {
 
 /// Disables an account and ends all its sessions, in one transaction. Returns false
 /// when no account has that email.
-pub fn disable(
-    conn: &mut DbConnection,
-    email: &Email,
-    now: PrimitiveDateTime,
-) -> Result<bool, DbError> {
+pub fn disable(conn: &mut DbConnection, email: &Email, now: PrimitiveDateTime) -> Result<bool, DbError> {
     write_transaction(conn, |conn| {
         let Some(user) = find_by_email(conn, email)? else {
             return Ok(false);
@@ -164,11 +156,7 @@ pub fn disable(
 }
 
 /// Records a successful sign-in.
-pub fn record_sign_in(
-    conn: &mut DbConnection,
-    user_id: &str,
-    now: PrimitiveDateTime,
-) -> Result<(), DbError> {
+pub fn record_sign_in(conn: &mut DbConnection, user_id: &str, now: PrimitiveDateTime) -> Result<(), DbError> {
     diesel::update(users::table.find(user_id))
         .set(users::last_sign_in_at.eq(now))
         .execute(conn)?;

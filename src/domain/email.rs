@@ -24,10 +24,7 @@ impl Email {
         if email.chars().any(is_forbidden_char) {
             return Err(ValidationError::ControlCharacters { field: FIELD });
         }
-        let invalid = |reason| ValidationError::Invalid {
-            field: FIELD,
-            reason,
-        };
+        let invalid = |reason| ValidationError::Invalid { field: FIELD, reason };
         if email.chars().any(char::is_whitespace) {
             return Err(invalid("it must not contain spaces"));
         }
@@ -38,9 +35,7 @@ impl Email {
             return Err(invalid("it must have one @ with a name before it"));
         }
         if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
-            return Err(invalid(
-                "the part after @ must be a domain such as example.com",
-            ));
+            return Err(invalid("the part after @ must be a domain such as example.com"));
         }
         Ok(Self(email))
     }

@@ -49,6 +49,5 @@ pub enum ValidationError {
 /// Unicode control characters, and the bidirectional overrides that can make a
 /// name read differently from what it is.
 pub(crate) fn is_forbidden_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }

@@ -57,10 +57,7 @@ mod tests {
 
     #[test]
     fn names_are_trimmed() {
-        assert_eq!(
-            PersonName::parse("  Ana Lima ").unwrap().as_str(),
-            "Ana Lima"
-        );
+        assert_eq!(PersonName::parse("  Ana Lima ").unwrap().as_str(), "Ana Lima");
     }
 
     #[test]

@@ -147,10 +147,7 @@ mod tests {
 
     #[test]
     fn no_account_never_verifies() {
-        assert!(!PasswordHash::verify(
-            None,
-            &Password::attempt(String::new())
-        ));
+        assert!(!PasswordHash::verify(None, &Password::attempt(String::new())));
     }
 
     #[test]

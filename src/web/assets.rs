@@ -9,8 +9,7 @@ use crate::error::WebError;
 pub const HTMX_FILE: &str = "htmx-2.0.11.min.js";
 
 /// Subresource integrity of the vendored htmx file (checked by a unit test).
-pub const HTMX_INTEGRITY: &str =
-    "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg";
+pub const HTMX_INTEGRITY: &str = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg";
 
 struct Asset {
     bytes: &'static [u8],
@@ -35,6 +34,11 @@ fn find(name: &str) -> Option<Asset> {
         "app.css" => Some(Asset {
             bytes: include_bytes!("../../static/app.css"),
             content_type: "text/css; charset=utf-8",
+            cache_control: SHORT,
+        }),
+        "favicon.svg" => Some(Asset {
+            bytes: include_bytes!("../../static/favicon.svg"),
+            content_type: "image/svg+xml",
             cache_control: SHORT,
         }),
         _ => None,
@@ -67,8 +71,7 @@ mod tests {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
-                << (8 * (3 - chunk.len()));
+            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
             for i in 0..4 {
                 if i <= chunk.len() {
                     out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));

@@ -46,13 +46,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/logout").route(web::post().to(auth::logout)))
         .service(web::resource("/settings").route(web::get().to(settings::index)))
-        .service(
-            web::resource("/settings/api-credentials")
-                .route(web::get().to(settings::api_credentials)),
-        )
-        .service(
-            web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)),
-        )
+        .service(web::resource("/settings/api-credentials").route(web::get().to(settings::api_credentials)))
+        .service(web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)))
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
@@ -65,9 +60,7 @@ pub fn is_htmx(req: &HttpRequest) -> bool {
 
 /// Renders a template as an HTML response with `status`.
 pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, WebError> {
-    let body = template
-        .render()
-        .context("Failed to render a page template")?;
+    let body = template.render().context("Failed to render a page template")?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(body))

@@ -62,19 +62,12 @@ impl SessionStore for DbSessionStore {
             .await
             .map_err(|err: DbError| LoadError::Other(anyhow!(err)))?;
         state
-            .map(|json| {
-                serde_json::from_str(&json).map_err(|err| LoadError::Deserialization(anyhow!(err)))
-            })
+            .map(|json| serde_json::from_str(&json).map_err(|err| LoadError::Deserialization(anyhow!(err))))
             .transpose()
     }
 
-    async fn save(
-        &self,
-        state: HashMap<String, String>,
-        ttl: &Duration,
-    ) -> Result<SessionKey, SaveError> {
-        let json =
-            serde_json::to_string(&state).map_err(|err| SaveError::Serialization(anyhow!(err)))?;
+    async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        let json = serde_json::to_string(&state).map_err(|err| SaveError::Serialization(anyhow!(err)))?;
         let key = SessionKey::try_from(random_token(SESSION_KEY_CHARS))
             .map_err(|err| SaveError::Other(anyhow!(err)))?;
         let id = row_id(&key);
@@ -107,8 +100,7 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let json = serde_json::to_string(&state)
-            .map_err(|err| UpdateError::Serialization(anyhow!(err)))?;
+        let json = serde_json::to_string(&state).map_err(|err| UpdateError::Serialization(anyhow!(err)))?;
         let id = row_id(&key);
         let user_id = user_id_of(&state);
         let expires_at = self.deadline(ttl);
