@@ -1,15 +1,28 @@
-//! Pure logic with no I/O: values parsed from raw input, roles, passwords.
+//! Pure logic with no I/O: values parsed from raw input, roles, passwords, the key
+//! format, key states and their rules, and the key policy.
 
 mod email;
+mod key;
+mod lifecycle;
 mod names;
 mod password;
+mod policy;
 mod role;
+mod scope;
 mod throttle;
 
 pub use email::Email;
+pub use key::{ApiKey, KEY_PREFIX, KeyFormatError, KeyPepper};
+pub use lifecycle::{
+    DisplayStatus, Expiry, GracePeriod, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES,
+    Refusal, check_delete, check_disable, check_edit, check_enable, check_limit, check_renew, check_revoke,
+    check_rotate, renewed_expiry,
+};
 pub use names::{MerchantName, PersonName};
 pub use password::{Password, PasswordHash, generate_password, random_token};
+pub use policy::{KeyPolicy, PolicyPreset};
 pub use role::{Role, UnknownRole};
+pub use scope::{Scope, Scopes};
 pub use throttle::SignInThrottle;
 
 /// Why a raw value was refused, worded for the person who typed it.
@@ -35,6 +48,9 @@ pub enum ValidationError {
         /// The field's label as shown to people.
         field: &'static str,
     },
+    /// A scope that is not in the catalogue.
+    #[error("unknown scope `{0}`")]
+    UnknownScope(String),
     /// The field does not have the shape it must have.
     #[error("{field} is not valid: {reason}")]
     Invalid {

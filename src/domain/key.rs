@@ -1,0 +1,224 @@
+//! The API key format: `kw_live_` + 40 base62 characters of secret + 6 base62
+//! characters of CRC32 checksum over everything before them.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use rand::distr::Alphanumeric;
+use rand::rngs::OsRng;
+use rand::{Rng, TryRngCore};
+use sha2::Sha256;
+
+/// The prefix of every key. It must never change: secret scanners and integrations
+/// recognise keys by it, and keys already issued carry it.
+pub const KEY_PREFIX: &str = "kw_live_";
+/// Characters of secret: 40 base62 characters carry about 238 random bits.
+pub const SECRET_CHARS: usize = 40;
+/// Characters of checksum: 62^6 covers every CRC32 value.
+pub const CHECKSUM_CHARS: usize = 6;
+/// Length of a whole key.
+pub const KEY_CHARS: usize = KEY_PREFIX.len() + SECRET_CHARS + CHECKSUM_CHARS;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Why a string is not a Keyward key. Checked before any hashing or query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyFormatError {
+    /// It does not start with `kw_live_`.
+    #[error("the key does not start with {KEY_PREFIX}")]
+    Prefix,
+    /// It is not 54 characters long.
+    #[error("the key does not have {KEY_CHARS} characters")]
+    Length,
+    /// It has characters other than letters and digits after the prefix.
+    #[error("the key has characters other than letters and digits")]
+    Alphabet,
+    /// Its checksum does not match: mistyped, truncated or made up.
+    #[error("the key's checksum does not match")]
+    Checksum,
+}
+
+/// A whole API key. Its `Debug` and `Display` never print the secret; only
+/// [`ApiKey::expose`] does, for the one time it is shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({})", self.masked())
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+fn checksum(body: &str) -> String {
+    let mut value = crc32fast::hash(body.as_bytes());
+    let mut digits = [b'0'; CHECKSUM_CHARS];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8(digits.to_vec()).expect("base62 digits are ASCII")
+}
+
+impl ApiKey {
+    /// A new key with a secret from the operating system's random source.
+    pub fn generate() -> Self {
+        let secret: String = OsRng
+            .unwrap_err()
+            .sample_iter(Alphanumeric)
+            .take(SECRET_CHARS)
+            .map(char::from)
+            .collect();
+        let body = format!("{KEY_PREFIX}{secret}");
+        let checksum = checksum(&body);
+        Self(body + &checksum)
+    }
+
+    /// Parses a key as presented: prefix, length, alphabet, then checksum.
+    pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
+        let rest = raw.strip_prefix(KEY_PREFIX).ok_or(KeyFormatError::Prefix)?;
+        if raw.len() != KEY_CHARS {
+            return Err(KeyFormatError::Length);
+        }
+        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(KeyFormatError::Alphabet);
+        }
+        let (body, given) = raw.split_at(KEY_PREFIX.len() + SECRET_CHARS);
+        if checksum(body) != given {
+            return Err(KeyFormatError::Checksum);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The whole key, for the one time it is shown (and for the CLI's output).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn secret(&self) -> &str {
+        &self.0[KEY_PREFIX.len()..KEY_PREFIX.len() + SECRET_CHARS]
+    }
+
+    /// The form shown after the reveal: prefix, first 4 and last 4 secret characters.
+    pub fn masked(&self) -> String {
+        let secret = self.secret();
+        format!("{KEY_PREFIX}{}…{}", &secret[..4], &secret[SECRET_CHARS - 4..])
+    }
+
+    /// The stored digest: HMAC-SHA256 with the server's pepper, as hex.
+    pub fn digest(&self, pepper: &KeyPepper) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&pepper.0).expect("HMAC takes any key length");
+        mac.update(self.0.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The HMAC key for key digests, derived from the server secret so that a copy of the
+/// database alone cannot check guesses.
+#[derive(Clone)]
+pub struct KeyPepper([u8; 64]);
+
+impl fmt::Debug for KeyPepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyPepper(<redacted>)")
+    }
+}
+
+impl KeyPepper {
+    /// Wraps derived key material.
+    pub fn new(bytes: [u8; 64]) -> Self {
+        Self(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn the_prefix_is_pinned() {
+        assert_eq!(KEY_PREFIX, "kw_live_");
+        assert_eq!(KEY_CHARS, 54);
+    }
+
+    #[test]
+    fn ten_thousand_keys_are_unique_and_valid() {
+        let keys: HashSet<String> = (0..10_000)
+            .map(|_| {
+                let key = ApiKey::generate();
+                assert_eq!(ApiKey::parse(key.expose()), Ok(key.clone()));
+                key.expose().to_owned()
+            })
+            .collect();
+        assert_eq!(keys.len(), 10_000);
+    }
+
+    #[test]
+    fn changing_any_single_character_fails_the_check() {
+        let key = ApiKey::generate();
+        let raw = key.expose();
+        for (i, original) in raw.char_indices() {
+            for replacement in ['0', 'a', 'Z', '_'] {
+                if replacement == original {
+                    continue;
+                }
+                let mut changed = raw.to_owned();
+                changed.replace_range(i..i + 1, &replacement.to_string());
+                assert!(ApiKey::parse(&changed).is_err(), "{changed} was accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_keys_say_what_is_wrong() {
+        let key = ApiKey::generate();
+        let raw = key.expose();
+        assert_eq!(
+            ApiKey::parse(&raw.replace("kw_live_", "kw_test_")),
+            Err(KeyFormatError::Prefix)
+        );
+        assert_eq!(ApiKey::parse(&raw[..50]), Err(KeyFormatError::Length));
+        assert_eq!(ApiKey::parse(&format!("{raw}x")), Err(KeyFormatError::Length));
+        let mut odd = raw.to_owned();
+        odd.replace_range(10..11, "-");
+        assert_eq!(ApiKey::parse(&odd), Err(KeyFormatError::Alphabet));
+        assert_eq!(ApiKey::parse(""), Err(KeyFormatError::Prefix));
+        assert_eq!(ApiKey::parse("kw_live_é"), Err(KeyFormatError::Length));
+    }
+
+    #[test]
+    fn debug_and_display_never_print_the_secret() {
+        let key = ApiKey::generate();
+        for shown in [format!("{key:?}"), format!("{key}")] {
+            assert!(!shown.contains(key.expose()), "{shown}");
+            assert!(!shown.contains(&key.expose()[12..40]), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_mask_shows_the_prefix_and_four_characters_each_side() {
+        let key = ApiKey::parse(&{
+            let body = format!("{KEY_PREFIX}AbCd{}WxYz", "0".repeat(32));
+            let sum = checksum(&body);
+            body + &sum
+        })
+        .unwrap();
+        assert_eq!(key.masked(), "kw_live_AbCd…WxYz");
+    }
+
+    #[test]
+    fn digests_depend_on_the_pepper() {
+        let key = ApiKey::generate();
+        let a = key.digest(&KeyPepper::new([1; 64]));
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, key.digest(&KeyPepper::new([1; 64])));
+        assert_ne!(a, key.digest(&KeyPepper::new([2; 64])));
+    }
+}
