@@ -26,6 +26,18 @@ pub enum WebError {
     /// Nothing here, or nothing this user may know exists.
     #[error("not found")]
     NotFound,
+    /// The request body is not a form.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The request body is too large.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The request could not be read.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The same form was submitted twice (a refresh, the back button, a replay).
+    #[error("form already submitted")]
+    AlreadySubmitted,
     /// The database is out of reach or saturated; retrying later may work.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbError),
@@ -84,6 +96,10 @@ impl ResponseError for WebError {
             WebError::SignInRequired { htmx: true } => StatusCode::UNAUTHORIZED,
             WebError::Forbidden | WebError::CsrfRejected(_) => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::AlreadySubmitted => StatusCode::CONFLICT,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -115,6 +131,21 @@ impl ResponseError for WebError {
             }
             .respond(status),
             WebError::NotFound => page("Page not found", "There is nothing at this address.").respond(status),
+            WebError::UnsupportedMediaType => {
+                page("Unsupported request", "This address accepts HTML form submissions only.").respond(status)
+            }
+            WebError::PayloadTooLarge => {
+                page("Request too large", "The submitted form is larger than Keyward accepts.").respond(status)
+            }
+            WebError::BadRequest(message) => page("Bad request", message).respond(status),
+            WebError::AlreadySubmitted => ErrorPage {
+                title: "Already submitted",
+                message: "This form was already submitted, so nothing was done again. A key is shown only once: if you did not copy it, rotate the key to get a new one.",
+                error_id: None,
+                next_href: "/settings/api-credentials",
+                next_label: "Back to API Credentials",
+            }
+            .respond(status),
             WebError::Unavailable(_) => {
                 let mut response = page(
                     "Temporarily unavailable",

@@ -6,5 +6,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod keys;
 pub mod startup;
 pub mod web;

@@ -14,7 +14,9 @@ use actix_web::{App, HttpServer};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Db, DbError, login_failures, merchants, sessions, users, write_transaction};
-use crate::domain::{Email, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password};
+use crate::domain::{
+    Email, KeyPepper, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,
+};
 use crate::error::ErrorPage;
 use crate::web::{self, AppState};
 use actix_web::web::{Data, FormConfig, route};
@@ -85,6 +87,7 @@ impl Application {
             clock,
             session: settings.session,
             throttle: SignInThrottle::default(),
+            pepper: key_pepper(&settings.secret),
         };
         let server = serve(listener, &settings, state.clone()).map_err(|source| StartupError::Bind {
             address: settings.bind,
@@ -177,6 +180,12 @@ fn method_not_allowed_page<B>(
     }
     let res = actix_web::dev::ServiceResponse::new(req, page).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
+}
+
+/// The pepper for key digests, derived from the server secret. Every instance and the
+/// CLI derive the same one from the same secret.
+pub fn key_pepper(secret: &crate::config::Secret) -> KeyPepper {
+    KeyPepper::new(secret.derive("api-key-pepper"))
 }
 
 /// On a database with no user, creates the merchant "Demo Merchant" and its admin

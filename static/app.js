@@ -1,25 +1,132 @@
-// Keyward's small progressive enhancements. Every page works without this file.
+// Keyward's small progressive enhancements. Every page works without this file:
+// modals are plain pages, forms post normally, and the server checks everything.
 "use strict";
 
-document.addEventListener("DOMContentLoaded", () => {
-  // The merchant switcher submits on change; its button is only for no-JS browsers.
-  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-    select.addEventListener("change", () => select.form.requestSubmit());
-  }
-  for (const button of document.querySelectorAll("[data-hide-with-js]")) {
-    button.hidden = true;
+(() => {
+  const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+  let opener = null;
+
+  function modalRoot() {
+    return document.getElementById("modal");
   }
 
-  // The profile menu closes on Escape and on a click outside it.
-  for (const menu of document.querySelectorAll("details.profile-menu")) {
-    document.addEventListener("click", (event) => {
-      if (menu.open && !menu.contains(event.target)) menu.open = false;
-    });
-    menu.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && menu.open) {
-        menu.open = false;
-        menu.querySelector("summary").focus();
-      }
-    });
+  function openDialog() {
+    return document.querySelector("#modal [role=dialog]");
   }
-});
+
+  function closeModal() {
+    const root = modalRoot();
+    if (!root || !openDialog()) return;
+    root.replaceChildren();
+    document.body.classList.remove("has-modal");
+    if (opener && document.contains(opener)) opener.focus();
+    opener = null;
+  }
+
+  function focusDialog(dialog) {
+    document.body.classList.add("has-modal");
+    const first = dialog.querySelector("[autofocus]") || dialog.querySelector(FOCUSABLE) || dialog;
+    first.focus();
+  }
+
+  // Remember which control opened a modal, to give focus back when it closes.
+  document.addEventListener("click", (event) => {
+    const trigger = event.target.closest("[data-opens-modal]");
+    if (trigger) opener = trigger;
+    const close = event.target.closest("[data-close-modal]");
+    if (close && openDialog()) {
+      event.preventDefault();
+      closeModal();
+    }
+    const backdrop = event.target.matches && event.target.matches(".modal-backdrop");
+    if (backdrop && !document.querySelector("#modal .reveal")) closeModal();
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const dialog = openDialog();
+    if (!dialog) return;
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeModal();
+      return;
+    }
+    if (event.key !== "Tab") return;
+    // Keep Tab and Shift+Tab inside the dialog.
+    const items = [...dialog.querySelectorAll(FOCUSABLE)].filter((el) => el.offsetParent !== null);
+    if (items.length === 0) {
+      event.preventDefault();
+      dialog.focus();
+      return;
+    }
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (event.shiftKey && (document.activeElement === first || document.activeElement === dialog)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
+  function enhance(root) {
+    // The merchant switcher submits on change; its button is only for no-JS browsers.
+    for (const select of root.querySelectorAll("select[data-autosubmit]")) {
+      select.addEventListener("change", () => select.form.requestSubmit());
+    }
+    for (const button of root.querySelectorAll("[data-hide-with-js]")) {
+      button.hidden = true;
+    }
+
+    // Copy buttons copy the target's value and say so.
+    for (const button of root.querySelectorAll("[data-copy]")) {
+      button.addEventListener("click", async () => {
+        const field = document.querySelector(button.dataset.copy);
+        const status = button.closest(".reveal")?.querySelector("[data-copy-status]");
+        try {
+          await navigator.clipboard.writeText(field.value);
+          button.textContent = "Copied";
+          if (status) status.textContent = "Copied to the clipboard.";
+        } catch {
+          field.focus();
+          field.select();
+          if (status) status.textContent = "Press Ctrl+C (or ⌘C) to copy the selected key.";
+        }
+      });
+    }
+
+    // A confirm button stays disabled until its field holds exactly the word.
+    for (const field of root.querySelectorAll("[data-confirm-word]")) {
+      const button = field.form.querySelector("[data-confirm-button]");
+      const sync = () => {
+        button.disabled = field.value !== field.dataset.confirmWord;
+      };
+      field.addEventListener("input", sync);
+      sync();
+    }
+
+    // The profile menu closes on Escape and on a click outside it.
+    for (const menu of root.querySelectorAll("details.profile-menu")) {
+      document.addEventListener("click", (event) => {
+        if (menu.open && !menu.contains(event.target)) menu.open = false;
+      });
+      menu.addEventListener("keydown", (event) => {
+        if (event.key === "Escape" && menu.open) {
+          menu.open = false;
+          menu.querySelector("summary").focus();
+        }
+      });
+    }
+
+    const dialog = root.querySelector ? root.querySelector("[role=dialog]") : null;
+    if (dialog) focusDialog(dialog);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => enhance(document));
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target === modalRoot()) {
+      if (!openDialog()) document.body.classList.remove("has-modal");
+      enhance(event.detail.target);
+    }
+  });
+})();

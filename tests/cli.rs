@@ -183,11 +183,12 @@ async fn migrate_applies_the_migrations_once(backend: Backend) {
     };
     let first = run(&db.url_string(), &["migrate"]);
     assert!(first.status.success(), "{first:?}");
-    assert!(
-        stdout(&first).starts_with("Applied 1 migration(s)"),
-        "{}",
-        stdout(&first)
-    );
+    let applied: usize = stdout(&first)
+        .strip_prefix("Applied ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count of applied migrations");
+    assert!(applied >= 2, "{}", stdout(&first));
     let second = run(&db.url_string(), &["migrate"]);
     assert!(second.status.success());
     assert!(

@@ -7,7 +7,9 @@ use super::schema::merchants;
 use super::{DbConnection, DbError};
 use crate::domain::MerchantName;
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+diesel::define_sql_function!(
+    /// SQL `lower()`, for case-insensitive name matches.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// A merchant as stored.
 #[derive(Debug, Clone, Queryable)]

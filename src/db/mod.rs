@@ -1,6 +1,9 @@
 //! The database: one connection type over SQLite and Postgres, its pool, migrations, and
 //! one module of queries per table group.
 
+pub mod key_events;
+pub mod key_policies;
+pub mod keys;
 pub mod login_failures;
 pub mod memberships;
 pub mod merchants;

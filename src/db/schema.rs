@@ -51,8 +51,80 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        merchant_id -> Text,
+        lineage_id -> Text,
+        version -> Integer,
+        name -> Text,
+        description -> Text,
+        scopes -> Text,
+        key_hash -> Text,
+        masked_key -> Text,
+        status -> Text,
+        lifetime_days -> Nullable<Integer>,
+        expires_at -> Nullable<Timestamp>,
+        grace_ends_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_by -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by -> Nullable<Text>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    key_events (id) {
+        id -> Text,
+        merchant_id -> Text,
+        key_id -> Nullable<Text>,
+        event_type -> Text,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        actor_name -> Text,
+        details -> Text,
+        client_address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    key_policies (merchant_id) {
+        merchant_id -> Text,
+        max_active_keys -> Integer,
+        default_grace -> Text,
+        name_required -> Bool,
+        revoke_only_disabled -> Bool,
+        delete_only_inactive -> Bool,
+        scopes_editable -> Bool,
+        max_lifetime_days -> Nullable<Integer>,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::joinable!(api_keys -> merchants (merchant_id));
+diesel::joinable!(key_events -> merchants (merchant_id));
+diesel::joinable!(key_policies -> merchants (merchant_id));
 diesel::joinable!(memberships -> merchants (merchant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(merchants, users, memberships, sessions, login_failures);
+diesel::allow_tables_to_appear_in_same_query!(
+    merchants,
+    users,
+    memberships,
+    sessions,
+    login_failures,
+    api_keys,
+    key_events,
+    key_policies,
+);

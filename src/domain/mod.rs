@@ -1,6 +1,7 @@
 //! Pure logic with no I/O: values parsed from raw input, roles, passwords, the key
 //! format, key states and their rules, and the key policy.
 
+mod actor;
 mod email;
 mod key;
 mod lifecycle;
@@ -11,6 +12,7 @@ mod role;
 mod scope;
 mod throttle;
 
+pub use actor::{Actor, ActorKind};
 pub use email::Email;
 pub use key::{ApiKey, KEY_PREFIX, KeyFormatError, KeyPepper};
 pub use lifecycle::{

@@ -25,6 +25,16 @@ impl Role {
         }
     }
 
+    /// Admins and developers generate, rotate, edit, disable, revoke and delete keys.
+    pub fn can_manage_keys(self) -> bool {
+        matches!(self, Role::Admin | Role::Developer)
+    }
+
+    /// Only admins change the key policy and members.
+    pub fn is_admin(self) -> bool {
+        self == Role::Admin
+    }
+
     /// The role as shown on a page.
     pub fn label(self) -> &'static str {
         match self {

@@ -8,6 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::db::DbError;
 use crate::db::memberships::{self, MerchantAccess};
 use crate::db::users::{self, User};
+use crate::domain::{Actor, ActorKind};
 use crate::error::WebError;
 use crate::web::session::TypedSession;
 use crate::web::{AppState, is_htmx};
@@ -22,6 +23,54 @@ pub struct CurrentUser {
     pub merchant: Option<MerchantAccess>,
     /// The session, for its CSRF token and changes.
     pub session: TypedSession,
+}
+
+impl CurrentUser {
+    /// The merchant being worked in; support staff without one are refused.
+    pub fn merchant(&self) -> Result<&MerchantAccess, WebError> {
+        self.merchant.as_ref().ok_or(WebError::Forbidden)
+    }
+
+    /// The merchant, for a user whose role there may change keys.
+    pub fn key_manager(&self) -> Result<&MerchantAccess, WebError> {
+        self.merchant().and_then(|m| {
+            if m.role.can_manage_keys() {
+                Ok(m)
+            } else {
+                Err(WebError::Forbidden)
+            }
+        })
+    }
+
+    /// The merchant, for an admin of it.
+    pub fn admin(&self) -> Result<&MerchantAccess, WebError> {
+        self.merchant().and_then(|m| {
+            if m.role.is_admin() {
+                Ok(m)
+            } else {
+                Err(WebError::Forbidden)
+            }
+        })
+    }
+
+    /// The user as history records them, with the request's address and user agent.
+    pub fn actor(&self, req: &HttpRequest) -> Actor {
+        Actor {
+            kind: if self.user.is_support {
+                ActorKind::Support
+            } else {
+                ActorKind::User
+            },
+            id: Some(self.user.id.clone()),
+            name: self.user.name.clone(),
+            address: req.peer_addr().map(|addr| addr.ip().to_string()),
+            user_agent: req
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|value| value.to_str().ok())
+                .map(|agent| agent.chars().take(300).collect()),
+        }
+    }
 }
 
 impl FromRequest for CurrentUser {

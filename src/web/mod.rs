@@ -4,7 +4,11 @@ pub mod assets;
 pub mod auth;
 pub mod csrf;
 pub mod current_user;
+pub mod format;
+pub mod forms;
 pub mod headers;
+pub mod key_policy;
+pub mod keys;
 pub mod ops;
 pub mod request_log;
 pub mod session;
@@ -20,7 +24,7 @@ use askama::Template;
 use crate::clock::Clock;
 use crate::config::SessionSettings;
 use crate::db::Db;
-use crate::domain::SignInThrottle;
+use crate::domain::{KeyPepper, SignInThrottle};
 use crate::error::{ErrorPage, WebError};
 
 /// What every handler may need, shared across workers.
@@ -34,6 +38,8 @@ pub struct AppState {
     pub session: SessionSettings,
     /// Failed sign-in limits.
     pub throttle: SignInThrottle,
+    /// The HMAC key for key digests.
+    pub pepper: KeyPepper,
 }
 
 /// Registers every dashboard and operations route.
@@ -46,7 +52,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/logout").route(web::post().to(auth::logout)))
         .service(web::resource("/settings").route(web::get().to(settings::index)))
-        .service(web::resource("/settings/api-credentials").route(web::get().to(settings::api_credentials)))
+        .service(
+            web::resource("/settings/api-credentials")
+                .route(web::get().to(keys::list))
+                .route(web::post().to(keys::generate)),
+        )
+        .service(web::resource("/settings/api-credentials/new").route(web::get().to(keys::new_form)))
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/duplicate")
+                .route(web::get().to(keys::duplicate_form)),
+        )
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/edit")
+                .route(web::get().to(keys::edit_page))
+                .route(web::post().to(keys::edit)),
+        )
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/rotate")
+                .route(web::get().to(keys::rotate_page))
+                .route(web::post().to(keys::rotate)),
+        )
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/revoke")
+                .route(web::get().to(keys::revoke_page))
+                .route(web::post().to(keys::revoke)),
+        )
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/disable").route(web::post().to(keys::disable)),
+        )
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/enable").route(web::post().to(keys::enable)),
+        )
+        .service(web::resource("/settings/api-credentials/{key_id}/renew").route(web::post().to(keys::renew)))
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/delete")
+                .route(web::get().to(keys::delete_page))
+                .route(web::post().to(keys::delete)),
+        )
+        .service(
+            web::resource("/settings/key-policy")
+                .route(web::get().to(key_policy::page))
+                .route(web::post().to(key_policy::save)),
+        )
         .service(web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)))
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))

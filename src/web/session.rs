@@ -12,6 +12,11 @@ use crate::domain::random_token;
 const USER_ID: &str = "user_id";
 const MERCHANT_ID: &str = "merchant_id";
 const CSRF_TOKEN: &str = "csrf_token";
+const FLASH: &str = "flash";
+const FORM_NONCES: &str = "form_nonces";
+
+/// Forms that may be open at once (tabs, modals) before the oldest stops working.
+const MAX_OPEN_FORMS: usize = 20;
 
 /// Length of a CSRF token, in letters and digits (about 238 bits).
 const CSRF_TOKEN_CHARS: usize = 40;
@@ -79,6 +84,42 @@ impl TypedSession {
             self.set_string(CSRF_TOKEN, &token);
             token
         })
+    }
+
+    /// Leaves a message for the next page this session shows.
+    pub fn set_flash(&self, message: &str) {
+        self.set_string(FLASH, message);
+    }
+
+    /// The message left for this page, once.
+    pub fn take_flash(&self) -> Option<String> {
+        let flash = self.get_string(FLASH)?;
+        self.0.remove(FLASH);
+        Some(flash)
+    }
+
+    /// A one-time value for a form whose submission must not run twice (a refresh or
+    /// the back button would otherwise generate another key).
+    pub fn issue_form_nonce(&self) -> String {
+        let nonce = random_token(24);
+        let mut nonces: Vec<String> = self.0.get(FORM_NONCES).ok().flatten().unwrap_or_default();
+        nonces.push(nonce.clone());
+        if nonces.len() > MAX_OPEN_FORMS {
+            nonces.remove(0);
+        }
+        let _ = self.0.insert(FORM_NONCES, nonces);
+        nonce
+    }
+
+    /// Uses up a form's one-time value; false when it was never issued or used already.
+    pub fn consume_form_nonce(&self, nonce: &str) -> bool {
+        let mut nonces: Vec<String> = self.0.get(FORM_NONCES).ok().flatten().unwrap_or_default();
+        let Some(position) = nonces.iter().position(|issued| issued == nonce) else {
+            return false;
+        };
+        nonces.remove(position);
+        let _ = self.0.insert(FORM_NONCES, nonces);
+        true
     }
 
     /// The token a change must carry, if this session has one.

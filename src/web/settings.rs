@@ -1,37 +1,17 @@
 //! Settings: the merchant's pages and the merchant switcher.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use askama::Template;
 use serde::Deserialize;
 
 use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
-use crate::web::render;
-use crate::web::shell::Shell;
-
-/// Settings → API Credentials.
-#[derive(Template)]
-#[template(path = "settings/api_credentials.html")]
-struct ApiCredentialsPage {
-    shell: Shell,
-}
 
 /// `GET /settings`: the first settings page.
 pub async fn index(_user: CurrentUser) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/settings/api-credentials"))
         .finish()
-}
-
-/// `GET /settings/api-credentials`.
-pub async fn api_credentials(user: CurrentUser) -> Result<HttpResponse, WebError> {
-    render(
-        StatusCode::OK,
-        &ApiCredentialsPage {
-            shell: Shell::new(&user, "api-credentials"),
-        },
-    )
 }
 
 /// The merchant switcher's field.

@@ -47,6 +47,11 @@ impl Shell {
             .unwrap_or_default()
     }
 
+    /// True when the user administers the merchant being worked in.
+    pub fn is_admin(&self) -> bool {
+        self.merchant.as_ref().is_some_and(|m| m.role.is_admin())
+    }
+
     /// True when the user can switch between merchants.
     pub fn can_switch_merchant(&self) -> bool {
         self.merchants.len() > 1

@@ -1,0 +1,54 @@
+//! Who makes a change, as history records it.
+
+/// The kind of actor behind a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    /// A merchant member on the dashboard.
+    User,
+    /// Platform support staff.
+    Support,
+    /// The command line.
+    Cli,
+    /// Keyward itself (a sweep, a first use).
+    System,
+}
+
+impl ActorKind {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Support => "support",
+            ActorKind::Cli => "cli",
+            ActorKind::System => "system",
+        }
+    }
+}
+
+/// Who made a change, from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The kind of actor.
+    pub kind: ActorKind,
+    /// The user's ID, for users and support staff.
+    pub id: Option<String>,
+    /// The name shown in history ("Ana Lima", "cli").
+    pub name: String,
+    /// The client's address, for dashboard requests.
+    pub address: Option<String>,
+    /// The client's user agent, for dashboard requests.
+    pub user_agent: Option<String>,
+}
+
+impl Actor {
+    /// The command line, as history names it.
+    pub fn cli() -> Self {
+        Self {
+            kind: ActorKind::Cli,
+            id: None,
+            name: "cli".to_owned(),
+            address: None,
+            user_agent: None,
+        }
+    }
+}

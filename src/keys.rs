@@ -1,0 +1,534 @@
+//! Every key action as one transaction: lock the merchant, read, check the domain's
+//! rules, write the change and its history event together. The dashboard and the CLI
+//! both go through here.
+
+use serde_json::json;
+use time::PrimitiveDateTime;
+
+use crate::db::key_events::{self, EventType};
+use crate::db::keys::{self, KeyRow, NewKey, Transition};
+use crate::db::{DbConnection, DbError, key_policies, write_transaction};
+use crate::domain::{
+    Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyPolicy, KeyStatus, Refusal,
+    Scopes, ValidationError, check_delete, check_disable, check_edit, check_enable, check_limit, check_renew,
+    check_revoke, check_rotate, renewed_expiry,
+};
+
+/// Why a key action did not happen. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No such key for this merchant (it may belong to another).
+    #[error("no such key")]
+    NotFound,
+    /// A field is wrong.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Another live key has this name.
+    #[error("Another key is already named \"{0}\". Choose a different name.")]
+    NameTaken(String),
+    /// A rule refused the change.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for KeyError {
+    fn from(err: diesel::result::Error) -> Self {
+        KeyError::Db(err.into())
+    }
+}
+
+/// What the Generate form (or the CLI) asks for, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateRequest {
+    /// Name; may be empty when the policy allows.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Scope names.
+    pub scopes: Vec<String>,
+    /// `never`, a number of days, or `custom`.
+    pub expires: String,
+    /// The custom date (YYYY-MM-DD).
+    pub expires_on: String,
+    /// The key this one was duplicated from, if any.
+    pub duplicated_from: Option<String>,
+}
+
+/// A key just generated or rotated: the plaintext, to show once, and its row.
+#[derive(Debug)]
+pub struct Generated {
+    /// The whole key. Shown once; stored nowhere.
+    pub key: ApiKey,
+    /// The stored version.
+    pub row: KeyRow,
+}
+
+/// What the Edit form asks for, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct EditRequest {
+    /// New name.
+    pub name: String,
+    /// New description.
+    pub description: String,
+    /// New scope names.
+    pub scopes: Vec<String>,
+}
+
+fn load(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Result<KeyRow, KeyError> {
+    if uuid::Uuid::parse_str(key_id).is_err() {
+        return Err(KeyError::NotFound);
+    }
+    let row = keys::find(conn, merchant_id, key_id)?.ok_or(KeyError::NotFound)?;
+    if row.status()? == KeyStatus::Deleted {
+        return Err(KeyError::NotFound);
+    }
+    Ok(row)
+}
+
+fn reload(conn: &mut DbConnection, row: &KeyRow) -> Result<KeyRow, KeyError> {
+    keys::find(conn, &row.merchant_id, &row.id)?.ok_or(KeyError::NotFound)
+}
+
+/// Applies a state change read as `from`; a concurrent change that got there first
+/// makes this one fail rather than overwrite it.
+fn apply(
+    conn: &mut DbConnection,
+    row: &KeyRow,
+    from: KeyStatus,
+    transition: Transition,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<(), KeyError> {
+    if keys::transition(conn, &row.id, from, transition, now, &actor.name)? {
+        Ok(())
+    } else {
+        Err(KeyError::Refused(Refusal::WrongState(
+            "changed by someone else just now",
+        )))
+    }
+}
+
+fn unique_name(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    name: Option<KeyName>,
+    except_lineage: Option<&str>,
+) -> Result<KeyName, KeyError> {
+    match name {
+        Some(name) => {
+            if keys::name_taken(conn, merchant_id, name.as_str(), except_lineage)? {
+                return Err(KeyError::NameTaken(name.as_str().to_owned()));
+            }
+            Ok(name)
+        }
+        None => {
+            let mut n = keys::count_lineages(conn, merchant_id)? + 1;
+            loop {
+                let candidate = KeyName::numbered(n);
+                if !keys::name_taken(conn, merchant_id, candidate.as_str(), None)? {
+                    return Ok(candidate);
+                }
+                n += 1;
+            }
+        }
+    }
+}
+
+/// Maps a unique-index violation on insert (two requests racing for one name) to the
+/// message a person can act on.
+fn name_race(err: DbError, name: &str) -> KeyError {
+    match err {
+        DbError::UniqueViolation(_) => KeyError::NameTaken(name.to_owned()),
+        other => KeyError::Db(other),
+    }
+}
+
+/// Generates a key: checks the policy's limit, the name and the expiry, stores the
+/// digest and records the event. The plaintext is returned once and kept nowhere.
+pub fn generate(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    request: &GenerateRequest,
+    actor: &Actor,
+    pepper: &KeyPepper,
+    now: PrimitiveDateTime,
+) -> Result<Generated, KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let policy = key_policies::get(conn, merchant_id)?;
+        let name = KeyName::parse(&request.name, policy.name_required)?;
+        let description = KeyDescription::parse(&request.description)?;
+        let scopes = Scopes::parse(&request.scopes)?;
+        let (expires_at, lifetime_days) =
+            Expiry::parse(&request.expires, &request.expires_on)?.resolve(now, &policy)?;
+        check_limit(keys::count_active(conn, merchant_id, now)?, &policy)?;
+        let name = unique_name(conn, merchant_id, name, None)?;
+        let duplicated_from = match &request.duplicated_from {
+            Some(source) => Some(load(conn, merchant_id, source)?.id),
+            None => None,
+        };
+
+        let key = ApiKey::generate();
+        let id = uuid::Uuid::new_v4().to_string();
+        keys::insert(
+            conn,
+            NewKey {
+                id: &id,
+                merchant_id,
+                lineage_id: &id,
+                version: 1,
+                name: name.as_str(),
+                description: description.as_str(),
+                scopes: &scopes.to_stored(),
+                key_hash: &key.digest(pepper),
+                masked_key: &key.masked(),
+                lifetime_days: lifetime_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)),
+                expires_at,
+                created_at: now,
+                created_by: &actor.name,
+            },
+        )
+        .map_err(|err| name_race(err, name.as_str()))?;
+        let details = json!({
+            "name": name.as_str(),
+            "version": 1,
+            "scopes": scopes.names(),
+            "expires_at": expires_at.map(|at| at.to_string()),
+            "duplicated_from": duplicated_from,
+        });
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&id),
+            EventType::Generated,
+            actor,
+            &details,
+            now,
+        )?;
+        let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
+        Ok(Generated { key, row })
+    })
+}
+
+/// Rotates a key: a new version with the same name, description, scopes and lifetime;
+/// the old one keeps working until the grace period ends (never past its own expiry).
+pub fn rotate(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    grace: GracePeriod,
+    actor: &Actor,
+    pepper: &KeyPepper,
+    now: PrimitiveDateTime,
+) -> Result<Generated, KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let old = load(conn, merchant_id, key_id)?;
+        let facts = old.facts()?;
+        check_rotate(&facts, keys::lineage_in_grace(conn, &old.lineage_id, now)?, now)?;
+        let grace_ends_at = grace.ends_at(now, old.expires_at);
+        apply(
+            conn,
+            &old,
+            KeyStatus::Active,
+            Transition::Rotated { grace_ends_at },
+            actor,
+            now,
+        )?;
+
+        let key = ApiKey::generate();
+        let id = uuid::Uuid::new_v4().to_string();
+        let version = old.version + 1;
+        let expires_at = facts
+            .lifetime_days
+            .map(|days| now + time::Duration::days(i64::from(days)))
+            .or(old.expires_at);
+        keys::insert(
+            conn,
+            NewKey {
+                id: &id,
+                merchant_id,
+                lineage_id: &old.lineage_id,
+                version,
+                name: &old.name,
+                description: &old.description,
+                scopes: &old.scopes,
+                key_hash: &key.digest(pepper),
+                masked_key: &key.masked(),
+                lifetime_days: old.lifetime_days,
+                expires_at,
+                created_at: now,
+                created_by: &actor.name,
+            },
+        )?;
+        let details = json!({
+            "from_version": old.version,
+            "to_version": version,
+            "new_key_id": id,
+            "grace": grace.as_str(),
+            "grace_ends_at": grace_ends_at.to_string(),
+        });
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&old.id),
+            EventType::Rotated,
+            actor,
+            &details,
+            now,
+        )?;
+        let generated = json!({ "name": old.name, "version": version, "rotated_from": old.id });
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&id),
+            EventType::Generated,
+            actor,
+            &generated,
+            now,
+        )?;
+        let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
+        Ok(Generated { key, row })
+    })
+}
+
+/// Revokes a key for good, once `REVOKE` was typed exactly.
+pub fn revoke(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    confirmation: &str,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<KeyRow, KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let row = load(conn, merchant_id, key_id)?;
+        let policy = key_policies::get(conn, merchant_id)?;
+        let facts = row.facts()?;
+        check_revoke(&facts, confirmation, &policy)?;
+        apply(conn, &row, facts.status, Transition::Revoked, actor, now)?;
+        let details = json!({ "from": facts.status.as_str(), "version": row.version });
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&row.id),
+            EventType::Revoked,
+            actor,
+            &details,
+            now,
+        )?;
+        reload(conn, &row)
+    })
+}
+
+/// Disables an active key.
+pub fn disable(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<KeyRow, KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let row = load(conn, merchant_id, key_id)?;
+        check_disable(&row.facts()?)?;
+        apply(conn, &row, KeyStatus::Active, Transition::Disabled, actor, now)?;
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&row.id),
+            EventType::Disabled,
+            actor,
+            &json!({}),
+            now,
+        )?;
+        reload(conn, &row)
+    })
+}
+
+/// Enables a disabled key, within the policy's limit.
+pub fn enable(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<KeyRow, KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let row = load(conn, merchant_id, key_id)?;
+        let policy = key_policies::get(conn, merchant_id)?;
+        check_enable(
+            &row.facts()?,
+            keys::count_active(conn, merchant_id, now)?,
+            &policy,
+            now,
+        )?;
+        apply(conn, &row, KeyStatus::Disabled, Transition::Enabled, actor, now)?;
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&row.id),
+            EventType::Enabled,
+            actor,
+            &json!({}),
+            now,
+        )?;
+        reload(conn, &row)
+    })
+}
+
+/// Changes a key's name, description and (where the policy allows) scopes.
+pub fn edit(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    request: &EditRequest,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<KeyRow, KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let row = load(conn, merchant_id, key_id)?;
+        let policy = key_policies::get(conn, merchant_id)?;
+        let name = KeyName::parse(&request.name, true)?;
+        let description = KeyDescription::parse(&request.description)?;
+        let scopes = Scopes::parse(&request.scopes)?;
+        let old_scopes = row.scopes()?;
+        check_edit(&row.facts()?, scopes != old_scopes, &policy)?;
+        let name = unique_name(conn, merchant_id, name, Some(&row.lineage_id))?;
+        keys::update_details(
+            conn,
+            &row.id,
+            name.as_str(),
+            description.as_str(),
+            &scopes.to_stored(),
+            now,
+            &actor.name,
+        )
+        .map_err(|err| name_race(err, name.as_str()))?;
+        let details = json!({
+            "before": {"name": row.name, "description": row.description, "scopes": old_scopes.names()},
+            "after": {"name": name.as_str(), "description": description.as_str(), "scopes": scopes.names()},
+        });
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&row.id),
+            EventType::Edited,
+            actor,
+            &details,
+            now,
+        )?;
+        reload(conn, &row)
+    })
+}
+
+/// Renews a key with a lifetime: its expiry becomes one lifetime from now.
+pub fn renew(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<KeyRow, KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let row = load(conn, merchant_id, key_id)?;
+        let policy = key_policies::get(conn, merchant_id)?;
+        let facts = row.facts()?;
+        check_renew(&facts, keys::count_active(conn, merchant_id, now)?, &policy, now)?;
+        let lifetime = facts.lifetime_days.ok_or(Refusal::NoLifetime)?;
+        let expires_at = renewed_expiry(lifetime, &policy, now);
+        keys::update_expiry(conn, &row.id, expires_at, now, &actor.name)?;
+        let details = json!({
+            "before": row.expires_at.map(|at| at.to_string()),
+            "after": expires_at.to_string(),
+        });
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&row.id),
+            EventType::Renewed,
+            actor,
+            &details,
+            now,
+        )?;
+        reload(conn, &row)
+    })
+}
+
+/// Deletes a key (hidden from lists, kept for history), once the box was ticked.
+pub fn delete(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    understood: bool,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<(), KeyError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let row = load(conn, merchant_id, key_id)?;
+        let policy = key_policies::get(conn, merchant_id)?;
+        let facts = row.facts()?;
+        check_delete(&facts, understood, &policy, now)?;
+        apply(conn, &row, facts.status, Transition::Deleted, actor, now)?;
+        let details = json!({ "from": facts.status.as_str(), "name": row.name });
+        key_events::record(
+            conn,
+            merchant_id,
+            Some(&row.id),
+            EventType::Deleted,
+            actor,
+            &details,
+            now,
+        )?;
+        Ok(())
+    })
+}
+
+/// Replaces the merchant's key policy; existing keys are left as they are.
+pub fn set_policy(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    policy: &KeyPolicy,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<(), KeyError> {
+    let policy = policy.validate()?;
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let before = key_policies::get(conn, merchant_id)?;
+        key_policies::put(conn, merchant_id, &policy, now, &actor.name)?;
+        let details = json!({ "before": policy_json(&before), "after": policy_json(&policy) });
+        key_events::record(
+            conn,
+            merchant_id,
+            None,
+            EventType::PolicyChanged,
+            actor,
+            &details,
+            now,
+        )?;
+        Ok(())
+    })
+}
+
+fn policy_json(policy: &KeyPolicy) -> serde_json::Value {
+    json!({
+        "preset": policy.preset().map(|preset| preset.as_str()),
+        "max_active_keys": policy.max_active_keys,
+        "default_grace": policy.default_grace.as_str(),
+        "name_required": policy.name_required,
+        "revoke_only_disabled": policy.revoke_only_disabled,
+        "delete_only_inactive": policy.delete_only_inactive,
+        "scopes_editable": policy.scopes_editable,
+        "max_lifetime_days": policy.max_lifetime_days,
+    })
+}

@@ -1,0 +1,172 @@
+//! Settings → Key Policy (admins only).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::db::key_policies;
+use crate::domain::{GracePeriod, KeyPolicy, PolicyPreset, ValidationError};
+use crate::error::WebError;
+use crate::keys::{self, KeyError};
+use crate::web::current_user::CurrentUser;
+use crate::web::forms::FormFields;
+use crate::web::shell::Shell;
+use crate::web::{AppState, render};
+
+/// A preset as offered.
+pub struct PresetView {
+    /// Form value.
+    pub value: &'static str,
+    /// Name.
+    pub label: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// The current settings match it.
+    pub current: bool,
+}
+
+/// A grace option.
+pub struct GraceOption {
+    /// Form value.
+    pub value: &'static str,
+    /// Label.
+    pub label: &'static str,
+    /// Chosen.
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings/key_policy.html")]
+struct KeyPolicyPage {
+    shell: Shell,
+    flash: Option<String>,
+    error: Option<String>,
+    presets: Vec<PresetView>,
+    graces: Vec<GraceOption>,
+    max_active_keys: String,
+    name_required: bool,
+    revoke_only_disabled: bool,
+    delete_only_inactive: bool,
+    scopes_editable: bool,
+    max_lifetime_days: String,
+}
+
+fn page_for(user: &CurrentUser, policy: &KeyPolicy, error: Option<String>) -> KeyPolicyPage {
+    KeyPolicyPage {
+        shell: Shell::new(user, "key-policy"),
+        flash: user.session.take_flash(),
+        error,
+        presets: PolicyPreset::ALL
+            .into_iter()
+            .map(|preset| PresetView {
+                value: preset.as_str(),
+                label: preset.label(),
+                description: preset.description(),
+                current: policy.preset() == Some(preset),
+            })
+            .collect(),
+        graces: GracePeriod::ALL
+            .into_iter()
+            .map(|grace| GraceOption {
+                value: grace.as_str(),
+                label: grace.label(),
+                selected: grace == policy.default_grace,
+            })
+            .collect(),
+        max_active_keys: policy.max_active_keys.to_string(),
+        name_required: policy.name_required,
+        revoke_only_disabled: policy.revoke_only_disabled,
+        delete_only_inactive: policy.delete_only_inactive,
+        scopes_editable: policy.scopes_editable,
+        max_lifetime_days: policy
+            .max_lifetime_days
+            .map(|days| days.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// `GET /settings/key-policy`.
+pub async fn page(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let merchant_id = user.admin()?.merchant_id.clone();
+    let policy = state
+        .db
+        .run(move |conn| key_policies::get(conn, &merchant_id))
+        .await?;
+    render(StatusCode::OK, &page_for(&user, &policy, None))
+}
+
+fn number(raw: &str, field: &'static str) -> Result<Option<u32>, ValidationError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| ValidationError::Invalid {
+        field,
+        reason: "it must be a whole number",
+    })
+}
+
+/// Reads the policy form: a preset button, or the individual settings.
+fn policy_from(form: &FormFields) -> Result<KeyPolicy, ValidationError> {
+    if !form.get("preset").is_empty() {
+        return Ok(PolicyPreset::parse(form.get("preset"))?.policy());
+    }
+    KeyPolicy {
+        max_active_keys: number(form.get("max_active_keys"), "Maximum active keys")?.ok_or(
+            ValidationError::Empty {
+                field: "Maximum active keys",
+            },
+        )?,
+        default_grace: GracePeriod::parse(form.get("default_grace"))?,
+        name_required: form.checked("name_required"),
+        revoke_only_disabled: form.checked("revoke_only_disabled"),
+        delete_only_inactive: form.checked("delete_only_inactive"),
+        scopes_editable: form.checked("scopes_editable"),
+        max_lifetime_days: number(form.get("max_lifetime_days"), "Maximum key lifetime")?,
+    }
+    .validate()
+}
+
+/// `POST /settings/key-policy`: applies a preset or saves the settings; existing keys
+/// are left as they are.
+pub async fn save(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant_id = user.admin()?.merchant_id.clone();
+    let policy = match policy_from(&form) {
+        Ok(policy) => policy,
+        Err(err) => {
+            let current = {
+                let merchant_id = merchant_id.clone();
+                state
+                    .db
+                    .run(move |conn| key_policies::get(conn, &merchant_id))
+                    .await?
+            };
+            let message = err.to_string();
+            return render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &page_for(&user, &current, Some(message)),
+            );
+        }
+    };
+    let (actor, now) = (user.actor(&req), state.clock.now());
+    state
+        .db
+        .run(move |conn| keys::set_policy(conn, &merchant_id, &policy, &actor, now))
+        .await
+        .map_err(|err| match err {
+            KeyError::Db(err) => WebError::from(err),
+            other => WebError::Unexpected(other.into()),
+        })?;
+    let label = policy.preset().map_or("Custom", |preset| preset.label());
+    user.session.set_flash(&format!(
+        "Key policy saved ({label}). It applies to the next action; existing keys are unchanged."
+    ));
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/settings/key-policy"))
+        .finish())
+}

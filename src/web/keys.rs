@@ -1,0 +1,942 @@
+//! Settings → API Credentials: the key list and every key action, each modal also a
+//! plain page when JavaScript is off.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::PrimitiveDateTime;
+
+use crate::db::keys::KeyRow;
+use crate::db::{DbError, key_policies, keys as key_rows};
+use crate::domain::{
+    DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope, ValidationError,
+};
+use crate::error::WebError;
+use crate::keys::{self, EditRequest, GenerateRequest, Generated, KeyError};
+use crate::web::current_user::CurrentUser;
+use crate::web::forms::FormFields;
+use crate::web::shell::Shell;
+use crate::web::{AppState, format, is_htmx, render};
+
+const LIST: &str = "/settings/api-credentials";
+
+/// One scope as a checkbox.
+pub struct ScopeChoice {
+    /// `orders:read`.
+    pub name: &'static str,
+    /// What it allows.
+    pub description: &'static str,
+    /// Ticked.
+    pub checked: bool,
+}
+
+fn scope_choices(selected: &[String]) -> Vec<ScopeChoice> {
+    Scope::ALL
+        .into_iter()
+        .map(|scope| ScopeChoice {
+            name: scope.as_str(),
+            description: scope.description(),
+            checked: selected.iter().any(|name| name == scope.as_str()),
+        })
+        .collect()
+}
+
+/// A key as a card or a row on the page.
+pub struct KeyCard {
+    /// Version ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `kw_live_AbCd…WxYz`.
+    pub masked: String,
+    /// Created Date.
+    pub created: String,
+    /// Created by.
+    pub created_by: String,
+    /// Last Used, or Never.
+    pub last_used: String,
+    /// Version number.
+    pub version: i32,
+    /// Status badge text.
+    pub status: &'static str,
+    /// Status for CSS.
+    pub status_class: &'static str,
+    /// Scope names.
+    pub scopes: Vec<&'static str>,
+    /// Expiry, or Never.
+    pub expires: String,
+    /// For a rotated key: `2d 5h`.
+    pub grace_remaining: String,
+    /// For a revoked key: when.
+    pub revoked: String,
+    /// For a revoked key: by whom.
+    pub revoked_by: String,
+    /// Rotate Key is offered.
+    pub can_rotate: bool,
+    /// Revoke Key is offered.
+    pub can_revoke: bool,
+    /// Disable is offered.
+    pub can_disable: bool,
+    /// Enable is offered.
+    pub can_enable: bool,
+    /// Edit and Duplicate are offered.
+    pub can_edit: bool,
+    /// Renew is offered.
+    pub can_renew: bool,
+    /// Delete is offered.
+    pub can_delete: bool,
+    display: DisplayStatus,
+    created_at: PrimitiveDateTime,
+}
+
+fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
+    let facts = row.facts()?;
+    let display = facts.display_status(now);
+    let status = facts.status;
+    let live = matches!(status, KeyStatus::Active | KeyStatus::Disabled);
+    Ok(KeyCard {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        masked: row.masked_key.clone(),
+        created: format::datetime(row.created_at),
+        created_by: row.created_by.clone(),
+        last_used: row
+            .last_used_at
+            .map_or_else(|| "Never".to_owned(), format::datetime),
+        version: row.version,
+        status: display.label(),
+        status_class: match display {
+            DisplayStatus::Active => "active",
+            DisplayStatus::Disabled => "disabled",
+            DisplayStatus::Rotated => "rotated",
+            _ => "inactive",
+        },
+        scopes: row.scopes()?.names(),
+        expires: row
+            .expires_at
+            .map_or_else(|| "Never".to_owned(), format::datetime),
+        grace_remaining: row
+            .grace_ends_at
+            .map(|end| format::remaining(now, end))
+            .unwrap_or_default(),
+        revoked: row.revoked_at.map(format::datetime).unwrap_or_default(),
+        revoked_by: row.revoked_by.clone().unwrap_or_default(),
+        can_rotate: status == KeyStatus::Active && !facts.is_expired(now),
+        can_revoke: matches!(status, KeyStatus::Disabled)
+            || (status == KeyStatus::Active && !policy.revoke_only_disabled)
+            || facts.in_grace(now),
+        can_disable: status == KeyStatus::Active,
+        can_enable: status == KeyStatus::Disabled,
+        can_edit: live,
+        can_renew: live && facts.lifetime_days.is_some(),
+        can_delete: status != KeyStatus::Deleted && !(policy.delete_only_inactive && facts.is_usable(now)),
+        display,
+        created_at: row.created_at,
+    })
+}
+
+/// Settings → API Credentials.
+#[derive(Template)]
+#[template(path = "settings/api_credentials.html")]
+struct ApiCredentialsPage {
+    shell: Shell,
+    can_manage: bool,
+    flash: Option<String>,
+    error: Option<String>,
+    active_count: usize,
+    max_active: u32,
+    current: Vec<KeyCard>,
+    rotated: Vec<KeyCard>,
+    revoked: Vec<KeyCard>,
+}
+
+async fn list_page(
+    user: &CurrentUser,
+    state: &AppState,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let shell = Shell::new(user, "api-credentials");
+    let Some(merchant) = user.merchant.clone() else {
+        return render(StatusCode::OK, &NoMerchantPage { shell });
+    };
+    let now = state.clock.now();
+    let merchant_id = merchant.merchant_id.clone();
+    let (rows, policy) = state
+        .db
+        .run(move |conn| -> Result<_, DbError> {
+            Ok((
+                key_rows::list(conn, &merchant_id)?,
+                key_policies::get(conn, &merchant_id)?,
+            ))
+        })
+        .await?;
+    let cards = rows
+        .iter()
+        .map(|row| card(row, &policy, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut current, mut rotated, mut revoked) = (Vec::new(), Vec::new(), Vec::new());
+    for card in cards {
+        match card.display {
+            DisplayStatus::Active | DisplayStatus::Disabled | DisplayStatus::Expired => current.push(card),
+            DisplayStatus::Rotated => rotated.push(card),
+            DisplayStatus::Revoked => revoked.push(card),
+            DisplayStatus::Retired | DisplayStatus::Deleted => {}
+        }
+    }
+    current.sort_by(|a, b| a.display.cmp(&b.display).then(b.created_at.cmp(&a.created_at)));
+    let active_count = current
+        .iter()
+        .filter(|card| card.display == DisplayStatus::Active)
+        .count();
+    render(
+        status,
+        &ApiCredentialsPage {
+            can_manage: merchant.role.can_manage_keys(),
+            flash: user.session.take_flash(),
+            error,
+            active_count,
+            max_active: policy.max_active_keys,
+            current,
+            rotated,
+            revoked,
+            shell,
+        },
+    )
+}
+
+/// The page for support staff, who belong to no merchant.
+#[derive(Template)]
+#[template(path = "settings/no_merchant.html")]
+struct NoMerchantPage {
+    shell: Shell,
+}
+
+/// `GET /settings/api-credentials`.
+pub async fn list(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    list_page(&user, &state, StatusCode::OK, None).await
+}
+
+/// A modal in its frame (for htmx) or as a page of its own (without JavaScript).
+#[derive(Template)]
+#[template(path = "partials/modal.html")]
+struct ModalFrame<'a> {
+    title: &'a str,
+    body: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "settings/modal_page.html")]
+struct ModalPage<'a> {
+    shell: Shell,
+    title: &'a str,
+    body: &'a str,
+}
+
+fn modal(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    status: StatusCode,
+    title: &str,
+    body: &impl Template,
+) -> Result<HttpResponse, WebError> {
+    let body = body.render().map_err(|err| WebError::Unexpected(err.into()))?;
+    if is_htmx(req) {
+        render(status, &ModalFrame { title, body: &body })
+    } else {
+        render(
+            status,
+            &ModalPage {
+                shell: Shell::new(user, "api-credentials"),
+                title,
+                body: &body,
+            },
+        )
+    }
+}
+
+/// After a change: back to the list with a message (htmx reloads the page).
+fn done(req: &HttpRequest, user: &CurrentUser, message: &str) -> HttpResponse {
+    user.session.set_flash(message);
+    if is_htmx(req) {
+        HttpResponse::Ok().insert_header(("HX-Redirect", LIST)).finish()
+    } else {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, LIST))
+            .finish()
+    }
+}
+
+/// How a refused or invalid action is shown in place: its message and status.
+fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> {
+    match err {
+        KeyError::Invalid(err) => Ok((StatusCode::UNPROCESSABLE_ENTITY, sentence(&err))),
+        KeyError::NameTaken(_) | KeyError::Refused(_) => Ok((StatusCode::CONFLICT, err.to_string())),
+        KeyError::NotFound => Err(WebError::NotFound),
+        KeyError::Db(err) => Err(err.into()),
+    }
+}
+
+fn sentence(err: &ValidationError) -> String {
+    let text = err.to_string();
+    let mut chars = text.chars();
+    let first = chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>())
+        .unwrap_or_default();
+    format!("{first}{}.", chars.as_str())
+}
+
+async fn policy_of(state: &AppState, merchant_id: &str) -> Result<KeyPolicy, WebError> {
+    let merchant_id = merchant_id.to_owned();
+    Ok(state
+        .db
+        .run(move |conn| key_policies::get(conn, &merchant_id))
+        .await?)
+}
+
+async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
+    if uuid::Uuid::parse_str(key_id).is_err() {
+        return Err(WebError::NotFound);
+    }
+    let (merchant_id, key_id) = (merchant_id.to_owned(), key_id.to_owned());
+    let row = state
+        .db
+        .run(move |conn| key_rows::find(conn, &merchant_id, &key_id))
+        .await?;
+    row.filter(|row| row.status != KeyStatus::Deleted.as_str())
+        .ok_or(WebError::NotFound)
+}
+
+/// An expiry choice on the Generate form.
+pub struct ExpiryChoice {
+    /// Form value.
+    pub value: String,
+    /// Label.
+    pub label: String,
+    /// Chosen.
+    pub selected: bool,
+}
+
+/// The Generate form's body.
+#[derive(Template)]
+#[template(path = "partials/generate_form.html")]
+struct GenerateForm {
+    csrf_token: String,
+    nonce: String,
+    error: Option<String>,
+    name: String,
+    description: String,
+    name_required: bool,
+    scopes: Vec<ScopeChoice>,
+    expiry_choices: Vec<ExpiryChoice>,
+    expires_on: String,
+    duplicated_from: Option<String>,
+    limit_note: Option<String>,
+}
+
+fn expiry_choices(policy: &KeyPolicy, selected: &str) -> Vec<ExpiryChoice> {
+    let max = policy.max_lifetime_days;
+    let mut choices = Vec::new();
+    if max.is_none() {
+        choices.push(("never".to_owned(), "Never".to_owned()));
+    }
+    for days in LIFETIME_CHOICES
+        .into_iter()
+        .filter(|days| max.is_none_or(|max| *days <= max))
+    {
+        let label = if days == 365 {
+            "1 year".to_owned()
+        } else {
+            format!("{days} days")
+        };
+        choices.push((days.to_string(), label));
+    }
+    choices.push(("custom".to_owned(), "Custom date".to_owned()));
+    let selected = if choices.iter().any(|(value, _)| value == selected) {
+        selected.to_owned()
+    } else {
+        choices[0].0.clone()
+    };
+    choices
+        .into_iter()
+        .map(|(value, label)| ExpiryChoice {
+            selected: value == selected,
+            value,
+            label,
+        })
+        .collect()
+}
+
+struct GenerateDefaults {
+    description: String,
+    scopes: Vec<String>,
+    expires: String,
+    duplicated_from: Option<String>,
+}
+
+async fn generate_form(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    defaults: GenerateDefaults,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let policy = policy_of(state, &merchant.merchant_id).await?;
+    let merchant_id = merchant.merchant_id.clone();
+    let now = state.clock.now();
+    let active = state
+        .db
+        .run(move |conn| key_rows::count_active(conn, &merchant_id, now))
+        .await?;
+    let limit_note = (active >= u64::from(policy.max_active_keys)).then(|| {
+        Refusal::LimitReached {
+            max: policy.max_active_keys,
+        }
+        .to_string()
+    });
+    let form = GenerateForm {
+        csrf_token: user.session.csrf_token(),
+        nonce: user.session.issue_form_nonce(),
+        error: None,
+        name: String::new(),
+        description: defaults.description,
+        name_required: policy.name_required,
+        scopes: scope_choices(&defaults.scopes),
+        expiry_choices: expiry_choices(&policy, &defaults.expires),
+        expires_on: String::new(),
+        duplicated_from: defaults.duplicated_from,
+        limit_note,
+    };
+    modal(req, user, StatusCode::OK, "Generate New API Key", &form)
+}
+
+/// `GET /settings/api-credentials/new`: the Generate form.
+pub async fn new_form(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let defaults = GenerateDefaults {
+        description: String::new(),
+        scopes: Vec::new(),
+        expires: String::new(),
+        duplicated_from: None,
+    };
+    generate_form(&req, &user, &state, defaults).await
+}
+
+/// `GET /settings/api-credentials/{key_id}/duplicate`: the Generate form, prefilled
+/// with the key's description, scopes and lifetime.
+pub async fn duplicate_form(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let defaults = GenerateDefaults {
+        description: row.description.clone(),
+        scopes: row.scopes()?.names().into_iter().map(str::to_owned).collect(),
+        expires: row
+            .lifetime_days
+            .map(|days| days.to_string())
+            .unwrap_or_else(|| "never".to_owned()),
+        duplicated_from: Some(row.id),
+    };
+    generate_form(&req, &user, &state, defaults).await
+}
+
+/// The Reveal: the whole key, once.
+#[derive(Template)]
+#[template(path = "partials/reveal.html")]
+struct Reveal<'a> {
+    key: &'a str,
+    card: KeyCard,
+    rotated: bool,
+}
+
+fn reveal(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    generated: &Generated,
+    policy: &KeyPolicy,
+    now: PrimitiveDateTime,
+    rotated: bool,
+) -> Result<HttpResponse, WebError> {
+    let body = Reveal {
+        key: generated.key.expose(),
+        card: card(&generated.row, policy, now)?,
+        rotated,
+    };
+    let mut response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
+    // The key is in this response and nowhere else: no cache may keep it.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// `POST /settings/api-credentials`: generates a key and answers with the Reveal.
+pub async fn generate(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?.clone();
+    if !user.session.consume_form_nonce(form.get("nonce")) {
+        return Err(WebError::AlreadySubmitted);
+    }
+    let request = GenerateRequest {
+        name: form.get("name").to_owned(),
+        description: form.get("description").to_owned(),
+        scopes: form.all("scopes"),
+        expires: form.get("expires").to_owned(),
+        expires_on: form.get("expires_on").to_owned(),
+        duplicated_from: Some(form.get("duplicated_from").to_owned()).filter(|id| !id.is_empty()),
+    };
+    let actor = user.actor(&req);
+    let now = state.clock.now();
+    let pepper = state.pepper.clone();
+    let merchant_id = merchant.merchant_id.clone();
+    let attempt = request.clone();
+    let outcome = state
+        .db
+        .run(move |conn| -> Result<_, KeyError> {
+            let generated = keys::generate(conn, &merchant_id, &attempt, &actor, &pepper, now)?;
+            Ok((generated, key_policies::get(conn, &merchant_id)?))
+        })
+        .await;
+    match outcome {
+        Ok((generated, policy)) => reveal(&req, &user, &generated, &policy, now, false),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let form = GenerateForm {
+                csrf_token: user.session.csrf_token(),
+                nonce: user.session.issue_form_nonce(),
+                error: Some(message),
+                name: request.name,
+                description: request.description,
+                name_required: policy.name_required,
+                scopes: scope_choices(&request.scopes),
+                expiry_choices: expiry_choices(&policy, &request.expires),
+                expires_on: request.expires_on,
+                duplicated_from: request.duplicated_from,
+                limit_note: None,
+            };
+            modal(&req, &user, status, "Generate New API Key", &form)
+        }
+    }
+}
+
+/// A grace choice on the Rotate form.
+pub struct GraceChoice {
+    /// Form value.
+    pub value: &'static str,
+    /// Label.
+    pub label: &'static str,
+    /// Chosen.
+    pub checked: bool,
+}
+
+/// The Rotate form's body.
+#[derive(Template)]
+#[template(path = "partials/rotate_form.html")]
+struct RotateForm {
+    csrf_token: String,
+    nonce: String,
+    error: Option<String>,
+    card: KeyCard,
+    next_version: i32,
+    graces: Vec<GraceChoice>,
+}
+
+fn rotate_form(
+    user: &CurrentUser,
+    row: &KeyRow,
+    policy: &KeyPolicy,
+    now: PrimitiveDateTime,
+    chosen: GracePeriod,
+    error: Option<String>,
+) -> Result<RotateForm, WebError> {
+    Ok(RotateForm {
+        csrf_token: user.session.csrf_token(),
+        nonce: user.session.issue_form_nonce(),
+        error,
+        card: card(row, policy, now)?,
+        next_version: row.version + 1,
+        graces: GracePeriod::ALL
+            .into_iter()
+            .map(|grace| GraceChoice {
+                value: grace.as_str(),
+                label: grace.label(),
+                checked: grace == chosen,
+            })
+            .collect(),
+    })
+}
+
+/// `GET /settings/api-credentials/{key_id}/rotate`.
+pub async fn rotate_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
+    let form = rotate_form(
+        &user,
+        &row,
+        &policy,
+        state.clock.now(),
+        policy.default_grace,
+        None,
+    )?;
+    modal(&req, &user, StatusCode::OK, "Rotate API Key", &form)
+}
+
+/// `POST /settings/api-credentials/{key_id}/rotate`: answers with the new key's Reveal.
+pub async fn rotate(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?.clone();
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    if !user.session.consume_form_nonce(form.get("nonce")) {
+        return Err(WebError::AlreadySubmitted);
+    }
+    let now = state.clock.now();
+    let grace = GracePeriod::parse(form.get("grace"));
+    let outcome = match grace.clone() {
+        Err(err) => Err(KeyError::Invalid(err)),
+        Ok(grace) => {
+            let (actor, pepper, merchant_id, key_id) = (
+                user.actor(&req),
+                state.pepper.clone(),
+                merchant.merchant_id.clone(),
+                row.id.clone(),
+            );
+            state
+                .db
+                .run(move |conn| -> Result<_, KeyError> {
+                    let generated = keys::rotate(conn, &merchant_id, &key_id, grace, &actor, &pepper, now)?;
+                    Ok((generated, key_policies::get(conn, &merchant_id)?))
+                })
+                .await
+        }
+    };
+    match outcome {
+        Ok((generated, policy)) => reveal(&req, &user, &generated, &policy, now, true),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let chosen = grace.unwrap_or(policy.default_grace);
+            let form = rotate_form(&user, &row, &policy, now, chosen, Some(message))?;
+            modal(&req, &user, status, "Rotate API Key", &form)
+        }
+    }
+}
+
+/// The Revoke form's body.
+#[derive(Template)]
+#[template(path = "partials/revoke_form.html")]
+struct RevokeForm {
+    csrf_token: String,
+    error: Option<String>,
+    card: KeyCard,
+}
+
+/// `GET /settings/api-credentials/{key_id}/revoke`.
+pub async fn revoke_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
+    let form = RevokeForm {
+        csrf_token: user.session.csrf_token(),
+        error: None,
+        card: card(&row, &policy, state.clock.now())?,
+    };
+    modal(&req, &user, StatusCode::OK, "Revoke API Key", &form)
+}
+
+/// `POST /settings/api-credentials/{key_id}/revoke` (field `confirm`).
+pub async fn revoke(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?.clone();
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let now = state.clock.now();
+    let (actor, merchant_id, key_id, confirm) = (
+        user.actor(&req),
+        merchant.merchant_id.clone(),
+        row.id.clone(),
+        form.get("confirm").to_owned(),
+    );
+    let outcome = state
+        .db
+        .run(move |conn| keys::revoke(conn, &merchant_id, &key_id, &confirm, &actor, now))
+        .await;
+    match outcome {
+        Ok(revoked) => Ok(done(
+            &req,
+            &user,
+            &format!(
+                "\"{}\" was revoked. Requests with it are refused from now on.",
+                revoked.name
+            ),
+        )),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let form = RevokeForm {
+                csrf_token: user.session.csrf_token(),
+                error: Some(message),
+                card: card(&row, &policy, now)?,
+            };
+            modal(&req, &user, status, "Revoke API Key", &form)
+        }
+    }
+}
+
+/// The Delete form's body.
+#[derive(Template)]
+#[template(path = "partials/delete_form.html")]
+struct DeleteForm {
+    csrf_token: String,
+    error: Option<String>,
+    card: KeyCard,
+}
+
+/// `GET /settings/api-credentials/{key_id}/delete`.
+pub async fn delete_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
+    let form = DeleteForm {
+        csrf_token: user.session.csrf_token(),
+        error: None,
+        card: card(&row, &policy, state.clock.now())?,
+    };
+    modal(&req, &user, StatusCode::OK, "Delete API Key", &form)
+}
+
+/// `POST /settings/api-credentials/{key_id}/delete` (checkbox `understood`).
+pub async fn delete(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?.clone();
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let now = state.clock.now();
+    let (actor, merchant_id, key_id, understood) = (
+        user.actor(&req),
+        merchant.merchant_id.clone(),
+        row.id.clone(),
+        form.checked("understood"),
+    );
+    let outcome = state
+        .db
+        .run(move |conn| keys::delete(conn, &merchant_id, &key_id, understood, &actor, now))
+        .await;
+    match outcome {
+        Ok(()) => Ok(done(&req, &user, &format!("\"{}\" was deleted.", row.name))),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let form = DeleteForm {
+                csrf_token: user.session.csrf_token(),
+                error: Some(message),
+                card: card(&row, &policy, now)?,
+            };
+            modal(&req, &user, status, "Delete API Key", &form)
+        }
+    }
+}
+
+/// The Edit form's body.
+#[derive(Template)]
+#[template(path = "partials/edit_form.html")]
+struct EditForm {
+    csrf_token: String,
+    error: Option<String>,
+    card: KeyCard,
+    name: String,
+    description: String,
+    scopes: Vec<ScopeChoice>,
+    scopes_editable: bool,
+}
+
+/// `GET /settings/api-credentials/{key_id}/edit`.
+pub async fn edit_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
+    let selected: Vec<String> = row.scopes()?.names().into_iter().map(str::to_owned).collect();
+    let form = EditForm {
+        csrf_token: user.session.csrf_token(),
+        error: None,
+        name: row.name.clone(),
+        description: row.description.clone(),
+        scopes: scope_choices(&selected),
+        scopes_editable: policy.scopes_editable,
+        card: card(&row, &policy, state.clock.now())?,
+    };
+    modal(&req, &user, StatusCode::OK, "Edit API Key", &form)
+}
+
+/// `POST /settings/api-credentials/{key_id}/edit`.
+pub async fn edit(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?.clone();
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let now = state.clock.now();
+    let request = EditRequest {
+        name: form.get("name").to_owned(),
+        description: form.get("description").to_owned(),
+        scopes: form.all("scopes"),
+    };
+    let (actor, merchant_id, key_id, attempt) = (
+        user.actor(&req),
+        merchant.merchant_id.clone(),
+        row.id.clone(),
+        request.clone(),
+    );
+    let outcome = state
+        .db
+        .run(move |conn| keys::edit(conn, &merchant_id, &key_id, &attempt, &actor, now))
+        .await;
+    match outcome {
+        Ok(edited) => Ok(done(&req, &user, &format!("\"{}\" was saved.", edited.name))),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let form = EditForm {
+                csrf_token: user.session.csrf_token(),
+                error: Some(message),
+                name: request.name,
+                description: request.description,
+                scopes: scope_choices(&request.scopes),
+                scopes_editable: policy.scopes_editable,
+                card: card(&row, &policy, now)?,
+            };
+            modal(&req, &user, status, "Edit API Key", &form)
+        }
+    }
+}
+
+/// A reversible change made straight from a card: Disable, Enable, Renew.
+#[derive(Clone, Copy)]
+enum QuickAction {
+    Disable,
+    Enable,
+    Renew,
+}
+
+async fn quick(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    key_id: String,
+    action: QuickAction,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?.clone();
+    let now = state.clock.now();
+    let (actor, merchant_id) = (user.actor(&req), merchant.merchant_id.clone());
+    let outcome = state
+        .db
+        .run(move |conn| match action {
+            QuickAction::Disable => keys::disable(conn, &merchant_id, &key_id, &actor, now),
+            QuickAction::Enable => keys::enable(conn, &merchant_id, &key_id, &actor, now),
+            QuickAction::Renew => keys::renew(conn, &merchant_id, &key_id, &actor, now),
+        })
+        .await;
+    match outcome {
+        Ok(row) => {
+            let message = match action {
+                QuickAction::Disable => {
+                    format!("\"{}\" was disabled. Enable it again at any time.", row.name)
+                }
+                QuickAction::Enable => format!("\"{}\" was enabled.", row.name),
+                QuickAction::Renew => format!(
+                    "\"{}\" was renewed; it now expires {}.",
+                    row.name,
+                    row.expires_at.map(format::datetime).unwrap_or_default()
+                ),
+            };
+            Ok(done(&req, &user, &message))
+        }
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            list_page(&user, &state, status, Some(message)).await
+        }
+    }
+}
+
+/// `POST /settings/api-credentials/{key_id}/disable`.
+pub async fn disable(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    quick(req, user, state, path.into_inner(), QuickAction::Disable).await
+}
+
+/// `POST /settings/api-credentials/{key_id}/enable`.
+pub async fn enable(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    quick(req, user, state, path.into_inner(), QuickAction::Enable).await
+}
+
+/// `POST /settings/api-credentials/{key_id}/renew`.
+pub async fn renew(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    quick(req, user, state, path.into_inner(), QuickAction::Renew).await
+}
