@@ -43,7 +43,7 @@ enum Command {
     User(UserCommand),
 }
 
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Args)]
 struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "KEYWARD_BIND", default_value = "127.0.0.1:8080")]
@@ -59,7 +59,7 @@ struct ServeArgs {
     session_absolute_timeout: String,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "KEYWARD_WORKERS")]
-    workers: Option<usize>,
+    workers: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,10 +157,11 @@ fn init_tracing(serving: bool) {
 fn execute(cli: Cli) -> Result<(), CliError> {
     let database = DatabaseUrl::parse(&cli.database_url)?;
     database.check()?;
-    match cli
-        .command
-        .unwrap_or(Command::Serve(ServeArgs::default_from_env()))
-    {
+    let command = match cli.command {
+        Some(command) => command,
+        None => Command::Serve(ServeArgs::from_env()?),
+    };
+    match command {
         Command::Serve(args) => serve(database, args),
         Command::Migrate => {
             let applied = Db::connect(&database)?.migrate()?;
@@ -178,14 +179,22 @@ fn execute(cli: Cli) -> Result<(), CliError> {
 }
 
 impl ServeArgs {
-    /// `keyward` with no subcommand serves with the same settings as `keyward serve`.
-    fn default_from_env() -> Self {
+    /// `keyward` with no subcommand serves with the same settings as `keyward serve`,
+    /// read from the environment.
+    fn from_env() -> Result<Self, CliError> {
         match Cli::try_parse_from(["keyward", "serve"]) {
             Ok(Cli {
                 command: Some(Command::Serve(args)),
                 ..
-            }) => args,
-            _ => Self::default(),
+            }) => Ok(args),
+            Ok(_) => Err(CliError::Refused("could not read the serve settings".into())),
+            Err(err) => {
+                let message = err.to_string();
+                let first_line = message.lines().next().unwrap_or_default();
+                Err(CliError::Config(ConfigError::Environment(
+                    first_line.trim_start_matches("error: ").to_owned(),
+                )))
+            }
         }
     }
 }
@@ -212,7 +221,7 @@ fn settings(database: DatabaseUrl, args: ServeArgs) -> Result<Settings, ConfigEr
         bind,
         secret,
         session,
-        workers: args.workers,
+        workers: args.workers.as_deref().map(config::parse_workers).transpose()?,
     })
 }
 

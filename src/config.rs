@@ -51,13 +51,19 @@ pub enum ConfigError {
     #[error("KEYWARD_BIND: `{0}` is not an address such as 127.0.0.1:8080")]
     BadBind(String),
     /// A timeout is not a duration.
-    #[error("{setting}: `{value}` is not a duration such as 30m, 12h or 90s")]
+    #[error("{setting}: `{value}` is not a duration from 1s to 366d, such as 30m, 12h or 90s")]
     BadDuration {
         /// The setting.
         setting: &'static str,
         /// What it held.
         value: String,
     },
+    /// `KEYWARD_WORKERS` is not a thread count.
+    #[error("KEYWARD_WORKERS: `{0}` is not a number of worker threads from 1 to 256")]
+    BadWorkers(String),
+    /// An environment variable has a value the command line refuses.
+    #[error("{0}")]
+    Environment(String),
     /// The idle timeout is longer than the absolute one.
     #[error("KEYWARD_SESSION_IDLE_TIMEOUT must not be longer than KEYWARD_SESSION_ABSOLUTE_TIMEOUT")]
     IdleLongerThanAbsolute,
@@ -244,7 +250,10 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Parses a duration such as `90s`, `30m`, `12h` or `7d`.
+/// The longest duration a setting takes: a year.
+const MAX_DURATION_SECONDS: i64 = 366 * 24 * 60 * 60;
+
+/// Parses a duration such as `90s`, `30m`, `12h` or `7d`, from one second to a year.
 pub fn parse_duration(setting: &'static str, raw: &str) -> Result<Duration, ConfigError> {
     let bad = || ConfigError::BadDuration {
         setting,
@@ -254,17 +263,18 @@ pub fn parse_duration(setting: &'static str, raw: &str) -> Result<Duration, Conf
     let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = raw.split_at(split);
     let number: i64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit {
-        "s" => Duration::seconds(number),
-        "m" => Duration::minutes(number),
-        "h" => Duration::hours(number),
-        "d" => Duration::days(number),
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 60 * 60,
+        "d" => 24 * 60 * 60,
         _ => return Err(bad()),
     };
-    if duration.is_zero() {
+    let seconds = number.checked_mul(unit_seconds).ok_or_else(bad)?;
+    if !(1..=MAX_DURATION_SECONDS).contains(&seconds) {
         return Err(bad());
     }
-    Ok(duration)
+    Ok(Duration::seconds(seconds))
 }
 
 /// How long a signed-in session lasts.
@@ -298,6 +308,15 @@ pub struct Settings {
     pub session: SessionSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+}
+
+/// Parses `KEYWARD_WORKERS`: 1 to 256 threads.
+pub fn parse_workers(raw: &str) -> Result<usize, ConfigError> {
+    raw.trim()
+        .parse()
+        .ok()
+        .filter(|workers| (1..=256).contains(workers))
+        .ok_or_else(|| ConfigError::BadWorkers(raw.to_owned()))
 }
 
 /// Parses `KEYWARD_BIND`.
@@ -352,7 +371,16 @@ mod tests {
         assert_eq!(parse_duration("X", "30m").unwrap(), Duration::minutes(30));
         assert_eq!(parse_duration("X", "12h").unwrap(), Duration::hours(12));
         assert_eq!(parse_duration("X", "90s").unwrap(), Duration::seconds(90));
-        for bad in ["30", "m", "0m", "1.5h", "-3m", "3 weeks"] {
+        for bad in [
+            "30",
+            "m",
+            "0m",
+            "1.5h",
+            "-3m",
+            "3 weeks",
+            "999999999999999d",
+            "367d",
+        ] {
             assert!(parse_duration("X", bad).is_err(), "{bad:?} was accepted");
         }
     }

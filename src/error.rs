@@ -41,6 +41,9 @@ pub enum WebError {
     /// The database is out of reach or saturated; retrying later may work.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbError),
+    /// The session could not be read because the database is out of reach.
+    #[error("the session store is unavailable")]
+    SessionsUnavailable,
     /// Anything else: a bug or an unexpected failure.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -49,7 +52,7 @@ pub enum WebError {
 impl From<DbError> for WebError {
     fn from(err: DbError) -> Self {
         match err {
-            DbError::Pool(_) | DbError::Connect(_) => WebError::Unavailable(err),
+            DbError::Pool(_) | DbError::Connect(_) | DbError::ConnectionLost(_) => WebError::Unavailable(err),
             other => WebError::Unexpected(anyhow::Error::new(other)),
         }
     }
@@ -100,7 +103,7 @@ impl ResponseError for WebError {
             WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::AlreadySubmitted => StatusCode::CONFLICT,
-            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Unavailable(_) | WebError::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,7 +149,7 @@ impl ResponseError for WebError {
                 next_label: "Back to API Credentials",
             }
             .respond(status),
-            WebError::Unavailable(_) => {
+            WebError::Unavailable(_) | WebError::SessionsUnavailable => {
                 let mut response = page(
                     "Temporarily unavailable",
                     "Keyward cannot reach its database right now. Nothing was changed; please try again in a few seconds.",

@@ -1,6 +1,7 @@
 //! Builds the server: database, migrations, first-start account, middleware, routes.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use actix_session::SessionMiddleware;
@@ -10,6 +11,7 @@ use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer};
+use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -19,7 +21,7 @@ use crate::domain::{
 };
 use crate::error::ErrorPage;
 use crate::web::{self, AppState};
-use actix_web::web::{Data, FormConfig, route};
+use actix_web::web::{Data, route, scope};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "keyward_session";
@@ -70,6 +72,7 @@ impl Application {
     pub fn build(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let db = Db::connect(&settings.database)?;
         db.migrate()?;
+        crate::domain::prepare_password_checks();
         let first_admin = create_first_admin(&db, &clock)?;
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
@@ -88,6 +91,9 @@ impl Application {
             session: settings.session,
             throttle: SignInThrottle::default(),
             pepper: key_pepper(&settings.secret),
+            password_checks: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
         };
         let server = serve(listener, &settings, state.clone()).map_err(|source| StartupError::Bind {
             address: settings.bind,
@@ -141,15 +147,20 @@ fn serve(listener: TcpListener, settings: &Settings, state: AppState) -> std::io
                     .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
             )
             .build();
-        // Outermost last: logging sees the final status, headers land on every answer,
-        // the session wraps CSRF, which needs it.
+        // Outermost last: logging sees the final status, headers land on every answer.
+        // Only the dashboard loads sessions, so health checks and assets never touch
+        // the database.
         App::new()
             .app_data(data.clone())
-            .app_data(FormConfig::default().limit(64 * 1024))
-            .configure(web::routes)
+            .configure(web::operations)
+            .service(
+                scope("")
+                    .configure(web::dashboard)
+                    .default_service(route().to(web::not_found))
+                    .wrap(from_fn(web::csrf::protect))
+                    .wrap(sessions),
+            )
             .default_service(route().to(web::not_found))
-            .wrap(from_fn(web::csrf::protect))
-            .wrap(sessions)
             .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed_page))
             .wrap(from_fn(web::headers::secure))
             .wrap(from_fn(web::request_log::log))

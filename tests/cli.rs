@@ -516,3 +516,32 @@ fn a_refused_postgres_connection_is_reported_with_its_real_cause() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bad_environment_value_without_a_subcommand_names_its_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("k.db").display());
+    let output = keyward(&sqlite).env("KEYWARD_WORKERS", "abc").output().unwrap();
+    assert_one_line_error(&output, "KEYWARD_WORKERS");
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["merchant", "create", "--help"],
+        &["user", "create", "--help"],
+        &["user", "disable", "--help"],
+    ] {
+        let output = keyward("sqlite://unused.db").args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            stdout(&output).contains("Usage: keyward"),
+            "{args:?}: {}",
+            stdout(&output)
+        );
+    }
+}

@@ -257,7 +257,7 @@ impl TestApp {
             n: i64,
         }
         let mut conn = self.db.get().unwrap();
-        diesel::sql_query(sql).get_result::<Count>(&mut *conn).unwrap().n
+        diesel::sql_query(sql).get_result::<Count>(&mut **conn).unwrap().n
     }
 }
 
@@ -271,10 +271,17 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(base: &str) -> Self {
+        Self::from(base, "127.0.0.1")
+    }
+
+    /// A browser whose requests come from another loopback address (127.0.0.2 …), as a
+    /// second client machine would.
+    pub fn from(base: &str, source: &str) -> Self {
         Self {
             base: base.to_owned(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(Some(source.parse().unwrap()))
                 .build()
                 .unwrap(),
             cookie: Mutex::new(None),
@@ -373,4 +380,23 @@ pub fn csrf_token_in(html: &str) -> Option<String> {
 /// The location header of a redirect.
 pub fn location(res: &Response) -> &str {
     res.headers()["location"].to_str().unwrap()
+}
+
+/// Sends `GET path` byte for byte over TCP, so no client normalises the path first;
+/// returns the status code and the body.
+pub async fn raw_get(address: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    (status, response)
 }

@@ -8,6 +8,7 @@ db_test!(
     readyz_fails_when_the_database_is_gone_while_healthz_still_answers,
     a_500_shows_an_error_id_that_the_log_carries_with_its_cause,
     request_logs_carry_method_path_status_and_no_secret,
+    health_checks_and_assets_answer_a_signed_in_browser_with_the_database_gone,
 );
 
 async fn healthz_and_readyz_answer_while_the_database_does(backend: Backend) {
@@ -93,4 +94,64 @@ async fn request_logs_carry_method_path_status_and_no_secret(backend: Backend) {
     ] {
         assert!(!logs.contains(secret), "the logs contain {secret}");
     }
+}
+
+async fn health_checks_and_assets_answer_a_signed_in_browser_with_the_database_gone(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    app.test_db.destroy();
+    assert_eq!(browser.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(browser.get("/static/app.css").await.status(), StatusCode::OK);
+    assert_eq!(
+        browser.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    if backend == Backend::Postgres {
+        // The session cannot be read: a 503 page in the layout, with its headers.
+        let res = browser.get("/settings/api-credentials").await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key("content-security-policy"));
+        assert!(res.text().await.unwrap().contains("Temporarily unavailable"));
+        let res = browser.post_form("/logout", &[("csrf_token", "whatever")]).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
+
+#[tokio::test]
+async fn lost_postgres_connections_are_replaced_and_never_answer_500() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let name = match &app.test_db.url {
+        keyward::config::DatabaseUrl::Postgres(url) => url.rsplit('/').next().unwrap().to_owned(),
+        keyward::config::DatabaseUrl::Sqlite(_) => unreachable!("a Postgres test database"),
+    };
+    // What a server restart or a failover does to every open connection.
+    {
+        use diesel::{Connection, PgConnection, connection::SimpleConnection};
+        let mut admin = PgConnection::establish(crate::helpers::POSTGRES_ADMIN_URL).unwrap();
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .unwrap();
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(browser.get("/settings/api-credentials").await.status());
+    }
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == StatusCode::OK || *status == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::OK),
+        "the pool recovers: {statuses:?}"
+    );
 }

@@ -2,7 +2,7 @@ use keyward::domain::Role;
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, csrf_token_in, location, spawn_app};
+use crate::helpers::{Backend, csrf_token_in, location, raw_get, spawn_app};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
@@ -45,6 +45,12 @@ async fn every_html_response_carries_the_security_headers(backend: Backend) {
     let res = browser.get("/settings/api-credentials").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_security_headers(&res);
+    let refused = browser.post_form("/logout", &[]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_security_headers(&refused);
+    let redirect = app.browser().get("/").await;
+    assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
+    assert_security_headers(&redirect);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let html = res.text().await.unwrap();
     assert!(
@@ -287,10 +293,13 @@ async fn static_assets_are_served_by_exact_name_only(backend: Backend) {
         "/static/../Cargo.toml",
         "/static/%2e%2e/Cargo.toml",
         "/static/..%2FCargo.toml",
+        "/static/%2e%2e%2fCargo.toml",
         "/static/.env",
+        "/static/",
     ] {
-        let res = browser.get(path).await;
-        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
-        assert!(!res.text().await.unwrap().contains("[package]"), "{path}");
+        // Sent byte for byte: an HTTP client would resolve the dots before sending.
+        let (status, body) = raw_get(&app.address, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(!body.contains("[package]"), "{path}");
     }
 }

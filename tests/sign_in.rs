@@ -2,7 +2,7 @@ use keyward::domain::Role;
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, location, spawn_app};
+use crate::helpers::{Backend, Browser, location, spawn_app};
 
 db_test!(
     the_first_admin_signs_in_and_lands_on_api_credentials,
@@ -10,6 +10,8 @@ db_test!(
     an_unknown_email_gets_the_same_generic_error,
     a_disabled_user_cannot_sign_in_even_with_the_right_password,
     five_failures_for_an_account_lock_it_for_fifteen_minutes,
+    five_failures_for_an_account_lock_it_from_every_address,
+    twenty_parallel_guesses_get_at_most_five_password_checks,
     five_failures_from_one_address_lock_every_account_from_it,
     signing_in_renews_the_session_cookie,
     a_member_of_no_merchant_is_told_so_after_the_right_password,
@@ -175,4 +177,67 @@ async fn emails_are_matched_regardless_of_case_and_spaces(backend: Backend) {
     let res = browser.sign_in("  ADMIN@Example.com ", &app.admin_password).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(browser.is_signed_in().await);
+}
+
+async fn five_failures_for_an_account_lock_it_from_every_address(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let first = Browser::from(&app.address, "127.0.0.2");
+    for _ in 0..5 {
+        assert_generic_failure(first.sign_in(&app.admin_email, "wrong password").await).await;
+    }
+    // Another address is not locked for other accounts…
+    let second = Browser::from(&app.address, "127.0.0.3");
+    assert_generic_failure(second.sign_in("someone@example.com", "wrong password").await).await;
+    // …but the account is locked from it too, even with the right password.
+    let res = second.sign_in(&app.admin_email, &app.admin_password).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(!second.is_signed_in().await);
+}
+
+async fn twenty_parallel_guesses_get_at_most_five_password_checks(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut browsers = Vec::new();
+    for _ in 0..20 {
+        let browser = app.browser();
+        let token = browser.csrf_token("/login").await;
+        browsers.push((browser, token));
+    }
+    let attempts = browsers.iter().map(|(browser, token)| async {
+        browser
+            .post_form(
+                "/login",
+                &[
+                    ("email", app.admin_email.as_str()),
+                    ("password", "wrong password"),
+                    ("csrf_token", token),
+                ],
+            )
+            .await
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|res| res.status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + refused, 20, "{statuses:?}");
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} passwords were checked: {statuses:?}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM login_failures"),
+        i64::try_from(checked).unwrap()
+    );
 }

@@ -6,21 +6,30 @@ use time::PrimitiveDateTime;
 use super::schema::login_failures;
 use super::{DbConnection, DbError};
 
-/// Records one failed sign-in for an email (as typed, lower-cased) from an address.
+/// Records a sign-in attempt for an email (as typed, lower-cased) from an address,
+/// before its password is checked; returns the record's ID, to forget it if the
+/// attempt succeeds or is refused unchecked.
 pub fn record(
     conn: &mut DbConnection,
     email: &str,
     address: &str,
     now: PrimitiveDateTime,
-) -> Result<(), DbError> {
+) -> Result<String, DbError> {
+    let id = uuid::Uuid::new_v4().to_string();
     diesel::insert_into(login_failures::table)
         .values((
-            login_failures::id.eq(uuid::Uuid::new_v4().to_string()),
+            login_failures::id.eq(&id),
             login_failures::email.eq(email),
             login_failures::address.eq(address),
             login_failures::failed_at.eq(now),
         ))
         .execute(conn)?;
+    Ok(id)
+}
+
+/// Forgets one attempt.
+pub fn forget(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+    diesel::delete(login_failures::table.find(id)).execute(conn)?;
     Ok(())
 }
 

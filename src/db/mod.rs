@@ -46,6 +46,9 @@ pub enum DbError {
     /// No pooled connection became free in time, or the pool could not open one.
     #[error("no database connection is available")]
     Pool(#[from] r2d2::Error),
+    /// The connection died mid-query (the server restarted, a failover).
+    #[error("the database connection was lost: {0}")]
+    ConnectionLost(String),
     /// A row with the same unique value exists already.
     #[error("a row with the same unique value exists already ({0})")]
     UniqueViolation(String),
@@ -69,6 +72,10 @@ impl From<diesel::result::Error> for DbError {
             diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 DbError::UniqueViolation(info.message().to_owned())
             }
+            diesel::result::Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => DbError::ConnectionLost(info.message().to_owned()),
             other => DbError::Query(other),
         }
     }
@@ -117,20 +124,44 @@ impl ConnectionManager {
     }
 }
 
+/// A pooled connection and whether it was found dead, so the pool drops it instead of
+/// handing it out again (diesel only notices broken transactions, not a lost server).
+pub struct ManagedConnection {
+    conn: DbConnection,
+    lost: bool,
+}
+
+impl std::ops::Deref for ManagedConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for ManagedConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = ManagedConnection;
     type Error = ConnectError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectError> {
-        self.open()
+    fn connect(&self) -> Result<ManagedConnection, ConnectError> {
+        Ok(ManagedConnection {
+            conn: self.open()?,
+            lost: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
-        conn.ping().map_err(ConnectError::Setup)
+    fn is_valid(&self, conn: &mut ManagedConnection) -> Result<(), ConnectError> {
+        conn.conn.ping().map_err(ConnectError::Setup)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, conn: &mut ManagedConnection) -> bool {
+        conn.lost || conn.conn.is_broken()
     }
 }
 
@@ -198,7 +229,13 @@ impl Db {
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            work(&mut conn)
+            let outcome = work(&mut conn);
+            // A failure may mean the server went away: one ping tells, and a dead
+            // connection is dropped rather than returned to the pool.
+            if outcome.is_err() && conn.conn.ping().is_err() {
+                conn.lost = true;
+            }
+            outcome
         })
         .await
         .map_err(|_| DbError::TaskStopped)?
@@ -207,7 +244,7 @@ impl Db {
     /// Applies every pending migration of this backend; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.get()?;
-        let applied = match &mut *conn {
+        let applied = match &mut conn.conn {
             DbConnection::Sqlite(conn) => conn
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|versions| versions.iter().map(ToString::to_string).collect()),
@@ -235,7 +272,7 @@ impl Db {
                 return false;
             }
             pool.get_timeout(Duration::from_secs(2))
-                .is_ok_and(|mut conn| conn.batch_execute("SELECT 1").is_ok())
+                .is_ok_and(|mut conn| conn.conn.batch_execute("SELECT 1").is_ok())
         })
         .await
         .unwrap_or(false)

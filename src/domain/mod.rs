@@ -21,7 +21,7 @@ pub use lifecycle::{
     check_rotate, renewed_expiry,
 };
 pub use names::{MerchantName, PersonName};
-pub use password::{Password, PasswordHash, generate_password, random_token};
+pub use password::{Password, PasswordHash, generate_password, prepare_password_checks, random_token};
 pub use policy::{KeyPolicy, PolicyPreset};
 pub use role::{Role, UnknownRole};
 pub use scope::{Scope, Scopes};

@@ -82,6 +82,12 @@ impl fmt::Debug for PasswordHash {
 /// that a sign-in takes as long whether or not the account exists.
 static DUMMY_HASH: LazyLock<PasswordHash> = LazyLock::new(|| Password(random_token(32)).hash());
 
+/// Computes the dummy hash now, so the first sign-in with an unknown email does not
+/// take twice as long as the others.
+pub fn prepare_password_checks() {
+    LazyLock::force(&DUMMY_HASH);
+}
+
 impl PasswordHash {
     /// Wraps a hash read from the database.
     pub fn from_stored(phc: String) -> Self {

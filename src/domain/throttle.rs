@@ -25,11 +25,12 @@ impl SignInThrottle {
         now - self.window
     }
 
-    /// Given failure times newest first (at least the newest `max_failures` within the
-    /// window), when sign-in opens again, or `None` if it is open now.
+    /// Given the failure times newest first, this attempt's own record included (it
+    /// is written before the password is checked, so parallel attempts count each
+    /// other), when sign-in opens again, or `None` if this attempt may proceed.
     pub fn blocked_until(&self, newest_first: &[PrimitiveDateTime]) -> Option<PrimitiveDateTime> {
         newest_first
-            .get(self.max_failures.checked_sub(1)?)
+            .get(self.max_failures)
             .map(|oldest_counted| *oldest_counted + self.window)
     }
 }
@@ -53,12 +54,12 @@ mod tests {
     }
 
     #[test]
-    fn the_fifth_failure_blocks_until_the_oldest_leaves_the_window() {
+    fn five_failures_block_the_next_attempt_until_the_oldest_leaves_the_window() {
         let t = datetime!(2026-11-03 14:00);
-        let failures: Vec<_> = (0..5).map(|i| t - Duration::minutes(i)).collect();
+        let failures: Vec<_> = (0..6).map(|i| t - Duration::minutes(i)).collect();
         assert_eq!(
             SignInThrottle::default().blocked_until(&failures),
-            Some(t - Duration::minutes(4) + Duration::minutes(15))
+            Some(t - Duration::minutes(5) + Duration::minutes(15))
         );
     }
 }

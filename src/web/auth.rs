@@ -3,13 +3,13 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 use crate::db::{DbError, login_failures, memberships, users};
 use crate::domain::{Email, Password, PasswordHash};
 use crate::error::WebError;
+use crate::web::forms::FormFields;
 use crate::web::session::TypedSession;
 use crate::web::{AppState, render};
 
@@ -35,15 +35,17 @@ fn see_other(location: &str) -> HttpResponse {
 }
 
 /// `GET /`: the dashboard for a signed-in user, the sign-in page for anyone else.
-pub async fn home(session: TypedSession) -> HttpResponse {
-    match session.user_id() {
+pub async fn home(session: TypedSession) -> Result<HttpResponse, WebError> {
+    session.require_store()?;
+    Ok(match session.user_id() {
         Some(_) => see_other(HOME),
         None => see_other("/login"),
-    }
+    })
 }
 
 /// `GET /login`.
 pub async fn login_form(session: TypedSession) -> Result<HttpResponse, WebError> {
+    session.require_store()?;
     if session.user_id().is_some() {
         return Ok(see_other(HOME));
     }
@@ -57,21 +59,16 @@ pub async fn login_form(session: TypedSession) -> Result<HttpResponse, WebError>
     )
 }
 
-/// The sign-in form's fields (its `csrf_token` is checked by the CSRF middleware).
-#[derive(Deserialize)]
-pub struct LoginForm {
-    email: String,
-    password: String,
-}
-
-/// `POST /login`: throttle, then argon2id off the executor, then a renewed session.
+/// `POST /login` (fields `email`, `password`; `csrf_token` is checked by the CSRF
+/// middleware): the attempt is recorded first, so parallel guesses count each other;
+/// then argon2id runs off the executor; success renews the session.
 pub async fn login(
     req: HttpRequest,
-    form: web::Form<LoginForm>,
+    form: FormFields,
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
-    let LoginForm { email, password } = form.into_inner();
+    let email = form.get("email").to_owned();
     let typed_email: String = email.trim().to_lowercase().chars().take(254).collect();
     let address = req
         .peer_addr()
@@ -89,22 +86,31 @@ pub async fn login(
         )
     };
 
-    let (for_email, for_address) = {
+    let (attempt_id, blocked_until) = {
         let (email, address) = (typed_email.clone(), address.clone());
         let since = throttle.window_start(now);
-        let limit = i64::try_from(throttle.max_failures).unwrap_or(i64::MAX);
+        let limit = i64::try_from(throttle.max_failures + 1).unwrap_or(i64::MAX);
         state
             .db
-            .run(move |conn| login_failures::newest_since(conn, &email, &address, since, limit))
+            .run(move |conn| -> Result<_, DbError> {
+                let id = login_failures::record(conn, &email, &address, now)?;
+                let (for_email, for_address) =
+                    login_failures::newest_since(conn, &email, &address, since, limit)?;
+                let blocked = [
+                    throttle.blocked_until(&for_email),
+                    throttle.blocked_until(&for_address),
+                ]
+                .into_iter()
+                .flatten()
+                .max();
+                if blocked.is_some() {
+                    // A refused attempt is not a failure: it must not extend the lock.
+                    login_failures::forget(conn, &id)?;
+                }
+                Ok((id, blocked))
+            })
             .await?
     };
-    let blocked_until = [
-        throttle.blocked_until(&for_email),
-        throttle.blocked_until(&for_address),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
     if let Some(until) = blocked_until {
         let mut response = page(StatusCode::TOO_MANY_REQUESTS, &retry_message(now, until))?;
         let seconds = (until - now).whole_seconds().max(1);
@@ -126,18 +132,21 @@ pub async fn login(
     let hash = user
         .as_ref()
         .map(|user| PasswordHash::from_stored(user.password_hash.clone()));
-    let password = Password::attempt(password);
-    let verified =
+    let password = Password::attempt(form.get("password").to_owned());
+    let verified = {
+        // argon2id takes ~19 MiB and a core per check: a flood of sign-ins queues here
+        // instead of exhausting memory.
+        let _permit = state
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("The password check queue was closed"))?;
         actix_web::rt::task::spawn_blocking(move || PasswordHash::verify(hash.as_ref(), &password))
             .await
-            .map_err(|_| anyhow::anyhow!("Failed to run the password check"))?;
+            .map_err(|_| anyhow::anyhow!("Failed to run the password check"))?
+    };
 
     let Some(user) = user.filter(|user| verified && user.is_active()) else {
-        let (email, address) = (typed_email.clone(), address.clone());
-        state
-            .db
-            .run(move |conn| login_failures::record(conn, &email, &address, now))
-            .await?;
         return page(StatusCode::UNAUTHORIZED, GENERIC_FAILURE);
     };
 
@@ -148,6 +157,7 @@ pub async fn login(
         .run(move |conn| -> Result<_, DbError> {
             let merchants = memberships::for_user(conn, &user_id)?;
             users::record_sign_in(conn, &user_id, now)?;
+            login_failures::forget(conn, &attempt_id)?;
             login_failures::clear_for_email(conn, &email)?;
             Ok(merchants)
         })

@@ -26,19 +26,29 @@ pub async fn protect(
     if req.method().is_safe() || req.path().starts_with("/api/") {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let verdict = check(&mut req).await;
-    match verdict {
-        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+    let refusal = match check(&mut req).await {
+        Ok(()) => return Ok(next.call(req).await?.map_into_left_body()),
+        Err(_) if TypedSession::from_session(req.get_session()).is_store_unavailable() => {
+            WebError::SessionsUnavailable
+        }
         Err(reason) => {
             tracing::warn!(reason, "refused a change without a valid CSRF token");
-            let response = actix_web::ResponseError::error_response(&WebError::CsrfRejected(reason));
-            Ok(req.into_response(response).map_into_right_body())
+            WebError::CsrfRejected(reason)
         }
-    }
+    };
+    let response = actix_web::ResponseError::error_response(&refusal);
+    Ok(req.into_response(response).map_into_right_body())
 }
 
 async fn check(req: &mut ServiceRequest) -> Result<(), &'static str> {
-    if is_cross_site(req.headers(), req.connection_info().host()) {
+    // The Host header as sent, not X-Forwarded-Host: a proxy must pass Host through.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if is_cross_site(req.headers(), &host) {
         return Err("cross-site request");
     }
     let expected = TypedSession::from_session(req.get_session())

@@ -83,6 +83,7 @@ impl FromRequest for CurrentUser {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| anyhow::anyhow!("AppState is not registered"))?;
+            session.require_store()?;
             let user_id = session.user_id().ok_or(WebError::SignInRequired { htmx })?;
             let (user, merchants) = state
                 .db

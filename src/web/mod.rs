@@ -16,10 +16,13 @@ pub mod session_store;
 pub mod settings;
 pub mod shell;
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use askama::Template;
+use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::config::SessionSettings;
@@ -40,10 +43,19 @@ pub struct AppState {
     pub throttle: SignInThrottle,
     /// The HMAC key for key digests.
     pub pepper: KeyPepper,
+    /// Password checks allowed at once (one per core).
+    pub password_checks: Arc<Semaphore>,
 }
 
-/// Registers every dashboard and operations route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Routes that need no session: health, readiness and assets.
+pub fn operations(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
+}
+
+/// Registers every dashboard route; they run inside the session and CSRF middleware.
+pub fn dashboard(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(auth::home))
         .service(
             web::resource("/login")

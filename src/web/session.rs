@@ -13,6 +13,8 @@ const USER_ID: &str = "user_id";
 const MERCHANT_ID: &str = "merchant_id";
 const CSRF_TOKEN: &str = "csrf_token";
 const FLASH: &str = "flash";
+/// Put in place of the state when the store could not be read; never stored.
+pub(crate) const STORE_UNAVAILABLE: &str = "__store_unavailable";
 const FORM_NONCES: &str = "form_nonces";
 
 /// Forms that may be open at once (tabs, modals) before the oldest stops working.
@@ -43,6 +45,21 @@ impl TypedSession {
     fn set_string(&self, key: &str, value: &str) {
         // Serialising a string to JSON cannot fail.
         let _ = self.0.insert(key, value);
+    }
+
+    /// True when the session could not be loaded because the database is out of reach:
+    /// nobody can be known to be signed in, and nothing may be changed.
+    pub fn is_store_unavailable(&self) -> bool {
+        self.0.contains_key(STORE_UNAVAILABLE)
+    }
+
+    /// Fails with 503 when the session could not be loaded.
+    pub fn require_store(&self) -> Result<(), crate::error::WebError> {
+        if self.is_store_unavailable() {
+            Err(crate::error::WebError::SessionsUnavailable)
+        } else {
+            Ok(())
+        }
     }
 
     /// The signed-in user's ID, if anyone is signed in.

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::db::sessions::{self, NewSession};
 use crate::db::{Db, DbError};
 use crate::domain::random_token;
+use crate::web::session::STORE_UNAVAILABLE;
 
 /// Length of a session key, in letters and digits (about 381 bits).
 const SESSION_KEY_CHARS: usize = 64;
@@ -56,11 +57,18 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key);
         let now = self.clock.now();
-        let state = self
-            .db
-            .run(move |conn| sessions::load_live(conn, &id, now))
-            .await
-            .map_err(|err: DbError| LoadError::Other(anyhow!(err)))?;
+        let state = match self.db.run(move |conn| sessions::load_live(conn, &id, now)).await {
+            Ok(state) => state,
+            // A load error would end the request in an empty 500 inside actix-session;
+            // a marked state lets the page say the database is unavailable instead.
+            Err(err) => {
+                tracing::warn!(error = %crate::error::cause_chain(&err), "loading a session failed");
+                return Ok(Some(HashMap::from([(
+                    STORE_UNAVAILABLE.to_owned(),
+                    "true".to_owned(),
+                )])));
+            }
+        };
         state
             .map(|json| serde_json::from_str(&json).map_err(|err| LoadError::Deserialization(anyhow!(err))))
             .transpose()
@@ -100,6 +108,9 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
+        if state.contains_key(STORE_UNAVAILABLE) {
+            return Ok(key);
+        }
         let json = serde_json::to_string(&state).map_err(|err| UpdateError::Serialization(anyhow!(err)))?;
         let id = row_id(&key);
         let user_id = user_id_of(&state);
@@ -116,10 +127,16 @@ impl SessionStore for DbSessionStore {
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
         let id = row_id(key);
         let expires_at = self.deadline(ttl);
-        self.db
+        // Extending the idle deadline is not worth failing a page over.
+        if let Err(err) = self
+            .db
             .run(move |conn| sessions::touch(conn, &id, expires_at))
             .await
-            .map_err(|err: DbError| anyhow!(err))
+        {
+            let err: DbError = err;
+            tracing::warn!(error = %crate::error::cause_chain(&err), "extending a session failed");
+        }
+        Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
