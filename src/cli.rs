@@ -8,8 +8,13 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::clock::Clock;
 use crate::config::{self, ConfigError, DatabaseUrl, Secret, SessionSettings, Settings};
-use crate::db::{Db, DbError, merchants, users};
-use crate::domain::{Email, MerchantName, Password, PersonName, Role, ValidationError, generate_password};
+use crate::db::keys::{self as db_keys, KeyRow};
+use crate::db::{Db, DbConnection, DbError, key_policies, merchants, users};
+use crate::keys::{self, GenerateRequest, KeyError};
+use crate::domain::{
+    Actor, Email, GracePeriod, KeyPepper, KeyStatus, MerchantName, Password, PersonName, Role, ValidationError,
+    generate_password,
+};
 use crate::startup::{Application, FirstAdmin};
 
 /// Keyward: API-key management with a server-rendered dashboard.
@@ -41,6 +46,58 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API keys, through the same rules and history as the dashboard.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Generate a key and print it, once, alone on standard output.
+    Create {
+        /// The merchant (name or ID).
+        #[arg(long)]
+        merchant: String,
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+        /// A scope to grant (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Days until the key expires (renewable); without it, the key never expires.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List a merchant's keys.
+    List {
+        /// The merchant (name or ID).
+        #[arg(long)]
+        merchant: String,
+    },
+    /// Rotate a key and print the new one alone on standard output.
+    Rotate {
+        /// The key's ID.
+        key_id: String,
+        /// How long the old key keeps working: now, 1h, 24h, 3d or 7d (default: the
+        /// merchant's policy).
+        #[arg(long)]
+        grace: Option<String>,
+    },
+    /// Revoke a key for good.
+    Revoke {
+        /// The key's ID.
+        key_id: String,
+    },
+    /// Disable a key.
+    Disable {
+        /// The key's ID.
+        key_id: String,
+    },
+    /// Enable a disabled key.
+    Enable {
+        /// The key's ID.
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +175,8 @@ enum CliError {
     Database(#[from] DbError),
     #[error(transparent)]
     Startup(#[from] crate::startup::StartupError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("reading or writing failed")]
     Io(#[from] std::io::Error),
 }
@@ -175,6 +234,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Merchant(MerchantCommand::Create { name }) => create_merchant(&database, &name),
         Command::User(UserCommand::Create(args)) => create_user(&database, args),
         Command::User(UserCommand::Disable { email }) => disable_user(&database, &email),
+        Command::Key(command) => key_command(&database, command),
     }
 }
 
@@ -359,4 +419,107 @@ fn disable_user(database: &DatabaseUrl, raw_email: &str) -> Result<(), CliError>
             email.as_str()
         )))
     }
+}
+
+fn merchant_named(conn: &mut DbConnection, raw: &str) -> Result<merchants::Merchant, CliError> {
+    merchants::find_by_id_or_name(conn, raw)?
+        .ok_or_else(|| CliError::Refused(format!("no merchant has the name or ID \"{raw}\"")))
+}
+
+fn key_by_id(conn: &mut DbConnection, key_id: &str) -> Result<KeyRow, CliError> {
+    let found = if uuid::Uuid::parse_str(key_id).is_ok() {
+        db_keys::find_any(conn, key_id)?
+    } else {
+        None
+    };
+    found
+        .filter(|row| row.status != KeyStatus::Deleted.as_str())
+        .ok_or_else(|| CliError::Refused(format!("no key has the ID \"{key_id}\"")))
+}
+
+fn pepper(database: &DatabaseUrl) -> Result<KeyPepper, CliError> {
+    let secret = Secret::load(
+        std::env::var("KEYWARD_SECRET").ok(),
+        std::env::var_os("KEYWARD_SECRET_FILE").map(PathBuf::from).as_deref(),
+        database,
+    )?;
+    Ok(crate::startup::key_pepper(&secret))
+}
+
+fn key_command(database: &DatabaseUrl, command: KeyCommand) -> Result<(), CliError> {
+    let db = open(database)?;
+    let mut conn = db.get()?;
+    let conn = &mut conn;
+    let actor = Actor::cli();
+    let now = Clock::default().now();
+    match command {
+        KeyCommand::Create {
+            merchant,
+            name,
+            scopes,
+            expires_in_days,
+        } => {
+            let merchant = merchant_named(conn, &merchant)?;
+            let request = GenerateRequest {
+                name,
+                scopes,
+                expires: expires_in_days.map_or_else(|| "never".to_owned(), |days| days.to_string()),
+                ..GenerateRequest::default()
+            };
+            let generated = keys::generate(conn, &merchant.id, &request, &actor, &pepper(database)?, now)?;
+            println!("{}", generated.key.expose());
+        }
+        KeyCommand::List { merchant } => {
+            let merchant = merchant_named(conn, &merchant)?;
+            println!(
+                "{:<36}  {:<18}  {:<24}  {:<8}  {:>7}  {:<17}  LAST USED",
+                "ID", "KEY", "NAME", "STATUS", "VERSION", "CREATED"
+            );
+            for row in db_keys::list(conn, &merchant.id)? {
+                let status = row.facts()?.display_status(now);
+                let name: String = row.name.chars().take(24).collect();
+                println!(
+                    "{:<36}  {:<18}  {:<24}  {:<8}  {:>7}  {:<17}  {}",
+                    row.id,
+                    row.masked_key,
+                    name,
+                    status.label(),
+                    row.version,
+                    cli_time(row.created_at),
+                    row.last_used_at.map_or_else(|| "never".to_owned(), cli_time),
+                );
+            }
+        }
+        KeyCommand::Rotate { key_id, grace } => {
+            let row = key_by_id(conn, &key_id)?;
+            let grace = match grace {
+                Some(raw) => GracePeriod::parse(&raw)?,
+                None => key_policies::get(conn, &row.merchant_id)?.default_grace,
+            };
+            let generated = keys::rotate(conn, &row.merchant_id, &row.id, grace, &actor, &pepper(database)?, now)?;
+            println!("{}", generated.key.expose());
+        }
+        KeyCommand::Revoke { key_id } => {
+            let row = key_by_id(conn, &key_id)?;
+            // Typing the command is the confirmation the dashboard asks for.
+            keys::revoke(conn, &row.merchant_id, &row.id, "REVOKE", &actor, now)?;
+            eprintln!("Revoked {} ({}).", row.name, row.masked_key);
+        }
+        KeyCommand::Disable { key_id } => {
+            let row = key_by_id(conn, &key_id)?;
+            keys::disable(conn, &row.merchant_id, &row.id, &actor, now)?;
+            eprintln!("Disabled {} ({}).", row.name, row.masked_key);
+        }
+        KeyCommand::Enable { key_id } => {
+            let row = key_by_id(conn, &key_id)?;
+            keys::enable(conn, &row.merchant_id, &row.id, &actor, now)?;
+            eprintln!("Enabled {} ({}).", row.name, row.masked_key);
+        }
+    }
+    Ok(())
+}
+
+fn cli_time(at: time::PrimitiveDateTime) -> String {
+    at.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"))
+        .unwrap_or_default()
 }

@@ -506,3 +506,13 @@ pub fn update_expiry(
         .execute(conn)?;
     Ok(())
 }
+
+/// A key by ID in any merchant, for the operator's command line.
+pub fn find_any(conn: &mut DbConnection, key_id: &str) -> Result<Option<KeyRow>, DbError> {
+    let row: Option<RowTuple> = api_keys::table
+        .select(COLUMNS)
+        .filter(api_keys::id.eq(key_id))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(from_tuple))
+}

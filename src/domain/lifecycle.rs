@@ -354,6 +354,9 @@ pub enum Expiry {
     On(Date),
 }
 
+/// The longest lifetime a key can be given, in days (ten years).
+pub const MAX_LIFETIME_DAYS: u32 = 3650;
+
 /// The lifetimes offered on the Generate form, in days.
 pub const LIFETIME_CHOICES: [u32; 5] = [7, 30, 60, 90, 365];
 
@@ -376,11 +379,11 @@ impl Expiry {
             days => days
                 .parse::<u32>()
                 .ok()
-                .filter(|days| LIFETIME_CHOICES.contains(days))
+                .filter(|days| (1..=MAX_LIFETIME_DAYS).contains(days))
                 .map(Expiry::Days)
                 .ok_or(ValidationError::Invalid {
                     field: FIELD,
-                    reason: "choose Never, 7, 30, 60 or 90 days, 1 year, or a custom date",
+                    reason: "choose Never, a number of days from 1 to 3650, or a custom date",
                 }),
         }
     }
@@ -702,7 +705,10 @@ mod tests {
         let token = PolicyPreset::TokenLifetime.policy();
         assert_eq!(Expiry::parse("never", ""), Ok(Expiry::Never));
         assert_eq!(Expiry::parse("30", ""), Ok(Expiry::Days(30)));
-        assert!(Expiry::parse("31", "").is_err());
+        assert_eq!(Expiry::parse("45", ""), Ok(Expiry::Days(45)));
+        for bad in ["0", "3651", "-1", "ten", "7.5"] {
+            assert!(Expiry::parse(bad, "").is_err(), "{bad}");
+        }
         assert_eq!(
             Expiry::parse("custom", "2026-12-31"),
             Ok(Expiry::On(date!(2026 - 12 - 31)))

@@ -75,6 +75,8 @@ pub struct KeyCard {
     pub revoked_by: String,
     /// Rotate Key is offered.
     pub can_rotate: bool,
+    /// Rotation waits for a previous version's grace period to end.
+    pub rotation_waits: bool,
     /// Revoke Key is offered.
     pub can_revoke: bool,
     /// Disable is offered.
@@ -89,6 +91,7 @@ pub struct KeyCard {
     pub can_delete: bool,
     display: DisplayStatus,
     created_at: PrimitiveDateTime,
+    lineage_id: String,
 }
 
 fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
@@ -125,6 +128,7 @@ fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyC
         revoked: row.revoked_at.map(format::datetime).unwrap_or_default(),
         revoked_by: row.revoked_by.clone().unwrap_or_default(),
         can_rotate: status == KeyStatus::Active && !facts.is_expired(now),
+        rotation_waits: false,
         can_revoke: matches!(status, KeyStatus::Disabled)
             || (status == KeyStatus::Active && !policy.revoke_only_disabled)
             || facts.in_grace(now),
@@ -135,6 +139,7 @@ fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyC
         can_delete: status != KeyStatus::Deleted && !(policy.delete_only_inactive && facts.is_usable(now)),
         display,
         created_at: row.created_at,
+        lineage_id: row.lineage_id.clone(),
     })
 }
 
@@ -188,6 +193,12 @@ async fn list_page(
         }
     }
     current.sort_by(|a, b| a.display.cmp(&b.display).then(b.created_at.cmp(&a.created_at)));
+    for card in &mut current {
+        if card.can_rotate && rotated.iter().any(|old| old.lineage_id == card.lineage_id) {
+            card.can_rotate = false;
+            card.rotation_waits = true;
+        }
+    }
     let active_count = current
         .iter()
         .filter(|card| card.display == DisplayStatus::Active)
