@@ -10,11 +10,11 @@ use crate::clock::Clock;
 use crate::config::{self, ConfigError, DatabaseUrl, Secret, SessionSettings, Settings};
 use crate::db::keys::{self as db_keys, KeyRow};
 use crate::db::{Db, DbConnection, DbError, key_policies, merchants, users};
-use crate::keys::{self, GenerateRequest, KeyError};
 use crate::domain::{
-    Actor, Email, GracePeriod, KeyPepper, KeyStatus, MerchantName, Password, PersonName, Role, ValidationError,
-    generate_password,
+    Actor, Email, GracePeriod, KeyPepper, KeyStatus, MerchantName, Password, PersonName, Role,
+    ValidationError, generate_password,
 };
+use crate::keys::{self, GenerateRequest, KeyError};
 use crate::startup::{Application, FirstAdmin};
 
 /// Keyward: API-key management with a server-rendered dashboard.
@@ -440,7 +440,9 @@ fn key_by_id(conn: &mut DbConnection, key_id: &str) -> Result<KeyRow, CliError> 
 fn pepper(database: &DatabaseUrl) -> Result<KeyPepper, CliError> {
     let secret = Secret::load(
         std::env::var("KEYWARD_SECRET").ok(),
-        std::env::var_os("KEYWARD_SECRET_FILE").map(PathBuf::from).as_deref(),
+        std::env::var_os("KEYWARD_SECRET_FILE")
+            .map(PathBuf::from)
+            .as_deref(),
         database,
     )?;
     Ok(crate::startup::key_pepper(&secret))
@@ -496,7 +498,15 @@ fn key_command(database: &DatabaseUrl, command: KeyCommand) -> Result<(), CliErr
                 Some(raw) => GracePeriod::parse(&raw)?,
                 None => key_policies::get(conn, &row.merchant_id)?.default_grace,
             };
-            let generated = keys::rotate(conn, &row.merchant_id, &row.id, grace, &actor, &pepper(database)?, now)?;
+            let generated = keys::rotate(
+                conn,
+                &row.merchant_id,
+                &row.id,
+                grace,
+                &actor,
+                &pepper(database)?,
+                now,
+            )?;
             println!("{}", generated.key.expose());
         }
         KeyCommand::Revoke { key_id } => {
@@ -520,6 +530,8 @@ fn key_command(database: &DatabaseUrl, command: KeyCommand) -> Result<(), CliErr
 }
 
 fn cli_time(at: time::PrimitiveDateTime) -> String {
-    at.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"))
-        .unwrap_or_default()
+    at.format(time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]"
+    ))
+    .unwrap_or_default()
 }

@@ -248,6 +248,32 @@ impl TestApp {
         self.db.get().unwrap().batch_execute(sql).unwrap();
     }
 
+    /// Every text value in every table, for tests that prove a secret is stored nowhere.
+    pub fn dump_text(&self) -> String {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            text: String,
+        }
+        let queries = [
+            "SELECT id || name || description || scopes || key_hash || masked_key || status || created_by || updated_by || COALESCE(disabled_by, '') || COALESCE(revoked_by, '') || COALESCE(deleted_by, '') AS text FROM api_keys",
+            "SELECT id || event_type || actor_name || details || COALESCE(client_address, '') || COALESCE(user_agent, '') AS text FROM key_events",
+            "SELECT id || state AS text FROM sessions",
+            "SELECT merchant_id || updated_by AS text FROM key_policies",
+            "SELECT id || email || name || password_hash AS text FROM users",
+        ];
+        let mut conn = self.db.get().unwrap();
+        let mut all = String::new();
+        for query in queries {
+            for row in diesel::sql_query(query).load::<Row>(&mut **conn).unwrap() {
+                all.push_str(&row.text);
+                all.push('\n');
+            }
+        }
+        all
+    }
+
     /// Counts the rows `sql` (a `SELECT COUNT(*) AS n …`) finds.
     pub fn count(&self, sql: &str) -> i64 {
         use diesel::RunQueryDsl;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod cli;
 mod csrf;
+mod keys;
 mod operations;
 mod pages;
 mod sessions;

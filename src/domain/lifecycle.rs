@@ -146,10 +146,12 @@ impl KeyFacts {
 pub enum Refusal {
     /// The active-key limit is reached.
     #[error(
-        "This merchant already has {max} active {keys}, the most its key policy allows. Revoke or disable a key first.",
-        keys = if *max == 1 { "key" } else { "keys" }
+        "This merchant has {active} active {keys} and its key policy allows {max}. Revoke or disable a key first.",
+        keys = if *active == 1 { "key" } else { "keys" }
     )]
     LimitReached {
+        /// Active keys now.
+        active: u64,
         /// The policy's limit.
         max: u32,
     },
@@ -441,6 +443,7 @@ impl Expiry {
 pub fn check_limit(active_keys: u64, policy: &KeyPolicy) -> Result<(), Refusal> {
     if active_keys >= u64::from(policy.max_active_keys) {
         return Err(Refusal::LimitReached {
+            active: active_keys,
             max: policy.max_active_keys,
         });
     }
@@ -673,10 +676,13 @@ mod tests {
     fn the_limit_counts_active_keys_only() {
         let single = PolicyPreset::SingleKey.policy();
         assert_eq!(check_limit(0, &single), Ok(()));
-        assert_eq!(check_limit(1, &single), Err(Refusal::LimitReached { max: 1 }));
+        assert_eq!(
+            check_limit(1, &single),
+            Err(Refusal::LimitReached { active: 1, max: 1 })
+        );
         assert_eq!(
             check_enable(&key(KeyStatus::Disabled), 1, &single, NOW),
-            Err(Refusal::LimitReached { max: 1 })
+            Err(Refusal::LimitReached { active: 1, max: 1 })
         );
         assert!(!key(KeyStatus::Rotated).counts_toward_limit(NOW));
     }

@@ -405,6 +405,7 @@ async fn generate_form(
         .await?;
     let limit_note = (active >= u64::from(policy.max_active_keys)).then(|| {
         Refusal::LimitReached {
+            active,
             max: policy.max_active_keys,
         }
         .to_string()
