@@ -436,7 +436,8 @@ async fn bad_generate_input_gets_a_clear_message_and_changes_nothing(backend: Ba
     let dash = Dashboard::admin(&app).await;
     dash.generate_ok("Production").await;
     let long = "x".repeat(101);
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("name", "")],
             StatusCode::UNPROCESSABLE_ENTITY,
