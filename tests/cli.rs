@@ -535,6 +535,12 @@ fn every_command_has_help() {
         &["merchant", "create", "--help"],
         &["user", "create", "--help"],
         &["user", "disable", "--help"],
+        &["key", "create", "--help"],
+        &["key", "list", "--help"],
+        &["key", "rotate", "--help"],
+        &["key", "revoke", "--help"],
+        &["key", "disable", "--help"],
+        &["key", "enable", "--help"],
     ] {
         let output = keyward("sqlite://unused.db").args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -544,4 +550,175 @@ fn every_command_has_help() {
             stdout(&output)
         );
     }
+}
+
+db_test!(
+    key_create_prints_the_key_alone_and_list_shows_it_masked,
+    key_rotate_revoke_disable_and_enable_follow_the_dashboards_rules,
+);
+
+/// The key commands with the test server's secret, so both compute the same digests.
+fn run_key(url: &str, args: &[&str]) -> Output {
+    keyward(url)
+        .env("KEYWARD_SECRET", "test-secret-".repeat(8))
+        .arg("key")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn key_rows(app: &crate::helpers::TestApp) -> Vec<keyward::db::keys::KeyRow> {
+    keyward::db::keys::list(&mut app.db.get().unwrap(), &app.demo_merchant_id()).unwrap()
+}
+
+async fn key_create_prints_the_key_alone_and_list_shows_it_masked(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let output = run_key(
+        &url,
+        &[
+            "create",
+            "--merchant",
+            "Demo Merchant",
+            "--name",
+            "From CLI",
+            "--scope",
+            "orders:read",
+            "--scope",
+            "feeds:upload",
+            "--expires-in-days",
+            "30",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let printed = stdout(&output);
+    assert_eq!(printed.lines().count(), 1, "the key alone: {printed}");
+    let key = keyward::domain::ApiKey::parse(printed.trim()).expect("a valid key");
+    let row = key_rows(&app)
+        .into_iter()
+        .find(|row| row.name == "From CLI")
+        .unwrap();
+    let pepper = keyward::startup::key_pepper(&crate::helpers::test_secret());
+    assert_eq!(row.key_hash, key.digest(&pepper), "the server's pepper");
+    assert_eq!(
+        (row.scopes.as_str(), row.lifetime_days, row.created_by.as_str()),
+        ("orders:read feeds:upload", Some(30), "cli")
+    );
+    let events =
+        keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &row.merchant_id, &row.id).unwrap();
+    assert_eq!(
+        (
+            events[0].event_type.as_str(),
+            events[0].actor_type.as_str(),
+            events[0].actor_name.as_str()
+        ),
+        ("generated", "cli", "cli")
+    );
+
+    let list = stdout(&run_key(&url, &["list", "--merchant", &row.merchant_id]));
+    assert!(list.starts_with("ID"), "{list}");
+    let line = list
+        .lines()
+        .find(|line| line.starts_with(&row.id))
+        .expect("the key is listed");
+    for column in [key.masked().as_str(), "From CLI", "ACTIVE", "1", "never"] {
+        assert!(line.contains(column), "{column} missing from {line}");
+    }
+    assert!(!list.contains(key.expose()));
+
+    // The dashboard shows it like any other key.
+    let browser = app.signed_in_admin().await;
+    let page = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("From CLI") && page.contains(&key.masked()));
+
+    assert_one_line_error(
+        &run_key(&url, &["create", "--merchant", "Nobody", "--name", "X"]),
+        "no merchant has the name or ID",
+    );
+    assert_one_line_error(
+        &run_key(
+            &url,
+            &["create", "--merchant", "Demo Merchant", "--name", "from cli"],
+        ),
+        "already named",
+    );
+    assert_one_line_error(
+        &run_key(
+            &url,
+            &[
+                "create",
+                "--merchant",
+                "Demo Merchant",
+                "--name",
+                "Y",
+                "--scope",
+                "root",
+            ],
+        ),
+        "unknown scope `root`",
+    );
+}
+
+async fn key_rotate_revoke_disable_and_enable_follow_the_dashboards_rules(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let create = |name: &str| run_key(&url, &["create", "--merchant", "Demo Merchant", "--name", name]);
+    assert!(create("Rotating").status.success());
+    let v1 = key_rows(&app)
+        .into_iter()
+        .find(|row| row.name == "Rotating")
+        .unwrap();
+
+    let output = run_key(&url, &["rotate", &v1.id, "--grace", "1h"]);
+    assert!(output.status.success(), "{output:?}");
+    let new_key = stdout(&output).trim().to_owned();
+    keyward::domain::ApiKey::parse(&new_key).expect("the new key alone");
+    let v2 = key_rows(&app)
+        .into_iter()
+        .find(|row| row.name == "Rotating" && row.version == 2)
+        .unwrap();
+    assert_one_line_error(&run_key(&url, &["rotate", &v2.id]), "still in its grace period");
+    assert_one_line_error(
+        &run_key(&url, &["rotate", &v2.id, "--grace", "forever"]),
+        "Grace period",
+    );
+
+    assert!(run_key(&url, &["disable", &v2.id]).status.success());
+    assert_one_line_error(&run_key(&url, &["disable", &v2.id]), "disabled already");
+    assert!(run_key(&url, &["enable", &v2.id]).status.success());
+    assert!(run_key(&url, &["revoke", &v2.id]).status.success());
+    assert_one_line_error(&run_key(&url, &["enable", &v2.id]), "revoked");
+    assert_one_line_error(&run_key(&url, &["rotate", &v2.id]), "revoked");
+    assert_one_line_error(&run_key(&url, &["revoke", "not-a-key-id"]), "no key has the ID");
+
+    // The merchant's limit holds for the CLI too.
+    for name in ["A", "B", "C", "D", "E"] {
+        assert!(create(name).status.success(), "{name}");
+    }
+    assert_one_line_error(&create("F"), "has 5 active keys and its key policy allows 5");
+
+    let events =
+        keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &v2.merchant_id, &v2.id).unwrap();
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|event| (event.event_type.as_str(), event.actor_name.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("generated", "cli"),
+            ("disabled", "cli"),
+            ("enabled", "cli"),
+            ("revoked", "cli")
+        ]
+    );
 }
