@@ -16,7 +16,14 @@
 
   function closeModal() {
     const root = modalRoot();
-    if (!root || !openDialog()) return;
+    const dialog = openDialog();
+    if (!root || !dialog) return;
+    // After a Reveal the list has a new key: show it, and drop the key from the page.
+    if (dialog.querySelector("[data-reload-on-close]")) {
+      root.replaceChildren();
+      window.location.assign("/settings/api-credentials");
+      return;
+    }
     root.replaceChildren();
     document.body.classList.remove("has-modal");
     if (opener && document.contains(opener)) opener.focus();
@@ -38,6 +45,7 @@
       event.preventDefault();
       closeModal();
     }
+    // A click beside a Reveal does not close it: the key would be lost unnoticed.
     const backdrop = event.target.matches && event.target.matches(".modal-backdrop");
     if (backdrop && !document.querySelector("#modal .reveal")) closeModal();
   });
@@ -78,8 +86,10 @@
       button.hidden = true;
     }
 
-    // Copy buttons copy the target's value and say so.
+    // Copy buttons copy the target's value and say so. Without JavaScript they stay
+    // hidden and the key is selected by hand.
     for (const button of root.querySelectorAll("[data-copy]")) {
+      button.hidden = false;
       button.addEventListener("click", async () => {
         const field = document.querySelector(button.dataset.copy);
         const status = button.closest(".reveal")?.querySelector("[data-copy-status]");

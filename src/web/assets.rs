@@ -1,7 +1,10 @@
 //! Static assets, embedded in the binary so that no path ever reaches the file system.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use std::sync::LazyLock;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use sha2::{Digest, Sha256};
 
 use crate::error::WebError;
 
@@ -11,20 +14,41 @@ pub const HTMX_FILE: &str = "htmx-2.0.11.min.js";
 /// Subresource integrity of the vendored htmx file (checked by a unit test).
 pub const HTMX_INTEGRITY: &str = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg";
 
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 struct Asset {
     bytes: &'static [u8],
     content_type: &'static str,
     cache_control: &'static str,
 }
 
+/// The URL of an embedded asset with a digest of its content, so browsers may cache it
+/// for good and still fetch the new file after an upgrade.
+pub fn url(name: &str) -> String {
+    static VERSIONS: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
+        ["app.js", "app.css", "favicon.svg"]
+            .into_iter()
+            .filter_map(|name| {
+                let asset = find(name)?;
+                Some((name, hex::encode(&Sha256::digest(asset.bytes)[..6])))
+            })
+            .collect()
+    });
+    match VERSIONS.iter().find(|(known, _)| *known == name) {
+        Some((_, version)) => format!("/static/{name}?v={version}"),
+        None => format!("/static/{name}"),
+    }
+}
+
 fn find(name: &str) -> Option<Asset> {
-    // Our own files change between releases, so caches revalidate them after a while.
+    // Pages link our own files with a content digest (see `url`), so a cached copy is
+    // never stale; a bare link revalidates after a while.
     const SHORT: &str = "public, max-age=300";
     match name {
         HTMX_FILE => Some(Asset {
             bytes: include_bytes!("../../static/htmx-2.0.11.min.js"),
             content_type: "text/javascript; charset=utf-8",
-            cache_control: "public, max-age=31536000, immutable",
+            cache_control: IMMUTABLE,
         }),
         "app.js" => Some(Asset {
             bytes: include_bytes!("../../static/app.js"),
@@ -45,18 +69,21 @@ fn find(name: &str) -> Option<Asset> {
     }
 }
 
-/// `GET /static/{name}`: only the embedded files, by exact name.
-pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, WebError> {
+/// `GET /static/{name}`: only the embedded files, by exact name. A link with the
+/// content digest (`?v=`) can be cached for good.
+pub async fn serve(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, WebError> {
     let asset = find(&name).ok_or(WebError::NotFound)?;
+    let versioned = req.query_string().starts_with("v=");
+    let cache_control = if versioned { IMMUTABLE } else { asset.cache_control };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, asset.content_type))
-        .insert_header((header::CACHE_CONTROL, asset.cache_control))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .body(asset.bytes))
 }
 
 #[cfg(test)]
 mod tests {
-    use sha2::{Digest, Sha384};
+    use sha2::Sha384;
 
     use super::*;
 
@@ -81,6 +108,13 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn asset_urls_carry_a_content_digest() {
+        let app_js = url("app.js");
+        assert!(app_js.starts_with("/static/app.js?v=") && app_js.len() == "/static/app.js?v=".len() + 12);
+        assert_ne!(url("app.js")[17..], url("app.css")[18..]);
     }
 
     #[test]
