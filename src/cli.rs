@@ -1,7 +1,7 @@
 //! The command line: serve, migrate, and the merchant and user commands.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -29,6 +29,12 @@ pub struct Cli {
         global = true
     )]
     database_url: String,
+
+    /// File holding the server secret (at least 64 bytes); KEYWARD_SECRET gives it inline.
+    /// The server signs sessions with it, and the server and the `key` commands derive
+    /// the key pepper from it, so both must be given the same one.
+    #[arg(long, env = "KEYWARD_SECRET_FILE", global = true)]
+    secret_file: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -105,9 +111,6 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "KEYWARD_BIND", default_value = "127.0.0.1:8080")]
     bind: String,
-    /// File holding the server secret (at least 64 bytes). KEYWARD_SECRET gives it inline.
-    #[arg(long, env = "KEYWARD_SECRET_FILE")]
-    secret_file: Option<PathBuf>,
     /// Sign out after this long without a request (e.g. 30m).
     #[arg(long, env = "KEYWARD_SESSION_IDLE_TIMEOUT", default_value = "30m")]
     session_idle_timeout: String,
@@ -220,8 +223,9 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Some(command) => command,
         None => Command::Serve(ServeArgs::from_env()?),
     };
+    let secret_file = cli.secret_file.as_deref();
     match command {
-        Command::Serve(args) => serve(database, args),
+        Command::Serve(args) => serve(database, secret_file, args),
         Command::Migrate => {
             let applied = Db::connect(&database)?.migrate()?;
             println!(
@@ -234,7 +238,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Merchant(MerchantCommand::Create { name }) => create_merchant(&database, &name),
         Command::User(UserCommand::Create(args)) => create_user(&database, args),
         Command::User(UserCommand::Disable { email }) => disable_user(&database, &email),
-        Command::Key(command) => key_command(&database, command),
+        Command::Key(command) => key_command(&database, secret_file, command),
     }
 }
 
@@ -259,7 +263,11 @@ impl ServeArgs {
     }
 }
 
-fn settings(database: DatabaseUrl, args: ServeArgs) -> Result<Settings, ConfigError> {
+fn settings(
+    database: DatabaseUrl,
+    secret_file: Option<&Path>,
+    args: ServeArgs,
+) -> Result<Settings, ConfigError> {
     let bind = config::parse_bind(&args.bind)?;
     let session = SessionSettings {
         idle_timeout: config::parse_duration("KEYWARD_SESSION_IDLE_TIMEOUT", &args.session_idle_timeout)?,
@@ -271,11 +279,7 @@ fn settings(database: DatabaseUrl, args: ServeArgs) -> Result<Settings, ConfigEr
     if session.idle_timeout > session.absolute_timeout {
         return Err(ConfigError::IdleLongerThanAbsolute);
     }
-    let secret = Secret::load(
-        std::env::var("KEYWARD_SECRET").ok(),
-        args.secret_file.as_deref(),
-        &database,
-    )?;
+    let secret = Secret::load(std::env::var("KEYWARD_SECRET").ok(), secret_file, &database)?;
     Ok(Settings {
         database,
         bind,
@@ -285,8 +289,8 @@ fn settings(database: DatabaseUrl, args: ServeArgs) -> Result<Settings, ConfigEr
     })
 }
 
-fn serve(database: DatabaseUrl, args: ServeArgs) -> Result<(), CliError> {
-    let settings = settings(database, args)?;
+fn serve(database: DatabaseUrl, secret_file: Option<&Path>, args: ServeArgs) -> Result<(), CliError> {
+    let settings = settings(database, secret_file, args)?;
     let backend = settings.database.backend_name();
     actix_web::rt::System::new().block_on(async move {
         let mut app = Application::build(settings.clone(), Clock::default())?;
@@ -437,18 +441,18 @@ fn key_by_id(conn: &mut DbConnection, key_id: &str) -> Result<KeyRow, CliError> 
         .ok_or_else(|| CliError::Refused(format!("no key has the ID \"{key_id}\"")))
 }
 
-fn pepper(database: &DatabaseUrl) -> Result<KeyPepper, CliError> {
-    let secret = Secret::load(
-        std::env::var("KEYWARD_SECRET").ok(),
-        std::env::var_os("KEYWARD_SECRET_FILE")
-            .map(PathBuf::from)
-            .as_deref(),
-        database,
-    )?;
+/// The same pepper the server derives: from KEYWARD_SECRET, the secret file, or on
+/// SQLite the `keyward.secret` beside the database.
+fn pepper(database: &DatabaseUrl, secret_file: Option<&Path>) -> Result<KeyPepper, CliError> {
+    let secret = Secret::load(std::env::var("KEYWARD_SECRET").ok(), secret_file, database)?;
     Ok(crate::startup::key_pepper(&secret))
 }
 
-fn key_command(database: &DatabaseUrl, command: KeyCommand) -> Result<(), CliError> {
+fn key_command(
+    database: &DatabaseUrl,
+    secret_file: Option<&Path>,
+    command: KeyCommand,
+) -> Result<(), CliError> {
     let db = open(database)?;
     let mut conn = db.get()?;
     let conn = &mut conn;
@@ -468,7 +472,14 @@ fn key_command(database: &DatabaseUrl, command: KeyCommand) -> Result<(), CliErr
                 expires: expires_in_days.map_or_else(|| "never".to_owned(), |days| days.to_string()),
                 ..GenerateRequest::default()
             };
-            let generated = keys::generate(conn, &merchant.id, &request, &actor, &pepper(database)?, now)?;
+            let generated = keys::generate(
+                conn,
+                &merchant.id,
+                &request,
+                &actor,
+                &pepper(database, secret_file)?,
+                now,
+            )?;
             println!("{}", generated.key.expose());
         }
         KeyCommand::List { merchant } => {
@@ -503,8 +514,9 @@ fn key_command(database: &DatabaseUrl, command: KeyCommand) -> Result<(), CliErr
                 &row.merchant_id,
                 &row.id,
                 grace,
+                None,
                 &actor,
-                &pepper(database)?,
+                &pepper(database, secret_file)?,
                 now,
             )?;
             println!("{}", generated.key.expose());

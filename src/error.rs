@@ -83,6 +83,10 @@ impl ErrorPage<'_> {
     /// since an error page must never itself fail.
     pub fn respond(&self, status: StatusCode) -> HttpResponse {
         let mut response = HttpResponse::build(status);
+        // An htmx request swaps its answer into a modal; an error page replaces the
+        // whole page instead, as it would without JavaScript.
+        response.insert_header(("HX-Retarget", "body"));
+        response.insert_header(("HX-Reswap", "innerHTML"));
         match self.render() {
             Ok(body) => response.content_type("text/html; charset=utf-8").body(body),
             Err(_) => response

@@ -11,7 +11,7 @@ use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
     Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyPolicy, KeyStatus, Refusal,
     Scopes, ValidationError, check_delete, check_disable, check_edit, check_enable, check_limit, check_renew,
-    check_revoke, check_rotate, renewed_expiry,
+    check_revoke, check_rotate, renewed_expiry, rotated_expiry,
 };
 
 /// Why a key action did not happen. Nothing was written.
@@ -23,6 +23,9 @@ pub enum KeyError {
     /// A field is wrong.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The form that asked for this was already used (sent twice at once).
+    #[error("This form was already submitted.")]
+    AlreadySubmitted,
     /// Another live key has this name.
     #[error("Another key is already named \"{0}\". Choose a different name.")]
     NameTaken(String),
@@ -55,6 +58,8 @@ pub struct GenerateRequest {
     pub expires_on: String,
     /// The key this one was duplicated from, if any.
     pub duplicated_from: Option<String>,
+    /// The one-time value of the form, so the same form never makes two keys.
+    pub request_id: Option<String>,
 }
 
 /// A key just generated or rotated: the plaintext, to show once, and its row.
@@ -64,6 +69,8 @@ pub struct Generated {
     pub key: ApiKey,
     /// The stored version.
     pub row: KeyRow,
+    /// The merchant's policy it was made under, to show the key with.
+    pub policy: KeyPolicy,
 }
 
 /// What the Edit form asks for, as typed.
@@ -137,10 +144,11 @@ fn unique_name(
     }
 }
 
-/// Maps a unique-index violation on insert (two requests racing for one name) to the
-/// message a person can act on.
-fn name_race(err: DbError, name: &str) -> KeyError {
+/// Maps a unique-index violation on insert to what a person can act on: the same form
+/// sent twice at once, or two requests racing for one name.
+fn insert_race(err: DbError, name: &str) -> KeyError {
     match err {
+        DbError::UniqueViolation(message) if message.contains("request_id") => KeyError::AlreadySubmitted,
         DbError::UniqueViolation(_) => KeyError::NameTaken(name.to_owned()),
         other => KeyError::Db(other),
     }
@@ -189,9 +197,10 @@ pub fn generate(
                 expires_at,
                 created_at: now,
                 created_by: &actor.name,
+                request_id: request.request_id.as_deref(),
             },
         )
-        .map_err(|err| name_race(err, name.as_str()))?;
+        .map_err(|err| insert_race(err, name.as_str()))?;
         let details = json!({
             "name": name.as_str(),
             "version": 1,
@@ -209,17 +218,22 @@ pub fn generate(
             now,
         )?;
         let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
-        Ok(Generated { key, row })
+        Ok(Generated { key, row, policy })
     })
 }
 
 /// Rotates a key: a new version with the same name, description, scopes and lifetime;
 /// the old one keeps working until the grace period ends (never past its own expiry).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per fact the rotation needs"
+)]
 pub fn rotate(
     conn: &mut DbConnection,
     merchant_id: &str,
     key_id: &str,
     grace: GracePeriod,
+    request_id: Option<&str>,
     actor: &Actor,
     pepper: &KeyPepper,
     now: PrimitiveDateTime,
@@ -242,10 +256,8 @@ pub fn rotate(
         let key = ApiKey::generate();
         let id = uuid::Uuid::new_v4().to_string();
         let version = old.version + 1;
-        let expires_at = facts
-            .lifetime_days
-            .map(|days| now + time::Duration::days(i64::from(days)))
-            .or(old.expires_at);
+        let policy = key_policies::get(conn, merchant_id)?;
+        let (expires_at, lifetime_days) = rotated_expiry(&facts, &policy, now);
         keys::insert(
             conn,
             NewKey {
@@ -258,12 +270,14 @@ pub fn rotate(
                 scopes: &old.scopes,
                 key_hash: &key.digest(pepper),
                 masked_key: &key.masked(),
-                lifetime_days: old.lifetime_days,
+                lifetime_days: lifetime_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)),
                 expires_at,
                 created_at: now,
                 created_by: &actor.name,
+                request_id,
             },
-        )?;
+        )
+        .map_err(|err| insert_race(err, &old.name))?;
         let details = json!({
             "from_version": old.version,
             "to_version": version,
@@ -291,7 +305,7 @@ pub fn rotate(
             now,
         )?;
         let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
-        Ok(Generated { key, row })
+        Ok(Generated { key, row, policy })
     })
 }
 
@@ -411,7 +425,7 @@ pub fn edit(
             now,
             &actor.name,
         )
-        .map_err(|err| name_race(err, name.as_str()))?;
+        .map_err(|err| insert_race(err, name.as_str()))?;
         let details = json!({
             "before": {"name": row.name, "description": row.description, "scopes": old_scopes.names()},
             "after": {"name": name.as_str(), "description": description.as_str(), "scopes": scopes.names()},

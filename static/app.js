@@ -32,7 +32,11 @@
 
   function focusDialog(dialog) {
     document.body.classList.add("has-modal");
-    const first = dialog.querySelector("[autofocus]") || dialog.querySelector(FOCUSABLE) || dialog;
+    const first =
+      dialog.querySelector("[autofocus]") ||
+      dialog.querySelector("input[type=radio]:checked") ||
+      dialog.querySelector(FOCUSABLE) ||
+      dialog;
     first.focus();
   }
 
@@ -59,8 +63,15 @@
       return;
     }
     if (event.key !== "Tab") return;
-    // Keep Tab and Shift+Tab inside the dialog.
-    const items = [...dialog.querySelectorAll(FOCUSABLE)].filter((el) => el.offsetParent !== null);
+    // Keep Tab and Shift+Tab inside the dialog. A radio group is one stop: its
+    // checked radio (or its first, when none is).
+    const items = [...dialog.querySelectorAll(FOCUSABLE)].filter((el) => {
+      if (el.offsetParent === null) return false;
+      if (el.type !== "radio") return true;
+      const group = [...dialog.querySelectorAll(`input[type=radio][name="${el.name}"]`)];
+      const checked = group.find((radio) => radio.checked);
+      return checked ? el === checked : el === group[0];
+    });
     if (items.length === 0) {
       event.preventDefault();
       dialog.focus();
@@ -68,7 +79,10 @@
     }
     const first = items[0];
     const last = items[items.length - 1];
-    if (event.shiftKey && (document.activeElement === first || document.activeElement === dialog)) {
+    if (!dialog.contains(document.activeElement)) {
+      event.preventDefault();
+      first.focus();
+    } else if (event.shiftKey && (document.activeElement === first || document.activeElement === dialog)) {
       event.preventDefault();
       last.focus();
     } else if (!event.shiftKey && document.activeElement === last) {

@@ -66,11 +66,13 @@ impl<'a> Dashboard<'a> {
         }
     }
 
-    /// Moves the clock, then signs in again (the session timed out meanwhile).
+    /// Moves the clock, then signs in again if the session timed out meanwhile.
     async fn advance(&self, by: Duration) {
         self.app.clock.advance(by);
-        let res = self.browser.sign_in(&self.email, &self.password).await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        if !self.browser.is_signed_in().await {
+            let res = self.browser.sign_in(&self.email, &self.password).await;
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        }
     }
 
     async fn page(&self) -> String {
@@ -193,6 +195,13 @@ db_test!(
     twenty_concurrent_rotations_make_exactly_one_new_version,
     twenty_concurrent_generations_at_the_limit_make_exactly_one_key,
     the_plaintext_key_is_in_no_table_and_no_log_line,
+    flexible_preset_reproduces_the_warehouse_api_with_unnamed_keys,
+    rotation_follows_a_policy_tightened_since_the_key_was_made,
+    the_grace_boundary_holds_on_the_page,
+    twenty_concurrent_rotations_with_a_grace_period_make_exactly_one_new_version,
+    one_form_sent_twice_at_once_makes_one_key,
+    oversized_fields_and_foreign_sources_are_refused_cleanly,
+    disabling_the_last_active_key_shows_the_empty_state_above_it,
 );
 
 async fn a_new_merchant_sees_the_empty_state_and_the_generate_form(backend: Backend) {
@@ -1571,6 +1580,258 @@ async fn the_plaintext_key_is_in_no_table_and_no_log_line(backend: Backend) {
         assert!(!everything.contains(secret), "a table holds a key");
         assert!(!logs.contains(secret), "a log line holds a key");
     }
-    // The digests are there, and only in api_keys.
-    assert!(everything.contains(&key.key_hash));
+    // The digests are in api_keys and nowhere else, and in no log line.
+    let digests = app.count("SELECT COUNT(*) AS n FROM api_keys");
+    assert_eq!(digests, 2);
+    for row in [dash.row(&key.id), dash.row(&current.id)] {
+        assert_eq!(
+            everything.matches(&row.key_hash).count(),
+            1,
+            "the digest is stored once"
+        );
+        assert!(!logs.contains(&row.key_hash), "a log line holds a digest");
+    }
+}
+
+async fn flexible_preset_reproduces_the_warehouse_api_with_unnamed_keys(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    dash.set_policy("flexible").await;
+    let form = dash
+        .browser
+        .get("/settings/api-credentials/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("Name <span class=\"muted\">(optional)</span>"),
+        "{form}"
+    );
+    assert_eq!(dash.generate(&[("name", "")]).await.status(), StatusCode::OK);
+    dash.generate_ok("Inventory Sync").await;
+    assert_eq!(dash.generate(&[("name", "  ")]).await.status(), StatusCode::OK);
+    let names: Vec<String> = dash.keys().into_iter().map(|row| row.name).collect();
+    assert!(
+        names.contains(&"Key 1".to_owned()) && names.contains(&"Key 3".to_owned()),
+        "{names:?}"
+    );
+    for name in ["Four", "Five"] {
+        dash.generate_ok(name).await;
+    }
+    assert_message(
+        dash.generate(&[("name", "")]).await,
+        StatusCode::CONFLICT,
+        "has 5 active keys",
+    )
+    .await;
+}
+
+async fn rotation_follows_a_policy_tightened_since_the_key_was_made(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    dash.generate_ok("Forever").await;
+    let old = dash.key_named("Forever");
+    assert_eq!(old.expires_at, None);
+    dash.set_policy("token-lifetime").await;
+    dash.rotate_ok(&old.id, "1h").await;
+    let new = dash.key_named("Forever");
+    assert_eq!(new.lifetime_days, Some(90));
+    assert_eq!(new.expires_at, Some(new.created_at + Duration::days(90)));
+}
+
+async fn the_grace_boundary_holds_on_the_page(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    dash.generate_ok("Edge").await;
+    let v1 = dash.key_named("Edge");
+    dash.rotate_ok(&v1.id, "1h").await;
+    let v2 = dash.key_named("Edge");
+    dash.advance(Duration::minutes(59)).await;
+    let page = dash.page().await;
+    assert!(
+        page.contains("Rotated API Key") && page.contains("Expires in:"),
+        "still in grace at 59 minutes"
+    );
+    assert_message(
+        dash.act(&v2.id, "rotate", &[("grace", "now")]).await,
+        StatusCode::CONFLICT,
+        "still in its grace period",
+    )
+    .await;
+    dash.advance(Duration::minutes(1)).await;
+    assert!(
+        !dash.page().await.contains("Rotated API Key"),
+        "over at 60 minutes"
+    );
+    dash.rotate_ok(&v2.id, "now").await;
+    assert_eq!(dash.key_named("Edge").version, 3);
+}
+
+async fn twenty_concurrent_rotations_with_a_grace_period_make_exactly_one_new_version(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    dash.generate_ok("Graceful").await;
+    let key = dash.key_named("Graceful");
+    let path = format!("{LIST}/{}/rotate", key.id);
+    let mut forms = Vec::new();
+    for _ in 0..20 {
+        let html = dash.browser.get(&path).await.text().await.unwrap();
+        forms.push((
+            csrf_token_in(&html).unwrap(),
+            field_value(&html, "nonce").unwrap(),
+        ));
+    }
+    let attempts = forms.iter().map(|(token, nonce)| {
+        let (path, browser) = (path.clone(), &dash.browser);
+        async move {
+            browser
+                .post_form(
+                    &path,
+                    &[
+                        ("csrf_token", token.as_str()),
+                        ("nonce", nonce.as_str()),
+                        ("grace", "7d"),
+                    ],
+                )
+                .await
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|status| **status == StatusCode::OK)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(dash.keys().len(), 2);
+    assert_eq!(dash.row(&key.id).status, "rotated");
+}
+
+async fn one_form_sent_twice_at_once_makes_one_key(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    dash.set_policy("flexible").await;
+    let html = dash
+        .browser
+        .get("/settings/api-credentials/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (token, nonce) = (
+        csrf_token_in(&html).unwrap(),
+        field_value(&html, "nonce").unwrap(),
+    );
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("nonce", nonce.as_str()),
+        ("name", ""),
+    ];
+    let (a, b) = tokio::join!(
+        dash.browser.post_form(LIST, &fields),
+        dash.browser.post_form(LIST, &fields)
+    );
+    let mut statuses = [a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    assert_eq!(dash.keys().len(), 1);
+}
+
+async fn oversized_fields_and_foreign_sources_are_refused_cleanly(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    let big = "n".repeat(10_000);
+    assert_message(
+        dash.generate(&[("name", &big)]).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at most 100 characters",
+    )
+    .await;
+    assert_message(
+        dash.generate(&[("name", "Ok"), ("description", &big)]).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at most 500 characters",
+    )
+    .await;
+    let huge = "n".repeat(100_000);
+    assert_eq!(
+        dash.generate(&[("name", &huge)]).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let token = dash.browser.csrf_token(LIST).await;
+    let json = dash
+        .browser
+        .send(
+            dash.browser
+                .builder(reqwest::Method::POST, LIST)
+                .header("X-CSRF-Token", token)
+                .json(&serde_json::json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let rival = {
+        let mut conn = app.db.get().unwrap();
+        keyward::db::merchants::create(
+            &mut conn,
+            &keyward::domain::MerchantName::parse("Rival").unwrap(),
+            app.clock.now(),
+        )
+        .unwrap()
+        .id
+    };
+    let foreign = keyward::keys::generate(
+        &mut app.db.get().unwrap(),
+        &rival,
+        &keyward::keys::GenerateRequest {
+            name: "Theirs".into(),
+            ..Default::default()
+        },
+        &keyward::domain::Actor::cli(),
+        &keyward::startup::key_pepper(&crate::helpers::test_secret()),
+        app.clock.now(),
+    )
+    .unwrap();
+    let res = dash
+        .generate(&[("name", "Copy"), ("duplicated_from", &foreign.row.id)])
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        dash.browser
+            .get(&format!("{LIST}/{}/duplicate", foreign.row.id))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(dash.keys().is_empty(), "nothing was created");
+}
+
+async fn disabling_the_last_active_key_shows_the_empty_state_above_it(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    dash.generate_ok("Paused").await;
+    let key = dash.key_named("Paused");
+    dash.act(&key.id, "disable", &[]).await;
+    let page = dash.page().await;
+    let empty = page.find("No Active API Key Generated").expect("the empty state");
+    let card = page.find("Paused</h2>").expect("the disabled card");
+    assert!(empty < card);
 }

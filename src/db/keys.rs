@@ -7,8 +7,8 @@ use super::schema::api_keys;
 use super::{DbConnection, DbError};
 use crate::domain::{KeyFacts, KeyStatus, Scopes};
 
-/// A key version as stored.
-#[derive(Debug, Clone, Queryable)]
+/// A key version as stored. Its `Debug` leaves out the digest.
+#[derive(Clone, Queryable)]
 pub struct KeyRow {
     /// UUID of this version.
     pub id: String,
@@ -58,6 +58,19 @@ pub struct KeyRow {
     pub deleted_by: Option<String>,
     /// Last successful use.
     pub last_used_at: Option<PrimitiveDateTime>,
+}
+
+impl std::fmt::Debug for KeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("id", &self.id)
+            .field("merchant_id", &self.merchant_id)
+            .field("version", &self.version)
+            .field("name", &self.name)
+            .field("masked_key", &self.masked_key)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyRow {
@@ -360,6 +373,8 @@ pub struct NewKey<'a> {
     pub created_at: PrimitiveDateTime,
     /// Actor's name.
     pub created_by: &'a str,
+    /// The one-time value of the form that asked for it, if any.
+    pub request_id: Option<&'a str>,
 }
 
 /// Stores a new active key version.
@@ -385,6 +400,7 @@ pub fn insert(conn: &mut DbConnection, key: NewKey<'_>) -> Result<(), DbError> {
                 api_keys::created_by.eq(key.created_by),
                 api_keys::updated_at.eq(key.created_at),
                 api_keys::updated_by.eq(key.created_by),
+                api_keys::request_id.eq(key.request_id),
             ),
         ))
         .execute(conn)?;

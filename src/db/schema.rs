@@ -77,6 +77,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         deleted_by -> Nullable<Text>,
         last_used_at -> Nullable<Timestamp>,
+        request_id -> Nullable<Text>,
     }
 }
 

@@ -189,6 +189,9 @@ pub enum Refusal {
         "This merchant's key policy fixes scopes when a key is generated; generate a new key for other scopes."
     )]
     ScopesFixed,
+    /// Another change to this key committed first.
+    #[error("Someone else changed this key a moment ago. Reload the page to see its current state.")]
+    Concurrent,
     /// Only a key with a lifetime can be renewed.
     #[error("This key has no lifetime to renew; it never expires or has a fixed end date.")]
     NoLifetime,
@@ -551,6 +554,27 @@ pub fn renewed_expiry(lifetime_days: u32, policy: &KeyPolicy, now: PrimitiveDate
     now + Duration::days(i64::from(days))
 }
 
+/// The expiry and lifetime of the version a rotation creates, under today's policy:
+/// the old lifetime (capped by the policy) from now; a fixed end date carried over
+/// (capped too); and, where the policy now demands an expiry, its maximum.
+pub fn rotated_expiry(
+    old: &KeyFacts,
+    policy: &KeyPolicy,
+    now: PrimitiveDateTime,
+) -> (Option<PrimitiveDateTime>, Option<u32>) {
+    let cap = policy
+        .max_lifetime_days
+        .map(|max| now + Duration::days(i64::from(max)));
+    match (old.lifetime_days, old.expires_at) {
+        (Some(days), _) => {
+            let days = policy.max_lifetime_days.map_or(days, |max| days.min(max));
+            (Some(renewed_expiry(days, policy, now)), Some(days))
+        }
+        (None, Some(end)) => (Some(cap.map_or(end, |cap| end.min(cap))), None),
+        (None, None) => (cap, policy.max_lifetime_days),
+    }
+}
+
 /// Deletion: confirmed by the checkbox; under the default policy only a key that no
 /// longer works.
 pub fn check_delete(
@@ -748,6 +772,43 @@ mod tests {
         };
         assert_eq!(check_renew(&with_lifetime, 0, &policy, NOW), Ok(()));
         assert_eq!(renewed_expiry(365, &policy, NOW), NOW + Duration::days(90));
+    }
+
+    #[test]
+    fn rotation_follows_todays_policy() {
+        let standard = KeyPolicy::default();
+        let token = PolicyPreset::TokenLifetime.policy();
+        let never = key(KeyStatus::Active);
+        assert_eq!(rotated_expiry(&never, &standard, NOW), (None, None));
+        assert_eq!(
+            rotated_expiry(&never, &token, NOW),
+            (Some(NOW + Duration::days(90)), Some(90))
+        );
+        let yearly = KeyFacts {
+            lifetime_days: Some(365),
+            expires_at: Some(NOW),
+            ..key(KeyStatus::Active)
+        };
+        assert_eq!(
+            rotated_expiry(&yearly, &standard, NOW),
+            (Some(NOW + Duration::days(365)), Some(365))
+        );
+        assert_eq!(
+            rotated_expiry(&yearly, &token, NOW),
+            (Some(NOW + Duration::days(90)), Some(90))
+        );
+        let fixed = KeyFacts {
+            expires_at: Some(NOW + Duration::days(400)),
+            ..key(KeyStatus::Active)
+        };
+        assert_eq!(
+            rotated_expiry(&fixed, &standard, NOW),
+            (Some(NOW + Duration::days(400)), None)
+        );
+        assert_eq!(
+            rotated_expiry(&fixed, &token, NOW),
+            (Some(NOW + Duration::days(90)), None)
+        );
     }
 
     #[test]

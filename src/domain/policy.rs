@@ -39,8 +39,10 @@ impl Default for KeyPolicy {
 pub enum PolicyPreset {
     /// Violet: one active key; two only during a rotation's grace period.
     SingleKey,
-    /// The default: up to five named keys (the warehouse API and Gelato).
+    /// The default: up to five named keys (Gelato).
     Standard,
+    /// The warehouse API: up to five keys, a name optional ("Key N" otherwise).
+    Flexible,
     /// The payments platform: Enabled → Disabled → Revoked, scopes fixed at creation.
     StrictLifecycle,
     /// VTEX: named keys that live at most 90 days and are renewed.
@@ -49,9 +51,10 @@ pub enum PolicyPreset {
 
 impl PolicyPreset {
     /// Every preset, as offered on the page.
-    pub const ALL: [PolicyPreset; 4] = [
+    pub const ALL: [PolicyPreset; 5] = [
         PolicyPreset::SingleKey,
         PolicyPreset::Standard,
+        PolicyPreset::Flexible,
         PolicyPreset::StrictLifecycle,
         PolicyPreset::TokenLifetime,
     ];
@@ -61,6 +64,7 @@ impl PolicyPreset {
         match self {
             PolicyPreset::SingleKey => "single-key",
             PolicyPreset::Standard => "standard",
+            PolicyPreset::Flexible => "flexible",
             PolicyPreset::StrictLifecycle => "strict-lifecycle",
             PolicyPreset::TokenLifetime => "token-lifetime",
         }
@@ -71,6 +75,7 @@ impl PolicyPreset {
         match self {
             PolicyPreset::SingleKey => "Single key",
             PolicyPreset::Standard => "Standard",
+            PolicyPreset::Flexible => "Flexible",
             PolicyPreset::StrictLifecycle => "Strict lifecycle",
             PolicyPreset::TokenLifetime => "Token lifetime",
         }
@@ -83,6 +88,9 @@ impl PolicyPreset {
                 "One active key; rotate to replace it, with both keys working during the grace period."
             }
             PolicyPreset::Standard => "Up to five named keys; deactivate a key before deleting it.",
+            PolicyPreset::Flexible => {
+                "Up to five keys; a name is optional, and unnamed keys are called Key 1, Key 2…"
+            }
             PolicyPreset::StrictLifecycle => {
                 "Disable a key before revoking it; scopes are fixed when the key is generated."
             }
@@ -118,6 +126,10 @@ impl PolicyPreset {
             PolicyPreset::Standard => standard,
             PolicyPreset::SingleKey => KeyPolicy {
                 max_active_keys: 1,
+                name_required: false,
+                ..standard
+            },
+            PolicyPreset::Flexible => KeyPolicy {
                 name_required: false,
                 ..standard
             },
@@ -182,6 +194,9 @@ mod tests {
         assert_eq!(PolicyPreset::SingleKey.policy().max_active_keys, 1);
         let strict = PolicyPreset::StrictLifecycle.policy();
         assert!(strict.revoke_only_disabled && !strict.scopes_editable);
+        let flexible = PolicyPreset::Flexible.policy();
+        assert!(!flexible.name_required);
+        assert_eq!(flexible.max_active_keys, 5);
         let token = PolicyPreset::TokenLifetime.policy();
         assert!(token.name_required);
         assert_eq!(token.max_lifetime_days, Some(90));

@@ -287,6 +287,7 @@ fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> {
         KeyError::Invalid(err) => Ok((StatusCode::UNPROCESSABLE_ENTITY, sentence(&err))),
         KeyError::NameTaken(_) | KeyError::Refused(_) => Ok((StatusCode::CONFLICT, err.to_string())),
         KeyError::NotFound => Err(WebError::NotFound),
+        KeyError::AlreadySubmitted => Err(WebError::AlreadySubmitted),
         KeyError::Db(err) => Err(err.into()),
     }
 }
@@ -365,6 +366,13 @@ fn expiry_choices(policy: &KeyPolicy, selected: &str) -> Vec<ExpiryChoice> {
             format!("{days} days")
         };
         choices.push((days.to_string(), label));
+    }
+    // A lifetime the form does not offer (given on the command line) is kept as is.
+    if let Ok(days) = selected.parse::<u32>()
+        && !choices.iter().any(|(value, _)| *value == selected)
+        && max.is_none_or(|max| days <= max)
+    {
+        choices.push((days.to_string(), format!("{days} days")));
     }
     choices.push(("custom".to_owned(), "Custom date".to_owned()));
     let selected = if choices.iter().any(|(value, _)| value == selected) {
@@ -476,13 +484,12 @@ fn reveal(
     req: &HttpRequest,
     user: &CurrentUser,
     generated: &Generated,
-    policy: &KeyPolicy,
     now: PrimitiveDateTime,
     rotated: bool,
 ) -> Result<HttpResponse, WebError> {
     let body = Reveal {
         key: generated.key.expose(),
-        card: card(&generated.row, policy, now)?,
+        card: card(&generated.row, &generated.policy, now)?,
         rotated,
     };
     let mut response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
@@ -502,10 +509,12 @@ pub async fn generate(
     form: FormFields,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.key_manager()?.clone();
-    if !user.session.consume_form_nonce(form.get("nonce")) {
+    let nonce = form.get("nonce").to_owned();
+    if !user.session.consume_form_nonce(&nonce) {
         return Err(WebError::AlreadySubmitted);
     }
     let request = GenerateRequest {
+        request_id: Some(nonce),
         name: form.get("name").to_owned(),
         description: form.get("description").to_owned(),
         scopes: form.all("scopes"),
@@ -520,13 +529,10 @@ pub async fn generate(
     let attempt = request.clone();
     let outcome = state
         .db
-        .run(move |conn| -> Result<_, KeyError> {
-            let generated = keys::generate(conn, &merchant_id, &attempt, &actor, &pepper, now)?;
-            Ok((generated, key_policies::get(conn, &merchant_id)?))
-        })
+        .run(move |conn| keys::generate(conn, &merchant_id, &attempt, &actor, &pepper, now))
         .await;
     match outcome {
-        Ok((generated, policy)) => reveal(&req, &user, &generated, &policy, now, false),
+        Ok(generated) => reveal(&req, &user, &generated, now, false),
         Err(err) => {
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
@@ -626,7 +632,8 @@ pub async fn rotate(
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.key_manager()?.clone();
     let row = key_of(&state, &merchant.merchant_id, &path).await?;
-    if !user.session.consume_form_nonce(form.get("nonce")) {
+    let nonce = form.get("nonce").to_owned();
+    if !user.session.consume_form_nonce(&nonce) {
         return Err(WebError::AlreadySubmitted);
     }
     let now = state.clock.now();
@@ -642,15 +649,23 @@ pub async fn rotate(
             );
             state
                 .db
-                .run(move |conn| -> Result<_, KeyError> {
-                    let generated = keys::rotate(conn, &merchant_id, &key_id, grace, &actor, &pepper, now)?;
-                    Ok((generated, key_policies::get(conn, &merchant_id)?))
+                .run(move |conn| {
+                    keys::rotate(
+                        conn,
+                        &merchant_id,
+                        &key_id,
+                        grace,
+                        Some(&nonce),
+                        &actor,
+                        &pepper,
+                        now,
+                    )
                 })
                 .await
         }
     };
     match outcome {
-        Ok((generated, policy)) => reveal(&req, &user, &generated, &policy, now, true),
+        Ok(generated) => reveal(&req, &user, &generated, now, true),
         Err(err) => {
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;

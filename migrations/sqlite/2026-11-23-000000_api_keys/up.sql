@@ -23,6 +23,9 @@ CREATE TABLE api_keys (
     deleted_at TIMESTAMP,
     deleted_by TEXT,
     last_used_at TIMESTAMP,
+    -- The one-time value of the form that made this version: a form sent twice at
+    -- once makes one key.
+    request_id TEXT UNIQUE,
     UNIQUE (lineage_id, version)
 );
 CREATE INDEX api_keys_merchant_idx ON api_keys (merchant_id, status);
