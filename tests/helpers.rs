@@ -44,7 +44,10 @@ macro_rules! db_test {
 
 fn postgres_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| PgConnection::establish(POSTGRES_ADMIN_URL).is_ok())
+    *AVAILABLE.get_or_init(|| {
+        keyward::db::prepare_tls();
+        PgConnection::establish(POSTGRES_ADMIN_URL).is_ok()
+    })
 }
 
 /// A database of its own for one test, removed when dropped. `None` means the test is

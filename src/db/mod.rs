@@ -92,6 +92,14 @@ pub enum ConnectError {
     Setup(#[from] diesel::result::Error),
 }
 
+/// Initialises OpenSSL without its exit-time cleanup. libpq otherwise sets OpenSSL up
+/// with an `atexit` handler that frees its state while pool and worker threads may
+/// still be closing TLS connections, which crashes the process as it exits. Call it
+/// before the first Postgres connection; later calls do nothing.
+pub fn prepare_tls() {
+    openssl_sys::init();
+}
+
 /// Opens connections of the backend the URL names. Built by hand rather than through
 /// the derived `establish`, which hides a refused connection or a wrong password
 /// behind a generic message after a long wait.
@@ -116,6 +124,7 @@ impl ConnectionManager {
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {
+                prepare_tls();
                 let mut conn = diesel::PgConnection::establish(url)?;
                 conn.batch_execute("SET TIME ZONE 'UTC'")?;
                 Ok(DbConnection::Postgres(conn))

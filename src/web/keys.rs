@@ -676,136 +676,106 @@ pub async fn rotate(
     }
 }
 
-/// The Revoke form's body.
-#[derive(Template)]
-#[template(path = "partials/revoke_form.html")]
-struct RevokeForm {
-    csrf_token: String,
-    error: Option<String>,
-    card: KeyCard,
+/// The two irreversible actions, each confirmed in its own way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Irreversible {
+    /// Revoke Key: type REVOKE.
+    Revoke,
+    /// Delete: tick the checkbox.
+    Delete,
 }
 
-/// `GET /settings/api-credentials/{key_id}/revoke`.
-pub async fn revoke_page(
-    req: HttpRequest,
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?;
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
-    let policy = policy_of(&state, &merchant.merchant_id).await?;
-    let form = RevokeForm {
-        csrf_token: user.session.csrf_token(),
-        error: None,
-        card: card(&row, &policy, state.clock.now())?,
-    };
-    modal(&req, &user, StatusCode::OK, "Revoke API Key", &form)
-}
-
-/// `POST /settings/api-credentials/{key_id}/revoke` (field `confirm`).
-pub async fn revoke(
-    req: HttpRequest,
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: FormFields,
-) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?.clone();
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
-    let now = state.clock.now();
-    let (actor, merchant_id, key_id, confirm) = (
-        user.actor(&req),
-        merchant.merchant_id.clone(),
-        row.id.clone(),
-        form.get("confirm").to_owned(),
-    );
-    let outcome = state
-        .db
-        .run(move |conn| keys::revoke(conn, &merchant_id, &key_id, &confirm, &actor, now))
-        .await;
-    match outcome {
-        Ok(revoked) => Ok(done(
-            &req,
-            &user,
-            &format!(
-                "\"{}\" was revoked. Requests with it are refused from now on.",
-                revoked.name
-            ),
-        )),
-        Err(err) => {
-            let (status, message) = in_place(err)?;
-            let policy = policy_of(&state, &merchant.merchant_id).await?;
-            let form = RevokeForm {
-                csrf_token: user.session.csrf_token(),
-                error: Some(message),
-                card: card(&row, &policy, now)?,
-            };
-            modal(&req, &user, status, "Revoke API Key", &form)
+impl Irreversible {
+    fn title(self) -> &'static str {
+        match self {
+            Irreversible::Revoke => "Revoke API Key",
+            Irreversible::Delete => "Delete API Key",
         }
     }
 }
 
-/// The Delete form's body.
+/// The Revoke or Delete form's body.
 #[derive(Template)]
-#[template(path = "partials/delete_form.html")]
-struct DeleteForm {
+#[template(path = "partials/confirm_form.html")]
+struct ConfirmForm {
     csrf_token: String,
     error: Option<String>,
     card: KeyCard,
+    revoke: bool,
 }
 
-/// `GET /settings/api-credentials/{key_id}/delete`.
-pub async fn delete_page(
+async fn confirm_form(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    row: &KeyRow,
+    action: Irreversible,
+    refused: Option<(StatusCode, String)>,
+) -> Result<HttpResponse, WebError> {
+    let policy = policy_of(state, &row.merchant_id).await?;
+    let (status, error) = refused.map_or((StatusCode::OK, None), |(status, message)| {
+        (status, Some(message))
+    });
+    let form = ConfirmForm {
+        csrf_token: user.session.csrf_token(),
+        error,
+        card: card(row, &policy, state.clock.now())?,
+        revoke: action == Irreversible::Revoke,
+    };
+    modal(req, user, status, action.title(), &form)
+}
+
+/// `GET /settings/api-credentials/{key_id}/revoke` and `…/delete`.
+pub async fn confirm_page(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    action: Irreversible,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.key_manager()?;
     let row = key_of(&state, &merchant.merchant_id, &path).await?;
-    let policy = policy_of(&state, &merchant.merchant_id).await?;
-    let form = DeleteForm {
-        csrf_token: user.session.csrf_token(),
-        error: None,
-        card: card(&row, &policy, state.clock.now())?,
-    };
-    modal(&req, &user, StatusCode::OK, "Delete API Key", &form)
+    confirm_form(&req, &user, &state, &row, action, None).await
 }
 
-/// `POST /settings/api-credentials/{key_id}/delete` (checkbox `understood`).
-pub async fn delete(
+/// `POST /settings/api-credentials/{key_id}/revoke` (field `confirm`, exactly
+/// `REVOKE`) and `…/delete` (checkbox `understood`).
+pub async fn confirm(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<String>,
     form: FormFields,
+    action: Irreversible,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.key_manager()?.clone();
     let row = key_of(&state, &merchant.merchant_id, &path).await?;
     let now = state.clock.now();
-    let (actor, merchant_id, key_id, understood) = (
-        user.actor(&req),
-        merchant.merchant_id.clone(),
-        row.id.clone(),
-        form.checked("understood"),
-    );
+    let (actor, merchant_id, key_id) = (user.actor(&req), merchant.merchant_id.clone(), row.id.clone());
+    let (confirmation, understood) = (form.get("confirm").to_owned(), form.checked("understood"));
     let outcome = state
         .db
-        .run(move |conn| keys::delete(conn, &merchant_id, &key_id, understood, &actor, now))
+        .run(move |conn| match action {
+            Irreversible::Revoke => {
+                keys::revoke(conn, &merchant_id, &key_id, &confirmation, &actor, now).map(|_| ())
+            }
+            Irreversible::Delete => keys::delete(conn, &merchant_id, &key_id, understood, &actor, now),
+        })
         .await;
     match outcome {
-        Ok(()) => Ok(done(&req, &user, &format!("\"{}\" was deleted.", row.name))),
-        Err(err) => {
-            let (status, message) = in_place(err)?;
-            let policy = policy_of(&state, &merchant.merchant_id).await?;
-            let form = DeleteForm {
-                csrf_token: user.session.csrf_token(),
-                error: Some(message),
-                card: card(&row, &policy, now)?,
+        Ok(()) => {
+            let message = match action {
+                Irreversible::Revoke => {
+                    format!(
+                        "\"{}\" was revoked. Requests with it are refused from now on.",
+                        row.name
+                    )
+                }
+                Irreversible::Delete => format!("\"{}\" was deleted.", row.name),
             };
-            modal(&req, &user, status, "Delete API Key", &form)
+            Ok(done(&req, &user, &message))
         }
+        Err(err) => confirm_form(&req, &user, &state, &row, action, Some(in_place(err)?)).await,
     }
 }
 

@@ -86,8 +86,12 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/settings/api-credentials/{key_id}/revoke")
-                .route(web::get().to(keys::revoke_page))
-                .route(web::post().to(keys::revoke)),
+                .route(web::get().to(|req, user, state, path| {
+                    keys::confirm_page(req, user, state, path, keys::Irreversible::Revoke)
+                }))
+                .route(web::post().to(|req, user, state, path, form| {
+                    keys::confirm(req, user, state, path, form, keys::Irreversible::Revoke)
+                })),
         )
         .service(
             web::resource("/settings/api-credentials/{key_id}/disable").route(web::post().to(keys::disable)),
@@ -98,8 +102,12 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/settings/api-credentials/{key_id}/renew").route(web::post().to(keys::renew)))
         .service(
             web::resource("/settings/api-credentials/{key_id}/delete")
-                .route(web::get().to(keys::delete_page))
-                .route(web::post().to(keys::delete)),
+                .route(web::get().to(|req, user, state, path| {
+                    keys::confirm_page(req, user, state, path, keys::Irreversible::Delete)
+                }))
+                .route(web::post().to(|req, user, state, path, form| {
+                    keys::confirm(req, user, state, path, form, keys::Irreversible::Delete)
+                })),
         )
         .service(
             web::resource("/settings/key-policy")
