@@ -8,7 +8,8 @@ use super::{DbConnection, DbError};
 use crate::domain::{KeyFacts, KeyStatus, Scopes};
 
 /// A key version as stored. Its `Debug` leaves out the digest.
-#[derive(Clone, Queryable)]
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
 pub struct KeyRow {
     /// UUID of this version.
     pub id: String,
@@ -96,158 +97,6 @@ impl KeyRow {
     }
 }
 
-type Columns = (
-    (
-        api_keys::id,
-        api_keys::merchant_id,
-        api_keys::lineage_id,
-        api_keys::version,
-        api_keys::name,
-        api_keys::description,
-        api_keys::scopes,
-        api_keys::key_hash,
-        api_keys::masked_key,
-        api_keys::status,
-        api_keys::lifetime_days,
-        api_keys::expires_at,
-    ),
-    (
-        api_keys::grace_ends_at,
-        api_keys::created_at,
-        api_keys::created_by,
-        api_keys::updated_at,
-        api_keys::updated_by,
-        api_keys::disabled_at,
-        api_keys::disabled_by,
-        api_keys::revoked_at,
-        api_keys::revoked_by,
-        api_keys::deleted_at,
-        api_keys::deleted_by,
-        api_keys::last_used_at,
-    ),
-);
-
-const COLUMNS: Columns = (
-    (
-        api_keys::id,
-        api_keys::merchant_id,
-        api_keys::lineage_id,
-        api_keys::version,
-        api_keys::name,
-        api_keys::description,
-        api_keys::scopes,
-        api_keys::key_hash,
-        api_keys::masked_key,
-        api_keys::status,
-        api_keys::lifetime_days,
-        api_keys::expires_at,
-    ),
-    (
-        api_keys::grace_ends_at,
-        api_keys::created_at,
-        api_keys::created_by,
-        api_keys::updated_at,
-        api_keys::updated_by,
-        api_keys::disabled_at,
-        api_keys::disabled_by,
-        api_keys::revoked_at,
-        api_keys::revoked_by,
-        api_keys::deleted_at,
-        api_keys::deleted_by,
-        api_keys::last_used_at,
-    ),
-);
-
-type RowTuple = (
-    (
-        String,
-        String,
-        String,
-        i32,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<i32>,
-        Option<PrimitiveDateTime>,
-    ),
-    (
-        Option<PrimitiveDateTime>,
-        PrimitiveDateTime,
-        String,
-        PrimitiveDateTime,
-        String,
-        Option<PrimitiveDateTime>,
-        Option<String>,
-        Option<PrimitiveDateTime>,
-        Option<String>,
-        Option<PrimitiveDateTime>,
-        Option<String>,
-        Option<PrimitiveDateTime>,
-    ),
-);
-
-fn from_tuple(row: RowTuple) -> KeyRow {
-    let (
-        (
-            id,
-            merchant_id,
-            lineage_id,
-            version,
-            name,
-            description,
-            scopes,
-            key_hash,
-            masked_key,
-            status,
-            lifetime_days,
-            expires_at,
-        ),
-        (
-            grace_ends_at,
-            created_at,
-            created_by,
-            updated_at,
-            updated_by,
-            disabled_at,
-            disabled_by,
-            revoked_at,
-            revoked_by,
-            deleted_at,
-            deleted_by,
-            last_used_at,
-        ),
-    ) = row;
-    KeyRow {
-        id,
-        merchant_id,
-        lineage_id,
-        version,
-        name,
-        description,
-        scopes,
-        key_hash,
-        masked_key,
-        status,
-        lifetime_days,
-        expires_at,
-        grace_ends_at,
-        created_at,
-        created_by,
-        updated_at,
-        updated_by,
-        disabled_at,
-        disabled_by,
-        revoked_at,
-        revoked_by,
-        deleted_at,
-        deleted_by,
-        last_used_at,
-    }
-}
-
 /// Serialises key changes of one merchant: on Postgres a row lock on the merchant,
 /// held to the end of the transaction; on SQLite the immediate transaction already
 /// holds the database's write lock.
@@ -262,24 +111,22 @@ pub fn lock_merchant(conn: &mut DbConnection, merchant_id: &str) -> Result<(), D
 
 /// A key of this merchant by ID; another merchant's key is not found.
 pub fn find(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Result<Option<KeyRow>, DbError> {
-    let row: Option<RowTuple> = api_keys::table
-        .select(COLUMNS)
+    Ok(api_keys::table
+        .select(KeyRow::as_select())
         .filter(api_keys::id.eq(key_id))
         .filter(api_keys::merchant_id.eq(merchant_id))
         .first(conn)
-        .optional()?;
-    Ok(row.map(from_tuple))
+        .optional()?)
 }
 
 /// Every key of the merchant except deleted ones, newest first.
 pub fn list(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<KeyRow>, DbError> {
-    let rows: Vec<RowTuple> = api_keys::table
-        .select(COLUMNS)
+    Ok(api_keys::table
+        .select(KeyRow::as_select())
         .filter(api_keys::merchant_id.eq(merchant_id))
         .filter(api_keys::status.ne(KeyStatus::Deleted.as_str()))
         .order((api_keys::created_at.desc(), api_keys::version.desc()))
-        .load(conn)?;
-    Ok(rows.into_iter().map(from_tuple).collect())
+        .load(conn)?)
 }
 
 /// Active, unexpired keys of the merchant: what the policy's limit counts.
@@ -525,10 +372,9 @@ pub fn update_expiry(
 
 /// A key by ID in any merchant, for the operator's command line.
 pub fn find_any(conn: &mut DbConnection, key_id: &str) -> Result<Option<KeyRow>, DbError> {
-    let row: Option<RowTuple> = api_keys::table
-        .select(COLUMNS)
+    Ok(api_keys::table
+        .select(KeyRow::as_select())
         .filter(api_keys::id.eq(key_id))
         .first(conn)
-        .optional()?;
-    Ok(row.map(from_tuple))
+        .optional()?)
 }

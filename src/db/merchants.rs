@@ -12,7 +12,8 @@ diesel::define_sql_function!(
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// A merchant as stored.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = merchants)]
 pub struct Merchant {
     /// UUID.
     pub id: String,
@@ -21,9 +22,6 @@ pub struct Merchant {
     /// When it was created (UTC).
     pub created_at: PrimitiveDateTime,
 }
-
-const COLUMNS: (merchants::id, merchants::name, merchants::created_at) =
-    (merchants::id, merchants::name, merchants::created_at);
 
 /// Creates a merchant; a name taken already (in any case) is a `UniqueViolation`.
 pub fn create(
@@ -50,7 +48,7 @@ pub fn create(
 pub fn find_by_id_or_name(conn: &mut DbConnection, raw: &str) -> Result<Option<Merchant>, DbError> {
     let raw = raw.trim();
     Ok(merchants::table
-        .select(COLUMNS)
+        .select(Merchant::as_select())
         .filter(
             merchants::id
                 .eq(raw)
@@ -63,7 +61,7 @@ pub fn find_by_id_or_name(conn: &mut DbConnection, raw: &str) -> Result<Option<M
 /// Finds a merchant by its name in any case.
 pub fn find_by_name(conn: &mut DbConnection, name: &MerchantName) -> Result<Option<Merchant>, DbError> {
     Ok(merchants::table
-        .select(COLUMNS)
+        .select(Merchant::as_select())
         .filter(lower(merchants::name).eq(name.as_str().to_lowercase()))
         .first(conn)
         .optional()?)

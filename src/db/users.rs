@@ -9,7 +9,8 @@ use super::{DbConnection, DbError, write_transaction};
 use crate::domain::{Email, PasswordHash, PersonName, Role};
 
 /// A user as stored.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
 pub struct User {
     /// UUID.
     pub id: String,
@@ -35,28 +36,6 @@ impl User {
         self.disabled_at.is_none()
     }
 }
-
-type Columns = (
-    users::id,
-    users::email,
-    users::name,
-    users::password_hash,
-    users::is_support,
-    users::disabled_at,
-    users::last_sign_in_at,
-    users::created_at,
-);
-
-const COLUMNS: Columns = (
-    users::id,
-    users::email,
-    users::name,
-    users::password_hash,
-    users::is_support,
-    users::disabled_at,
-    users::last_sign_in_at,
-    users::created_at,
-);
 
 /// What a new account is.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +98,7 @@ pub fn create(conn: &mut DbConnection, new: NewUser<'_>, now: PrimitiveDateTime)
 /// Finds a user by email.
 pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<Option<User>, DbError> {
     Ok(users::table
-        .select(COLUMNS)
+        .select(User::as_select())
         .filter(users::email.eq(email.as_str()))
         .first(conn)
         .optional()?)
@@ -128,7 +107,7 @@ pub fn find_by_email(conn: &mut DbConnection, email: &Email) -> Result<Option<Us
 /// Finds a user by ID.
 pub fn find(conn: &mut DbConnection, user_id: &str) -> Result<Option<User>, DbError> {
     Ok(users::table
-        .select(COLUMNS)
+        .select(User::as_select())
         .find(user_id)
         .first(conn)
         .optional()?)
