@@ -120,6 +120,10 @@ struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "KEYWARD_WORKERS")]
     workers: Option<String>,
+    /// Reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For names the
+    /// client, for the per-address limits.
+    #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +290,7 @@ fn settings(
         secret,
         session,
         workers: args.workers.as_deref().map(config::parse_workers).transpose()?,
+        trusted_proxies: config::parse_trusted_proxies(&args.trusted_proxies)?,
     })
 }
 

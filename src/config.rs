@@ -61,6 +61,9 @@ pub enum ConfigError {
     /// `KEYWARD_WORKERS` is not a thread count.
     #[error("KEYWARD_WORKERS: `{0}` is not a number of worker threads from 1 to 256")]
     BadWorkers(String),
+    /// `KEYWARD_TRUSTED_PROXIES` holds something that is not an IP address.
+    #[error("KEYWARD_TRUSTED_PROXIES: `{0}` is not an IP address")]
+    BadProxy(String),
     /// An environment variable has a value the command line refuses.
     #[error("{0}")]
     Environment(String),
@@ -308,6 +311,17 @@ pub struct Settings {
     pub session: SessionSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Parses `KEYWARD_TRUSTED_PROXIES`: IP addresses separated by commas.
+pub fn parse_trusted_proxies(raw: &str) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| entry.parse().map_err(|_| ConfigError::BadProxy(entry.to_owned())))
+        .collect()
 }
 
 /// Parses `KEYWARD_WORKERS`: 1 to 256 threads.

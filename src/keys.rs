@@ -11,7 +11,7 @@ use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
     Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyPolicy, KeyStatus, Refusal,
     Scopes, ValidationError, check_delete, check_disable, check_edit, check_enable, check_limit, check_renew,
-    check_revoke, check_rotate, renewed_expiry, rotated_expiry,
+    check_revoke, check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
 };
 
 /// Why a key action did not happen. Nothing was written.
@@ -60,6 +60,8 @@ pub struct GenerateRequest {
     pub duplicated_from: Option<String>,
     /// The one-time value of the form, so the same form never makes two keys.
     pub request_id: Option<String>,
+    /// Requests allowed per minute; empty for no limit.
+    pub rate_limit: String,
 }
 
 /// A key just generated or rotated: the plaintext, to show once, and its row.
@@ -172,6 +174,7 @@ pub fn generate(
         let scopes = Scopes::parse(&request.scopes)?;
         let (expires_at, lifetime_days) =
             Expiry::parse(&request.expires, &request.expires_on)?.resolve(now, &policy)?;
+        let rate_limit = parse_rate_limit(&request.rate_limit)?;
         check_limit(keys::count_active(conn, merchant_id, now)?, &policy)?;
         let name = unique_name(conn, merchant_id, name, None)?;
         let duplicated_from = match &request.duplicated_from {
@@ -198,6 +201,7 @@ pub fn generate(
                 created_at: now,
                 created_by: &actor.name,
                 request_id: request.request_id.as_deref(),
+                rate_limit_per_minute: rate_limit.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX)),
             },
         )
         .map_err(|err| insert_race(err, name.as_str()))?;
@@ -275,6 +279,7 @@ pub fn rotate(
                 created_at: now,
                 created_by: &actor.name,
                 request_id,
+                rate_limit_per_minute: old.rate_limit_per_minute,
             },
         )
         .map_err(|err| insert_race(err, &old.name))?;

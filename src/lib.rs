@@ -1,5 +1,6 @@
 //! Keyward: API-key management with a server-rendered dashboard.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -8,4 +9,5 @@ pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod startup;
+pub mod usage;
 pub mod web;

@@ -13,6 +13,10 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer};
 use tokio::sync::Semaphore;
 
+use crate::api::TrustedProxies;
+use crate::api::cache::KeyCache;
+use crate::api::limits::{FAILURES_PER_MINUTE, FailureThrottle, KeyRateLimiter};
+use crate::api::verify::Verifier;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Db, DbError, login_failures, merchants, sessions, users, write_transaction};
@@ -20,6 +24,7 @@ use crate::domain::{
     Email, KeyPepper, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,
 };
 use crate::error::ErrorPage;
+use crate::usage::{UsageRecorder, run_flusher};
 use crate::web::{self, AppState};
 use actix_web::web::{Data, route, scope};
 
@@ -64,6 +69,7 @@ pub struct Application {
     server: Server,
     first_admin: Option<FirstAdmin>,
     state: AppState,
+    usage: Arc<UsageRecorder>,
 }
 
 impl Application {
@@ -88,6 +94,8 @@ impl Application {
         let state = AppState {
             db,
             clock,
+            key_cache: Arc::new(KeyCache::default()),
+            proxies: TrustedProxies(settings.trusted_proxies.clone()),
             session: settings.session,
             throttle: SignInThrottle::default(),
             pepper: key_pepper(&settings.secret),
@@ -95,15 +103,27 @@ impl Application {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
         };
-        let server = serve(listener, &settings, state.clone()).map_err(|source| StartupError::Bind {
-            address: settings.bind,
-            source,
-        })?;
+        let usage = Arc::new(UsageRecorder::default());
+        let verifier = Verifier {
+            db: state.db.clone(),
+            clock: state.clock.clone(),
+            pepper: state.pepper.clone(),
+            cache: state.key_cache.clone(),
+            usage: usage.clone(),
+            failures: FailureThrottle::new(FAILURES_PER_MINUTE),
+            limits: KeyRateLimiter::default(),
+        };
+        let server =
+            serve(listener, &settings, state.clone(), verifier).map_err(|source| StartupError::Bind {
+                address: settings.bind,
+                source,
+            })?;
         Ok(Self {
             port,
             server,
             first_admin,
             state,
+            usage,
         })
     }
 
@@ -117,14 +137,32 @@ impl Application {
         self.first_admin.take()
     }
 
-    /// Serves until the process is told to stop (SIGTERM, Ctrl-C), then drains.
+    /// The database handle the server uses.
+    pub fn db(&self) -> Db {
+        self.state.db.clone()
+    }
+
+    /// Serves until the process is told to stop (SIGTERM, Ctrl-C), then drains and
+    /// writes the usage counted since the last flush.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let db = self.state.db.clone();
         tokio::spawn(sweep_expired(self.state));
-        self.server.await
+        let flusher = tokio::spawn(run_flusher(self.usage.clone(), db.clone()));
+        let served = self.server.await;
+        flusher.abort();
+        if let Err(err) = self.usage.flush(&db).await {
+            tracing::error!(error = %crate::error::cause_chain(&err), "the last usage flush failed");
+        }
+        served
     }
 }
 
-fn serve(listener: TcpListener, settings: &Settings, state: AppState) -> std::io::Result<Server> {
+fn serve(
+    listener: TcpListener,
+    settings: &Settings,
+    state: AppState,
+    verifier: Verifier,
+) -> std::io::Result<Server> {
     let cookie_key = Key::derive_from(&settings.secret.derive("session-cookie"));
     let store = web::session_store::DbSessionStore::new(
         state.db.clone(),
@@ -132,7 +170,9 @@ fn serve(listener: TcpListener, settings: &Settings, state: AppState) -> std::io
         settings.session.absolute_timeout,
     );
     let idle_timeout = settings.session.idle_timeout;
+    let proxies = Data::new(state.proxies.clone());
     let data = Data::new(state);
+    let verifier = Data::new(verifier);
     let mut server = HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
             .cookie_name(SESSION_COOKIE.to_owned())
@@ -152,7 +192,10 @@ fn serve(listener: TcpListener, settings: &Settings, state: AppState) -> std::io
         // the database.
         App::new()
             .app_data(data.clone())
+            .app_data(verifier.clone())
+            .app_data(proxies.clone())
             .configure(web::operations)
+            .configure(crate::api::routes)
             .service(
                 scope("")
                     .configure(web::dashboard)

@@ -180,14 +180,15 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         secret: test_secret(),
         session: SessionSettings::default(),
         workers: Some(1),
+        trusted_proxies: Vec::new(),
     };
     let mut app = Application::build(settings, clock.clone()).expect("the server starts");
     let admin = app
         .take_first_admin()
         .expect("a fresh database gets a first admin");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db();
     tokio::spawn(app.run_until_stopped());
-    let db = Db::connect(&test_db.url).expect("the test database opens");
     Some(TestApp {
         address,
         db,

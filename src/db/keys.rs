@@ -57,8 +57,12 @@ pub struct KeyRow {
     pub deleted_at: Option<PrimitiveDateTime>,
     /// Deleted by.
     pub deleted_by: Option<String>,
-    /// Last successful use.
+    /// Last use.
     pub last_used_at: Option<PrimitiveDateTime>,
+    /// The client address of the last use.
+    pub last_used_from: Option<String>,
+    /// Requests allowed per minute, if limited.
+    pub rate_limit_per_minute: Option<i32>,
 }
 
 impl std::fmt::Debug for KeyRow {
@@ -222,6 +226,8 @@ pub struct NewKey<'a> {
     pub created_by: &'a str,
     /// The one-time value of the form that asked for it, if any.
     pub request_id: Option<&'a str>,
+    /// Requests allowed per minute, if limited.
+    pub rate_limit_per_minute: Option<i32>,
 }
 
 /// Stores a new active key version.
@@ -248,6 +254,7 @@ pub fn insert(conn: &mut DbConnection, key: NewKey<'_>) -> Result<(), DbError> {
                 api_keys::updated_at.eq(key.created_at),
                 api_keys::updated_by.eq(key.created_by),
                 api_keys::request_id.eq(key.request_id),
+                api_keys::rate_limit_per_minute.eq(key.rate_limit_per_minute),
             ),
         ))
         .execute(conn)?;
@@ -375,6 +382,15 @@ pub fn find_any(conn: &mut DbConnection, key_id: &str) -> Result<Option<KeyRow>,
     Ok(api_keys::table
         .select(KeyRow::as_select())
         .filter(api_keys::id.eq(key_id))
+        .first(conn)
+        .optional()?)
+}
+
+/// The key whose digest this is: the verification lookup, by a unique index.
+pub fn find_by_digest(conn: &mut DbConnection, digest: &str) -> Result<Option<KeyRow>, DbError> {
+    Ok(api_keys::table
+        .select(KeyRow::as_select())
+        .filter(api_keys::key_hash.eq(digest))
         .first(conn)
         .optional()?)
 }

@@ -9,6 +9,7 @@ pub mod memberships;
 pub mod merchants;
 pub mod schema;
 pub mod sessions;
+pub mod usage;
 pub mod users;
 
 use std::sync::Arc;

@@ -78,6 +78,17 @@ diesel::table! {
         deleted_by -> Nullable<Text>,
         last_used_at -> Nullable<Timestamp>,
         request_id -> Nullable<Text>,
+        last_used_from -> Nullable<Text>,
+        rate_limit_per_minute -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    key_usage_hourly (key_id, hour) {
+        key_id -> Text,
+        hour -> Timestamp,
+        succeeded -> BigInt,
+        failed -> BigInt,
     }
 }
 
@@ -114,6 +125,7 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(key_events -> merchants (merchant_id));
+diesel::joinable!(key_usage_hourly -> api_keys (key_id));
 diesel::joinable!(key_policies -> merchants (merchant_id));
 diesel::joinable!(memberships -> merchants (merchant_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -128,4 +140,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     key_events,
     key_policies,
+    key_usage_hourly,
 );

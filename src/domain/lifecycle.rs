@@ -348,6 +348,26 @@ impl KeyDescription {
     }
 }
 
+/// The most requests per minute a key's own limit may allow.
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 1_000_000;
+
+/// Parses the optional per-key limit typed at Generate: empty for none, or a whole
+/// number of requests per minute.
+pub fn parse_rate_limit(raw: &str) -> Result<Option<u32>, ValidationError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<u32>()
+        .ok()
+        .filter(|limit| (1..=MAX_RATE_LIMIT_PER_MINUTE).contains(limit))
+        .map(Some)
+        .ok_or(ValidationError::Invalid {
+            field: "Rate limit",
+            reason: "give a whole number of requests per minute from 1 to 1000000, or leave it empty",
+        })
+}
+
 /// When a new key stops working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -772,6 +792,15 @@ mod tests {
         };
         assert_eq!(check_renew(&with_lifetime, 0, &policy, NOW), Ok(()));
         assert_eq!(renewed_expiry(365, &policy, NOW), NOW + Duration::days(90));
+    }
+
+    #[test]
+    fn rate_limits_are_optional_whole_numbers() {
+        assert_eq!(parse_rate_limit(" "), Ok(None));
+        assert_eq!(parse_rate_limit("600"), Ok(Some(600)));
+        for bad in ["0", "-5", "1.5", "lots", "1000001"] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

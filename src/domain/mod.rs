@@ -18,7 +18,7 @@ pub use key::{ApiKey, KEY_PREFIX, KeyFormatError, KeyPepper};
 pub use lifecycle::{
     DisplayStatus, Expiry, GracePeriod, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES,
     Refusal, check_delete, check_disable, check_edit, check_enable, check_limit, check_renew, check_revoke,
-    check_rotate, renewed_expiry, rotated_expiry,
+    check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
 };
 pub use names::{MerchantName, PersonName};
 pub use password::{Password, PasswordHash, generate_password, prepare_password_checks, random_token};

@@ -70,9 +70,7 @@ pub async fn login(
 ) -> Result<HttpResponse, WebError> {
     let email = form.get("email").to_owned();
     let typed_email: String = email.trim().to_lowercase().chars().take(254).collect();
-    let address = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+    let address = state.client_address(&req);
     let now = state.clock.now();
     let throttle = state.throttle;
     let page = |status, error: &str| {

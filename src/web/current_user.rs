@@ -63,7 +63,10 @@ impl CurrentUser {
             },
             id: Some(self.user.id.clone()),
             name: self.user.name.clone(),
-            address: req.peer_addr().map(|addr| addr.ip().to_string()),
+            address: req
+                .app_data::<web::Data<AppState>>()
+                .map(|state| state.client_address(req))
+                .or_else(|| req.peer_addr().map(|addr| addr.ip().to_string())),
             user_agent: req
                 .headers()
                 .get(actix_web::http::header::USER_AGENT)

@@ -520,6 +520,7 @@ pub async fn generate(
         scopes: form.all("scopes"),
         expires: form.get("expires").to_owned(),
         expires_on: form.get("expires_on").to_owned(),
+        rate_limit: form.get("rate_limit").to_owned(),
         duplicated_from: Some(form.get("duplicated_from").to_owned()).filter(|id| !id.is_empty()),
     };
     let actor = user.actor(&req);
@@ -665,7 +666,10 @@ pub async fn rotate(
         }
     };
     match outcome {
-        Ok(generated) => reveal(&req, &user, &generated, now, true),
+        Ok(generated) => {
+            state.key_changed();
+            reveal(&req, &user, &generated, now, true)
+        }
         Err(err) => {
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
@@ -764,6 +768,7 @@ pub async fn confirm(
         .await;
     match outcome {
         Ok(()) => {
+            state.key_changed();
             let message = match action {
                 Irreversible::Revoke => {
                     format!(
@@ -842,7 +847,10 @@ pub async fn edit(
         .run(move |conn| keys::edit(conn, &merchant_id, &key_id, &attempt, &actor, now))
         .await;
     match outcome {
-        Ok(edited) => Ok(done(&req, &user, &format!("\"{}\" was saved.", edited.name))),
+        Ok(edited) => {
+            state.key_changed();
+            Ok(done(&req, &user, &format!("\"{}\" was saved.", edited.name)))
+        }
         Err(err) => {
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
@@ -888,6 +896,7 @@ async fn quick(
         .await;
     match outcome {
         Ok(row) => {
+            state.key_changed();
             let message = match action {
                 QuickAction::Disable => {
                     format!("\"{}\" was disabled. Enable it again at any time.", row.name)

@@ -24,6 +24,8 @@ use anyhow::Context;
 use askama::Template;
 use tokio::sync::Semaphore;
 
+use crate::api::TrustedProxies;
+use crate::api::cache::KeyCache;
 use crate::clock::Clock;
 use crate::config::SessionSettings;
 use crate::db::Db;
@@ -45,6 +47,24 @@ pub struct AppState {
     pub pepper: KeyPepper,
     /// Password checks allowed at once (one per core).
     pub password_checks: Arc<Semaphore>,
+    /// Verified keys; cleared whenever a key changes here.
+    pub key_cache: Arc<KeyCache>,
+    /// Proxies whose X-Forwarded-For names the client.
+    pub proxies: TrustedProxies,
+}
+
+impl AppState {
+    /// Call after a key change commits: the next verification reads the new state.
+    pub fn key_changed(&self) {
+        self.key_cache.clear();
+    }
+
+    /// The client's address, through trusted proxies.
+    pub fn client_address(&self, req: &HttpRequest) -> String {
+        self.proxies
+            .client_address(req)
+            .map_or_else(|| "unknown".to_owned(), |address| address.to_string())
+    }
 }
 
 /// Routes that need no session: health, readiness and assets.

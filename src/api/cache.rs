@@ -1,0 +1,154 @@
+//! Verified key states kept in memory, so a verification that hits costs no database
+//! work. Entries live one second, which bounds how long a change made by another process
+//! takes to be seen; changes made by this process clear the cache as soon as they commit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use time::PrimitiveDateTime;
+
+use crate::db::DbError;
+use crate::db::keys::KeyRow;
+use crate::domain::{KeyFacts, Scopes};
+
+/// How long an entry is trusted.
+pub const TTL: Duration = Duration::from_secs(1);
+/// Entries kept at most; beyond that the cache starts over rather than grow.
+const MAX_ENTRIES: usize = 200_000;
+
+/// What verification needs to know about a key.
+#[derive(Debug)]
+pub struct CachedKey {
+    /// Version ID.
+    pub id: Arc<str>,
+    /// Display name.
+    pub name: String,
+    /// Owning merchant.
+    pub merchant_id: String,
+    /// Granted scopes.
+    pub scopes: Scopes,
+    /// Version number.
+    pub version: i32,
+    /// State, expiry and grace.
+    pub facts: KeyFacts,
+    /// Requests per minute allowed, if limited.
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+impl CachedKey {
+    /// Reads what verification needs from a stored row.
+    pub fn from_row(row: &KeyRow) -> Result<Self, DbError> {
+        Ok(Self {
+            id: Arc::from(row.id.as_str()),
+            name: row.name.clone(),
+            merchant_id: row.merchant_id.clone(),
+            scopes: row.scopes()?,
+            version: row.version,
+            facts: row.facts()?,
+            rate_limit_per_minute: row
+                .rate_limit_per_minute
+                .and_then(|limit| u32::try_from(limit).ok()),
+        })
+    }
+
+    /// When the key stops working, if ever.
+    pub fn expires_at(&self) -> Option<PrimitiveDateTime> {
+        self.facts.expires_at
+    }
+}
+
+struct Entry {
+    key: Option<Arc<CachedKey>>,
+    fetched_at: Instant,
+}
+
+/// The answer of a cache lookup.
+pub enum Lookup {
+    /// Known: the key, or `None` for a digest no key has.
+    Hit(Option<Arc<CachedKey>>),
+    /// Not known: read the database, then [`KeyCache::put`] with this generation.
+    Miss(u64),
+}
+
+/// Verified key states by digest.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<HashMap<String, Entry>>,
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache").finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    /// Looks a digest up.
+    pub fn get(&self, digest: &str) -> Lookup {
+        let generation = self.generation.load(Ordering::Acquire);
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match entries.get(digest) {
+            Some(entry) if entry.fetched_at.elapsed() < TTL => Lookup::Hit(entry.key.clone()),
+            _ => Lookup::Miss(generation),
+        }
+    }
+
+    /// Remembers what the database said, unless a change cleared the cache since the
+    /// read began (the read may then predate the change).
+    pub fn put(&self, digest: String, key: Option<Arc<CachedKey>>, generation: u64) {
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            digest,
+            Entry {
+                key,
+                fetched_at: Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets everything: call it after a key change commits.
+    pub fn clear(&self) {
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_began_before_a_clear_is_not_cached() {
+        let cache = KeyCache::default();
+        let Lookup::Miss(generation) = cache.get("d") else {
+            panic!("empty cache hit")
+        };
+        cache.clear();
+        cache.put("d".into(), None, generation);
+        assert!(matches!(cache.get("d"), Lookup::Miss(_)));
+        let Lookup::Miss(generation) = cache.get("d") else {
+            panic!()
+        };
+        cache.put("d".into(), None, generation);
+        assert!(matches!(cache.get("d"), Lookup::Hit(None)));
+    }
+}

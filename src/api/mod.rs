@@ -1,0 +1,165 @@
+//! The API that keys unlock: `whoami` for clients, `auth` for gateways' forward-auth.
+
+pub mod cache;
+pub mod error;
+pub mod limits;
+pub mod verify;
+
+use std::net::IpAddr;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+
+use self::error::ApiError;
+use self::verify::{Requirements, Verified, Verifier};
+
+/// Registers the API's routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/v1/whoami").route(web::get().to(whoami)))
+        .service(web::resource("/api/v1/auth").route(web::get().to(auth)));
+}
+
+/// Proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<IpAddr>);
+
+impl TrustedProxies {
+    /// The client's address: the peer, or behind trusted proxies the nearest address in
+    /// `X-Forwarded-For` that is not one of them.
+    pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.0.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = req
+            .headers()
+            .get_all("X-Forwarded-For")
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|entry| entry.trim().parse().ok())
+            .collect();
+        forwarded
+            .iter()
+            .rev()
+            .find(|address| !self.0.contains(address))
+            .or(forwarded.first())
+            .copied()
+            .or(Some(peer))
+    }
+}
+
+/// An HTTP-date (RFC 9110), as `Sunset` and the expiry header carry.
+pub fn http_date(at: PrimitiveDateTime) -> String {
+    at.format(format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    ))
+    .unwrap_or_default()
+}
+
+async fn verified(req: &HttpRequest, verifier: &Verifier, scope: Option<&str>) -> Result<Verified, ApiError> {
+    let proxies = req
+        .app_data::<web::Data<TrustedProxies>>()
+        .map(|proxies| proxies.get_ref().clone())
+        .unwrap_or_default();
+    let client = proxies
+        .client_address(req)
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    verifier
+        .verify(req.headers(), client, Requirements { scope })
+        .await
+}
+
+fn with_key_headers(mut response: HttpResponse, verified: &Verified) -> HttpResponse {
+    let headers = response.headers_mut();
+    if let Some(sunset) = verified.sunset
+        && let Ok(value) = HeaderValue::from_str(&http_date(sunset))
+    {
+        headers.insert(HeaderName::from_static("sunset"), value);
+    }
+    if let Some(expires) = verified.key.expires_at()
+        && let Ok(value) = HeaderValue::from_str(&http_date(expires))
+    {
+        headers.insert(HeaderName::from_static("x-keyward-key-expires"), value);
+    }
+    response
+}
+
+/// `GET /api/v1/whoami`: the key's ID, name, merchant, scopes, version and expiry.
+pub async fn whoami(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
+    let verified = verified(&req, &verifier, None).await?;
+    let key = &verified.key;
+    let body = serde_json::json!({
+        "key_id": &*key.id,
+        "name": key.name,
+        "merchant_id": key.merchant_id,
+        "scopes": key.scopes.names(),
+        "version": key.version,
+        "expires_at": key.expires_at().map(|at| at.assume_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+    });
+    Ok(with_key_headers(HttpResponse::Ok().json(body), &verified))
+}
+
+/// `GET /api/v1/auth?scope=S`: forward-auth for gateways. 200 with the key's merchant,
+/// ID and scopes in `X-Keyward-*` headers, or the same errors as every endpoint.
+pub async fn auth(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let scope = query
+        .iter()
+        .find(|(name, _)| name == "scope")
+        .map(|(_, value)| value.as_str())
+        .filter(|scope| !scope.is_empty());
+    let verified = verified(&req, &verifier, scope).await?;
+    let key = &verified.key;
+    let response = HttpResponse::Ok()
+        .insert_header(("X-Keyward-Merchant-Id", key.merchant_id.as_str()))
+        .insert_header(("X-Keyward-Key-Id", &*key.id))
+        .insert_header(("X-Keyward-Scopes", key.scopes.names().join(" ")))
+        .finish();
+    Ok(with_key_headers(response, &verified))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn http_dates_follow_rfc_9110() {
+        assert_eq!(
+            http_date(datetime!(1994-11-06 08:49:37)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = TrustedProxies(vec![proxy]);
+        let behind = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 127.0.0.1"))
+            .to_http_request();
+        assert_eq!(
+            trusted.client_address(&behind),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        assert_eq!(
+            TrustedProxies::default().client_address(&behind),
+            Some(proxy),
+            "untrusted: the peer"
+        );
+        let direct = TestRequest::default()
+            .peer_addr("192.0.2.5:5000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "203.0.113.9"))
+            .to_http_request();
+        assert_eq!(
+            trusted.client_address(&direct),
+            Some("192.0.2.5".parse().unwrap()),
+            "a spoofed header is ignored"
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! Verifying `Authorization: ApiKey <key>`: shape and checksum first (no I/O), then the
+//! peppered digest, the cache or one indexed read, then state, expiry, grace period,
+//! merchant, scope and the key's own rate limit. Every outcome for a known key is
+//! counted in memory.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap};
+use time::PrimitiveDateTime;
+
+use super::cache::{CachedKey, KeyCache, Lookup};
+use super::error::ApiError;
+use super::limits::{FailureThrottle, KeyRateLimiter};
+use crate::clock::Clock;
+use crate::db::{Db, DbError, keys};
+use crate::domain::{ApiKey, KeyPepper, KeyStatus, Scope};
+use crate::usage::UsageRecorder;
+
+/// The header that may name the merchant a request is for.
+pub const MERCHANT_HEADER: &str = "X-Merchant-Id";
+
+/// A key that passed every check.
+#[derive(Debug)]
+pub struct Verified {
+    /// The key.
+    pub key: Arc<CachedKey>,
+    /// For a rotated key, when its grace period ends.
+    pub sunset: Option<PrimitiveDateTime>,
+}
+
+/// Everything verification uses, shared by all workers.
+#[derive(Debug)]
+pub struct Verifier {
+    /// The database, for cache misses.
+    pub db: Db,
+    /// Now.
+    pub clock: Clock,
+    /// The digest key.
+    pub pepper: KeyPepper,
+    /// Verified states.
+    pub cache: Arc<KeyCache>,
+    /// Usage counters.
+    pub usage: Arc<UsageRecorder>,
+    /// Failed verifications per client address.
+    pub failures: FailureThrottle,
+    /// Each key's own limit.
+    pub limits: KeyRateLimiter,
+}
+
+/// What the request asks of the key.
+#[derive(Debug, Default)]
+pub struct Requirements<'a> {
+    /// A scope the key must have.
+    pub scope: Option<&'a str>,
+}
+
+fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION);
+    let value = values.next().ok_or(ApiError::MissingKey)?;
+    if values.next().is_some() {
+        return Err(ApiError::MalformedKey(
+            "Send one Authorization header, not several.",
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::MalformedKey("The Authorization header must be plain ASCII."))?
+        .trim();
+    if value.is_empty() {
+        return Err(ApiError::MissingKey);
+    }
+    let (scheme, key) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("ApiKey") {
+        return Err(ApiError::MalformedKey(
+            "Use the ApiKey scheme: `Authorization: ApiKey <key>`.",
+        ));
+    }
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(ApiError::MissingKey);
+    }
+    ApiKey::parse(key)
+        .map_err(|_| ApiError::MalformedKey("This is not a Keyward API key: check that it was copied whole."))
+}
+
+impl Verifier {
+    /// Verifies the request's key. `client` is the address failures are counted for.
+    pub async fn verify(
+        &self,
+        headers: &HeaderMap,
+        client: IpAddr,
+        requirements: Requirements<'_>,
+    ) -> Result<Verified, ApiError> {
+        if let Some(retry_after) = self.failures.blocked(client) {
+            return Err(ApiError::RateLimited {
+                message: "Too many failed requests from this address.",
+                retry_after,
+            });
+        }
+        let outcome = self.check(headers, client, requirements).await;
+        if let Err(err) = &outcome
+            && !matches!(
+                err,
+                ApiError::RateLimited { .. } | ApiError::Unavailable(_) | ApiError::Unexpected(_)
+            )
+        {
+            self.failures.note_failure(client);
+        }
+        outcome
+    }
+
+    async fn check(
+        &self,
+        headers: &HeaderMap,
+        client: IpAddr,
+        requirements: Requirements<'_>,
+    ) -> Result<Verified, ApiError> {
+        let key = presented_key(headers)?;
+        let digest = key.digest(&self.pepper);
+        let cached = self.lookup(digest).await?.ok_or(ApiError::InvalidKey)?;
+        let now = self.clock.now();
+        let outcome = judge(&cached, headers, &requirements, now).and_then(|verified| {
+            match cached.rate_limit_per_minute {
+                Some(limit) => {
+                    self.limits
+                        .admit(&cached.id, limit)
+                        .map(|()| verified)
+                        .map_err(|retry_after| ApiError::RateLimited {
+                            message: "This API key's rate limit is reached.",
+                            retry_after,
+                        })
+                }
+                None => Ok(verified),
+            }
+        });
+        self.usage
+            .record(&cached.id, outcome.is_ok(), now, Some(client.to_string()));
+        outcome
+    }
+
+    async fn lookup(&self, digest: String) -> Result<Option<Arc<CachedKey>>, ApiError> {
+        let generation = match self.cache.get(&digest) {
+            Lookup::Hit(key) => return Ok(key),
+            Lookup::Miss(generation) => generation,
+        };
+        let wanted = digest.clone();
+        let row = self
+            .db
+            .run(move |conn| -> Result<_, DbError> { keys::find_by_digest(conn, &wanted) })
+            .await?;
+        let key = row
+            .map(|row| CachedKey::from_row(&row).map(Arc::new))
+            .transpose()?;
+        self.cache.put(digest, key.clone(), generation);
+        Ok(key)
+    }
+}
+
+/// The checks after the key is known: state, expiry, grace, merchant, scope.
+fn judge(
+    key: &Arc<CachedKey>,
+    headers: &HeaderMap,
+    requirements: &Requirements<'_>,
+    now: PrimitiveDateTime,
+) -> Result<Verified, ApiError> {
+    let facts = &key.facts;
+    let sunset = match facts.status {
+        KeyStatus::Revoked => return Err(ApiError::KeyRevoked),
+        KeyStatus::Deleted => return Err(ApiError::InvalidKey),
+        KeyStatus::Disabled => return Err(ApiError::KeyDisabled),
+        KeyStatus::Rotated if !facts.in_grace(now) => {
+            return Err(ApiError::KeyExpired(
+                "This API key was replaced by a newer version and its grace period has ended.",
+            ));
+        }
+        KeyStatus::Rotated => facts.grace_ends_at,
+        KeyStatus::Active => None,
+    };
+    if facts.is_expired(now) {
+        return Err(ApiError::KeyExpired(
+            "This API key has expired. Renew it or generate a new one.",
+        ));
+    }
+    if let Some(merchant) = headers.get(MERCHANT_HEADER)
+        && merchant.to_str().map(str::trim).ok() != Some(key.merchant_id.as_str())
+    {
+        return Err(ApiError::MerchantMismatch);
+    }
+    if let Some(wanted) = requirements.scope {
+        let granted = Scope::parse(wanted).is_ok_and(|scope| key.scopes.contains(scope));
+        if !granted {
+            return Err(ApiError::InsufficientScope(wanted.chars().take(40).collect()));
+        }
+    }
+    Ok(Verified {
+        key: key.clone(),
+        sunset,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::HeaderValue;
+
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(header::AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn header_variants_are_refused_before_any_hashing() {
+        let key = ApiKey::generate();
+        let good = format!("ApiKey {}", key.expose());
+        assert!(presented_key(&headers(&[good.as_bytes()])).is_ok());
+        assert!(presented_key(&headers(&[format!("apikey {}", key.expose()).as_bytes()])).is_ok());
+        assert!(matches!(presented_key(&headers(&[])), Err(ApiError::MissingKey)));
+        assert!(matches!(
+            presented_key(&headers(&[b""])),
+            Err(ApiError::MissingKey)
+        ));
+        assert!(matches!(
+            presented_key(&headers(&[b"ApiKey "])),
+            Err(ApiError::MissingKey)
+        ));
+        for bad in [
+            format!("Bearer {}", key.expose()).into_bytes(),
+            format!("ApiKey {}x", key.expose()).into_bytes(),
+            "ApiKey kw_live_é".as_bytes().to_vec(),
+            vec![b'a'; 10_240],
+        ] {
+            assert!(matches!(
+                presented_key(&headers(&[&bad])),
+                Err(ApiError::MalformedKey(_))
+            ));
+        }
+        assert!(matches!(
+            presented_key(&headers(&[good.as_bytes(), good.as_bytes()])),
+            Err(ApiError::MalformedKey(_))
+        ));
+    }
+}

@@ -1,0 +1,173 @@
+//! Key usage counted in memory on the request path and written in batches: last use,
+//! and successful and failed verifications per key and hour. Never a write per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use time::PrimitiveDateTime;
+
+use crate::db::usage::{self, LastUse, UsageDelta};
+use crate::db::{Db, DbError, write_transaction};
+
+/// How often the flusher writes what was counted.
+pub const FLUSH_INTERVAL: StdDuration = StdDuration::from_secs(1);
+
+#[derive(Default)]
+struct Pending {
+    hours: HashMap<(Arc<str>, PrimitiveDateTime), (i64, i64)>,
+    last: HashMap<Arc<str>, (PrimitiveDateTime, Option<String>)>,
+}
+
+/// Counts verifications in memory until the next flush.
+#[derive(Default)]
+pub struct UsageRecorder {
+    pending: Mutex<Pending>,
+}
+
+impl std::fmt::Debug for UsageRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageRecorder").finish_non_exhaustive()
+    }
+}
+
+/// The start of the hour `at` falls in.
+pub fn hour_of(at: PrimitiveDateTime) -> PrimitiveDateTime {
+    at.replace_time(time::Time::from_hms(at.hour(), 0, 0).expect("an hour of a valid time is valid"))
+}
+
+impl UsageRecorder {
+    /// Counts one verification of a known key, successful or not, from `from`.
+    pub fn record(&self, key_id: &Arc<str>, succeeded: bool, at: PrimitiveDateTime, from: Option<String>) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counts = pending.hours.entry((key_id.clone(), hour_of(at))).or_default();
+        if succeeded {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+        let last = pending.last.entry(key_id.clone()).or_insert((at, None));
+        if at >= last.0 {
+            *last = (at, from);
+        }
+    }
+
+    fn take(&self) -> Pending {
+        std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Puts back counts a failed flush could not write, so the next flush retries them.
+    fn restore(&self, failed: Pending) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (key, (ok, bad)) in failed.hours {
+            let counts = pending.hours.entry(key).or_default();
+            counts.0 += ok;
+            counts.1 += bad;
+        }
+        for (key, (at, from)) in failed.last {
+            let last = pending.last.entry(key).or_insert((at, None));
+            if at >= last.0 {
+                *last = (at, from);
+            }
+        }
+    }
+
+    /// Writes everything counted so far: one upsert for the counters, one update for
+    /// last use, in one transaction. On failure the counts are kept for the next try.
+    pub async fn flush(&self, db: &Db) -> Result<(), DbError> {
+        let pending = self.take();
+        if pending.hours.is_empty() && pending.last.is_empty() {
+            return Ok(());
+        }
+        let deltas: Vec<UsageDelta> = pending
+            .hours
+            .iter()
+            .map(|((key_id, hour), (succeeded, failed))| UsageDelta {
+                key_id: key_id.to_string(),
+                hour: *hour,
+                succeeded: *succeeded,
+                failed: *failed,
+            })
+            .collect();
+        let uses: Vec<LastUse> = pending
+            .last
+            .iter()
+            .map(|(key_id, (at, from))| LastUse {
+                key_id: key_id.to_string(),
+                at: *at,
+                from: from.clone(),
+            })
+            .collect();
+        let written = db
+            .run(move |conn| {
+                write_transaction(conn, |conn| -> Result<(), DbError> {
+                    usage::add(conn, &deltas)?;
+                    usage::record_last_use(conn, &uses)
+                })
+            })
+            .await;
+        if written.is_err() {
+            self.restore(pending);
+        }
+        written
+    }
+}
+
+/// Flushes every [`FLUSH_INTERVAL`] until the process stops.
+pub async fn run_flusher(recorder: Arc<UsageRecorder>, db: Db) {
+    let mut interval = tokio::time::interval(FLUSH_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(err) = recorder.flush(&db).await {
+            tracing::warn!(error = %crate::error::cause_chain(&err), "flushing key usage failed; will retry");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn counts_add_up_per_key_and_hour_and_the_latest_use_wins() {
+        let recorder = UsageRecorder::default();
+        let key: Arc<str> = Arc::from("k1");
+        recorder.record(&key, true, datetime!(2026-11-03 14:05), Some("10.0.0.1".into()));
+        recorder.record(&key, false, datetime!(2026-11-03 14:59), Some("10.0.0.2".into()));
+        recorder.record(&key, true, datetime!(2026-11-03 15:00), Some("10.0.0.3".into()));
+        recorder.record(&key, true, datetime!(2026-11-03 14:10), Some("10.0.0.4".into()));
+        let pending = recorder.take();
+        assert_eq!(pending.hours[&(key.clone(), datetime!(2026-11-03 14:00))], (2, 1));
+        assert_eq!(pending.hours[&(key.clone(), datetime!(2026-11-03 15:00))], (1, 0));
+        assert_eq!(
+            pending.last[&key],
+            (datetime!(2026-11-03 15:00), Some("10.0.0.3".into()))
+        );
+        assert!(recorder.take().hours.is_empty(), "taken once");
+    }
+
+    #[test]
+    fn restored_counts_are_merged_with_new_ones() {
+        let recorder = UsageRecorder::default();
+        let key: Arc<str> = Arc::from("k1");
+        recorder.record(&key, true, datetime!(2026-11-03 14:05), None);
+        let failed = recorder.take();
+        recorder.record(&key, false, datetime!(2026-11-03 14:06), None);
+        recorder.restore(failed);
+        assert_eq!(recorder.take().hours[&(key, datetime!(2026-11-03 14:00))], (1, 1));
+    }
+}
