@@ -289,6 +289,8 @@ pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, 
 /// have left the throttle's window.
 async fn sweep_expired(state: AppState) {
     let mut interval = actix_web::rt::time::interval(StdDuration::from_secs(300));
+    // The first tick is immediate: start sweeping one period after start-up.
+    interval.tick().await;
     loop {
         interval.tick().await;
         let now = state.clock.now();

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod api;
 mod cli;
 mod csrf;
 mod keys;

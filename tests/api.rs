@@ -1,0 +1,599 @@
+//! The key-authenticated API, over HTTP against the real server.
+
+use std::time::Duration as StdDuration;
+
+use keyward::api::http_date;
+use keyward::domain::{Actor, ApiKey};
+use keyward::keys::{self, GenerateRequest, Generated};
+use reqwest::{Response, StatusCode};
+use time::Duration;
+
+use crate::db_test;
+use crate::helpers::{Backend, Browser, TestApp, spawn_app, test_secret};
+
+fn generate(app: &TestApp, name: &str, scopes: &[&str], extra: GenerateRequest) -> Generated {
+    keys::generate(
+        &mut app.db.get().unwrap(),
+        &app.demo_merchant_id(),
+        &GenerateRequest {
+            name: name.to_owned(),
+            scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
+            ..extra
+        },
+        &Actor::cli(),
+        &keyward::startup::key_pepper(&test_secret()),
+        app.clock.now(),
+    )
+    .unwrap()
+}
+
+async fn call(app: &TestApp, path: &str, authorization: Option<&str>) -> Response {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", app.address));
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    request.send().await.unwrap()
+}
+
+async fn assert_error(res: Response, status: StatusCode, code: &str) {
+    assert_eq!(res.status(), status, "expected {code}");
+    if status == StatusCode::UNAUTHORIZED {
+        assert_eq!(res.headers()["www-authenticate"], "ApiKey");
+    }
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+fn bearer(key: &Generated) -> String {
+    format!("ApiKey {}", key.key.expose())
+}
+
+db_test!(
+    whoami_describes_the_key,
+    forward_auth_answers_with_the_key_headers_and_checks_scopes,
+    each_failure_has_its_code,
+    header_variants_are_401_and_never_500,
+    keys_are_read_from_the_authorization_header_only,
+    a_bad_checksum_costs_no_database_query,
+    revoking_on_the_dashboard_refuses_the_very_next_request,
+    a_disabled_key_is_refused_and_accepted_again_once_enabled,
+    a_key_in_grace_works_with_sunset_until_the_grace_ends,
+    a_change_made_by_the_cli_is_picked_up_within_a_second,
+    usage_reaches_the_database_within_a_couple_of_seconds,
+    a_key_rate_limit_answers_429_with_retry_after,
+    a_flood_of_made_up_keys_from_one_address_is_throttled,
+);
+
+async fn whoami_describes_the_key(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(
+        &app,
+        "Orders sync",
+        &["orders:read", "orders:write"],
+        GenerateRequest {
+            expires: "30".into(),
+            ..Default::default()
+        },
+    );
+    let res = call(&app, "/api/v1/whoami", Some(&bearer(&key))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers().get("sunset").is_none(),
+        "an active key has no Sunset"
+    );
+    let expires = key.row.expires_at.unwrap();
+    assert_eq!(
+        res.headers()["x-keyward-key-expires"],
+        http_date(expires).as_str()
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["key_id"], key.row.id);
+    assert_eq!(body["name"], "Orders sync");
+    assert_eq!(body["merchant_id"], app.demo_merchant_id());
+    assert_eq!(body["scopes"], serde_json::json!(["orders:read", "orders:write"]));
+    assert_eq!(body["version"], 1);
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    let lower = format!("apikey {}", key.key.expose());
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&lower)).await.status(),
+        StatusCode::OK,
+        "the scheme is case-insensitive"
+    );
+}
+
+async fn forward_auth_answers_with_the_key_headers_and_checks_scopes(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(
+        &app,
+        "Gateway",
+        &["orders:read", "feeds:upload"],
+        GenerateRequest::default(),
+    );
+    let res = call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&key))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["x-keyward-merchant-id"],
+        app.demo_merchant_id().as_str()
+    );
+    assert_eq!(res.headers()["x-keyward-key-id"], key.row.id.as_str());
+    assert_eq!(res.headers()["x-keyward-scopes"], "orders:read feeds:upload");
+    assert_eq!(
+        call(&app, "/api/v1/auth", Some(&bearer(&key))).await.status(),
+        StatusCode::OK,
+        "no scope asked"
+    );
+    assert_error(
+        call(&app, "/api/v1/auth?scope=orders:write", Some(&bearer(&key))).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    )
+    .await;
+    assert_error(
+        call(&app, "/api/v1/auth?scope=root", Some(&bearer(&key))).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    )
+    .await;
+}
+
+async fn each_failure_has_its_code(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let whoami = "/api/v1/whoami";
+    assert_error(
+        call(&app, whoami, None).await,
+        StatusCode::UNAUTHORIZED,
+        "missing_key",
+    )
+    .await;
+    let made_up = format!("ApiKey {}", ApiKey::generate().expose());
+    assert_error(
+        call(&app, whoami, Some(&made_up)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_key",
+    )
+    .await;
+    let mut mistyped = ApiKey::generate().expose().to_owned();
+    mistyped.replace_range(20..21, if &mistyped[20..21] == "a" { "b" } else { "a" });
+    assert_error(
+        call(&app, whoami, Some(&format!("ApiKey {mistyped}"))).await,
+        StatusCode::UNAUTHORIZED,
+        "malformed_key",
+    )
+    .await;
+
+    let merchant = app.demo_merchant_id();
+    let mut conn = app.db.get().unwrap();
+    let now = app.clock.now();
+    let disabled = generate(&app, "Disabled", &[], GenerateRequest::default());
+    keys::disable(&mut conn, &merchant, &disabled.row.id, &Actor::cli(), now).unwrap();
+    assert_error(
+        call(&app, whoami, Some(&bearer(&disabled))).await,
+        StatusCode::UNAUTHORIZED,
+        "key_disabled",
+    )
+    .await;
+    let revoked = generate(&app, "Revoked", &[], GenerateRequest::default());
+    keys::revoke(
+        &mut conn,
+        &merchant,
+        &revoked.row.id,
+        "REVOKE",
+        &Actor::cli(),
+        now,
+    )
+    .unwrap();
+    assert_error(
+        call(&app, whoami, Some(&bearer(&revoked))).await,
+        StatusCode::UNAUTHORIZED,
+        "key_revoked",
+    )
+    .await;
+    let expiring = generate(
+        &app,
+        "Expiring",
+        &[],
+        GenerateRequest {
+            expires: "7".into(),
+            ..Default::default()
+        },
+    );
+    drop(conn);
+
+    let scoped = generate(&app, "Scoped", &["products:read"], GenerateRequest::default());
+    assert_error(
+        call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&scoped))).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+    )
+    .await;
+    let res = reqwest::Client::new()
+        .get(format!("{}{whoami}", app.address))
+        .header("Authorization", bearer(&scoped))
+        .header("X-Merchant-Id", "someone-else")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "merchant_mismatch").await;
+    let res = reqwest::Client::new()
+        .get(format!("{}{whoami}", app.address))
+        .header("Authorization", bearer(&scoped))
+        .header("X-Merchant-Id", merchant.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the right merchant passes");
+
+    app.clock.advance(Duration::days(7));
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    assert_error(
+        call(&app, whoami, Some(&bearer(&expiring))).await,
+        StatusCode::UNAUTHORIZED,
+        "key_expired",
+    )
+    .await;
+}
+
+async fn header_variants_are_401_and_never_500(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Real", &[], GenerateRequest::default());
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/whoami", app.address);
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("missing", vec![]),
+        ("empty", vec![b"".to_vec()]),
+        ("scheme only", vec![b"ApiKey".to_vec()]),
+        (
+            "bearer",
+            vec![format!("Bearer {}", key.key.expose()).into_bytes()],
+        ),
+        ("lowercase scheme, bad key", vec![b"apikey kw_live_nope".to_vec()]),
+        (
+            "two headers",
+            vec![bearer(&key).into_bytes(), bearer(&key).into_bytes()],
+        ),
+        (
+            "10 KB",
+            vec![format!("ApiKey {}", "k".repeat(10 * 1024)).into_bytes()],
+        ),
+        ("non-ASCII", vec![b"ApiKey kw_live_\xc3\xa9t\xc3\xa9".to_vec()]),
+        ("latin-1 byte", vec![b"ApiKey \xff\xfe".to_vec()]),
+    ];
+    for (name, values) in cases {
+        let mut request = client.get(&url);
+        for value in values {
+            request = request.header(
+                "Authorization",
+                reqwest::header::HeaderValue::from_bytes(&value).unwrap(),
+            );
+        }
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(
+            ["missing_key", "malformed_key"].contains(&body["error"]["code"].as_str().unwrap()),
+            "{name}: {body}"
+        );
+    }
+}
+
+async fn keys_are_read_from_the_authorization_header_only(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Header only", &[], GenerateRequest::default());
+    let res = call(
+        &app,
+        &format!(
+            "/api/v1/whoami?api_key={}&key={}",
+            key.key.expose(),
+            key.key.expose()
+        ),
+        None,
+    )
+    .await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "missing_key").await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/whoami", app.address))
+        .header("Cookie", format!("api_key={}", key.key.expose()))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::UNAUTHORIZED, "missing_key").await;
+}
+
+async fn a_bad_checksum_costs_no_database_query(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let before = app.db.queries_started();
+    for _ in 0..5 {
+        let mut raw = ApiKey::generate().expose().to_owned();
+        raw.truncate(48);
+        raw.push_str("000000");
+        assert_error(
+            call(&app, "/api/v1/whoami", Some(&format!("ApiKey {raw}"))).await,
+            StatusCode::UNAUTHORIZED,
+            "malformed_key",
+        )
+        .await;
+    }
+    assert_eq!(app.db.queries_started(), before, "no statement ran");
+    let made_up = format!("ApiKey {}", ApiKey::generate().expose());
+    call(&app, "/api/v1/whoami", Some(&made_up)).await;
+    assert!(
+        app.db.queries_started() > before,
+        "a well-formed key is looked up (the counter works)"
+    );
+}
+
+async fn revoking_on_the_dashboard_refuses_the_very_next_request(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Soon revoked", &[], GenerateRequest::default());
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        StatusCode::OK,
+        "now cached"
+    );
+    let browser = app.signed_in_admin().await;
+    let path = format!("/settings/api-credentials/{}/revoke", key.row.id);
+    let token = browser.csrf_token(&path).await;
+    let res = browser
+        .post_form(&path, &[("csrf_token", &token), ("confirm", "REVOKE")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_error(
+        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await,
+        StatusCode::UNAUTHORIZED,
+        "key_revoked",
+    )
+    .await;
+}
+
+async fn a_disabled_key_is_refused_and_accepted_again_once_enabled(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Toggled", &[], GenerateRequest::default());
+    let browser = app.signed_in_admin().await;
+    let token = browser.csrf_token("/settings/api-credentials").await;
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        StatusCode::OK
+    );
+    browser
+        .post_form(
+            &format!("/settings/api-credentials/{}/disable", key.row.id),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_error(
+        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await,
+        StatusCode::UNAUTHORIZED,
+        "key_disabled",
+    )
+    .await;
+    browser
+        .post_form(
+            &format!("/settings/api-credentials/{}/enable", key.row.id),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn a_key_in_grace_works_with_sunset_until_the_grace_ends(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let old = generate(&app, "Rotating", &[], GenerateRequest::default());
+    let new = keys::rotate(
+        &mut app.db.get().unwrap(),
+        &app.demo_merchant_id(),
+        &old.row.id,
+        keyward::domain::GracePeriod::OneHour,
+        None,
+        &Actor::cli(),
+        &keyward::startup::key_pepper(&test_secret()),
+        app.clock.now(),
+    )
+    .unwrap();
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    let grace_end = keyward::db::keys::find(&mut app.db.get().unwrap(), &app.demo_merchant_id(), &old.row.id)
+        .unwrap()
+        .unwrap()
+        .grace_ends_at
+        .unwrap();
+    let res = call(&app, "/api/v1/whoami", Some(&bearer(&old))).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the old key works during the grace period"
+    );
+    assert_eq!(res.headers()["sunset"], http_date(grace_end).as_str());
+    let res = call(&app, "/api/v1/whoami", Some(&bearer(&new))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("sunset").is_none());
+
+    app.clock.advance(Duration::minutes(59));
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&bearer(&old))).await.status(),
+        StatusCode::OK,
+        "before the end"
+    );
+    app.clock.advance(Duration::minutes(1));
+    assert_error(
+        call(&app, "/api/v1/whoami", Some(&bearer(&old))).await,
+        StatusCode::UNAUTHORIZED,
+        "key_expired",
+    )
+    .await;
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&bearer(&new))).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn a_change_made_by_the_cli_is_picked_up_within_a_second(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "From outside", &[], GenerateRequest::default());
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        StatusCode::OK,
+        "now cached"
+    );
+    // Another process: the cache is not told, so only its time-to-live brings the change.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .env("DATABASE_URL", app.test_db.url_string())
+        .env("KEYWARD_SECRET", "test-secret-".repeat(8))
+        .args(["key", "disable", &key.row.id])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let changed = std::time::Instant::now();
+    loop {
+        let res = call(&app, "/api/v1/whoami", Some(&bearer(&key))).await;
+        if res.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            changed.elapsed() < StdDuration::from_millis(1500),
+            "still accepted after the time-to-live"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+}
+
+async fn usage_reaches_the_database_within_a_couple_of_seconds(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Busy", &["orders:read"], GenerateRequest::default());
+    for _ in 0..3 {
+        assert_eq!(
+            call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&key)))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            call(&app, "/api/v1/auth?scope=orders:write", Some(&bearer(&key)))
+                .await
+                .status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    let query = format!(
+        "SELECT CAST(COALESCE(SUM(succeeded), 0) * 1000 + COALESCE(SUM(failed), 0) AS BIGINT) AS n FROM key_usage_hourly WHERE key_id = '{}'",
+        key.row.id
+    );
+    let started = std::time::Instant::now();
+    while app.count(&query) != 3002 {
+        assert!(
+            started.elapsed() < StdDuration::from_secs(3),
+            "counts not flushed: {}",
+            app.count(&query)
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let row = keyward::db::keys::find(&mut app.db.get().unwrap(), &app.demo_merchant_id(), &key.row.id)
+        .unwrap()
+        .unwrap();
+    assert!(row.last_used_at.is_some());
+    assert_eq!(row.last_used_from.as_deref(), Some("127.0.0.1"));
+    let browser = app.signed_in_admin().await;
+    let page = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let card = &page[page.find("Busy</h2>").unwrap()..];
+    let last_used = &card[card.find("<dt>Last Used</dt>").unwrap()..];
+    assert!(
+        !last_used.starts_with("<dt>Last Used</dt><dd>Never"),
+        "Last Used is shown: {last_used}"
+    );
+}
+
+async fn a_key_rate_limit_answers_429_with_retry_after(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(
+        &app,
+        "Limited",
+        &[],
+        GenerateRequest {
+            rate_limit: "2".into(),
+            ..Default::default()
+        },
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+            StatusCode::OK
+        );
+    }
+    let res = call(&app, "/api/v1/whoami", Some(&bearer(&key))).await;
+    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+async fn a_flood_of_made_up_keys_from_one_address_is_throttled(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Legit", &[], GenerateRequest::default());
+    let flood = Browser::from(&app.address, "127.0.0.5");
+    let mut statuses = Vec::new();
+    for _ in 0..keyward::api::limits::FAILURES_PER_MINUTE + 5 {
+        let made_up = format!("ApiKey {}", ApiKey::generate().expose());
+        let res = flood
+            .send(
+                flood
+                    .builder(reqwest::Method::GET, "/api/v1/whoami")
+                    .header("Authorization", made_up),
+            )
+            .await;
+        statuses.push(res.status());
+    }
+    let limited = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(limited, 5, "{statuses:?}");
+    // Even a real key is refused from the flooding address for now…
+    let res = flood
+        .send(
+            flood
+                .builder(reqwest::Method::GET, "/api/v1/whoami")
+                .header("Authorization", bearer(&key)),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // …while other clients are not affected.
+    assert_eq!(
+        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        StatusCode::OK
+    );
+}
