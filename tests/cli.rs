@@ -722,3 +722,63 @@ async fn key_rotate_revoke_disable_and_enable_follow_the_dashboards_rules(backen
         ]
     );
 }
+
+db_test!(sigterm_writes_the_usage_counted_since_the_last_flush);
+
+async fn sigterm_writes_the_usage_counted_since_the_last_flush(backend: Backend) {
+    let Some(db) = TestDb::create(backend) else { return };
+    let (mut server, _, address) = start_server(&db, backend);
+    let mut create = keyward(&db.url_string());
+    if backend == Backend::Postgres {
+        create.env("KEYWARD_SECRET", "s".repeat(64));
+    }
+    let output = create
+        .args([
+            "key",
+            "create",
+            "--merchant",
+            "Demo Merchant",
+            "--name",
+            "Shutdown",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let key = stdout(&output).trim().to_owned();
+    {
+        let client = reqwest::Client::new();
+        for _ in 0..5 {
+            let res = client
+                .get(format!("{address}/api/v1/whoami"))
+                .header("Authorization", format!("ApiKey {key}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    }
+    // Straight away, well inside the one-second flush interval.
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "a graceful stop: {status:?}");
+
+    let db_handle = keyward::db::Db::connect(&db.url).unwrap();
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let total =
+        diesel::sql_query("SELECT CAST(COALESCE(SUM(succeeded), 0) AS BIGINT) AS n FROM key_usage_hourly")
+            .get_result::<Total>(&mut **db_handle.get().unwrap())
+            .unwrap();
+    assert_eq!(total.n, 5, "every request was counted");
+}
