@@ -597,3 +597,257 @@ async fn a_flood_of_made_up_keys_from_one_address_is_throttled(backend: Backend)
         StatusCode::OK
     );
 }
+
+db_test!(
+    cards_and_the_key_page_show_usage_from_the_api,
+    keys_expiring_within_a_week_are_flagged_and_filterable,
+    a_rotated_card_compares_versions_and_says_when_revoking_is_safe,
+    the_rate_limit_is_chosen_at_generate_and_shown,
+);
+
+async fn wait_for_flush(app: &TestApp, key_id: &str, total: i64) {
+    let query = format!(
+        "SELECT CAST(COALESCE(SUM(succeeded + failed), 0) AS BIGINT) AS n FROM key_usage_hourly WHERE key_id = '{key_id}'"
+    );
+    let started = std::time::Instant::now();
+    while app.count(&query) < total {
+        assert!(started.elapsed() < StdDuration::from_secs(3), "usage not flushed");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+}
+
+async fn cards_and_the_key_page_show_usage_from_the_api(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Charted", &["orders:read"], GenerateRequest::default());
+    for _ in 0..4 {
+        call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&key))).await;
+    }
+    call(&app, "/api/v1/auth?scope=orders:write", Some(&bearer(&key))).await;
+    wait_for_flush(&app, &key.row.id, 5).await;
+
+    let browser = app.signed_in_admin().await;
+    let page = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let card = &page[page.find("Charted</h2>").unwrap()..];
+    let card = &card[..card.find("</article>").unwrap()];
+    assert!(
+        card.contains("4 successful") && card.contains("1 failed") && card.contains("20.0%"),
+        "{card}"
+    );
+    assert!(
+        card.contains("just now") && card.contains(r#"<time datetime=""#),
+        "{card}"
+    );
+
+    let detail = browser
+        .get(&format!("/settings/api-credentials/{}", key.row.id))
+        .await;
+    assert_eq!(detail.status(), StatusCode::OK);
+    let html = detail.text().await.unwrap();
+    for text in [
+        "Developers corner",
+        &key.row.id,
+        &key.row.masked_key,
+        "Versions",
+        "Requests in the last 24 hours",
+        "<svg",
+        "History",
+        "generated",
+    ] {
+        assert!(html.contains(text), "{text} missing");
+    }
+    assert_eq!(html.matches(r#"class="bar-ok""#).count(), 24, "one bar per hour");
+    assert!(
+        html.contains(": 4 successful, 1 failed</title>"),
+        "the current hour's bar"
+    );
+    assert!(
+        !html.contains("<script>") && !html.contains(" style="),
+        "no inline script or style"
+    );
+
+    let viewer = app.browser();
+    app.create_member(
+        "v@example.com",
+        "viewer password",
+        &app.demo_merchant_id(),
+        keyward::domain::Role::Viewer,
+    );
+    viewer.sign_in("v@example.com", "viewer password").await;
+    assert_eq!(
+        viewer
+            .get(&format!("/settings/api-credentials/{}", key.row.id))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for id in ["not-a-key", "00000000-0000-0000-0000-000000000000"] {
+        assert_eq!(
+            viewer
+                .get(&format!("/settings/api-credentials/{id}"))
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+async fn keys_expiring_within_a_week_are_flagged_and_filterable(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    generate(
+        &app,
+        "Soon",
+        &[],
+        GenerateRequest {
+            expires: "7".into(),
+            ..Default::default()
+        },
+    );
+    generate(
+        &app,
+        "Later",
+        &[],
+        GenerateRequest {
+            expires: "30".into(),
+            ..Default::default()
+        },
+    );
+    let browser = app.signed_in_admin().await;
+    let page = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(page.matches(">Expires soon<").count(), 1);
+    assert!(page.contains("Expiring soon (1)"));
+    let filtered = browser
+        .get("/settings/api-credentials?filter=expiring")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(filtered.contains("Soon</h2>") && !filtered.contains("Later</h2>"));
+    assert!(filtered.contains("Show all keys"));
+}
+
+async fn a_rotated_card_compares_versions_and_says_when_revoking_is_safe(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let old = generate(&app, "Migrating", &[], GenerateRequest::default());
+    call(&app, "/api/v1/whoami", Some(&bearer(&old))).await;
+    wait_for_flush(&app, &old.row.id, 1).await;
+    let new = keys::rotate(
+        &mut app.db.get().unwrap(),
+        &app.demo_merchant_id(),
+        &old.row.id,
+        keyward::domain::GracePeriod::OneDay,
+        None,
+        &Actor::cli(),
+        &keyward::startup::key_pepper(&test_secret()),
+        app.clock.now(),
+    )
+    .unwrap();
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    for _ in 0..2 {
+        call(&app, "/api/v1/whoami", Some(&bearer(&new))).await;
+    }
+    wait_for_flush(&app, &new.row.id, 2).await;
+    let browser = app.signed_in_admin().await;
+    let page = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Last hour: 1 requests on this version, 2 on version 2."),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Safe to revoke"),
+        "the old key was used a moment ago"
+    );
+
+    app.clock.advance(Duration::minutes(61));
+    let browser = app.signed_in_admin().await;
+    let page = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Safe to revoke"), "{page}");
+}
+
+async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = app.signed_in_admin().await;
+    let form = browser
+        .get("/settings/api-credentials/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains(r#"name="rate_limit""#));
+    let token = crate::helpers::csrf_token_in(&form).unwrap();
+    let nonce = {
+        let marker = r#"name="nonce" value=""#;
+        let start = form.find(marker).unwrap() + marker.len();
+        form[start..start + form[start..].find('"').unwrap()].to_owned()
+    };
+    let res = browser
+        .post_form(
+            "/settings/api-credentials",
+            &[
+                ("csrf_token", &token),
+                ("nonce", &nonce),
+                ("name", "Throttled"),
+                ("rate_limit", "lots"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("requests per minute"));
+    let form = browser
+        .get("/settings/api-credentials/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let nonce = {
+        let marker = r#"name="nonce" value=""#;
+        let start = form.find(marker).unwrap() + marker.len();
+        form[start..start + form[start..].find('"').unwrap()].to_owned()
+    };
+    let res = browser
+        .post_form(
+            "/settings/api-credentials",
+            &[
+                ("csrf_token", &token),
+                ("nonce", &nonce),
+                ("name", "Throttled"),
+                ("rate_limit", "600"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = browser
+        .get("/settings/api-credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("600 per minute"));
+}

@@ -394,3 +394,13 @@ pub fn find_by_digest(conn: &mut DbConnection, digest: &str) -> Result<Option<Ke
         .first(conn)
         .optional()?)
 }
+
+/// Every version of a lineage, oldest first, deleted ones included (for history).
+pub fn lineage(conn: &mut DbConnection, merchant_id: &str, lineage_id: &str) -> Result<Vec<KeyRow>, DbError> {
+    Ok(api_keys::table
+        .select(KeyRow::as_select())
+        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::lineage_id.eq(lineage_id))
+        .order(api_keys::version.asc())
+        .load(conn)?)
+}

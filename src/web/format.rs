@@ -39,6 +39,34 @@ pub fn remaining(now: PrimitiveDateTime, end: PrimitiveDateTime) -> String {
     }
 }
 
+/// How long ago `then` was: `just now`, `5 minutes ago`, `3 hours ago`, `2 days ago`.
+pub fn ago(now: PrimitiveDateTime, then: PrimitiveDateTime) -> String {
+    let elapsed = now - then;
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    if elapsed < Duration::minutes(1) {
+        "just now".to_owned()
+    } else if elapsed < Duration::hours(1) {
+        plural(elapsed.whole_minutes(), "minute")
+    } else if elapsed < Duration::days(1) {
+        plural(elapsed.whole_hours(), "hour")
+    } else {
+        plural(elapsed.whole_days(), "day")
+    }
+}
+
+/// `2026-11-03T14:02:00Z`, for `<time datetime>`.
+pub fn iso(at: PrimitiveDateTime) -> String {
+    at.assume_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -49,6 +77,17 @@ mod tests {
     fn times_read_like_the_design() {
         assert_eq!(datetime(datetime!(2026-11-03 14:02)), "3 Nov 2026 14:02 UTC");
         assert_eq!(date(datetime!(2026-11-03 14:02)), "3 Nov 2026");
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        let now = datetime!(2026-11-03 12:00);
+        assert_eq!(ago(now, now - Duration::seconds(20)), "just now");
+        assert_eq!(ago(now, now - Duration::minutes(1)), "1 minute ago");
+        assert_eq!(ago(now, now - Duration::minutes(42)), "42 minutes ago");
+        assert_eq!(ago(now, now - Duration::hours(3)), "3 hours ago");
+        assert_eq!(ago(now, now - Duration::days(9)), "9 days ago");
+        assert_eq!(iso(now), "2026-11-03T12:00:00Z");
     }
 
     #[test]

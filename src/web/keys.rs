@@ -1,18 +1,22 @@
 //! Settings → API Credentials: the key list and every key action, each modal also a
 //! plain page when JavaScript is off.
 
+use std::collections::HashMap;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
 use crate::db::keys::KeyRow;
-use crate::db::{DbError, key_policies, keys as key_rows};
+use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
 use crate::domain::{
     DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope, ValidationError,
 };
 use crate::error::WebError;
 use crate::keys::{self, EditRequest, GenerateRequest, Generated, KeyError};
+use crate::usage::hour_of as usage_hour;
+use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
 use crate::web::forms::FormFields;
 use crate::web::shell::Shell;
@@ -55,8 +59,30 @@ pub struct KeyCard {
     pub created: String,
     /// Created by.
     pub created_by: String,
-    /// Last Used, or Never.
+    /// Last Used, relative ("5 minutes ago"), or Never.
     pub last_used: String,
+    /// Last Used exactly, for the hover text and `<time datetime>`; empty when never.
+    pub last_used_exact: String,
+    /// Last Used as RFC 3339.
+    pub last_used_iso: String,
+    /// Successful requests in the last 24 hours.
+    pub succeeded_24h: i64,
+    /// Failed requests in the last 24 hours.
+    pub failed_24h: i64,
+    /// Failed share of the last 24 hours' requests, as text.
+    pub error_rate: String,
+    /// Requests in the last hour.
+    pub last_hour: i64,
+    /// For a rotated key: requests in the last hour on the version that replaced it.
+    pub successor_last_hour: i64,
+    /// For a rotated key: the version that replaced it.
+    pub successor_version: i32,
+    /// For a rotated key: unused for the last 60 minutes, so revoking it breaks nothing.
+    pub safe_to_revoke: bool,
+    /// Expires within 7 days.
+    pub expires_soon: bool,
+    /// The key's own limit, as text.
+    pub rate_limit: String,
     /// Version number.
     pub version: i32,
     /// Status badge text.
@@ -94,6 +120,27 @@ pub struct KeyCard {
     lineage_id: String,
 }
 
+/// The usage numbers a card shows, read in one query for the whole page.
+#[derive(Default)]
+struct Usage {
+    day: HashMap<String, (i64, i64)>,
+    hour: HashMap<String, (i64, i64)>,
+}
+
+impl Usage {
+    fn apply(&self, card: &mut KeyCard) {
+        let (ok, failed) = self.day.get(&card.id).copied().unwrap_or_default();
+        card.succeeded_24h = ok;
+        card.failed_24h = failed;
+        card.error_rate = if ok + failed == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.1}%", failed as f64 * 100.0 / (ok + failed) as f64)
+        };
+        card.last_hour = self.hour.get(&card.id).map_or(0, |(ok, failed)| ok + failed);
+    }
+}
+
 fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
     let facts = row.facts()?;
     let display = facts.display_status(now);
@@ -108,7 +155,24 @@ fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyC
         created_by: row.created_by.clone(),
         last_used: row
             .last_used_at
-            .map_or_else(|| "Never".to_owned(), format::datetime),
+            .map_or_else(|| "Never".to_owned(), |at| format::ago(now, at)),
+        last_used_exact: row.last_used_at.map(format::datetime).unwrap_or_default(),
+        last_used_iso: row.last_used_at.map(format::iso).unwrap_or_default(),
+        succeeded_24h: 0,
+        failed_24h: 0,
+        error_rate: String::new(),
+        last_hour: 0,
+        successor_last_hour: 0,
+        successor_version: row.version + 1,
+        safe_to_revoke: row
+            .last_used_at
+            .is_none_or(|at| now - at >= time::Duration::minutes(60)),
+        expires_soon: row
+            .expires_at
+            .is_some_and(|at| at > now && at - now <= time::Duration::days(7)),
+        rate_limit: row
+            .rate_limit_per_minute
+            .map_or_else(|| "None".to_owned(), |limit| format!("{limit} per minute")),
         version: row.version,
         status: display.label(),
         status_class: match display {
@@ -148,6 +212,8 @@ fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyC
 #[template(path = "settings/api_credentials.html")]
 struct ApiCredentialsPage {
     shell: Shell,
+    expiring_count: usize,
+    expiring_filter: bool,
     can_manage: bool,
     flash: Option<String>,
     error: Option<String>,
@@ -158,11 +224,19 @@ struct ApiCredentialsPage {
     revoked: Vec<KeyCard>,
 }
 
+/// A narrowing of the list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// Keys that expire within 7 days.
+    ExpiringSoon,
+}
+
 async fn list_page(
     user: &CurrentUser,
     state: &AppState,
     status: StatusCode,
     error: Option<String>,
+    filter: Option<Filter>,
 ) -> Result<HttpResponse, WebError> {
     let shell = Shell::new(user, "api-credentials");
     let Some(merchant) = user.merchant.clone() else {
@@ -170,19 +244,25 @@ async fn list_page(
     };
     let now = state.clock.now();
     let merchant_id = merchant.merchant_id.clone();
-    let (rows, policy) = state
+    let (rows, policy, usage) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
-            Ok((
-                key_rows::list(conn, &merchant_id)?,
-                key_policies::get(conn, &merchant_id)?,
-            ))
+            let rows = key_rows::list(conn, &merchant_id)?;
+            let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+            let usage = Usage {
+                day: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(23)))?,
+                hour: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(1)))?,
+            };
+            Ok((rows, key_policies::get(conn, &merchant_id)?, usage))
         })
         .await?;
-    let cards = rows
+    let mut cards = rows
         .iter()
         .map(|row| card(row, &policy, now))
         .collect::<Result<Vec<_>, _>>()?;
+    for card in &mut cards {
+        usage.apply(card);
+    }
     let (mut current, mut rotated, mut revoked) = (Vec::new(), Vec::new(), Vec::new());
     for card in cards {
         match card.display {
@@ -193,6 +273,19 @@ async fn list_page(
         }
     }
     current.sort_by(|a, b| a.display.cmp(&b.display).then(b.created_at.cmp(&a.created_at)));
+    for old in &mut rotated {
+        if let Some(successor) = current
+            .iter()
+            .find(|card| card.lineage_id == old.lineage_id && card.version > old.version)
+        {
+            old.successor_last_hour = successor.last_hour;
+            old.successor_version = successor.version;
+        }
+    }
+    let expiring_count = current.iter().filter(|card| card.expires_soon).count();
+    if filter == Some(Filter::ExpiringSoon) {
+        current.retain(|card| card.expires_soon);
+    }
     for card in &mut current {
         if card.can_rotate && rotated.iter().any(|old| old.lineage_id == card.lineage_id) {
             card.can_rotate = false;
@@ -206,6 +299,8 @@ async fn list_page(
     render(
         status,
         &ApiCredentialsPage {
+            expiring_count,
+            expiring_filter: filter == Some(Filter::ExpiringSoon),
             can_manage: merchant.role.can_manage_keys(),
             flash: user.session.take_flash(),
             error,
@@ -226,9 +321,18 @@ struct NoMerchantPage {
     shell: Shell,
 }
 
-/// `GET /settings/api-credentials`.
-pub async fn list(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    list_page(&user, &state, StatusCode::OK, None).await
+/// `GET /settings/api-credentials` (`?filter=expiring` for keys expiring within 7 days).
+pub async fn list(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let filter = query
+        .iter()
+        .any(|(name, value)| name == "filter" && value == "expiring")
+        .then_some(Filter::ExpiringSoon);
+    list_page(&user, &state, StatusCode::OK, None, filter).await
 }
 
 /// A modal in its frame (for htmx) or as a page of its own (without JavaScript).
@@ -348,6 +452,7 @@ struct GenerateForm {
     expires_on: String,
     duplicated_from: Option<String>,
     limit_note: Option<String>,
+    rate_limit: String,
 }
 
 fn expiry_choices(policy: &KeyPolicy, selected: &str) -> Vec<ExpiryChoice> {
@@ -391,6 +496,7 @@ fn expiry_choices(policy: &KeyPolicy, selected: &str) -> Vec<ExpiryChoice> {
 }
 
 struct GenerateDefaults {
+    rate_limit: String,
     description: String,
     scopes: Vec<String>,
     expires: String,
@@ -430,6 +536,7 @@ async fn generate_form(
         expires_on: String::new(),
         duplicated_from: defaults.duplicated_from,
         limit_note,
+        rate_limit: defaults.rate_limit,
     };
     modal(req, user, StatusCode::OK, "Generate New API Key", &form)
 }
@@ -441,6 +548,7 @@ pub async fn new_form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let defaults = GenerateDefaults {
+        rate_limit: String::new(),
         description: String::new(),
         scopes: Vec::new(),
         expires: String::new(),
@@ -460,6 +568,10 @@ pub async fn duplicate_form(
     let merchant = user.key_manager()?;
     let row = key_of(&state, &merchant.merchant_id, &path).await?;
     let defaults = GenerateDefaults {
+        rate_limit: row
+            .rate_limit_per_minute
+            .map(|limit| limit.to_string())
+            .unwrap_or_default(),
         description: row.description.clone(),
         scopes: row.scopes()?.names().into_iter().map(str::to_owned).collect(),
         expires: row
@@ -549,6 +661,7 @@ pub async fn generate(
                 expires_on: request.expires_on,
                 duplicated_from: request.duplicated_from,
                 limit_note: None,
+                rate_limit: request.rate_limit,
             };
             modal(&req, &user, status, "Generate New API Key", &form)
         }
@@ -912,7 +1025,7 @@ async fn quick(
         }
         Err(err) => {
             let (status, message) = in_place(err)?;
-            list_page(&user, &state, status, Some(message)).await
+            list_page(&user, &state, status, Some(message), None).await
         }
     }
 }
@@ -945,4 +1058,109 @@ pub async fn renew(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     quick(req, user, state, path.into_inner(), QuickAction::Renew).await
+}
+
+/// A version in the lineage list.
+pub struct VersionView {
+    /// ID.
+    pub id: String,
+    /// Version number.
+    pub version: i32,
+    /// Masked key.
+    pub masked: String,
+    /// Status badge.
+    pub status: &'static str,
+    /// Created.
+    pub created: String,
+    /// This is the page's key.
+    pub current: bool,
+}
+
+/// A history line.
+pub struct EventView {
+    /// What happened.
+    pub what: String,
+    /// Who.
+    pub who: String,
+    /// When.
+    pub when: String,
+    /// From where.
+    pub from: String,
+}
+
+/// The key page.
+#[derive(Template)]
+#[template(path = "settings/key_detail.html")]
+struct KeyDetailPage {
+    shell: Shell,
+    card: KeyCard,
+    versions: Vec<VersionView>,
+    chart: UsageChart,
+    events: Vec<EventView>,
+}
+
+/// `GET /settings/api-credentials/{key_id}`: the developers corner (ID, masked key,
+/// version, earlier versions), the 24-hour chart and the key's history.
+pub async fn detail(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.merchant()?.clone();
+    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let now = state.clock.now();
+    let (merchant_id, lineage_id, key_id) = (
+        merchant.merchant_id.clone(),
+        row.lineage_id.clone(),
+        row.id.clone(),
+    );
+    let (policy, lineage, hours, events) = state
+        .db
+        .run(move |conn| -> Result<_, DbError> {
+            Ok((
+                key_policies::get(conn, &merchant_id)?,
+                key_rows::lineage(conn, &merchant_id, &lineage_id)?,
+                db_usage::hourly(conn, &key_id, usage_hour(now - time::Duration::hours(23)))?,
+                crate::db::key_events::for_key(conn, &merchant_id, &key_id)?,
+            ))
+        })
+        .await?;
+    let versions = lineage
+        .iter()
+        .rev()
+        .map(|version| {
+            Ok(VersionView {
+                id: version.id.clone(),
+                version: version.version,
+                masked: version.masked_key.clone(),
+                status: version.facts()?.display_status(now).label(),
+                created: format::datetime(version.created_at),
+                current: version.id == row.id,
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let events = events
+        .iter()
+        .rev()
+        .map(|event| EventView {
+            what: event.event_type.replace('_', " "),
+            who: event.actor_name.clone(),
+            when: format::datetime(event.created_at),
+            from: event.client_address.clone().unwrap_or_default(),
+        })
+        .collect();
+    let mut card = card(&row, &policy, now)?;
+    let chart = UsageChart::new(now, &hours);
+    card.succeeded_24h = chart.succeeded;
+    card.failed_24h = chart.failed;
+    render(
+        StatusCode::OK,
+        &KeyDetailPage {
+            shell: Shell::new(&user, "api-credentials"),
+            card,
+            versions,
+            chart,
+            events,
+        },
+    )
 }

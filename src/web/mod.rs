@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod chart;
 pub mod csrf;
 pub mod current_user;
 pub mod format;
@@ -90,6 +91,7 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(keys::generate)),
         )
         .service(web::resource("/settings/api-credentials/new").route(web::get().to(keys::new_form)))
+        .service(web::resource("/settings/api-credentials/{key_id}").route(web::get().to(keys::detail)))
         .service(
             web::resource("/settings/api-credentials/{key_id}/duplicate")
                 .route(web::get().to(keys::duplicate_form)),
