@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod cli;
 mod csrf;
+mod gateway;
 mod keys;
 mod operations;
 mod pages;
