@@ -1,0 +1,371 @@
+//! Load benchmark behind BENCHMARKS.md: the release server on SQLite and on Postgres,
+//! seeded with 1,000 and 1,000,000 keys, driven by wrk on loopback. `/healthz` runs
+//! between each scenario, so every figure is a ratio to it in the same run.
+//!
+//! Run with `cargo bench --bench load` (needs `wrk` and Postgres on 127.0.0.1:5432).
+//! `KW_BENCH_SECONDS` (default 5) sets each run's length; `KW_BENCH_SIZES` (default
+//! `1000,1000000`) the key counts.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use diesel::RunQueryDsl;
+use diesel::connection::SimpleConnection;
+use keyward::clock::Clock;
+use keyward::config::{DatabaseUrl, Secret};
+use keyward::db::{Db, DbConnection};
+use keyward::domain::{ApiKey, MerchantName};
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-bench-secret-bench-secret-bench";
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+/// Keys cycled through by the cache-miss run: each is reused only every few seconds,
+/// past the cache's one-second lifetime.
+const MISS_KEYS: usize = 50_000;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One wrk run's results.
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    non_2xx: u64,
+    cpu_us_per_request: f64,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn seconds() -> u64 {
+    std::env::var("KW_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5)
+}
+
+fn sizes() -> Vec<usize> {
+    std::env::var("KW_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+fn millis(value: &str) -> f64 {
+    let value = value.trim();
+    let (number, factor) = if let Some(n) = value.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = value.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = value.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (value, 1.0)
+    };
+    number.parse::<f64>().unwrap_or(f64::NAN) * factor
+}
+
+fn wrk(url: &str, script: &str, env: &[(&str, String)], server_pid: u32) -> Run {
+    let before = cpu_ticks(server_pid);
+    let output = Command::new("wrk")
+        .args(["-t2", "-c64", &format!("-d{}s", seconds()), "--latency", "-s"])
+        .arg(root().join("benches/wrk").join(script))
+        .arg(url)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let after = cpu_ticks(server_pid);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let find = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(prefix).map(|rest| rest.trim().to_owned()))
+    };
+    let requests: u64 = text
+        .lines()
+        .find(|line| line.contains(" requests in "))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let ticks_per_second = 100.0;
+    let cpu_us = (after - before) as f64 / ticks_per_second * 1_000_000.0;
+    Run {
+        rps: find("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        p50_ms: find("50%").map_or(f64::NAN, |v| millis(&v)),
+        p99_ms: find("99%").map_or(f64::NAN, |v| millis(&v)),
+        requests,
+        non_2xx: find("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0),
+        cpu_us_per_request: if requests > 0 { cpu_us / requests as f64 } else { f64::NAN },
+    }
+}
+
+fn connection_of(db: &Db) -> keyward::db::PooledConnection {
+    db.get().expect("a database connection")
+}
+
+/// Inserts `count` active keys with literal values (all generated here), a thousand a
+/// statement; returns the plaintext of the first `keep`.
+fn seed(db: &Db, merchant_id: &str, count: usize, keep: usize) -> Vec<String> {
+    let pepper = keyward::startup::key_pepper(&Secret::from_bytes(SECRET.as_bytes().to_vec()).unwrap());
+    let now = Clock::default().now();
+    let stamp = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let mut kept = Vec::with_capacity(keep);
+    let mut conn = connection_of(db);
+    conn.batch_execute("BEGIN").unwrap();
+    for start in (0..count).step_by(1000) {
+        let mut sql = String::from(
+            "INSERT INTO api_keys (id, merchant_id, lineage_id, version, name, description, scopes, key_hash, \
+             masked_key, status, created_at, created_by, updated_at, updated_by) VALUES ",
+        );
+        for i in start..(start + 1000).min(count) {
+            let key = ApiKey::generate();
+            if kept.len() < keep {
+                kept.push(key.expose().to_owned());
+            }
+            let id = uuid::Uuid::new_v4();
+            if i > start {
+                sql.push(',');
+            }
+            write!(
+                sql,
+                "('{id}', '{merchant_id}', '{id}', 1, 'Key {i}', '', 'orders:read', '{}', '{}', 'active', '{stamp}', 'bench', '{stamp}', 'bench')",
+                key.digest(&pepper),
+                key.masked()
+            )
+            .unwrap();
+        }
+        conn.batch_execute(&sql).unwrap();
+    }
+    conn.batch_execute("COMMIT").unwrap();
+    if matches!(&**conn, DbConnection::Postgres(_)) {
+        conn.batch_execute("ANALYZE api_keys").unwrap();
+    }
+    kept
+}
+
+fn start_server(url: &str) -> (Server, String) {
+    let mut child = Command::new(root().join("target/release/keyward"))
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("KEYWARD_SECRET", SECRET)
+        .env("KEYWARD_BIND", "127.0.0.1:0")
+        .env("KEYWARD_TRUSTED_PROXIES", "127.0.0.1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the release binary starts");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the server exited");
+        if let Some(rest) = line.strip_prefix("Keyward is listening on ") {
+            let address = rest.split_whitespace().next().unwrap().to_owned();
+            return (Server(child), address);
+        }
+    }
+}
+
+fn made_up_keys(count: usize) -> Vec<String> {
+    (0..count).map(|_| ApiKey::generate().expose().to_owned()).collect()
+}
+
+fn bad_checksum_key() -> String {
+    let mut key = ApiKey::generate().expose().to_owned();
+    key.truncate(48);
+    key + "000000"
+}
+
+fn postgres_row_writes(db: &Db) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Writes {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = connection_of(db);
+    let DbConnection::Postgres(pg) = &mut **conn else { return -1 };
+    diesel::sql_query(
+        "SELECT CAST(COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) AS BIGINT) AS n FROM pg_stat_user_tables",
+    )
+    .get_result::<Writes>(pg)
+    .map_or(-1, |w| w.n)
+}
+
+struct Config {
+    backend: &'static str,
+    keys: usize,
+    healthz: Vec<Run>,
+    hit: Run,
+    miss: Run,
+    unknown: Run,
+    invalid: Run,
+    writes_during_hit: Option<i64>,
+}
+
+fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
+    let url = match backend {
+        "SQLite" => format!("sqlite://{}", dir.join(format!("bench-{keys}.db")).display()),
+        _ => {
+            let name = format!("kw_bench_{keys}");
+            let mut admin = connection_of(&Db::connect(&DatabaseUrl::Postgres(format!("{POSTGRES}/test"))).unwrap());
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            format!("{POSTGRES}/{name}")
+        }
+    };
+    let db = Db::connect(&DatabaseUrl::parse(&url).unwrap()).unwrap();
+    db.migrate().unwrap();
+    let merchant = keyward::db::merchants::create(
+        &mut connection_of(&db),
+        &MerchantName::parse("Bench").unwrap(),
+        Clock::default().now(),
+    )
+    .unwrap();
+    eprintln!("{backend}: seeding {keys} keys…");
+    let plaintexts = seed(&db, &merchant.id, keys, MISS_KEYS.min(keys));
+    let keys_file = dir.join(format!("keys-{backend}-{keys}.txt"));
+    std::fs::write(&keys_file, plaintexts.join("\n")).unwrap();
+    let unknown_file = dir.join("unknown.txt");
+    std::fs::write(&unknown_file, made_up_keys(MISS_KEYS).join("\n")).unwrap();
+
+    let (server, address) = start_server(&url);
+    let pid = server.0.id();
+    let whoami = format!("{address}/api/v1/whoami");
+    let healthz = format!("{address}/healthz");
+    let hit_auth = format!("ApiKey {}", plaintexts[0]);
+    let healthz_run = || wrk(&healthz, "fixed.lua", &[("KW_AUTH", String::new())], pid);
+    // Warm-up: connections, the page cache, the hit key in the cache.
+    wrk(&whoami, "fixed.lua", &[("KW_AUTH", hit_auth.clone())], pid);
+
+    eprintln!("{backend} {keys}: running");
+    let mut healthz = vec![healthz_run()];
+    let writes_before = postgres_row_writes(&db);
+    let hit = wrk(&whoami, "fixed.lua", &[("KW_AUTH", hit_auth.clone())], pid);
+    std::thread::sleep(Duration::from_millis(1500));
+    let writes_after = postgres_row_writes(&db);
+    healthz.push(healthz_run());
+    let miss = wrk(&whoami, "rotate.lua", &[("KW_KEYS", keys_file.display().to_string())], pid);
+    healthz.push(healthz_run());
+    let unknown = wrk(&whoami, "rotate.lua", &[("KW_KEYS", unknown_file.display().to_string())], pid);
+    healthz.push(healthz_run());
+    let invalid = wrk(&whoami, "fixed.lua", &[("KW_AUTH", format!("ApiKey {}", bad_checksum_key()))], pid);
+    healthz.push(healthz_run());
+    drop(server);
+    Config {
+        backend,
+        keys,
+        healthz,
+        hit,
+        miss,
+        unknown,
+        invalid,
+        writes_during_hit: (writes_before >= 0).then_some(writes_after - writes_before),
+    }
+}
+
+fn report(configs: &[Config]) -> String {
+    let mut out = String::new();
+    writeln!(out, "| backend | keys | run | req/s | × healthz | p50 ms | p99 ms | × healthz p99 | server CPU µs/req | × healthz CPU | non-2xx |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    for config in configs {
+        let n = config.healthz.len() as f64;
+        let base_rps = config.healthz.iter().map(|r| r.rps).sum::<f64>() / n;
+        let base_p99 = config.healthz.iter().map(|r| r.p99_ms).sum::<f64>() / n;
+        let base_cpu = config.healthz.iter().map(|r| r.cpu_us_per_request).sum::<f64>() / n;
+        let mut row = |name: &str, run: &Run| {
+            writeln!(
+                out,
+                "| {} | {} | {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {} |",
+                config.backend,
+                config.keys,
+                run.rps,
+                run.rps / base_rps,
+                run.p50_ms,
+                run.p99_ms,
+                run.p99_ms / base_p99,
+                run.cpu_us_per_request,
+                run.cpu_us_per_request / base_cpu,
+                run.non_2xx,
+            )
+            .unwrap();
+        };
+        row("healthz (first)", &config.healthz[0]);
+        row("cache hit", &config.hit);
+        row("cache miss", &config.miss);
+        row("unknown key (valid checksum)", &config.unknown);
+        row("invalid key (bad checksum)", &config.invalid);
+    }
+    writeln!(out).unwrap();
+    for config in configs {
+        if let Some(writes) = config.writes_during_hit {
+            writeln!(
+                out,
+                "- {} {} keys: {} row writes in Postgres during the {} cache-hit requests (the flusher's once-a-second batch).",
+                config.backend, config.keys, writes, config.hit.requests
+            )
+            .unwrap();
+        }
+    }
+    for backend in ["SQLite", "Postgres"] {
+        let of = |keys: usize| configs.iter().find(|c| c.backend == backend && c.keys == keys);
+        if let (Some(small), Some(large)) = (of(1_000), of(1_000_000)) {
+            writeln!(
+                out,
+                "- {backend}: 1,000,000 keys vs 1,000 keys: cache hit {:.2}×, cache miss {:.2}× the throughput.",
+                large.hit.rps / small.hit.rps,
+                large.miss.rps / small.miss.rps
+            )
+            .unwrap();
+        }
+    }
+    out
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is taken.
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--bin", "keyward"])
+        .current_dir(root())
+        .status()
+        .expect("cargo builds the release binary");
+    assert!(status.success());
+    keyward::db::prepare_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = Vec::new();
+    for backend in ["SQLite", "Postgres"] {
+        for keys in sizes() {
+            configs.push(bench(backend, keys, dir.path()));
+        }
+    }
+    let report = report(&configs);
+    let out_dir = root().join("target/bench");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("report.md"), &report).unwrap();
+    println!("{report}");
+}
