@@ -21,8 +21,7 @@ use keyward::domain::{ApiKey, MerchantName};
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-bench-secret-bench-secret-bench";
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
-/// Keys cycled through by the cache-miss run: each is reused only every few seconds,
-/// past the cache's one-second lifetime.
+/// Keys the cache-miss run cycles through, spread over the seeded table.
 const MISS_KEYS: usize = 50_000;
 
 struct Server(Child);
@@ -49,7 +48,10 @@ fn root() -> PathBuf {
 }
 
 fn seconds() -> u64 {
-    std::env::var("KW_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5)
+    std::env::var("KW_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
 }
 
 fn sizes() -> Vec<usize> {
@@ -111,8 +113,14 @@ fn wrk(url: &str, script: &str, env: &[(&str, String)], server_pid: u32) -> Run 
         p50_ms: find("50%").map_or(f64::NAN, |v| millis(&v)),
         p99_ms: find("99%").map_or(f64::NAN, |v| millis(&v)),
         requests,
-        non_2xx: find("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0),
-        cpu_us_per_request: if requests > 0 { cpu_us / requests as f64 } else { f64::NAN },
+        non_2xx: find("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        cpu_us_per_request: if requests > 0 {
+            cpu_us / requests as f64
+        } else {
+            f64::NAN
+        },
     }
 }
 
@@ -121,7 +129,7 @@ fn connection_of(db: &Db) -> keyward::db::PooledConnection {
 }
 
 /// Inserts `count` active keys with literal values (all generated here), a thousand a
-/// statement; returns the plaintext of the first `keep`.
+/// statement; returns the plaintext of about `keep` of them, spread over the table.
 fn seed(db: &Db, merchant_id: &str, count: usize, keep: usize) -> Vec<String> {
     let pepper = keyward::startup::key_pepper(&Secret::from_bytes(SECRET.as_bytes().to_vec()).unwrap());
     let now = Clock::default().now();
@@ -144,7 +152,7 @@ fn seed(db: &Db, merchant_id: &str, count: usize, keep: usize) -> Vec<String> {
         );
         for i in start..(start + 1000).min(count) {
             let key = ApiKey::generate();
-            if kept.len() < keep {
+            if i % count.div_ceil(keep).max(1) == 0 {
                 kept.push(key.expose().to_owned());
             }
             let id = uuid::Uuid::new_v4();
@@ -168,9 +176,10 @@ fn seed(db: &Db, merchant_id: &str, count: usize, keep: usize) -> Vec<String> {
     kept
 }
 
-fn start_server(url: &str) -> (Server, String) {
+fn start_server(url: &str, cache_ttl_ms: &str) -> (Server, String) {
     let mut child = Command::new(root().join("target/release/keyward"))
         .arg("serve")
+        .env("KEYWARD_KEY_CACHE_TTL_MS", cache_ttl_ms)
         .env("DATABASE_URL", url)
         .env("KEYWARD_SECRET", SECRET)
         .env("KEYWARD_BIND", "127.0.0.1:0")
@@ -193,7 +202,9 @@ fn start_server(url: &str) -> (Server, String) {
 }
 
 fn made_up_keys(count: usize) -> Vec<String> {
-    (0..count).map(|_| ApiKey::generate().expose().to_owned()).collect()
+    (0..count)
+        .map(|_| ApiKey::generate().expose().to_owned())
+        .collect()
 }
 
 fn bad_checksum_key() -> String {
@@ -209,7 +220,9 @@ fn postgres_row_writes(db: &Db) -> i64 {
         n: i64,
     }
     let mut conn = connection_of(db);
-    let DbConnection::Postgres(pg) = &mut **conn else { return -1 };
+    let DbConnection::Postgres(pg) = &mut **conn else {
+        return -1;
+    };
     diesel::sql_query(
         "SELECT CAST(COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) AS BIGINT) AS n FROM pg_stat_user_tables",
     )
@@ -233,49 +246,94 @@ fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
         "SQLite" => format!("sqlite://{}", dir.join(format!("bench-{keys}.db")).display()),
         _ => {
             let name = format!("kw_bench_{keys}");
-            let mut admin = connection_of(&Db::connect(&DatabaseUrl::Postgres(format!("{POSTGRES}/test"))).unwrap());
-            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+            let mut admin =
+                connection_of(&Db::connect(&DatabaseUrl::Postgres(format!("{POSTGRES}/test"))).unwrap());
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .unwrap();
             admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
             format!("{POSTGRES}/{name}")
         }
     };
+    let plaintexts = {
+        // Its own pool, closed after seeding: Postgres reports a connection's row counts
+        // when it closes, not during the runs.
+        let seeding = Db::connect(&DatabaseUrl::parse(&url).unwrap()).unwrap();
+        seeding.migrate().unwrap();
+        let merchant = keyward::db::merchants::create(
+            &mut connection_of(&seeding),
+            &MerchantName::parse("Bench").unwrap(),
+            Clock::default().now(),
+        )
+        .unwrap();
+        eprintln!("{backend}: seeding {keys} keys…");
+        seed(&seeding, &merchant.id, keys, MISS_KEYS)
+    };
     let db = Db::connect(&DatabaseUrl::parse(&url).unwrap()).unwrap();
-    db.migrate().unwrap();
-    let merchant = keyward::db::merchants::create(
-        &mut connection_of(&db),
-        &MerchantName::parse("Bench").unwrap(),
-        Clock::default().now(),
-    )
-    .unwrap();
-    eprintln!("{backend}: seeding {keys} keys…");
-    let plaintexts = seed(&db, &merchant.id, keys, MISS_KEYS.min(keys));
     let keys_file = dir.join(format!("keys-{backend}-{keys}.txt"));
     std::fs::write(&keys_file, plaintexts.join("\n")).unwrap();
     let unknown_file = dir.join("unknown.txt");
     std::fs::write(&unknown_file, made_up_keys(MISS_KEYS).join("\n")).unwrap();
 
-    let (server, address) = start_server(&url);
+    let (server, address) = start_server(&url, "1000");
     let pid = server.0.id();
     let whoami = format!("{address}/api/v1/whoami");
-    let healthz = format!("{address}/healthz");
     let hit_auth = format!("ApiKey {}", plaintexts[0]);
-    let healthz_run = || wrk(&healthz, "fixed.lua", &[("KW_AUTH", String::new())], pid);
+    let healthz_run = |address: &str, pid: u32| {
+        wrk(
+            &format!("{address}/healthz"),
+            "fixed.lua",
+            &[("KW_AUTH", String::new())],
+            pid,
+        )
+    };
     // Warm-up: connections, the page cache, the hit key in the cache.
     wrk(&whoami, "fixed.lua", &[("KW_AUTH", hit_auth.clone())], pid);
 
     eprintln!("{backend} {keys}: running");
-    let mut healthz = vec![healthz_run()];
+    let mut healthz = vec![healthz_run(&address, pid)];
+    // Postgres reports a backend's row counts up to a second after its transaction.
+    std::thread::sleep(Duration::from_millis(2000));
     let writes_before = postgres_row_writes(&db);
     let hit = wrk(&whoami, "fixed.lua", &[("KW_AUTH", hit_auth.clone())], pid);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2000));
     let writes_after = postgres_row_writes(&db);
-    healthz.push(healthz_run());
-    let miss = wrk(&whoami, "rotate.lua", &[("KW_KEYS", keys_file.display().to_string())], pid);
-    healthz.push(healthz_run());
-    let unknown = wrk(&whoami, "rotate.lua", &[("KW_KEYS", unknown_file.display().to_string())], pid);
-    healthz.push(healthz_run());
-    let invalid = wrk(&whoami, "fixed.lua", &[("KW_AUTH", format!("ApiKey {}", bad_checksum_key()))], pid);
-    healthz.push(healthz_run());
+    healthz.push(healthz_run(&address, pid));
+    let unknown = wrk(
+        &whoami,
+        "rotate.lua",
+        &[("KW_KEYS", unknown_file.display().to_string())],
+        pid,
+    );
+    healthz.push(healthz_run(&address, pid));
+    let invalid = wrk(
+        &whoami,
+        "fixed.lua",
+        &[("KW_AUTH", format!("ApiKey {}", bad_checksum_key()))],
+        pid,
+    );
+    healthz.push(healthz_run(&address, pid));
+    drop(server);
+
+    // The same server with the cache off: every verification reads the database, over
+    // keys spread across the whole table.
+    let (server, address) = start_server(&url, "0");
+    let pid = server.0.id();
+    let whoami = format!("{address}/api/v1/whoami");
+    wrk(
+        &whoami,
+        "rotate.lua",
+        &[("KW_KEYS", keys_file.display().to_string())],
+        pid,
+    );
+    healthz.push(healthz_run(&address, pid));
+    let miss = wrk(
+        &whoami,
+        "rotate.lua",
+        &[("KW_KEYS", keys_file.display().to_string())],
+        pid,
+    );
+    healthz.push(healthz_run(&address, pid));
     drop(server);
     Config {
         backend,

@@ -124,6 +124,11 @@ struct ServeArgs {
     /// client, for the per-address limits.
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", default_value = "")]
     trusted_proxies: String,
+    /// How long a verified key is trusted without reading the database, in
+    /// milliseconds: how long another process's change can take to be seen. 0 turns
+    /// the cache off.
+    #[arg(long, env = "KEYWARD_KEY_CACHE_TTL_MS", default_value = "1000")]
+    key_cache_ttl_ms: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +296,7 @@ fn settings(
         session,
         workers: args.workers.as_deref().map(config::parse_workers).transpose()?,
         trusted_proxies: config::parse_trusted_proxies(&args.trusted_proxies)?,
+        key_cache_ttl: config::parse_cache_ttl(&args.key_cache_ttl_ms)?,
     })
 }
 

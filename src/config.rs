@@ -61,6 +61,9 @@ pub enum ConfigError {
     /// `KEYWARD_WORKERS` is not a thread count.
     #[error("KEYWARD_WORKERS: `{0}` is not a number of worker threads from 1 to 256")]
     BadWorkers(String),
+    /// `KEYWARD_KEY_CACHE_TTL_MS` is out of range.
+    #[error("KEYWARD_KEY_CACHE_TTL_MS: `{0}` is not a number of milliseconds from 0 to 60000")]
+    BadCacheTtl(String),
     /// `KEYWARD_TRUSTED_PROXIES` holds something that is not an IP address.
     #[error("KEYWARD_TRUSTED_PROXIES: `{0}` is not an IP address")]
     BadProxy(String),
@@ -313,6 +316,18 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a verified key state is trusted; zero turns the cache off.
+    pub key_cache_ttl: std::time::Duration,
+}
+
+/// Parses `KEYWARD_KEY_CACHE_TTL_MS`: 0 to 60000 milliseconds.
+pub fn parse_cache_ttl(raw: &str) -> Result<std::time::Duration, ConfigError> {
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| *ms <= 60_000)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| ConfigError::BadCacheTtl(raw.to_owned()))
 }
 
 /// Parses `KEYWARD_TRUSTED_PROXIES`: IP addresses separated by commas.

@@ -94,7 +94,7 @@ impl Application {
         let state = AppState {
             db,
             clock,
-            key_cache: Arc::new(KeyCache::default()),
+            key_cache: Arc::new(KeyCache::new(settings.key_cache_ttl)),
             proxies: TrustedProxies(settings.trusted_proxies.clone()),
             session: settings.session,
             throttle: SignInThrottle::default(),

@@ -181,6 +181,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         session: SessionSettings::default(),
         workers: Some(1),
         trusted_proxies: Vec::new(),
+        key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
     };
     let mut app = Application::build(settings, clock.clone()).expect("the server starts");
     let admin = app

@@ -1,6 +1,7 @@
 //! Verified key states kept in memory, so a verification that hits costs no database
-//! work. Entries live one second, which bounds how long a change made by another process
-//! takes to be seen; changes made by this process clear the cache as soon as they commit.
+//! work. Entries live one second by default, which bounds how long a change made by
+//! another process takes to be seen; changes made by this process clear the cache as
+//! soon as they commit.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,11 +11,11 @@ use std::time::{Duration, Instant};
 use time::PrimitiveDateTime;
 
 use crate::db::DbError;
-use crate::db::keys::KeyRow;
-use crate::domain::{KeyFacts, Scopes};
+use crate::db::keys::VerificationRow;
+use crate::domain::{KeyFacts, KeyStatus, Scopes};
 
-/// How long an entry is trusted.
-pub const TTL: Duration = Duration::from_secs(1);
+/// How long an entry is trusted unless configured otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
 /// Entries kept at most; beyond that the cache starts over rather than grow.
 const MAX_ENTRIES: usize = 200_000;
 
@@ -39,14 +40,21 @@ pub struct CachedKey {
 
 impl CachedKey {
     /// Reads what verification needs from a stored row.
-    pub fn from_row(row: &KeyRow) -> Result<Self, DbError> {
+    pub fn from_row(row: VerificationRow) -> Result<Self, DbError> {
+        let status = KeyStatus::parse(&row.status)
+            .ok_or_else(|| DbError::Corrupt(format!("key status `{}`", row.status)))?;
         Ok(Self {
-            id: Arc::from(row.id.as_str()),
-            name: row.name.clone(),
-            merchant_id: row.merchant_id.clone(),
-            scopes: row.scopes()?,
+            facts: KeyFacts {
+                status,
+                expires_at: row.expires_at,
+                grace_ends_at: row.grace_ends_at,
+                lifetime_days: row.lifetime_days.and_then(|days| u32::try_from(days).ok()),
+            },
+            scopes: Scopes::from_stored(&row.scopes).map_err(|err| DbError::Corrupt(err.to_string()))?,
+            id: Arc::from(row.id),
+            name: row.name,
+            merchant_id: row.merchant_id,
             version: row.version,
-            facts: row.facts()?,
             rate_limit_per_minute: row
                 .rate_limit_per_minute
                 .and_then(|limit| u32::try_from(limit).ok()),
@@ -73,10 +81,16 @@ pub enum Lookup {
 }
 
 /// Verified key states by digest.
-#[derive(Default)]
 pub struct KeyCache {
     entries: RwLock<HashMap<String, Entry>>,
     generation: AtomicU64,
+    ttl: Duration,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_TTL)
+    }
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -86,6 +100,15 @@ impl std::fmt::Debug for KeyCache {
 }
 
 impl KeyCache {
+    /// A cache whose entries live `ttl`; zero turns caching off.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            ttl,
+        }
+    }
+
     /// Looks a digest up.
     pub fn get(&self, digest: &str) -> Lookup {
         let generation = self.generation.load(Ordering::Acquire);
@@ -94,7 +117,7 @@ impl KeyCache {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match entries.get(digest) {
-            Some(entry) if entry.fetched_at.elapsed() < TTL => Lookup::Hit(entry.key.clone()),
+            Some(entry) if entry.fetched_at.elapsed() < self.ttl => Lookup::Hit(entry.key.clone()),
             _ => Lookup::Miss(generation),
         }
     }
@@ -102,6 +125,9 @@ impl KeyCache {
     /// Remembers what the database said, unless a change cleared the cache since the
     /// read began (the read may then predate the change).
     pub fn put(&self, digest: String, key: Option<Arc<CachedKey>>, generation: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
         let mut entries = self
             .entries
             .write()
@@ -135,6 +161,13 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zero_lifetime_caches_nothing() {
+        let cache = KeyCache::new(Duration::ZERO);
+        cache.put("d".into(), None, 0);
+        assert!(matches!(cache.get("d"), Lookup::Miss(_)));
+    }
 
     #[test]
     fn a_read_that_began_before_a_clear_is_not_cached() {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Failed verifications allowed per client address and minute.
@@ -15,13 +15,15 @@ const MAX_TRACKED: usize = 100_000;
 
 /// Fixed one-minute windows of counts per key.
 struct Windows<K> {
-    counts: Mutex<HashMap<K, (Instant, u32)>>,
+    // Read far more often than written (every verification checks its address; only
+    // failures count), hence a read-write lock.
+    counts: RwLock<HashMap<K, (Instant, u32)>>,
 }
 
 impl<K: Hash + Eq + Clone> Windows<K> {
     fn new() -> Self {
         Self {
-            counts: Mutex::new(HashMap::new()),
+            counts: RwLock::new(HashMap::new()),
         }
     }
 
@@ -29,7 +31,7 @@ impl<K: Hash + Eq + Clone> Windows<K> {
     fn current(&self, key: &K, now: Instant) -> (u32, Instant) {
         let counts = self
             .counts
-            .lock()
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match counts.get(key) {
             Some((start, count)) if now.duration_since(*start) < WINDOW => (*count, *start + WINDOW),
@@ -41,7 +43,7 @@ impl<K: Hash + Eq + Clone> Windows<K> {
     fn add(&self, key: &K, now: Instant) -> (u32, Instant) {
         let mut counts = self
             .counts
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if counts.len() >= MAX_TRACKED {
             counts.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);

@@ -59,13 +59,11 @@ pub fn http_date(at: PrimitiveDateTime) -> String {
 }
 
 async fn verified(req: &HttpRequest, verifier: &Verifier, scope: Option<&str>) -> Result<Verified, ApiError> {
-    let proxies = req
-        .app_data::<web::Data<TrustedProxies>>()
-        .map(|proxies| proxies.get_ref().clone())
-        .unwrap_or_default();
-    let client = proxies
-        .client_address(req)
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let client = match req.app_data::<web::Data<TrustedProxies>>() {
+        Some(proxies) => proxies.client_address(req),
+        None => req.peer_addr().map(|addr| addr.ip()),
+    }
+    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     verifier
         .verify(req.headers(), client, Requirements { scope })
         .await
@@ -86,18 +84,33 @@ fn with_key_headers(mut response: HttpResponse, verified: &Verified) -> HttpResp
     response
 }
 
+/// The body of `whoami`.
+#[derive(serde::Serialize)]
+struct WhoAmI<'a> {
+    key_id: &'a str,
+    name: &'a str,
+    merchant_id: &'a str,
+    scopes: Vec<&'static str>,
+    version: i32,
+    expires_at: Option<String>,
+}
+
 /// `GET /api/v1/whoami`: the key's ID, name, merchant, scopes, version and expiry.
 pub async fn whoami(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
     let verified = verified(&req, &verifier, None).await?;
     let key = &verified.key;
-    let body = serde_json::json!({
-        "key_id": &*key.id,
-        "name": key.name,
-        "merchant_id": key.merchant_id,
-        "scopes": key.scopes.names(),
-        "version": key.version,
-        "expires_at": key.expires_at().map(|at| at.assume_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
-    });
+    let body = WhoAmI {
+        key_id: &key.id,
+        name: &key.name,
+        merchant_id: &key.merchant_id,
+        scopes: key.scopes.names(),
+        version: key.version,
+        expires_at: key.expires_at().map(|at| {
+            at.assume_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        }),
+    };
     Ok(with_key_headers(HttpResponse::Ok().json(body), &verified))
 }
 

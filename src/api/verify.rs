@@ -13,6 +13,7 @@ use super::cache::{CachedKey, KeyCache, Lookup};
 use super::error::ApiError;
 use super::limits::{FailureThrottle, KeyRateLimiter};
 use crate::clock::Clock;
+use crate::config::DatabaseUrl;
 use crate::db::{Db, DbError, keys};
 use crate::domain::{ApiKey, KeyPepper, KeyStatus, Scope};
 use crate::usage::UsageRecorder;
@@ -134,8 +135,7 @@ impl Verifier {
                 None => Ok(verified),
             }
         });
-        self.usage
-            .record(&cached.id, outcome.is_ok(), now, Some(client.to_string()));
+        self.usage.record(&cached.id, outcome.is_ok(), now, Some(client));
         outcome
     }
 
@@ -144,13 +144,21 @@ impl Verifier {
             Lookup::Hit(key) => return Ok(key),
             Lookup::Miss(generation) => generation,
         };
-        let wanted = digest.clone();
-        let row = self
-            .db
-            .run(move |conn| -> Result<_, DbError> { keys::find_by_digest(conn, &wanted) })
-            .await?;
+        let row = match self.db.url() {
+            // A SQLite point read takes microseconds: handing it to a blocking thread
+            // would cost more than the read itself.
+            DatabaseUrl::Sqlite(_) => self
+                .db
+                .run_here(|conn| -> Result<_, DbError> { keys::find_for_verification(conn, &digest) })?,
+            DatabaseUrl::Postgres(_) => {
+                let wanted = digest.clone();
+                self.db
+                    .run(move |conn| -> Result<_, DbError> { keys::find_for_verification(conn, &wanted) })
+                    .await?
+            }
+        };
         let key = row
-            .map(|row| CachedKey::from_row(&row).map(Arc::new))
+            .map(|row| CachedKey::from_row(row).map(Arc::new))
             .transpose()?;
         self.cache.put(digest, key.clone(), generation);
         Ok(key)

@@ -386,15 +386,6 @@ pub fn find_any(conn: &mut DbConnection, key_id: &str) -> Result<Option<KeyRow>,
         .optional()?)
 }
 
-/// The key whose digest this is: the verification lookup, by a unique index.
-pub fn find_by_digest(conn: &mut DbConnection, digest: &str) -> Result<Option<KeyRow>, DbError> {
-    Ok(api_keys::table
-        .select(KeyRow::as_select())
-        .filter(api_keys::key_hash.eq(digest))
-        .first(conn)
-        .optional()?)
-}
-
 /// Every version of a lineage, oldest first, deleted ones included (for history).
 pub fn lineage(conn: &mut DbConnection, merchant_id: &str, lineage_id: &str) -> Result<Vec<KeyRow>, DbError> {
     Ok(api_keys::table
@@ -403,4 +394,42 @@ pub fn lineage(conn: &mut DbConnection, merchant_id: &str, lineage_id: &str) -> 
         .filter(api_keys::lineage_id.eq(lineage_id))
         .order(api_keys::version.asc())
         .load(conn)?)
+}
+
+/// What verification reads of a key: only the columns it checks.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+pub struct VerificationRow {
+    /// Version ID.
+    pub id: String,
+    /// Owning merchant.
+    pub merchant_id: String,
+    /// Display name.
+    pub name: String,
+    /// Scope names separated by spaces.
+    pub scopes: String,
+    /// Version number.
+    pub version: i32,
+    /// Stored state.
+    pub status: String,
+    /// Renewable lifetime in days.
+    pub lifetime_days: Option<i32>,
+    /// When it stops working.
+    pub expires_at: Option<PrimitiveDateTime>,
+    /// For a rotated version, when its grace period ends.
+    pub grace_ends_at: Option<PrimitiveDateTime>,
+    /// Requests allowed per minute, if limited.
+    pub rate_limit_per_minute: Option<i32>,
+}
+
+/// The key whose digest this is, with what verification needs: one indexed read.
+pub fn find_for_verification(
+    conn: &mut DbConnection,
+    digest: &str,
+) -> Result<Option<VerificationRow>, DbError> {
+    Ok(api_keys::table
+        .select(VerificationRow::as_select())
+        .filter(api_keys::key_hash.eq(digest))
+        .first(conn)
+        .optional()?)
 }

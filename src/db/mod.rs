@@ -199,6 +199,9 @@ pub struct Db {
     pool: Pool,
     url: Arc<DatabaseUrl>,
     queries: Arc<AtomicU64>,
+    /// One permit per pooled connection: waiters queue here first come, first served
+    /// (the pool's own wake-ups are not fair, which gave a long latency tail under load).
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Db {
@@ -235,6 +238,7 @@ impl Db {
             pool,
             url: Arc::new(url.clone()),
             queries,
+            permits: Arc::new(tokio::sync::Semaphore::new(max_size as usize)),
         })
     }
 
@@ -261,19 +265,30 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DbError::TaskStopped)?;
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            let outcome = work(&mut conn);
-            // A failure may mean the server went away: one ping tells, and a dead
-            // connection is dropped rather than returned to the pool.
-            if outcome.is_err() && conn.conn.ping().is_err() {
-                conn.lost = true;
-            }
+            let outcome = with_connection(&pool, work);
+            drop(permit);
             outcome
         })
         .await
         .map_err(|_| DbError::TaskStopped)?
+    }
+
+    /// Runs `work` on a pooled connection on the calling thread: for reads so short
+    /// that handing them to a blocking thread would cost more than they do.
+    pub fn run_here<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        with_connection(&self.pool, work)
     }
 
     /// Applies every pending migration of this backend; returns the versions applied.
@@ -312,6 +327,21 @@ impl Db {
         .await
         .unwrap_or(false)
     }
+}
+
+fn with_connection<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DbError>,
+{
+    let mut conn = pool.get().map_err(DbError::from)?;
+    let outcome = work(&mut conn);
+    // A failure may mean the server went away: one ping tells, and a dead connection is
+    // dropped rather than returned to the pool.
+    if outcome.is_err() && conn.conn.ping().is_err() {
+        conn.lost = true;
+    }
+    outcome
 }
 
 /// Runs `work` in a write transaction: `BEGIN IMMEDIATE` on SQLite, so two writers

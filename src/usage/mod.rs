@@ -2,6 +2,7 @@
 //! and successful and failed verifications per key and hour. Never a write per request.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -16,13 +17,24 @@ pub const FLUSH_INTERVAL: StdDuration = StdDuration::from_secs(1);
 #[derive(Default)]
 struct Pending {
     hours: HashMap<(Arc<str>, PrimitiveDateTime), (i64, i64)>,
-    last: HashMap<Arc<str>, (PrimitiveDateTime, Option<String>)>,
+    last: HashMap<Arc<str>, (PrimitiveDateTime, Option<IpAddr>)>,
 }
 
+/// Locks the counters are spread over, so concurrent verifications of different keys
+/// rarely wait for each other.
+const SHARDS: usize = 16;
+
 /// Counts verifications in memory until the next flush.
-#[derive(Default)]
 pub struct UsageRecorder {
-    pending: Mutex<Pending>,
+    shards: [Mutex<Pending>; SHARDS],
+}
+
+impl Default for UsageRecorder {
+    fn default() -> Self {
+        Self {
+            shards: std::array::from_fn(|_| Mutex::new(Pending::default())),
+        }
+    }
 }
 
 impl std::fmt::Debug for UsageRecorder {
@@ -37,12 +49,19 @@ pub fn hour_of(at: PrimitiveDateTime) -> PrimitiveDateTime {
 }
 
 impl UsageRecorder {
+    fn shard(&self, key_id: &str) -> &Mutex<Pending> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key_id);
+        &self.shards[(hash as usize) % SHARDS]
+    }
+
+    fn lock<'a>(shard: &'a Mutex<Pending>) -> std::sync::MutexGuard<'a, Pending> {
+        shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Counts one verification of a known key, successful or not, from `from`.
-    pub fn record(&self, key_id: &Arc<str>, succeeded: bool, at: PrimitiveDateTime, from: Option<String>) {
-        let mut pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn record(&self, key_id: &Arc<str>, succeeded: bool, at: PrimitiveDateTime, from: Option<IpAddr>) {
+        let mut pending = Self::lock(self.shard(key_id));
         let counts = pending.hours.entry((key_id.clone(), hour_of(at))).or_default();
         if succeeded {
             counts.0 += 1;
@@ -56,26 +75,25 @@ impl UsageRecorder {
     }
 
     fn take(&self) -> Pending {
-        std::mem::take(
-            &mut *self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        let mut all = Pending::default();
+        for shard in &self.shards {
+            let taken = std::mem::take(&mut *Self::lock(shard));
+            all.hours.extend(taken.hours);
+            all.last.extend(taken.last);
+        }
+        all
     }
 
     /// Puts back counts a failed flush could not write, so the next flush retries them.
     fn restore(&self, failed: Pending) {
-        let mut pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (key, (ok, bad)) in failed.hours {
-            let counts = pending.hours.entry(key).or_default();
+        for ((key, hour), (ok, bad)) in failed.hours {
+            let mut pending = Self::lock(self.shard(&key));
+            let counts = pending.hours.entry((key, hour)).or_default();
             counts.0 += ok;
             counts.1 += bad;
         }
         for (key, (at, from)) in failed.last {
+            let mut pending = Self::lock(self.shard(&key));
             let last = pending.last.entry(key).or_insert((at, None));
             if at >= last.0 {
                 *last = (at, from);
@@ -106,7 +124,7 @@ impl UsageRecorder {
             .map(|(key_id, (at, from))| LastUse {
                 key_id: key_id.to_string(),
                 at: *at,
-                from: from.clone(),
+                from: from.map(|address| address.to_string()),
             })
             .collect();
         let written = db
@@ -146,17 +164,15 @@ mod tests {
     fn counts_add_up_per_key_and_hour_and_the_latest_use_wins() {
         let recorder = UsageRecorder::default();
         let key: Arc<str> = Arc::from("k1");
-        recorder.record(&key, true, datetime!(2026-11-03 14:05), Some("10.0.0.1".into()));
-        recorder.record(&key, false, datetime!(2026-11-03 14:59), Some("10.0.0.2".into()));
-        recorder.record(&key, true, datetime!(2026-11-03 15:00), Some("10.0.0.3".into()));
-        recorder.record(&key, true, datetime!(2026-11-03 14:10), Some("10.0.0.4".into()));
+        let ip = |last: u8| Some(IpAddr::from([10, 0, 0, last]));
+        recorder.record(&key, true, datetime!(2026-11-03 14:05), ip(1));
+        recorder.record(&key, false, datetime!(2026-11-03 14:59), ip(2));
+        recorder.record(&key, true, datetime!(2026-11-03 15:00), ip(3));
+        recorder.record(&key, true, datetime!(2026-11-03 14:10), ip(4));
         let pending = recorder.take();
         assert_eq!(pending.hours[&(key.clone(), datetime!(2026-11-03 14:00))], (2, 1));
         assert_eq!(pending.hours[&(key.clone(), datetime!(2026-11-03 15:00))], (1, 0));
-        assert_eq!(
-            pending.last[&key],
-            (datetime!(2026-11-03 15:00), Some("10.0.0.3".into()))
-        );
+        assert_eq!(pending.last[&key], (datetime!(2026-11-03 15:00), ip(3)));
         assert!(recorder.take().hours.is_empty(), "taken once");
     }
 
