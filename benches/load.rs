@@ -177,26 +177,28 @@ fn seed(db: &Db, merchant_id: &str, count: usize, keep: usize) -> Vec<String> {
 }
 
 fn start_server(url: &str, cache_ttl_ms: &str) -> (Server, String) {
-    let mut child = Command::new(root().join("target/release/keyward"))
-        .arg("serve")
-        .env("KEYWARD_KEY_CACHE_TTL_MS", cache_ttl_ms)
-        .env("DATABASE_URL", url)
-        .env("KEYWARD_SECRET", SECRET)
-        .env("KEYWARD_BIND", "127.0.0.1:0")
-        .env("KEYWARD_TRUSTED_PROXIES", "127.0.0.1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the release binary starts");
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut server = Server(
+        Command::new(root().join("target/release/keyward"))
+            .arg("serve")
+            .env("KEYWARD_KEY_CACHE_TTL_MS", cache_ttl_ms)
+            .env("DATABASE_URL", url)
+            .env("KEYWARD_SECRET", SECRET)
+            .env("KEYWARD_BIND", "127.0.0.1:0")
+            .env("KEYWARD_TRUSTED_PROXIES", "127.0.0.1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the release binary starts"),
+    );
+    let mut reader = BufReader::new(server.0.stdout.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
         assert!(reader.read_line(&mut line).unwrap() > 0, "the server exited");
         if let Some(rest) = line.strip_prefix("Keyward is listening on ") {
             let address = rest.split_whitespace().next().unwrap().to_owned();
-            return (Server(child), address);
+            return (server, address);
         }
     }
 }
