@@ -4,7 +4,9 @@
 //!
 //! Run with `cargo bench --bench load` (needs `wrk` and Postgres on 127.0.0.1:5432).
 //! `KW_BENCH_SECONDS` (default 5) sets each run's length; `KW_BENCH_SIZES` (default
-//! `1000,1000000`) the key counts.
+//! `1000,1000000`) the key counts, `KW_BENCH_BACKENDS` (default `SQLite,Postgres`) the
+//! backends, and `KW_BENCH_CACHE_TTL_MS` (default 1000) the cache lifetime of the
+//! cache-hit server.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -277,7 +279,8 @@ fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
     let unknown_file = dir.join("unknown.txt");
     std::fs::write(&unknown_file, made_up_keys(MISS_KEYS).join("\n")).unwrap();
 
-    let (server, address) = start_server(&url, "1000");
+    let ttl = std::env::var("KW_BENCH_CACHE_TTL_MS").unwrap_or_else(|_| "1000".into());
+    let (server, address) = start_server(&url, &ttl);
     let pid = server.0.id();
     let whoami = format!("{address}/api/v1/whoami");
     let hit_auth = format!("ApiKey {}", plaintexts[0]);
@@ -418,7 +421,14 @@ fn main() {
     keyward::db::prepare_tls();
     let dir = tempfile::tempdir().unwrap();
     let mut configs = Vec::new();
+    let backends = std::env::var("KW_BENCH_BACKENDS").unwrap_or_else(|_| "SQLite,Postgres".into());
     for backend in ["SQLite", "Postgres"] {
+        if !backends
+            .split(',')
+            .any(|wanted| wanted.trim().eq_ignore_ascii_case(backend))
+        {
+            continue;
+        }
         for keys in sizes() {
             configs.push(bench(backend, keys, dir.path()));
         }

@@ -4,7 +4,7 @@
 //! soon as they commit.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,8 @@ use crate::domain::{KeyFacts, KeyStatus, Scopes};
 
 /// How long an entry is trusted unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
+/// The share of the lifetime after which the next request reads the entry anew.
+const REFRESH_AT: f32 = 0.8;
 /// Entries kept at most; beyond that the cache starts over rather than grow.
 const MAX_ENTRIES: usize = 200_000;
 
@@ -70,6 +72,8 @@ impl CachedKey {
 struct Entry {
     key: Option<Arc<CachedKey>>,
     fetched_at: Instant,
+    /// Set when one request took on reading the entry anew before it expires.
+    refreshing: AtomicBool,
 }
 
 /// The answer of a cache lookup.
@@ -78,6 +82,10 @@ pub enum Lookup {
     Hit(Option<Arc<CachedKey>>),
     /// Not known: read the database, then [`KeyCache::put`] with this generation.
     Miss(u64),
+    /// Known but soon to expire, and this caller is the one to read it anew (then
+    /// [`KeyCache::put`]); every other caller keeps hitting meanwhile, so a busy key
+    /// never expires under all its requests at once.
+    Refresh(u64),
 }
 
 /// Verified key states by digest.
@@ -116,9 +124,16 @@ impl KeyCache {
             .entries
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match entries.get(digest) {
-            Some(entry) if entry.fetched_at.elapsed() < self.ttl => Lookup::Hit(entry.key.clone()),
-            _ => Lookup::Miss(generation),
+        let Some(entry) = entries.get(digest) else {
+            return Lookup::Miss(generation);
+        };
+        let age = entry.fetched_at.elapsed();
+        if age >= self.ttl {
+            Lookup::Miss(generation)
+        } else if age >= self.ttl.mul_f32(REFRESH_AT) && !entry.refreshing.swap(true, Ordering::AcqRel) {
+            Lookup::Refresh(generation)
+        } else {
+            Lookup::Hit(entry.key.clone())
         }
     }
 
@@ -143,6 +158,7 @@ impl KeyCache {
             Entry {
                 key,
                 fetched_at: Instant::now(),
+                refreshing: AtomicBool::new(false),
             },
         );
     }
@@ -161,6 +177,21 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_caller_refreshes_an_entry_near_its_end_while_the_others_hit() {
+        let cache = KeyCache::new(Duration::from_millis(100));
+        cache.put("d".into(), None, 0);
+        assert!(matches!(cache.get("d"), Lookup::Hit(None)));
+        std::thread::sleep(Duration::from_millis(85));
+        assert!(matches!(cache.get("d"), Lookup::Refresh(0)));
+        assert!(
+            matches!(cache.get("d"), Lookup::Hit(None)),
+            "only one refresh at a time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(matches!(cache.get("d"), Lookup::Miss(0)), "expired all the same");
+    }
 
     #[test]
     fn a_zero_lifetime_caches_nothing() {

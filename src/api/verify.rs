@@ -142,7 +142,7 @@ impl Verifier {
     async fn lookup(&self, digest: String) -> Result<Option<Arc<CachedKey>>, ApiError> {
         let generation = match self.cache.get(&digest) {
             Lookup::Hit(key) => return Ok(key),
-            Lookup::Miss(generation) => generation,
+            Lookup::Miss(generation) | Lookup::Refresh(generation) => generation,
         };
         let row = match self.db.url() {
             // A SQLite point read takes microseconds: handing it to a blocking thread
