@@ -147,11 +147,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let db = self.state.db.clone();
         tokio::spawn(sweep_expired(self.state));
-        let flusher = tokio::spawn(run_flusher(self.usage.clone(), db.clone()));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let flusher = tokio::spawn(run_flusher(self.usage.clone(), db, stop.clone()));
         let served = self.server.await;
-        flusher.abort();
-        if let Err(err) = self.usage.flush(&db).await {
-            tracing::error!(error = %crate::error::cause_chain(&err), "the last usage flush failed");
+        stop.notify_one();
+        if flusher.await.is_err() {
+            tracing::error!("the usage flusher stopped unexpectedly; the last counts may be lost");
         }
         served
     }

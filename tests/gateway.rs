@@ -150,6 +150,19 @@ async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_re
         .unwrap()
     };
     let reader = generate("Reader", &["orders:read"]);
+    let limited = keys::generate(
+        &mut app.db.get().unwrap(),
+        &merchant,
+        &GenerateRequest {
+            name: "Limited".to_owned(),
+            rate_limit: "1".to_owned(),
+            ..Default::default()
+        },
+        &Actor::cli(),
+        &pepper,
+        app.clock.now(),
+    )
+    .unwrap();
     let revoked = generate("Revoked", &["orders:read"]);
     keys::revoke(
         &mut app.db.get().unwrap(),

@@ -139,7 +139,7 @@ impl KeyCache {
 
     /// Remembers what the database said, unless a change cleared the cache since the
     /// read began (the read may then predate the change).
-    pub fn put(&self, digest: String, key: Option<Arc<CachedKey>>, generation: u64) {
+    pub fn put(&self, digest: String, key: Option<Arc<CachedKey>>, generation: u64, read_at: Instant) {
         if self.ttl.is_zero() {
             return;
         }
@@ -157,7 +157,7 @@ impl KeyCache {
             digest,
             Entry {
                 key,
-                fetched_at: Instant::now(),
+                fetched_at: read_at,
                 refreshing: AtomicBool::new(false),
             },
         );
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn one_caller_refreshes_an_entry_near_its_end_while_the_others_hit() {
         let cache = KeyCache::new(Duration::from_millis(100));
-        cache.put("d".into(), None, 0);
+        cache.put("d".into(), None, 0, Instant::now());
         assert!(matches!(cache.get("d"), Lookup::Hit(None)));
         std::thread::sleep(Duration::from_millis(85));
         assert!(matches!(cache.get("d"), Lookup::Refresh(0)));
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn a_zero_lifetime_caches_nothing() {
         let cache = KeyCache::new(Duration::ZERO);
-        cache.put("d".into(), None, 0);
+        cache.put("d".into(), None, 0, Instant::now());
         assert!(matches!(cache.get("d"), Lookup::Miss(_)));
     }
 
@@ -207,12 +207,12 @@ mod tests {
             panic!("empty cache hit")
         };
         cache.clear();
-        cache.put("d".into(), None, generation);
+        cache.put("d".into(), None, generation, Instant::now());
         assert!(matches!(cache.get("d"), Lookup::Miss(_)));
         let Lookup::Miss(generation) = cache.get("d") else {
             panic!()
         };
-        cache.put("d".into(), None, generation);
+        cache.put("d".into(), None, generation, Instant::now());
         assert!(matches!(cache.get("d"), Lookup::Hit(None)));
     }
 }

@@ -94,6 +94,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if matches!(self, ApiError::Unavailable(_) | ApiError::Unexpected(_)) {
+            tracing::error!(code = self.code(), cause = %crate::error::cause_chain(self), "API request failed");
+        }
         let mut response = HttpResponse::build(self.status_code());
         match self {
             ApiError::RateLimited { retry_after, .. } => {

@@ -29,24 +29,31 @@ impl TrustedProxies {
     /// The client's address: the peer, or behind trusted proxies the nearest address in
     /// `X-Forwarded-For` that is not one of them.
     pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
+        let peer = req.peer_addr()?.ip().to_canonical();
         if !self.0.contains(&peer) {
             return Some(peer);
         }
-        let forwarded: Vec<IpAddr> = req
+        // Walk from the nearest hop outwards; the first address that is not one of our
+        // proxies is the client. Anything unreadable stops the walk: what lies beyond it
+        // was written by the client and cannot be trusted.
+        let entries: Vec<String> = req
             .headers()
             .get_all("X-Forwarded-For")
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .filter_map(|entry| entry.trim().parse().ok())
+            .map(|entry| entry.trim().to_owned())
             .collect();
-        forwarded
-            .iter()
-            .rev()
-            .find(|address| !self.0.contains(address))
-            .or(forwarded.first())
-            .copied()
-            .or(Some(peer))
+        let mut client = peer;
+        for entry in entries.iter().rev() {
+            let Ok(address) = entry.parse::<IpAddr>() else {
+                break;
+            };
+            client = address.to_canonical();
+            if !self.0.contains(&client) {
+                break;
+            }
+        }
+        Some(client)
     }
 }
 

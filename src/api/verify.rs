@@ -86,26 +86,19 @@ fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
 }
 
 impl Verifier {
-    /// Verifies the request's key. `client` is the address failures are counted for.
+    /// Verifies the request's key. `client` is the address made-up keys are counted
+    /// for: past its limit, only keys already in the cache are still verified, so a flood
+    /// of made-up keys never reaches the database while a shared address (a gateway)
+    /// keeps working for real keys.
     pub async fn verify(
         &self,
         headers: &HeaderMap,
         client: IpAddr,
         requirements: Requirements<'_>,
     ) -> Result<Verified, ApiError> {
-        if let Some(retry_after) = self.failures.blocked(client) {
-            return Err(ApiError::RateLimited {
-                message: "Too many failed requests from this address.",
-                retry_after,
-            });
-        }
-        let outcome = self.check(headers, client, requirements).await;
-        if let Err(err) = &outcome
-            && !matches!(
-                err,
-                ApiError::RateLimited { .. } | ApiError::Unavailable(_) | ApiError::Unexpected(_)
-            )
-        {
+        let blocked = self.failures.blocked(client);
+        let outcome = self.check(headers, client, requirements, blocked).await;
+        if matches!(outcome, Err(ApiError::MalformedKey(_) | ApiError::InvalidKey)) {
             self.failures.note_failure(client);
         }
         outcome
@@ -116,10 +109,22 @@ impl Verifier {
         headers: &HeaderMap,
         client: IpAddr,
         requirements: Requirements<'_>,
+        blocked: Option<u64>,
     ) -> Result<Verified, ApiError> {
-        let key = presented_key(headers)?;
+        let throttled = |retry_after| ApiError::RateLimited {
+            message: "Too many requests with unknown keys from this address.",
+            retry_after,
+        };
+        let key = presented_key(headers).map_err(|err| match (blocked, err) {
+            (Some(retry_after), ApiError::MalformedKey(_)) => throttled(retry_after),
+            (_, err) => err,
+        })?;
         let digest = key.digest(&self.pepper);
-        let cached = self.lookup(digest).await?.ok_or(ApiError::InvalidKey)?;
+        let cached = self
+            .lookup(digest, blocked.is_none())
+            .await?
+            .ok_or_else(|| blocked.map_or(ApiError::InvalidKey, throttled))?
+            .ok_or(ApiError::InvalidKey)?;
         let now = self.clock.now();
         let outcome = judge(&cached, headers, &requirements, now).and_then(|verified| {
             match cached.rate_limit_per_minute {
@@ -139,17 +144,36 @@ impl Verifier {
         outcome
     }
 
-    async fn lookup(&self, digest: String) -> Result<Option<Arc<CachedKey>>, ApiError> {
+    /// The key with this digest: from the cache, or when `may_read` from the database.
+    /// `None` when the cache does not know it and reading was not allowed.
+    async fn lookup(
+        &self,
+        digest: String,
+        may_read: bool,
+    ) -> Result<Option<Option<Arc<CachedKey>>>, ApiError> {
         let generation = match self.cache.get(&digest) {
-            Lookup::Hit(key) => return Ok(key),
+            Lookup::Hit(key) => return Ok(Some(key)),
+            Lookup::Miss(_) | Lookup::Refresh(_) if !may_read => return Ok(None),
             Lookup::Miss(generation) | Lookup::Refresh(generation) => generation,
+        };
+        // Stamped before the read: an entry is never trusted longer than the lifetime
+        // after the state it holds was read.
+        let read_at = std::time::Instant::now();
+        let find = |conn: &mut crate::db::DbConnection| -> Result<_, DbError> {
+            keys::find_for_verification(conn, &digest)
         };
         let row = match self.db.url() {
             // A SQLite point read takes microseconds: handing it to a blocking thread
-            // would cost more than the read itself.
-            DatabaseUrl::Sqlite(_) => self
-                .db
-                .run_here(|conn| -> Result<_, DbError> { keys::find_for_verification(conn, &digest) })?,
+            // would cost more than the read itself, unless every connection is busy.
+            DatabaseUrl::Sqlite(_) => match self.db.try_run_here(find) {
+                Some(row) => row?,
+                None => {
+                    let wanted = digest.clone();
+                    self.db
+                        .run(move |conn| -> Result<_, DbError> { keys::find_for_verification(conn, &wanted) })
+                        .await?
+                }
+            },
             DatabaseUrl::Postgres(_) => {
                 let wanted = digest.clone();
                 self.db
@@ -160,8 +184,8 @@ impl Verifier {
         let key = row
             .map(|row| CachedKey::from_row(row).map(Arc::new))
             .transpose()?;
-        self.cache.put(digest, key.clone(), generation);
-        Ok(key)
+        self.cache.put(digest, key.clone(), generation, read_at);
+        Ok(Some(key))
     }
 }
 

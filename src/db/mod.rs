@@ -281,14 +281,22 @@ impl Db {
         .map_err(|_| DbError::TaskStopped)?
     }
 
-    /// Runs `work` on a pooled connection on the calling thread: for reads so short
-    /// that handing them to a blocking thread would cost more than they do.
-    pub fn run_here<T, E, F>(&self, work: F) -> Result<T, E>
+    /// Runs `work` on the calling thread if a pooled connection is free right now (for
+    /// reads so short that a blocking thread would cost more than they do); `None`, and
+    /// nothing run, when every connection is busy, so the caller never waits here.
+    pub fn try_run_here<T, E, F>(&self, work: F) -> Option<Result<T, E>>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError>,
     {
-        with_connection(&self.pool, work)
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        let mut conn = self.pool.try_get()?;
+        let outcome = work(&mut conn);
+        if outcome.is_err() && conn.conn.ping().is_err() {
+            conn.lost = true;
+        }
+        drop(permit);
+        Some(outcome)
     }
 
     /// Applies every pending migration of this backend; returns the versions applied.

@@ -108,7 +108,7 @@ impl UsageRecorder {
         if pending.hours.is_empty() && pending.last.is_empty() {
             return Ok(());
         }
-        let deltas: Vec<UsageDelta> = pending
+        let mut deltas: Vec<UsageDelta> = pending
             .hours
             .iter()
             .map(|((key_id, hour), (succeeded, failed))| UsageDelta {
@@ -118,7 +118,7 @@ impl UsageRecorder {
                 failed: *failed,
             })
             .collect();
-        let uses: Vec<LastUse> = pending
+        let mut uses: Vec<LastUse> = pending
             .last
             .iter()
             .map(|(key_id, (at, from))| LastUse {
@@ -127,6 +127,10 @@ impl UsageRecorder {
                 from: from.map(|address| address.to_string()),
             })
             .collect();
+        // One order everywhere, so instances flushing at once lock rows alike and never
+        // deadlock each other.
+        deltas.sort_by(|a, b| (&a.key_id, a.hour).cmp(&(&b.key_id, b.hour)));
+        uses.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         let written = db
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<(), DbError> {
@@ -142,14 +146,26 @@ impl UsageRecorder {
     }
 }
 
-/// Flushes every [`FLUSH_INTERVAL`] until the process stops.
-pub async fn run_flusher(recorder: Arc<UsageRecorder>, db: Db) {
+/// Flushes every [`FLUSH_INTERVAL`] until `stop` fires, then once more, so nothing
+/// counted before the stop is lost. A flush under way always completes.
+pub async fn run_flusher(recorder: Arc<UsageRecorder>, db: Db, stop: Arc<tokio::sync::Notify>) {
     let mut interval = tokio::time::interval(FLUSH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
+        let stopping = tokio::select! {
+            _ = interval.tick() => false,
+            () = stop.notified() => true,
+        };
         if let Err(err) = recorder.flush(&db).await {
-            tracing::warn!(error = %crate::error::cause_chain(&err), "flushing key usage failed; will retry");
+            let level = if stopping {
+                "the last usage flush failed"
+            } else {
+                "flushing key usage failed; will retry"
+            };
+            tracing::warn!(error = %crate::error::cause_chain(&err), "{level}");
+        }
+        if stopping {
+            return;
         }
     }
 }

@@ -762,8 +762,7 @@ pub async fn rotate(
                 row.id.clone(),
             );
             state
-                .db
-                .run(move |conn| {
+                .change_keys(move |conn| {
                     keys::rotate(
                         conn,
                         &merchant_id,
@@ -779,10 +778,7 @@ pub async fn rotate(
         }
     };
     match outcome {
-        Ok(generated) => {
-            state.key_changed();
-            reveal(&req, &user, &generated, now, true)
-        }
+        Ok(generated) => reveal(&req, &user, &generated, now, true),
         Err(err) => {
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
@@ -871,8 +867,7 @@ pub async fn confirm(
     let (actor, merchant_id, key_id) = (user.actor(&req), merchant.merchant_id.clone(), row.id.clone());
     let (confirmation, understood) = (form.get("confirm").to_owned(), form.checked("understood"));
     let outcome = state
-        .db
-        .run(move |conn| match action {
+        .change_keys(move |conn| match action {
             Irreversible::Revoke => {
                 keys::revoke(conn, &merchant_id, &key_id, &confirmation, &actor, now).map(|_| ())
             }
@@ -881,7 +876,6 @@ pub async fn confirm(
         .await;
     match outcome {
         Ok(()) => {
-            state.key_changed();
             let message = match action {
                 Irreversible::Revoke => {
                     format!(
@@ -956,14 +950,10 @@ pub async fn edit(
         request.clone(),
     );
     let outcome = state
-        .db
-        .run(move |conn| keys::edit(conn, &merchant_id, &key_id, &attempt, &actor, now))
+        .change_keys(move |conn| keys::edit(conn, &merchant_id, &key_id, &attempt, &actor, now))
         .await;
     match outcome {
-        Ok(edited) => {
-            state.key_changed();
-            Ok(done(&req, &user, &format!("\"{}\" was saved.", edited.name)))
-        }
+        Ok(edited) => Ok(done(&req, &user, &format!("\"{}\" was saved.", edited.name))),
         Err(err) => {
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
@@ -1000,8 +990,7 @@ async fn quick(
     let now = state.clock.now();
     let (actor, merchant_id) = (user.actor(&req), merchant.merchant_id.clone());
     let outcome = state
-        .db
-        .run(move |conn| match action {
+        .change_keys(move |conn| match action {
             QuickAction::Disable => keys::disable(conn, &merchant_id, &key_id, &actor, now),
             QuickAction::Enable => keys::enable(conn, &merchant_id, &key_id, &actor, now),
             QuickAction::Renew => keys::renew(conn, &merchant_id, &key_id, &actor, now),
@@ -1009,7 +998,6 @@ async fn quick(
         .await;
     match outcome {
         Ok(row) => {
-            state.key_changed();
             let message = match action {
                 QuickAction::Disable => {
                     format!("\"{}\" was disabled. Enable it again at any time.", row.name)

@@ -29,9 +29,10 @@ use crate::api::TrustedProxies;
 use crate::api::cache::KeyCache;
 use crate::clock::Clock;
 use crate::config::SessionSettings;
-use crate::db::Db;
+use crate::db::{Db, DbConnection};
 use crate::domain::{KeyPepper, SignInThrottle};
 use crate::error::{ErrorPage, WebError};
+use crate::keys::KeyError;
 
 /// What every handler may need, shared across workers.
 #[derive(Debug, Clone)]
@@ -55,9 +56,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Call after a key change commits: the next verification reads the new state.
-    pub fn key_changed(&self) {
-        self.key_cache.clear();
+    /// Runs a key change and, once it has committed, clears the verification cache, in
+    /// the same blocking task: a request cancelled meanwhile cannot leave a revoked key
+    /// cached.
+    pub async fn change_keys<T, F>(&self, change: F) -> Result<T, KeyError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, KeyError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let cache = self.key_cache.clone();
+        self.db
+            .run(move |conn| {
+                let changed = change(conn)?;
+                cache.clear();
+                Ok(changed)
+            })
+            .await
     }
 
     /// The client's address, through trusted proxies.
