@@ -228,4 +228,27 @@ async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_re
         StatusCode::OK,
         "no scope needed"
     );
+
+    // Encoded, doubled or dotted paths need the scope of the path they resolve to.
+    let unscoped = generate("Unscoped", &[]);
+    for disguised in ["/%6Frders/42", "//orders/42", "/orders", "/a/../orders/x"] {
+        let res = get(disguised, Some(unscoped.key.expose())).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "{disguised} needs orders:read"
+        );
+    }
+
+    // Keyward's 429 reaches the client with its Retry-After, not as a 500.
+    assert_eq!(
+        get("/anything", Some(limited.key.expose()))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let res = get("/anything", Some(limited.key.expose())).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
 }
