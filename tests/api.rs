@@ -789,6 +789,12 @@ async fn a_rotated_card_compares_versions_and_says_when_revoking_is_safe(backend
     assert!(page.contains("Safe to revoke"), "{page}");
 }
 
+fn nonce_in(form: &str) -> String {
+    let marker = r#"name="nonce" value=""#;
+    let start = form.find(marker).unwrap() + marker.len();
+    form[start..start + form[start..].find('"').unwrap()].to_owned()
+}
+
 async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -802,11 +808,7 @@ async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
         .unwrap();
     assert!(form.contains(r#"name="rate_limit""#));
     let token = crate::helpers::csrf_token_in(&form).unwrap();
-    let nonce = {
-        let marker = r#"name="nonce" value=""#;
-        let start = form.find(marker).unwrap() + marker.len();
-        form[start..start + form[start..].find('"').unwrap()].to_owned()
-    };
+    let nonce = nonce_in(&form);
     let res = browser
         .post_form(
             "/settings/api-credentials",
@@ -826,11 +828,7 @@ async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
         .text()
         .await
         .unwrap();
-    let nonce = {
-        let marker = r#"name="nonce" value=""#;
-        let start = form.find(marker).unwrap() + marker.len();
-        form[start..start + form[start..].find('"').unwrap()].to_owned()
-    };
+    let nonce = nonce_in(&form);
     let res = browser
         .post_form(
             "/settings/api-credentials",

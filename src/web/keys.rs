@@ -973,19 +973,24 @@ pub async fn edit(
 
 /// A reversible change made straight from a card: Disable, Enable, Renew.
 #[derive(Clone, Copy)]
-enum QuickAction {
+pub enum QuickAction {
+    /// Switch an active key off.
     Disable,
+    /// Switch a disabled key on.
     Enable,
+    /// Move a key's expiry one lifetime ahead.
     Renew,
 }
 
-async fn quick(
+/// `POST /settings/api-credentials/{key_id}/disable`, `…/enable` and `…/renew`.
+pub async fn quick(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    key_id: String,
+    path: web::Path<String>,
     action: QuickAction,
 ) -> Result<HttpResponse, WebError> {
+    let key_id = path.into_inner();
     let merchant = user.key_manager()?.clone();
     let now = state.clock.now();
     let (actor, merchant_id) = (user.actor(&req), merchant.merchant_id.clone());
@@ -1016,36 +1021,6 @@ async fn quick(
             list_page(&user, &state, status, Some(message), None).await
         }
     }
-}
-
-/// `POST /settings/api-credentials/{key_id}/disable`.
-pub async fn disable(
-    req: HttpRequest,
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
-    quick(req, user, state, path.into_inner(), QuickAction::Disable).await
-}
-
-/// `POST /settings/api-credentials/{key_id}/enable`.
-pub async fn enable(
-    req: HttpRequest,
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
-    quick(req, user, state, path.into_inner(), QuickAction::Enable).await
-}
-
-/// `POST /settings/api-credentials/{key_id}/renew`.
-pub async fn renew(
-    req: HttpRequest,
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
-    quick(req, user, state, path.into_inner(), QuickAction::Renew).await
 }
 
 /// A version in the lineage list.

@@ -130,12 +130,24 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 })),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/disable").route(web::post().to(keys::disable)),
+            web::resource("/settings/api-credentials/{key_id}/disable").route(web::post().to(
+                |req, user, state, path| keys::quick(req, user, state, path, keys::QuickAction::Disable),
+            )),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/enable").route(web::post().to(keys::enable)),
+            web::resource("/settings/api-credentials/{key_id}/enable").route(
+                web::post().to(|req, user, state, path| {
+                    keys::quick(req, user, state, path, keys::QuickAction::Enable)
+                }),
+            ),
         )
-        .service(web::resource("/settings/api-credentials/{key_id}/renew").route(web::post().to(keys::renew)))
+        .service(
+            web::resource("/settings/api-credentials/{key_id}/renew").route(
+                web::post().to(|req, user, state, path| {
+                    keys::quick(req, user, state, path, keys::QuickAction::Renew)
+                }),
+            ),
+        )
         .service(
             web::resource("/settings/api-credentials/{key_id}/delete")
                 .route(web::get().to(|req, user, state, path| {
