@@ -849,3 +849,60 @@ async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
         .unwrap();
     assert!(page.contains("600 per minute"));
 }
+
+db_test!(every_dashboard_change_is_seen_by_the_very_next_request);
+
+/// Cached, then changed on the dashboard, then asked again at once: each change must
+/// clear the cache itself, not wait for the entry's lifetime.
+async fn every_dashboard_change_is_seen_by_the_very_next_request(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(
+        &app,
+        "Changing",
+        &["orders:read", "orders:write"],
+        GenerateRequest::default(),
+    );
+    let browser = app.signed_in_admin().await;
+    let base = format!("/settings/api-credentials/{}", key.row.id);
+    let authorization = bearer(&key);
+    let auth = |scope: &'static str| {
+        let path = if scope == "write" {
+            "/api/v1/auth?scope=orders:write"
+        } else {
+            "/api/v1/auth?scope=orders:read"
+        };
+        call(&app, path, Some(&authorization))
+    };
+
+    // Edit removes a scope.
+    let token = browser.csrf_token(&format!("{base}/edit")).await;
+    assert_eq!(auth("write").await.status(), StatusCode::OK, "now cached");
+    let res = browser
+        .post_form(
+            &format!("{base}/edit"),
+            &[
+                ("csrf_token", &token),
+                ("name", "Changing"),
+                ("scopes", "orders:read"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_error(auth("write").await, StatusCode::FORBIDDEN, "insufficient_scope").await;
+    assert_eq!(auth("read").await.status(), StatusCode::OK);
+
+    // Rotation without grace retires the key at once.
+    let form = browser.get(&format!("{base}/rotate")).await.text().await.unwrap();
+    let nonce = nonce_in(&form);
+    assert_eq!(auth("read").await.status(), StatusCode::OK, "cached again");
+    let res = browser
+        .post_form(
+            &format!("{base}/rotate"),
+            &[("csrf_token", &token), ("nonce", &nonce), ("grace", "now")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(auth("read").await, StatusCode::UNAUTHORIZED, "key_expired").await;
+}
