@@ -800,47 +800,30 @@ async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
         return;
     };
     let browser = app.signed_in_admin().await;
-    let form = browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(form.contains(r#"name="rate_limit""#));
-    let token = crate::helpers::csrf_token_in(&form).unwrap();
-    let nonce = nonce_in(&form);
-    let res = browser
-        .post_form(
-            "/settings/api-credentials",
-            &[
-                ("csrf_token", &token),
+    let generate = |rate_limit: &'static str| {
+        let browser = &browser;
+        async move {
+            let form = browser
+                .get("/settings/api-credentials/new")
+                .await
+                .text()
+                .await
+                .unwrap();
+            assert!(form.contains(r#"name="rate_limit""#));
+            let (token, nonce) = (crate::helpers::csrf_token_in(&form).unwrap(), nonce_in(&form));
+            let fields = [
+                ("csrf_token", token.as_str()),
                 ("nonce", &nonce),
                 ("name", "Throttled"),
-                ("rate_limit", "lots"),
-            ],
-        )
-        .await;
+                ("rate_limit", rate_limit),
+            ];
+            browser.post_form("/settings/api-credentials", &fields).await
+        }
+    };
+    let res = generate("lots").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("requests per minute"));
-    let form = browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let nonce = nonce_in(&form);
-    let res = browser
-        .post_form(
-            "/settings/api-credentials",
-            &[
-                ("csrf_token", &token),
-                ("nonce", &nonce),
-                ("name", "Throttled"),
-                ("rate_limit", "600"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(generate("600").await.status(), StatusCode::OK);
     let page = browser
         .get("/settings/api-credentials")
         .await
