@@ -156,6 +156,58 @@ fn insert_race(err: DbError, name: &str) -> KeyError {
     }
 }
 
+/// What the caller decides about a new key version; [`mint`] adds the key itself.
+struct Version<'a> {
+    /// The lineage it continues; `None` starts a new one.
+    lineage_id: Option<&'a str>,
+    number: i32,
+    name: &'a str,
+    description: &'a str,
+    scopes: &'a str,
+    lifetime_days: Option<u32>,
+    expires_at: Option<PrimitiveDateTime>,
+    request_id: Option<&'a str>,
+    rate_limit_per_minute: Option<i32>,
+}
+
+/// Makes a new key and stores it as an active version: only its digest and masked form
+/// are kept. Returns the key, to show once, and the version's ID.
+fn mint(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    version: Version<'_>,
+    actor: &Actor,
+    pepper: &KeyPepper,
+    now: PrimitiveDateTime,
+) -> Result<(ApiKey, String), KeyError> {
+    let key = ApiKey::generate();
+    let id = uuid::Uuid::new_v4().to_string();
+    keys::insert(
+        conn,
+        NewKey {
+            id: &id,
+            merchant_id,
+            lineage_id: version.lineage_id.unwrap_or(&id),
+            version: version.number,
+            name: version.name,
+            description: version.description,
+            scopes: version.scopes,
+            key_hash: &key.digest(pepper),
+            masked_key: &key.masked(),
+            lifetime_days: version
+                .lifetime_days
+                .map(|days| i32::try_from(days).unwrap_or(i32::MAX)),
+            expires_at: version.expires_at,
+            created_at: now,
+            created_by: &actor.name,
+            request_id: version.request_id,
+            rate_limit_per_minute: version.rate_limit_per_minute,
+        },
+    )
+    .map_err(|err| insert_race(err, version.name))?;
+    Ok((key, id))
+}
+
 /// Generates a key: checks the policy's limit, the name and the expiry, stores the
 /// digest and records the event. The plaintext is returned once and kept nowhere.
 pub fn generate(
@@ -182,29 +234,24 @@ pub fn generate(
             None => None,
         };
 
-        let key = ApiKey::generate();
-        let id = uuid::Uuid::new_v4().to_string();
-        keys::insert(
+        let (key, id) = mint(
             conn,
-            NewKey {
-                id: &id,
-                merchant_id,
-                lineage_id: &id,
-                version: 1,
+            merchant_id,
+            Version {
+                lineage_id: None,
+                number: 1,
                 name: name.as_str(),
                 description: description.as_str(),
                 scopes: &scopes.to_stored(),
-                key_hash: &key.digest(pepper),
-                masked_key: &key.masked(),
-                lifetime_days: lifetime_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)),
+                lifetime_days,
                 expires_at,
-                created_at: now,
-                created_by: &actor.name,
                 request_id: request.request_id.as_deref(),
                 rate_limit_per_minute: rate_limit.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX)),
             },
-        )
-        .map_err(|err| insert_race(err, name.as_str()))?;
+            actor,
+            pepper,
+            now,
+        )?;
         let details = json!({
             "name": name.as_str(),
             "version": 1,
@@ -257,32 +304,27 @@ pub fn rotate(
             now,
         )?;
 
-        let key = ApiKey::generate();
-        let id = uuid::Uuid::new_v4().to_string();
         let version = old.version + 1;
         let policy = key_policies::get(conn, merchant_id)?;
         let (expires_at, lifetime_days) = rotated_expiry(&facts, &policy, now);
-        keys::insert(
+        let (key, id) = mint(
             conn,
-            NewKey {
-                id: &id,
-                merchant_id,
-                lineage_id: &old.lineage_id,
-                version,
+            merchant_id,
+            Version {
+                lineage_id: Some(&old.lineage_id),
+                number: version,
                 name: &old.name,
                 description: &old.description,
                 scopes: &old.scopes,
-                key_hash: &key.digest(pepper),
-                masked_key: &key.masked(),
-                lifetime_days: lifetime_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)),
+                lifetime_days,
                 expires_at,
-                created_at: now,
-                created_by: &actor.name,
                 request_id,
                 rate_limit_per_minute: old.rate_limit_per_minute,
             },
-        )
-        .map_err(|err| insert_race(err, &old.name))?;
+            actor,
+            pepper,
+            now,
+        )?;
         let details = json!({
             "from_version": old.version,
             "to_version": version,
