@@ -27,6 +27,24 @@ fn generate(app: &TestApp, name: &str, scopes: &[&str], extra: GenerateRequest) 
     .unwrap()
 }
 
+/// Rotates `old` as the CLI would (another process: the server's cache is not told),
+/// then waits out the cache's lifetime.
+async fn rotate(app: &TestApp, old: &Generated, grace: keyward::domain::GracePeriod) -> Generated {
+    let new = keys::rotate(
+        &mut app.db.get().unwrap(),
+        &app.demo_merchant_id(),
+        &old.row.id,
+        grace,
+        None,
+        &Actor::cli(),
+        &keyward::startup::key_pepper(&test_secret()),
+        app.clock.now(),
+    )
+    .unwrap();
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    new
+}
+
 async fn call(app: &TestApp, path: &str, authorization: Option<&str>) -> Response {
     let mut request = reqwest::Client::new().get(format!("{}{path}", app.address));
     if let Some(value) = authorization {
@@ -401,18 +419,7 @@ async fn a_key_in_grace_works_with_sunset_until_the_grace_ends(backend: Backend)
         return;
     };
     let old = generate(&app, "Rotating", &[], GenerateRequest::default());
-    let new = keys::rotate(
-        &mut app.db.get().unwrap(),
-        &app.demo_merchant_id(),
-        &old.row.id,
-        keyward::domain::GracePeriod::OneHour,
-        None,
-        &Actor::cli(),
-        &keyward::startup::key_pepper(&test_secret()),
-        app.clock.now(),
-    )
-    .unwrap();
-    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    let new = rotate(&app, &old, keyward::domain::GracePeriod::OneHour).await;
     let grace_end = keyward::db::keys::find(&mut app.db.get().unwrap(), &app.demo_merchant_id(), &old.row.id)
         .unwrap()
         .unwrap()
@@ -746,18 +753,7 @@ async fn a_rotated_card_compares_versions_and_says_when_revoking_is_safe(backend
     let old = generate(&app, "Migrating", &[], GenerateRequest::default());
     call(&app, "/api/v1/whoami", Some(&bearer(&old))).await;
     wait_for_flush(&app, &old.row.id, 1).await;
-    let new = keys::rotate(
-        &mut app.db.get().unwrap(),
-        &app.demo_merchant_id(),
-        &old.row.id,
-        keyward::domain::GracePeriod::OneDay,
-        None,
-        &Actor::cli(),
-        &keyward::startup::key_pepper(&test_secret()),
-        app.clock.now(),
-    )
-    .unwrap();
-    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    let new = rotate(&app, &old, keyward::domain::GracePeriod::OneDay).await;
     for _ in 0..2 {
         call(&app, "/api/v1/whoami", Some(&bearer(&new))).await;
     }
