@@ -399,6 +399,7 @@ fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliEr
             name: &name,
             password_hash: &password.hash(),
             access,
+            password_change_required: false,
         },
         Clock::default().now(),
     )

@@ -271,6 +271,7 @@ pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, 
                     merchant_id: &merchant.id,
                     role: Role::Admin,
                 },
+                password_change_required: false,
             },
             now,
         )?;

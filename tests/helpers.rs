@@ -232,6 +232,7 @@ impl TestApp {
                 name: &PersonName::parse("Test User").unwrap(),
                 password_hash: &Password::parse_new(password.to_owned()).unwrap().hash(),
                 access: users::Access::Member { merchant_id, role },
+                password_change_required: false,
             },
             self.clock.now(),
         )

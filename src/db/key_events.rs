@@ -7,43 +7,90 @@ use super::schema::key_events;
 use super::{DbConnection, DbError};
 use crate::domain::Actor;
 
-/// What happened, as stored in `event_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    /// A key was generated (and its plaintext revealed once).
-    Generated,
-    /// A new version replaced this one.
-    Rotated,
-    /// Revoked.
-    Revoked,
-    /// Disabled.
-    Disabled,
-    /// Enabled.
-    Enabled,
-    /// Name, description or scopes changed.
-    Edited,
-    /// Expiry moved one lifetime ahead.
-    Renewed,
-    /// Deleted.
-    Deleted,
-    /// The merchant's key policy changed.
-    PolicyChanged,
+/// Defines `EventType` with its stored text and the phrase history shows for it.
+macro_rules! event_types {
+    ($($(#[$doc:meta])* $variant:ident => $text:literal, $label:literal;)*) => {
+        /// What happened, as stored in `event_type`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum EventType {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl EventType {
+            /// Every event type, in the order the audit log's filter lists them.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
+
+            /// The stored text.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $text,)*
+                }
+            }
+
+            /// What history calls it ("Revoked", "Grace period ended").
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $label,)*
+                }
+            }
+        }
+    };
 }
 
-impl EventType {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Generated => "generated",
-            EventType::Rotated => "rotated",
-            EventType::Revoked => "revoked",
-            EventType::Disabled => "disabled",
-            EventType::Enabled => "enabled",
-            EventType::Edited => "edited",
-            EventType::Renewed => "renewed",
-            EventType::Deleted => "deleted",
-            EventType::PolicyChanged => "policy_changed",
-        }
+event_types! {
+    /// A key was generated.
+    Generated => "generated", "Created";
+    /// The new key's plaintext was shown, once, to the person who made it.
+    Revealed => "revealed", "Key shown once";
+    /// A new version replaced this one.
+    Rotated => "rotated", "Rotated";
+    /// The grace period of a rotated version ended (recorded by the sweep).
+    GraceEnded => "grace_ended", "Grace period ended";
+    /// Revoked.
+    Revoked => "revoked", "Revoked";
+    /// Disabled.
+    Disabled => "disabled", "Disabled";
+    /// Enabled.
+    Enabled => "enabled", "Enabled";
+    /// Name, description or rate limit changed.
+    Edited => "edited", "Edited";
+    /// Scopes changed.
+    ScopesChanged => "scopes_changed", "Scopes changed";
+    /// Expiry moved one lifetime ahead.
+    Renewed => "renewed", "Renewed";
+    /// The key reached its expiry (recorded by the sweep).
+    Expired => "expired", "Expired";
+    /// Deleted.
+    Deleted => "deleted", "Deleted";
+    /// Generated from another key's settings.
+    DuplicatedFrom => "duplicated_from", "Duplicated";
+    /// The key's first successful request.
+    FirstUsed => "first_used", "First used";
+    /// The merchant's key policy changed.
+    PolicyChanged => "policy_changed", "Key policy changed";
+    /// Support staff tried a change and were refused.
+    ChangeRefused => "change_refused", "Change refused (support is read only)";
+    /// A member joined the merchant.
+    MemberAdded => "member_added", "Member added";
+    /// A member's role changed.
+    MemberRoleChanged => "member_role_changed", "Member role changed";
+    /// A member was disabled in the merchant.
+    MemberDisabled => "member_disabled", "Member disabled";
+    /// A disabled member was enabled again.
+    MemberEnabled => "member_enabled", "Member enabled";
+    /// A member was removed from the merchant.
+    MemberRemoved => "member_removed", "Member removed";
+}
+
+impl std::str::FromStr for EventType {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        EventType::ALL
+            .iter()
+            .copied()
+            .find(|event| event.as_str() == raw)
+            .ok_or(())
     }
 }
 

@@ -17,11 +17,12 @@ pub struct MerchantAccess {
     pub role: Role,
 }
 
-/// Every merchant the user belongs to, by name.
+/// Every merchant the user belongs to and is not disabled in, by name.
 pub fn for_user(conn: &mut DbConnection, user_id: &str) -> Result<Vec<MerchantAccess>, DbError> {
     let rows: Vec<(String, String, String)> = memberships::table
         .inner_join(merchants::table)
         .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::disabled_at.is_null())
         .select((merchants::id, merchants::name, memberships::role))
         .order(merchants::name.asc())
         .load(conn)?;

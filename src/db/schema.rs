@@ -19,6 +19,7 @@ diesel::table! {
         disabled_at -> Nullable<Timestamp>,
         last_sign_in_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        password_change_required -> Bool,
     }
 }
 
@@ -28,6 +29,7 @@ diesel::table! {
         merchant_id -> Text,
         role -> Text,
         created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -80,6 +82,8 @@ diesel::table! {
         request_id -> Nullable<Text>,
         last_used_from -> Nullable<Text>,
         rate_limit_per_minute -> Nullable<Integer>,
+        grace_end_recorded -> Bool,
+        expiry_recorded_for -> Nullable<Timestamp>,
     }
 }
 

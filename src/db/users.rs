@@ -28,6 +28,8 @@ pub struct User {
     pub last_sign_in_at: Option<PrimitiveDateTime>,
     /// When the account was created.
     pub created_at: PrimitiveDateTime,
+    /// The account still has its one-time password and must choose its own.
+    pub password_change_required: bool,
 }
 
 impl User {
@@ -62,6 +64,8 @@ pub struct NewUser<'a> {
     pub password_hash: &'a PasswordHash,
     /// Member or support.
     pub access: Access<'a>,
+    /// The password is a one-time password to be replaced at first sign-in.
+    pub password_change_required: bool,
 }
 
 /// Creates a user and, for a member, the membership, in one transaction. A taken
@@ -76,6 +80,7 @@ pub fn create(conn: &mut DbConnection, new: NewUser<'_>, now: PrimitiveDateTime)
         disabled_at: None,
         last_sign_in_at: None,
         created_at: now,
+        password_change_required: new.password_change_required,
     };
     write_transaction(conn, |conn| {
         diesel::insert_into(users::table)
@@ -86,6 +91,7 @@ pub fn create(conn: &mut DbConnection, new: NewUser<'_>, now: PrimitiveDateTime)
                 users::password_hash.eq(&user.password_hash),
                 users::is_support.eq(user.is_support),
                 users::created_at.eq(user.created_at),
+                users::password_change_required.eq(user.password_change_required),
             ))
             .execute(conn)?;
         if let Access::Member { merchant_id, role } = new.access {
