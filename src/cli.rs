@@ -129,6 +129,10 @@ struct ServeArgs {
     /// the cache off.
     #[arg(long, env = "KEYWARD_KEY_CACHE_TTL_MS", default_value = "1000")]
     key_cache_ttl_ms: String,
+    /// How often scheduled work runs, in milliseconds: "grace ended" and "expired"
+    /// history events, and removing expired sessions.
+    #[arg(long, env = "KEYWARD_SWEEP_INTERVAL_MS", default_value = "60000")]
+    sweep_interval_ms: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,6 +301,7 @@ fn settings(
         workers: args.workers.as_deref().map(config::parse_workers).transpose()?,
         trusted_proxies: config::parse_trusted_proxies(&args.trusted_proxies)?,
         key_cache_ttl: config::parse_cache_ttl(&args.key_cache_ttl_ms)?,
+        sweep_interval: config::parse_sweep_interval(&args.sweep_interval_ms)?,
     })
 }
 

@@ -64,6 +64,9 @@ pub enum ConfigError {
     /// `KEYWARD_KEY_CACHE_TTL_MS` is out of range.
     #[error("KEYWARD_KEY_CACHE_TTL_MS: `{0}` is not a number of milliseconds from 0 to 60000")]
     BadCacheTtl(String),
+    /// `KEYWARD_SWEEP_INTERVAL_MS` is out of range.
+    #[error("KEYWARD_SWEEP_INTERVAL_MS: `{0}` is not a number of milliseconds from 100 to 3600000")]
+    BadSweepInterval(String),
     /// `KEYWARD_TRUSTED_PROXIES` holds something that is not an IP address.
     #[error("KEYWARD_TRUSTED_PROXIES: `{0}` is not an IP address")]
     BadProxy(String),
@@ -318,6 +321,21 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long a verified key state is trusted; zero turns the cache off.
     pub key_cache_ttl: std::time::Duration,
+    /// How often scheduled work (lapse events, expired sessions) runs.
+    pub sweep_interval: std::time::Duration,
+}
+
+/// How often scheduled work runs unless configured.
+pub const DEFAULT_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Parses `KEYWARD_SWEEP_INTERVAL_MS`: 100 to 3600000 milliseconds.
+pub fn parse_sweep_interval(raw: &str) -> Result<std::time::Duration, ConfigError> {
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| (100..=3_600_000).contains(ms))
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| ConfigError::BadSweepInterval(raw.to_owned()))
 }
 
 /// Parses `KEYWARD_KEY_CACHE_TTL_MS`: 0 to 60000 milliseconds.

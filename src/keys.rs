@@ -208,6 +208,76 @@ fn mint(
     Ok((key, id))
 }
 
+/// Keys handled per sweep and kind; the next sweep takes the rest.
+const LAPSES_PER_SWEEP: i64 = 500;
+
+/// Records the "grace ended" and "expired" events nobody clicks for, each once (the key
+/// is marked in the event's transaction, so instances sweeping at once never both
+/// record it). Returns how many events were recorded.
+pub fn record_lapses(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, DbError> {
+    let actor = Actor::system();
+    let mut recorded = 0;
+    for lapse in keys::grace_ends_to_record(conn, now, LAPSES_PER_SWEEP)? {
+        let marked = write_transaction(conn, |conn| -> Result<bool, DbError> {
+            if !keys::mark_grace_end_recorded(conn, &lapse.id)? {
+                return Ok(false);
+            }
+            let details = json!({ "grace_ended_at": lapse.at.to_string() });
+            key_events::record(
+                conn,
+                &lapse.merchant_id,
+                Some(&lapse.id),
+                EventType::GraceEnded,
+                &actor,
+                &details,
+                now,
+            )?;
+            Ok(true)
+        })?;
+        recorded += usize::from(marked);
+    }
+    for lapse in keys::expiries_to_record(conn, now, LAPSES_PER_SWEEP)? {
+        let marked = write_transaction(conn, |conn| -> Result<bool, DbError> {
+            if !keys::mark_expiry_recorded(conn, &lapse.id, lapse.at)? {
+                return Ok(false);
+            }
+            let details = json!({ "expired_at": lapse.at.to_string() });
+            key_events::record(
+                conn,
+                &lapse.merchant_id,
+                Some(&lapse.id),
+                EventType::Expired,
+                &actor,
+                &details,
+                now,
+            )?;
+            Ok(true)
+        })?;
+        recorded += usize::from(marked);
+    }
+    Ok(recorded)
+}
+
+/// Records that a new key's plaintext was handed to `actor`, the one time it is.
+fn record_reveal(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<(), KeyError> {
+    key_events::record(
+        conn,
+        merchant_id,
+        Some(key_id),
+        EventType::Revealed,
+        actor,
+        &json!({}),
+        now,
+    )?;
+    Ok(())
+}
+
 /// Generates a key: checks the policy's limit, the name and the expiry, stores the
 /// digest and records the event. The plaintext is returned once and kept nowhere.
 pub fn generate(
@@ -230,7 +300,7 @@ pub fn generate(
         check_limit(keys::count_active(conn, merchant_id, now)?, &policy)?;
         let name = unique_name(conn, merchant_id, name, None)?;
         let duplicated_from = match &request.duplicated_from {
-            Some(source) => Some(load(conn, merchant_id, source)?.id),
+            Some(source) => Some(load(conn, merchant_id, source)?),
             None => None,
         };
 
@@ -257,7 +327,7 @@ pub fn generate(
             "version": 1,
             "scopes": scopes.names(),
             "expires_at": expires_at.map(|at| at.to_string()),
-            "duplicated_from": duplicated_from,
+            "duplicated_from": duplicated_from.as_ref().map(|source| &source.id),
         });
         key_events::record(
             conn,
@@ -268,6 +338,19 @@ pub fn generate(
             &details,
             now,
         )?;
+        if let Some(source) = &duplicated_from {
+            let details = json!({ "source_key_id": source.id, "source_name": source.name });
+            key_events::record(
+                conn,
+                merchant_id,
+                Some(&id),
+                EventType::DuplicatedFrom,
+                actor,
+                &details,
+                now,
+            )?;
+        }
+        record_reveal(conn, merchant_id, &id, actor, now)?;
         let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
         Ok(Generated { key, row, policy })
     })
@@ -351,6 +434,7 @@ pub fn rotate(
             &generated,
             now,
         )?;
+        record_reveal(conn, merchant_id, &id, actor, now)?;
         let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
         Ok(Generated { key, row, policy })
     })
@@ -463,6 +547,10 @@ pub fn edit(
         let old_scopes = row.scopes()?;
         check_edit(&row.facts()?, scopes != old_scopes, &policy)?;
         let name = unique_name(conn, merchant_id, name, Some(&row.lineage_id))?;
+        let details_changed = name.as_str() != row.name || description.as_str() != row.description;
+        if !details_changed && scopes == old_scopes {
+            return Ok(row);
+        }
         keys::update_details(
             conn,
             &row.id,
@@ -473,19 +561,36 @@ pub fn edit(
             &actor.name,
         )
         .map_err(|err| insert_race(err, name.as_str()))?;
-        let details = json!({
-            "before": {"name": row.name, "description": row.description, "scopes": old_scopes.names()},
-            "after": {"name": name.as_str(), "description": description.as_str(), "scopes": scopes.names()},
-        });
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&row.id),
-            EventType::Edited,
-            actor,
-            &details,
-            now,
-        )?;
+        if details_changed {
+            let details = json!({
+                "before": {"name": row.name, "description": row.description},
+                "after": {"name": name.as_str(), "description": description.as_str()},
+            });
+            key_events::record(
+                conn,
+                merchant_id,
+                Some(&row.id),
+                EventType::Edited,
+                actor,
+                &details,
+                now,
+            )?;
+        }
+        if scopes != old_scopes {
+            let details = json!({
+                "before": {"scopes": old_scopes.names()},
+                "after": {"scopes": scopes.names()},
+            });
+            key_events::record(
+                conn,
+                merchant_id,
+                Some(&row.id),
+                EventType::ScopesChanged,
+                actor,
+                &details,
+                now,
+            )?;
+        }
         reload(conn, &row)
     })
 }

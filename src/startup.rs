@@ -70,6 +70,7 @@ pub struct Application {
     first_admin: Option<FirstAdmin>,
     state: AppState,
     usage: Arc<UsageRecorder>,
+    sweep_interval: StdDuration,
 }
 
 impl Application {
@@ -124,6 +125,7 @@ impl Application {
             first_admin,
             state,
             usage,
+            sweep_interval: settings.sweep_interval,
         })
     }
 
@@ -146,7 +148,7 @@ impl Application {
     /// writes the usage counted since the last flush.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let db = self.state.db.clone();
-        tokio::spawn(sweep_expired(self.state));
+        tokio::spawn(sweep(self.state, self.sweep_interval));
         let stop = Arc::new(tokio::sync::Notify::new());
         let flusher = tokio::spawn(run_flusher(self.usage.clone(), db, stop.clone()));
         let served = self.server.await;
@@ -287,10 +289,11 @@ pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, 
     }
 }
 
-/// Every few minutes, deletes sessions past their timeouts and sign-in failures that
-/// have left the throttle's window.
-async fn sweep_expired(state: AppState) {
-    let mut interval = actix_web::rt::time::interval(StdDuration::from_secs(300));
+/// Scheduled work, every `every`: records the lapses nobody clicks for ("grace ended",
+/// "expired"), deletes sessions past their timeouts and sign-in failures that have
+/// left the throttle's window.
+async fn sweep(state: AppState, every: StdDuration) {
+    let mut interval = actix_web::rt::time::interval(every);
     // The first tick is immediate: start sweeping one period after start-up.
     interval.tick().await;
     loop {
@@ -301,16 +304,15 @@ async fn sweep_expired(state: AppState) {
             .db
             .run(move |conn| -> Result<_, DbError> {
                 Ok((
+                    crate::keys::record_lapses(conn, now)?,
                     sessions::delete_expired(conn, now)?,
                     login_failures::delete_before(conn, cutoff)?,
                 ))
             })
             .await;
         match swept {
-            Ok((sessions, failures)) => tracing::debug!(sessions, failures, "swept expired rows"),
-            Err(err) => {
-                tracing::warn!(error = %crate::error::cause_chain(&err), "sweeping expired rows failed")
-            }
+            Ok((lapses, sessions, failures)) => tracing::debug!(lapses, sessions, failures, "swept"),
+            Err(err) => tracing::warn!(error = %crate::error::cause_chain(&err), "the scheduled sweep failed"),
         }
     }
 }

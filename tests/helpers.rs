@@ -171,10 +171,15 @@ pub struct TestApp {
 
 /// Starts the real server on port 0 over a fresh database; `None` when skipped.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure` first.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     capture_logs();
     let test_db = TestDb::create(backend)?;
     let clock = Clock::default();
-    let settings = Settings {
+    let mut settings = Settings {
         database: test_db.url.clone(),
         bind: "127.0.0.1:0".parse().unwrap(),
         secret: test_secret(),
@@ -182,7 +187,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         workers: Some(1),
         trusted_proxies: Vec::new(),
         key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
+        sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
     };
+    configure(&mut settings);
     let mut app = Application::build(settings, clock.clone()).expect("the server starts");
     let admin = app
         .take_first_admin()

@@ -7,8 +7,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use time::PrimitiveDateTime;
 
-use super::schema::key_usage_hourly;
+use super::key_events::{self, EventType};
+use super::schema::{api_keys, key_usage_hourly};
 use super::{DbConnection, DbError};
+use crate::domain::Actor;
 
 /// Rows per statement; a flush with more keys than this takes several.
 const BATCH: usize = 500;
@@ -140,6 +142,53 @@ pub fn record_last_use(conn: &mut DbConnection, uses: &[LastUse]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Records the first use of every key in `uses` that had never been used: sets its
+/// last use and appends a "first used" event, once, whichever instance flushes it (the
+/// update only matches while no use is stored). Call it before [`record_last_use`], in
+/// the same transaction.
+pub fn record_first_uses(conn: &mut DbConnection, uses: &[LastUse]) -> Result<usize, DbError> {
+    let mut recorded = 0;
+    for chunk in uses.chunks(BATCH) {
+        let ids: Vec<&str> = chunk.iter().map(|last| last.key_id.as_str()).collect();
+        let never_used: HashMap<String, String> = api_keys::table
+            .filter(api_keys::id.eq_any(&ids))
+            .filter(api_keys::last_used_at.is_null())
+            .select((api_keys::id, api_keys::merchant_id))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect();
+        for first in chunk {
+            let Some(merchant_id) = never_used.get(&first.key_id) else {
+                continue;
+            };
+            let claimed = diesel::update(
+                api_keys::table
+                    .filter(api_keys::id.eq(&first.key_id))
+                    .filter(api_keys::last_used_at.is_null()),
+            )
+            .set((
+                api_keys::last_used_at.eq(first.at),
+                api_keys::last_used_from.eq(&first.from),
+            ))
+            .execute(conn)?;
+            if claimed == 1 {
+                let actor = Actor::system().from_address(first.from.clone());
+                key_events::record(
+                    conn,
+                    merchant_id,
+                    Some(&first.key_id),
+                    EventType::FirstUsed,
+                    &actor,
+                    &serde_json::json!({}),
+                    first.at,
+                )?;
+                recorded += 1;
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 /// Successful and failed verifications since `since`, per key.

@@ -41,6 +41,22 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Keyward itself: the sweep, the usage flush.
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+            name: "Keyward".to_owned(),
+            address: None,
+            user_agent: None,
+        }
+    }
+
+    /// The same actor, seen at `address` (a first use records the client's address).
+    pub fn from_address(self, address: Option<String>) -> Self {
+        Self { address, ..self }
+    }
+
     /// The command line, as history names it.
     pub fn cli() -> Self {
         Self {

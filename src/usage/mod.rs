@@ -102,7 +102,7 @@ impl UsageRecorder {
     }
 
     /// Writes everything counted so far: one upsert for the counters, one update for
-    /// last use, in one transaction. On failure the counts are kept for the next try.
+    /// last use (and a "first used" event for keys never used before), in one transaction. On failure the counts are kept for the next try.
     pub async fn flush(&self, db: &Db) -> Result<(), DbError> {
         let pending = self.take();
         if pending.hours.is_empty() && pending.last.is_empty() {
@@ -135,6 +135,7 @@ impl UsageRecorder {
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<(), DbError> {
                     usage::add(conn, &deltas)?;
+                    usage::record_first_uses(conn, &uses)?;
                     usage::record_last_use(conn, &uses)
                 })
             })
