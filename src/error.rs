@@ -20,6 +20,9 @@ pub enum WebError {
     /// The signed-in user may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// Support staff tried a change; they read only (the attempt is in the audit log).
+    #[error("support staff have read-only access")]
+    ReadOnly,
     /// A change arrived without this session's CSRF token, or from another site.
     #[error("the request was refused: {0}")]
     CsrfRejected(&'static str),
@@ -101,7 +104,7 @@ impl ResponseError for WebError {
         match self {
             WebError::SignInRequired { htmx: false } => StatusCode::SEE_OTHER,
             WebError::SignInRequired { htmx: true } => StatusCode::UNAUTHORIZED,
-            WebError::Forbidden | WebError::CsrfRejected(_) => StatusCode::FORBIDDEN,
+            WebError::Forbidden | WebError::ReadOnly | WebError::CsrfRejected(_) => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -129,6 +132,14 @@ impl ResponseError for WebError {
                 .insert_header(("HX-Redirect", "/login"))
                 .finish(),
             WebError::Forbidden => page("Forbidden", "You do not have permission to do this.").respond(status),
+            WebError::ReadOnly => ErrorPage {
+                title: "Read-only access",
+                message: "Support staff can look at every merchant but change nothing. This attempt was refused and recorded in the merchant's audit log.",
+                error_id: None,
+                next_href: "/support",
+                next_label: "Back to Support",
+            }
+            .respond(status),
             WebError::CsrfRejected(_) => ErrorPage {
                 title: "Request refused",
                 message: "This form has expired or did not come from this site. Reload the page and try again; if your session ended, sign in again.",

@@ -312,7 +312,9 @@ async fn sweep(state: AppState, every: StdDuration) {
             .await;
         match swept {
             Ok((lapses, sessions, failures)) => tracing::debug!(lapses, sessions, failures, "swept"),
-            Err(err) => tracing::warn!(error = %crate::error::cause_chain(&err), "the scheduled sweep failed"),
+            Err(err) => {
+                tracing::warn!(error = %crate::error::cause_chain(&err), "the scheduled sweep failed")
+            }
         }
     }
 }

@@ -716,6 +716,7 @@ async fn key_rotate_revoke_disable_and_enable_follow_the_dashboards_rules(backen
         kinds,
         [
             ("generated", "cli"),
+            ("revealed", "cli"),
             ("disabled", "cli"),
             ("enabled", "cli"),
             ("revoked", "cli")

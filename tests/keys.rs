@@ -283,7 +283,7 @@ async fn generating_reveals_the_key_once_and_lists_it_masked(backend: Backend) {
         (row.version, row.status.as_str(), row.created_by.as_str()),
         (1, "active", "Admin")
     );
-    assert_eq!(dash.events(&row.id), ["generated"]);
+    assert_eq!(dash.events(&row.id), ["generated", "revealed"]);
 
     let page = dash.page().await;
     assert!(!page.contains(key.expose()), "the list never shows the key");
@@ -572,7 +572,7 @@ async fn rotation_keeps_the_old_key_working_until_the_grace_period_ends(backend:
     );
     let old = dash.row(&old.id);
     assert_eq!(old.status, "rotated");
-    assert_eq!(dash.events(&old.id), ["generated", "rotated"]);
+    assert_eq!(dash.events(&old.id), ["generated", "revealed", "rotated"]);
 
     let page = dash.page().await;
     assert!(page.contains("Rotated API Key"), "{page}");
@@ -699,7 +699,7 @@ async fn revoke_needs_exactly_revoke_and_never_comes_back(backend: Backend) {
     )
     .await;
     assert_eq!(dash.row(&key.id).status, "revoked");
-    assert_eq!(dash.events(&key.id), ["generated", "revoked"]);
+    assert_eq!(dash.events(&key.id), ["generated", "revealed", "revoked"]);
 }
 
 async fn revoking_the_only_key_brings_back_the_empty_state(backend: Backend) {
@@ -746,7 +746,10 @@ async fn disable_and_enable_switch_a_key_off_and_on(backend: Backend) {
         StatusCode::SEE_OTHER
     );
     assert_eq!(dash.row(&key.id).status, "active");
-    assert_eq!(dash.events(&key.id), ["generated", "disabled", "enabled"]);
+    assert_eq!(
+        dash.events(&key.id),
+        ["generated", "revealed", "disabled", "enabled"]
+    );
 }
 
 async fn edit_changes_name_description_and_scopes(backend: Backend) {
@@ -804,10 +807,16 @@ async fn edit_changes_name_description_and_scopes(backend: Backend) {
     let details: serde_json::Value = serde_json::from_str(&edited.details).unwrap();
     assert_eq!(details["before"]["name"], "Old name");
     assert_eq!(details["after"]["name"], "New name");
+    let scopes = events
+        .iter()
+        .find(|event| event.event_type == "scopes_changed")
+        .expect("a scopes changed event");
+    let details: serde_json::Value = serde_json::from_str(&scopes.details).unwrap();
     assert_eq!(
         details["after"]["scopes"],
         serde_json::json!(["orders:read", "orders:write"])
     );
+    assert_ne!(details["before"]["scopes"], details["after"]["scopes"]);
 }
 
 async fn duplicate_prefills_description_scopes_and_lifetime(backend: Backend) {
@@ -938,7 +947,10 @@ async fn delete_needs_the_checkbox_and_an_inactive_key(backend: Backend) {
             .status(),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(dash.events(&key.id), ["generated", "disabled", "deleted"]);
+    assert_eq!(
+        dash.events(&key.id),
+        ["generated", "revealed", "disabled", "deleted"]
+    );
 }
 
 async fn the_active_key_limit_is_enforced_and_rotated_keys_do_not_count(backend: Backend) {

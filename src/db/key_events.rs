@@ -157,3 +157,35 @@ pub fn for_key(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Resu
         .order(key_events::created_at.asc())
         .load(conn)?)
 }
+
+/// Records a change support staff attempted and were refused: on the merchant owning the
+/// key the change named, else on the merchant being looked at. Returns false when
+/// neither is known (nothing to record it on).
+pub fn record_refusal(
+    conn: &mut DbConnection,
+    viewed_merchant: Option<&str>,
+    key_id: Option<&str>,
+    actor: &Actor,
+    details: &serde_json::Value,
+    now: PrimitiveDateTime,
+) -> Result<bool, DbError> {
+    let key_owner = match key_id {
+        Some(key_id) => super::keys::merchant_of(conn, key_id)?.map(|merchant| (merchant, key_id)),
+        None => None,
+    };
+    let (merchant_id, key_id) = match (&key_owner, viewed_merchant) {
+        (Some((merchant, key_id)), _) => (merchant.as_str(), Some(*key_id)),
+        (None, Some(merchant)) => (merchant, None),
+        (None, None) => return Ok(false),
+    };
+    record(
+        conn,
+        merchant_id,
+        key_id,
+        EventType::ChangeRefused,
+        actor,
+        details,
+        now,
+    )?;
+    Ok(true)
+}

@@ -522,6 +522,83 @@ pub fn mark_expiry_recorded(
 
 fn lapses(rows: Vec<(String, String, Option<PrimitiveDateTime>)>) -> Vec<Lapse> {
     rows.into_iter()
-        .filter_map(|(id, merchant_id, at)| Some(Lapse { id, merchant_id, at: at? }))
+        .filter_map(|(id, merchant_id, at)| {
+            Some(Lapse {
+                id,
+                merchant_id,
+                at: at?,
+            })
+        })
         .collect()
+}
+
+/// The merchant owning a key, whatever its state: for support staff, who see every
+/// merchant.
+pub fn merchant_of(conn: &mut DbConnection, key_id: &str) -> Result<Option<String>, DbError> {
+    Ok(api_keys::table
+        .find(key_id)
+        .select(api_keys::merchant_id)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// A key found by the support console, with its merchant.
+#[derive(Debug, Clone, Queryable)]
+pub struct FoundKey {
+    /// Version ID.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Masked form.
+    pub masked_key: String,
+    /// Stored state.
+    pub status: String,
+    /// Version number.
+    pub version: i32,
+    /// The merchant's ID.
+    pub merchant_id: String,
+    /// The merchant's name.
+    pub merchant_name: String,
+}
+
+/// Keys of any merchant, deleted ones included, whose ID is `key_id` or whose masked
+/// form is like `masked_pattern` (SQL LIKE: the caller checks letter case, which LIKE
+/// ignores on SQLite). At most `limit`, newest first.
+pub fn search(
+    conn: &mut DbConnection,
+    key_id: Option<&str>,
+    masked_pattern: Option<&str>,
+    limit: i64,
+) -> Result<Vec<FoundKey>, DbError> {
+    use super::schema::merchants;
+    let mut query = api_keys::table
+        .inner_join(merchants::table)
+        .select((
+            api_keys::id,
+            api_keys::name,
+            api_keys::masked_key,
+            api_keys::status,
+            api_keys::version,
+            merchants::id,
+            merchants::name,
+        ))
+        .order(api_keys::created_at.desc())
+        .limit(limit)
+        .into_boxed();
+    match (key_id, masked_pattern) {
+        (Some(id), _) => query = query.filter(api_keys::id.eq(id.to_owned())),
+        (None, Some(pattern)) => query = query.filter(api_keys::masked_key.like(pattern.to_owned())),
+        (None, None) => return Ok(Vec::new()),
+    }
+    Ok(query.load(conn)?)
+}
+
+/// How many of a merchant's keys are in each stored state, deleted ones included.
+pub fn count_by_status(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::merchant_id.eq(merchant_id))
+        .group_by(api_keys::status)
+        .select((api_keys::status, diesel::dsl::count_star()))
+        .order(api_keys::status.asc())
+        .load(conn)?)
 }

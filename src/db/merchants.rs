@@ -66,3 +66,30 @@ pub fn find_by_name(conn: &mut DbConnection, name: &MerchantName) -> Result<Opti
         .first(conn)
         .optional()?)
 }
+
+/// Finds a merchant by ID.
+pub fn find(conn: &mut DbConnection, merchant_id: &str) -> Result<Option<Merchant>, DbError> {
+    Ok(merchants::table
+        .select(Merchant::as_select())
+        .find(merchant_id)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Merchants whose name contains `text` (any case), by name, at most `limit`.
+pub fn search_by_name(conn: &mut DbConnection, text: &str, limit: i64) -> Result<Vec<Merchant>, DbError> {
+    let escaped: String = text
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    Ok(merchants::table
+        .select(Merchant::as_select())
+        .filter(lower(merchants::name).like(format!("%{escaped}%")).escape('\\'))
+        .order(merchants::name.asc())
+        .limit(limit)
+        .load(conn)?)
+}

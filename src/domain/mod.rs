@@ -10,6 +10,7 @@ mod password;
 mod policy;
 mod role;
 mod scope;
+mod search;
 mod throttle;
 
 pub use actor::{Actor, ActorKind};
@@ -25,6 +26,7 @@ pub use password::{Password, PasswordHash, generate_password, prepare_password_c
 pub use policy::{KeyPolicy, PolicyPreset};
 pub use role::{Role, UnknownRole};
 pub use scope::{Scope, Scopes};
+pub use search::SupportQuery;
 pub use throttle::SignInThrottle;
 
 /// Why a raw value was refused, worded for the person who typed it.

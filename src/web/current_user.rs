@@ -2,31 +2,40 @@
 //! removed membership takes effect at once.
 
 use actix_web::dev::Payload;
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use crate::db::DbError;
 use crate::db::memberships::{self, MerchantAccess};
+use crate::db::merchants;
 use crate::db::users::{self, User};
-use crate::domain::{Actor, ActorKind};
+use crate::domain::{Actor, ActorKind, Role};
 use crate::error::WebError;
 use crate::web::session::TypedSession;
-use crate::web::{AppState, is_htmx};
+use crate::web::{AppState, is_htmx, support};
 
 /// The signed-in user, their merchants and the one they are working in.
 pub struct CurrentUser {
     /// The account.
     pub user: User,
-    /// Every merchant the user belongs to, by name.
+    /// Every merchant the user belongs to, by name (none for support staff).
     pub merchants: Vec<MerchantAccess>,
-    /// The merchant the user is working in, if they belong to any.
+    /// The merchant the user is working in; for support staff, the one opened from the
+    /// console, seen as a viewer sees it.
     pub merchant: Option<MerchantAccess>,
     /// The session, for its CSRF token and changes.
     pub session: TypedSession,
 }
 
 impl CurrentUser {
-    /// The merchant being worked in; support staff without one are refused.
+    /// True for support staff, who read every merchant and change nothing.
+    pub fn is_support(&self) -> bool {
+        self.user.is_support
+    }
+
+    /// The merchant being worked in (for support staff, the one being looked at);
+    /// support staff looking at none are refused.
     pub fn merchant(&self) -> Result<&MerchantAccess, WebError> {
         self.merchant.as_ref().ok_or(WebError::Forbidden)
     }
@@ -84,18 +93,33 @@ impl FromRequest for CurrentUser {
         let session = TypedSession::of(req);
         let htmx = is_htmx(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| anyhow::anyhow!("AppState is not registered"))?;
             session.require_store()?;
             let user_id = session.user_id().ok_or(WebError::SignInRequired { htmx })?;
-            let (user, merchants) = state
+            let chosen = session.merchant_id();
+            let (user, merchants, viewed) = state
                 .db
                 .run(move |conn| -> Result<_, DbError> {
                     let Some(user) = users::find(conn, &user_id)? else {
-                        return Ok((None, Vec::new()));
+                        return Ok((None, Vec::new(), None));
                     };
+                    if user.is_support {
+                        // Support staff belong to no merchant: the one they look at is
+                        // whichever they opened from the console.
+                        let viewed = match chosen {
+                            Some(id) => merchants::find(conn, &id)?.map(|m| MerchantAccess {
+                                merchant_id: m.id,
+                                merchant_name: m.name,
+                                role: Role::Viewer,
+                            }),
+                            None => None,
+                        };
+                        return Ok((Some(user), Vec::new(), viewed));
+                    }
                     let merchants = memberships::for_user(conn, &user.id)?;
-                    Ok((Some(user), merchants))
+                    Ok((Some(user), merchants, None))
                 })
                 .await?;
             let user = match user {
@@ -105,6 +129,19 @@ impl FromRequest for CurrentUser {
                     return Err(WebError::SignInRequired { htmx });
                 }
             };
+            if user.is_support {
+                let current = CurrentUser {
+                    user,
+                    merchants,
+                    merchant: viewed,
+                    session,
+                };
+                if is_change(&req) {
+                    support::record_refusal(&state, &current, &req).await?;
+                    return Err(WebError::ReadOnly);
+                }
+                return Ok(current);
+            }
             let merchant = match session.merchant_id() {
                 Some(chosen) => match merchants.iter().find(|m| m.merchant_id == chosen) {
                     Some(merchant) => Some(merchant.clone()),
@@ -116,21 +153,28 @@ impl FromRequest for CurrentUser {
                 },
                 None => merchants.first().cloned(),
             };
-            if merchant.is_none() && !user.is_support {
+            let Some(merchant) = merchant else {
                 session.sign_out();
                 return Err(WebError::SignInRequired { htmx });
-            }
-            if let Some(merchant) = &merchant
-                && session.merchant_id().as_deref() != Some(merchant.merchant_id.as_str())
-            {
+            };
+            if session.merchant_id().as_deref() != Some(merchant.merchant_id.as_str()) {
                 session.set_merchant_id(&merchant.merchant_id);
             }
             Ok(CurrentUser {
                 user,
                 merchants,
-                merchant,
+                merchant: Some(merchant),
                 session,
             })
         })
     }
+}
+
+/// Changes support staff may still make: to their own session and password.
+const SUPPORT_MAY_POST: [&str; 2] = ["/logout", "/account/password"];
+
+/// True for a request that would change something.
+fn is_change(req: &HttpRequest) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !SUPPORT_MAY_POST.contains(&req.path())
 }

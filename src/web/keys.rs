@@ -240,7 +240,10 @@ async fn list_page(
 ) -> Result<HttpResponse, WebError> {
     let shell = Shell::new(user, "api-credentials");
     let Some(merchant) = user.merchant.clone() else {
-        return render(StatusCode::OK, &NoMerchantPage { shell });
+        // Only support staff work in no merchant: they pick one in the console first.
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/support"))
+            .finish());
     };
     let now = state.clock.now();
     let merchant_id = merchant.merchant_id.clone();
@@ -312,13 +315,6 @@ async fn list_page(
             shell,
         },
     )
-}
-
-/// The page for support staff, who belong to no merchant.
-#[derive(Template)]
-#[template(path = "settings/no_merchant.html")]
-struct NoMerchantPage {
-    shell: Shell,
 }
 
 /// `GET /settings/api-credentials` (`?filter=expiring` for keys expiring within 7 days).

@@ -16,6 +16,7 @@ pub mod session;
 pub mod session_store;
 pub mod settings;
 pub mod shell;
+pub mod support;
 
 use std::sync::Arc;
 
@@ -163,6 +164,12 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(key_policy::save)),
         )
         .service(web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)))
+        .service(web::resource("/support").route(web::get().to(support::console)))
+        .service(web::resource("/support/merchants/{merchant_id}").route(web::get().to(support::merchant)))
+        .service(
+            web::resource("/support/merchants/{merchant_id}/keys/{key_id}")
+                .route(web::get().to(support::open_key)),
+        )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));

@@ -18,6 +18,8 @@ pub struct Shell {
     pub merchant: Option<MerchantAccess>,
     /// The settings page being shown, to mark it in the sidebar.
     pub active: &'static str,
+    /// Support staff, who see the merchant they opened read only.
+    pub support: bool,
 }
 
 impl Shell {
@@ -30,6 +32,7 @@ impl Shell {
             merchants: user.merchants.clone(),
             merchant: user.merchant.clone(),
             active,
+            support: user.is_support(),
         }
     }
 
