@@ -189,3 +189,99 @@ pub fn record_refusal(
     )?;
     Ok(true)
 }
+
+/// Which of a merchant's events the audit log shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Events of this key only.
+    pub key_id: Option<String>,
+    /// Events by this actor only.
+    pub actor: Option<ActorFilter>,
+    /// Events of this type only.
+    pub event_type: Option<EventType>,
+    /// Events at or after this time.
+    pub since: Option<PrimitiveDateTime>,
+    /// Events before this time.
+    pub before: Option<PrimitiveDateTime>,
+}
+
+/// An actor to filter by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorFilter {
+    /// A user or support engineer, by ID.
+    User(String),
+    /// The command line or Keyward itself, which have no ID.
+    Kind(crate::domain::ActorKind),
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+fn filtered<'a>(merchant_id: &'a str, filter: &'a AuditFilter) -> key_events::BoxedQuery<'a, Backend> {
+    let mut query = key_events::table
+        .filter(key_events::merchant_id.eq(merchant_id))
+        .into_boxed();
+    if let Some(key_id) = &filter.key_id {
+        query = query.filter(key_events::key_id.eq(key_id));
+    }
+    match &filter.actor {
+        Some(ActorFilter::User(id)) => query = query.filter(key_events::actor_id.eq(id)),
+        Some(ActorFilter::Kind(kind)) => query = query.filter(key_events::actor_type.eq(kind.as_str())),
+        None => {}
+    }
+    if let Some(event_type) = filter.event_type {
+        query = query.filter(key_events::event_type.eq(event_type.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(key_events::created_at.ge(since));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(key_events::created_at.lt(before));
+    }
+    query
+}
+
+/// One page of a merchant's events matching `filter`, newest first.
+pub fn page(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    filter: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, DbError> {
+    Ok(filtered(merchant_id, filter)
+        .order((key_events::created_at.desc(), key_events::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// How many of a merchant's events match `filter`.
+pub fn count(conn: &mut DbConnection, merchant_id: &str, filter: &AuditFilter) -> Result<i64, DbError> {
+    Ok(filtered(merchant_id, filter).count().get_result(conn)?)
+}
+
+/// Everyone who has acted in this merchant, as (kind, ID, name), by name.
+pub fn actors(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+) -> Result<Vec<(String, Option<String>, String)>, DbError> {
+    Ok(key_events::table
+        .filter(key_events::merchant_id.eq(merchant_id))
+        .select((
+            key_events::actor_type,
+            key_events::actor_id,
+            key_events::actor_name,
+        ))
+        .distinct()
+        .order((key_events::actor_name.asc(), key_events::actor_type.asc()))
+        .load(conn)?)
+}
+
+/// One event of this merchant by ID; another merchant's event is not found.
+pub fn find(conn: &mut DbConnection, merchant_id: &str, event_id: &str) -> Result<Option<EventRow>, DbError> {
+    Ok(key_events::table
+        .filter(key_events::merchant_id.eq(merchant_id))
+        .filter(key_events::id.eq(event_id))
+        .get_result(conn)
+        .optional()?)
+}

@@ -602,3 +602,30 @@ pub fn count_by_status(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec
         .order(api_keys::status.asc())
         .load(conn)?)
 }
+
+/// How history names a key: every key of the merchant, deleted ones included.
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyLabel {
+    /// Version ID.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Version number.
+    pub version: i32,
+    /// Masked form.
+    pub masked_key: String,
+}
+
+/// Every key of the merchant, deleted ones included, by name and version.
+pub fn labels(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<KeyLabel>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::merchant_id.eq(merchant_id))
+        .select((
+            api_keys::id,
+            api_keys::name,
+            api_keys::version,
+            api_keys::masked_key,
+        ))
+        .order((api_keys::name.asc(), api_keys::version.asc()))
+        .load(conn)?)
+}

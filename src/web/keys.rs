@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
-use crate::db::keys::KeyRow;
+use crate::db::keys::{KeyLabel, KeyRow};
 use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
 use crate::domain::{
     DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope, ValidationError,
@@ -20,7 +20,7 @@ use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
 use crate::web::forms::FormFields;
 use crate::web::shell::Shell;
-use crate::web::{AppState, format, is_htmx, render};
+use crate::web::{AppState, format, history, is_htmx, render};
 
 const LIST: &str = "/settings/api-credentials";
 
@@ -410,16 +410,26 @@ async fn policy_of(state: &AppState, merchant_id: &str) -> Result<KeyPolicy, Web
         .await?)
 }
 
+/// A key of this merchant that was not deleted: what changes act on.
 async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
+    let row = any_key_of(state, merchant_id, key_id).await?;
+    if row.status == KeyStatus::Deleted.as_str() {
+        return Err(WebError::NotFound);
+    }
+    Ok(row)
+}
+
+/// A key of this merchant in any state, deleted included; another merchant's key is
+/// not found.
+async fn any_key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
     if uuid::Uuid::parse_str(key_id).is_err() {
         return Err(WebError::NotFound);
     }
     let (merchant_id, key_id) = (merchant_id.to_owned(), key_id.to_owned());
-    let row = state
+    state
         .db
         .run(move |conn| key_rows::find(conn, &merchant_id, &key_id))
-        .await?;
-    row.filter(|row| row.status != KeyStatus::Deleted.as_str())
+        .await?
         .ok_or(WebError::NotFound)
 }
 
@@ -1035,18 +1045,6 @@ pub struct VersionView {
     pub current: bool,
 }
 
-/// A history line.
-pub struct EventView {
-    /// What happened.
-    pub what: String,
-    /// Who.
-    pub who: String,
-    /// When.
-    pub when: String,
-    /// From where.
-    pub from: String,
-}
-
 /// The key page.
 #[derive(Template)]
 #[template(path = "settings/key_detail.html")]
@@ -1055,7 +1053,7 @@ struct KeyDetailPage {
     card: KeyCard,
     versions: Vec<VersionView>,
     chart: UsageChart,
-    events: Vec<EventView>,
+    events: Vec<history::EventView>,
 }
 
 /// `GET /settings/api-credentials/{key_id}`: the developers corner (ID, masked key,
@@ -1066,7 +1064,8 @@ pub async fn detail(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.merchant()?.clone();
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    // Deleted keys keep their page: their history stays readable.
+    let row = any_key_of(&state, &merchant.merchant_id, &path).await?;
     let now = state.clock.now();
     let (merchant_id, lineage_id, key_id) = (
         merchant.merchant_id.clone(),
@@ -1098,15 +1097,24 @@ pub async fn detail(
             })
         })
         .collect::<Result<Vec<_>, DbError>>()?;
+    let labels = lineage
+        .iter()
+        .map(|version| {
+            (
+                version.id.clone(),
+                KeyLabel {
+                    id: version.id.clone(),
+                    name: version.name.clone(),
+                    version: version.version,
+                    masked_key: version.masked_key.clone(),
+                },
+            )
+        })
+        .collect();
     let events = events
         .iter()
         .rev()
-        .map(|event| EventView {
-            what: event.event_type.replace('_', " "),
-            who: event.actor_name.clone(),
-            when: format::datetime(event.created_at),
-            from: event.client_address.clone().unwrap_or_default(),
-        })
+        .map(|event| history::view(event, &labels))
         .collect();
     let mut card = card(&row, &policy, now)?;
     let chart = UsageChart::new(now, &hours);

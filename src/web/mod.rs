@@ -1,6 +1,7 @@
 //! The dashboard: sign-in, sessions, CSRF, security headers, and one module per page area.
 
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod chart;
 pub mod csrf;
@@ -8,6 +9,7 @@ pub mod current_user;
 pub mod format;
 pub mod forms;
 pub mod headers;
+pub mod history;
 pub mod key_policy;
 pub mod keys;
 pub mod ops;
@@ -164,6 +166,8 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(key_policy::save)),
         )
         .service(web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)))
+        .service(web::resource("/settings/audit-log").route(web::get().to(audit::log)))
+        .service(web::resource("/settings/audit-log/{event_id}").route(web::get().to(audit::event)))
         .service(web::resource("/support").route(web::get().to(support::console)))
         .service(web::resource("/support/merchants/{merchant_id}").route(web::get().to(support::merchant)))
         .service(

@@ -1,0 +1,248 @@
+//! How a history event reads on the key page, in the audit log and in its CSV.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+
+use crate::db::key_events::{EventRow, EventType};
+use crate::db::keys::KeyLabel;
+use crate::web::format;
+
+/// One event, as people read it.
+pub struct EventView {
+    /// The event's ID.
+    pub id: String,
+    /// The stored event type.
+    pub event_type: String,
+    /// What happened ("Revoked").
+    pub what: String,
+    /// Who did it ("Ana Lima", "Keyward (system)").
+    pub who: String,
+    /// user, support, cli or system.
+    pub actor_type: String,
+    /// When, as shown ("3 Nov 2026 14:02 UTC").
+    pub when: String,
+    /// When, as an ISO 8601 UTC timestamp.
+    pub when_iso: String,
+    /// The client's address, or empty.
+    pub from: String,
+    /// The client's user agent, or empty.
+    pub user_agent: String,
+    /// The change in a line ("name: Old → New").
+    pub summary: String,
+    /// The key it concerns.
+    pub key_id: Option<String>,
+    /// How the key is named ("Checkout v2"), or empty.
+    pub key_label: String,
+    /// The stored details, as JSON.
+    pub details: String,
+}
+
+impl EventView {
+    /// The timeline's sentence: "Created by Ana Lima on 3 Nov 2026 14:02 UTC from 203.0.113.9".
+    pub fn sentence(&self) -> String {
+        let mut text = format!("{} by {} on {}", self.what, self.who, self.when);
+        if !self.from.is_empty() {
+            text.push_str(" from ");
+            text.push_str(&self.from);
+        }
+        text
+    }
+}
+
+/// Reads `event`; `keys` names the keys it may mention.
+pub fn view(event: &EventRow, keys: &HashMap<String, KeyLabel>) -> EventView {
+    let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
+    let event_type = event.event_type.parse::<EventType>().ok();
+    let who = match event.actor_type.as_str() {
+        "support" => format!("{} (support)", event.actor_name),
+        "system" => format!("{} (system)", event.actor_name),
+        "cli" => "the command line".to_owned(),
+        _ => event.actor_name.clone(),
+    };
+    EventView {
+        id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        what: event_type.map_or_else(|| event.event_type.replace('_', " "), |t| t.label().to_owned()),
+        who,
+        actor_type: event.actor_type.clone(),
+        when: format::datetime(event.created_at),
+        when_iso: iso(event.created_at),
+        from: event.client_address.clone().unwrap_or_default(),
+        user_agent: event.user_agent.clone().unwrap_or_default(),
+        summary: event_type.map(|t| summary(t, &details)).unwrap_or_default(),
+        key_label: event
+            .key_id
+            .as_ref()
+            .and_then(|id| keys.get(id))
+            .map(|key| format!("{} v{}", key.name, key.version))
+            .unwrap_or_default(),
+        key_id: event.key_id.clone(),
+        details: event.details.clone(),
+    }
+}
+
+/// `2026-11-03T14:02:05Z`.
+pub fn iso(at: PrimitiveDateTime) -> String {
+    at.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
+}
+
+fn summary(event_type: EventType, details: &Value) -> String {
+    let text = |name: &str| shown(&details[name]);
+    match event_type {
+        EventType::Generated => {
+            let mut parts = vec![format!("“{}”, version {}", text("name"), text("version"))];
+            if let Some(scopes) = details["scopes"].as_array() {
+                parts.push(format!("scopes: {}", shown(&Value::Array(scopes.clone()))));
+            }
+            if !details["expires_at"].is_null() {
+                parts.push(format!("expires {}", text("expires_at")));
+            }
+            if !details["rotated_from"].is_null() {
+                parts.push("made by a rotation".to_owned());
+            }
+            parts.join("; ")
+        }
+        EventType::Revealed => "the full key was shown this once; Keyward keeps no copy".to_owned(),
+        EventType::Rotated => format!(
+            "version {} → {}; the old version works until {}",
+            text("from_version"),
+            text("to_version"),
+            text("grace_ends_at")
+        ),
+        EventType::GraceEnded => format!("the old version stopped working at {}", text("grace_ended_at")),
+        EventType::Expired => format!("reached its expiry at {}", text("expired_at")),
+        EventType::DuplicatedFrom => format!("settings copied from “{}”", text("source_name")),
+        EventType::ChangeRefused => format!("{} {}", text("method"), text("path")),
+        EventType::MemberAdded
+        | EventType::MemberDisabled
+        | EventType::MemberEnabled
+        | EventType::MemberRemoved
+        | EventType::MemberRoleChanged => {
+            let member = &details["member"];
+            let mut line = format!("{} ({})", shown(&member["name"]), shown(&member["email"]));
+            if !details["role"].is_null() {
+                line.push_str(&format!(", {}", text("role")));
+            }
+            let changes = changes(details);
+            if !changes.is_empty() {
+                line.push_str(&format!("; {changes}"));
+            }
+            line
+        }
+        _ => {
+            let changes = changes(details);
+            if changes.is_empty() {
+                fields(details)
+            } else {
+                changes
+            }
+        }
+    }
+}
+
+/// "name: Old → New; scopes: a → a, b" for every value `after` changed.
+fn changes(details: &Value) -> String {
+    let (Some(before), Some(after)) = (details["before"].as_object(), details["after"].as_object()) else {
+        return String::new();
+    };
+    after
+        .iter()
+        .filter(|(name, value)| before.get(*name) != Some(value))
+        .map(|(name, value)| {
+            format!(
+                "{}: {} → {}",
+                name.replace('_', " "),
+                shown(before.get(name).unwrap_or(&Value::Null)),
+                shown(value)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// "from: active; version: 2" for the plain fields of `details`.
+fn fields(details: &Value) -> String {
+    details
+        .as_object()
+        .map(|object| {
+            object
+                .iter()
+                .filter(|(_, value)| !value.is_null() && !value.is_object())
+                .map(|(name, value)| format!("{}: {}", name.replace('_', " "), shown(value)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}
+
+/// A detail value as text: times in the dashboard's format, lists joined.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => "none".to_owned(),
+        Value::Bool(true) => "yes".to_owned(),
+        Value::Bool(false) => "no".to_owned(),
+        Value::Number(number) => number.to_string(),
+        Value::String(text) => stored_time(text).map_or_else(|| text.clone(), format::datetime),
+        Value::Array(items) if items.is_empty() => "none".to_owned(),
+        Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
+        Value::Object(_) => value.to_string(),
+    }
+}
+
+/// A time as events store it (`PrimitiveDateTime`'s `Display`).
+fn stored_time(text: &str) -> Option<PrimitiveDateTime> {
+    PrimitiveDateTime::parse(
+        text,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]"),
+    )
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn edits_read_as_before_and_after() {
+        let details = json!({
+            "before": {"name": "Old", "description": "same"},
+            "after": {"name": "New", "description": "same"},
+        });
+        assert_eq!(summary(EventType::Edited, &details), "name: Old → New");
+        let scopes = json!({"before": {"scopes": ["orders:read"]}, "after": {"scopes": []}});
+        assert_eq!(
+            summary(EventType::ScopesChanged, &scopes),
+            "scopes: orders:read → none"
+        );
+    }
+
+    #[test]
+    fn stored_times_read_like_the_dashboards() {
+        let at = time::macros::datetime!(2026-11-03 14:02:05.123456);
+        assert_eq!(stored_time(&at.to_string()), Some(at));
+        assert_eq!(
+            summary(EventType::Expired, &json!({"expired_at": at.to_string()})),
+            "reached its expiry at 3 Nov 2026 14:02 UTC"
+        );
+    }
+
+    #[test]
+    fn members_read_with_name_email_and_role_change() {
+        let details = json!({
+            "member": {"id": "u1", "name": "Ana Lima", "email": "ana@example.com"},
+            "before": {"role": "viewer"},
+            "after": {"role": "developer"},
+        });
+        assert_eq!(
+            summary(EventType::MemberRoleChanged, &details),
+            "Ana Lima (ana@example.com); role: viewer → developer"
+        );
+    }
+}
