@@ -247,6 +247,38 @@ impl TestApp {
         .id
     }
 
+    /// Creates a support user; returns its ID.
+    pub fn create_support(&self, email: &str, password: &str) -> String {
+        use keyward::db::users;
+        use keyward::domain::{Email, Password, PersonName};
+        let mut conn = self.db.get().unwrap();
+        users::create(
+            &mut conn,
+            users::NewUser {
+                email: &Email::parse(email).unwrap(),
+                name: &PersonName::parse("Sam Support").unwrap(),
+                password_hash: &Password::parse_new(password.to_owned()).unwrap().hash(),
+                access: users::Access::Support,
+                password_change_required: false,
+            },
+            self.clock.now(),
+        )
+        .unwrap()
+        .id
+    }
+
+    /// Creates another merchant; returns its ID.
+    pub fn create_merchant(&self, name: &str) -> String {
+        let mut conn = self.db.get().unwrap();
+        keyward::db::merchants::create(
+            &mut conn,
+            &keyward::domain::MerchantName::parse(name).unwrap(),
+            self.clock.now(),
+        )
+        .unwrap()
+        .id
+    }
+
     /// The ID of the merchant created on first start.
     pub fn demo_merchant_id(&self) -> String {
         let mut conn = self.db.get().unwrap();

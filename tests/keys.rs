@@ -8,10 +8,10 @@ use time::Duration;
 use crate::db_test;
 use crate::helpers::{Backend, Browser, TestApp, csrf_token_in, location, logs, spawn_app};
 
-const LIST: &str = "/settings/api-credentials";
+pub const LIST: &str = "/settings/api-credentials";
 
 /// The value of the first input named `name` in a page.
-fn field_value(html: &str, name: &str) -> Option<String> {
+pub fn field_value(html: &str, name: &str) -> Option<String> {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
@@ -19,7 +19,7 @@ fn field_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// The key shown on a Reveal.
-fn revealed_key(html: &str) -> String {
+pub fn revealed_key(html: &str) -> String {
     let marker = r#"id="revealed-key" class="revealed-key" type="text" readonly value=""#;
     let start = html
         .find(marker)
@@ -30,16 +30,16 @@ fn revealed_key(html: &str) -> String {
 }
 
 /// A signed-in browser on the API Credentials page.
-struct Dashboard<'a> {
-    app: &'a TestApp,
-    browser: Browser,
-    merchant_id: String,
+pub struct Dashboard<'a> {
+    pub app: &'a TestApp,
+    pub browser: Browser,
+    pub merchant_id: String,
     email: String,
     password: String,
 }
 
 impl<'a> Dashboard<'a> {
-    async fn admin(app: &'a TestApp) -> Self {
+    pub async fn admin(app: &'a TestApp) -> Self {
         Self {
             browser: app.signed_in_admin().await,
             merchant_id: app.demo_merchant_id(),
@@ -49,7 +49,7 @@ impl<'a> Dashboard<'a> {
         }
     }
 
-    async fn member(app: &'a TestApp, email: &str, role: Role) -> Self {
+    pub async fn member(app: &'a TestApp, email: &str, role: Role) -> Self {
         let merchant_id = app.demo_merchant_id();
         app.create_member(email, "member password", &merchant_id, role);
         let browser = app.browser();
@@ -67,7 +67,7 @@ impl<'a> Dashboard<'a> {
     }
 
     /// Moves the clock, then signs in again if the session timed out meanwhile.
-    async fn advance(&self, by: Duration) {
+    pub async fn advance(&self, by: Duration) {
         self.app.clock.advance(by);
         if !self.browser.is_signed_in().await {
             let res = self.browser.sign_in(&self.email, &self.password).await;
@@ -75,14 +75,14 @@ impl<'a> Dashboard<'a> {
         }
     }
 
-    async fn page(&self) -> String {
+    pub async fn page(&self) -> String {
         let res = self.browser.get(LIST).await;
         assert_eq!(res.status(), StatusCode::OK);
         res.text().await.unwrap()
     }
 
     /// Opens a form page and posts it with its CSRF token and one-time value.
-    async fn submit(&self, form_path: &str, post_path: &str, fields: &[(&str, &str)]) -> Response {
+    pub async fn submit(&self, form_path: &str, post_path: &str, fields: &[(&str, &str)]) -> Response {
         let html = self.browser.get(form_path).await.text().await.unwrap();
         let token = csrf_token_in(&html).unwrap_or_else(|| panic!("no form at {form_path}: {html}"));
         let nonce = field_value(&html, "nonce");
@@ -94,18 +94,18 @@ impl<'a> Dashboard<'a> {
         self.browser.post_form(post_path, &all).await
     }
 
-    async fn generate(&self, fields: &[(&str, &str)]) -> Response {
+    pub async fn generate(&self, fields: &[(&str, &str)]) -> Response {
         self.submit("/settings/api-credentials/new", LIST, fields).await
     }
 
     /// Generates a key named `name` and returns it as revealed.
-    async fn generate_ok(&self, name: &str) -> String {
+    pub async fn generate_ok(&self, name: &str) -> String {
         let res = self.generate(&[("name", name)]).await;
         assert_eq!(res.status(), StatusCode::OK, "generating {name}");
         revealed_key(&res.text().await.unwrap())
     }
 
-    async fn act(&self, key_id: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+    pub async fn act(&self, key_id: &str, action: &str, fields: &[(&str, &str)]) -> Response {
         let path = format!("{LIST}/{key_id}/{action}");
         if matches!(action, "disable" | "enable" | "renew") {
             let token = self.browser.csrf_token(LIST).await;
@@ -116,31 +116,31 @@ impl<'a> Dashboard<'a> {
         self.submit(&path, &path, fields).await
     }
 
-    async fn rotate_ok(&self, key_id: &str, grace: &str) -> String {
+    pub async fn rotate_ok(&self, key_id: &str, grace: &str) -> String {
         let res = self.act(key_id, "rotate", &[("grace", grace)]).await;
         assert_eq!(res.status(), StatusCode::OK, "rotating");
         revealed_key(&res.text().await.unwrap())
     }
 
     /// Every key row of the merchant but deleted ones, newest first.
-    fn keys(&self) -> Vec<KeyRow> {
+    pub fn keys(&self) -> Vec<KeyRow> {
         keyward::db::keys::list(&mut self.app.db.get().unwrap(), &self.merchant_id).unwrap()
     }
 
-    fn key_named(&self, name: &str) -> KeyRow {
+    pub fn key_named(&self, name: &str) -> KeyRow {
         self.keys()
             .into_iter()
             .find(|row| row.name == name && matches!(row.status.as_str(), "active" | "disabled"))
             .unwrap_or_else(|| panic!("no live key named {name}"))
     }
 
-    fn row(&self, key_id: &str) -> KeyRow {
+    pub fn row(&self, key_id: &str) -> KeyRow {
         keyward::db::keys::find(&mut self.app.db.get().unwrap(), &self.merchant_id, key_id)
             .unwrap()
             .unwrap()
     }
 
-    fn events(&self, key_id: &str) -> Vec<String> {
+    pub fn events(&self, key_id: &str) -> Vec<String> {
         keyward::db::key_events::for_key(&mut self.app.db.get().unwrap(), &self.merchant_id, key_id)
             .unwrap()
             .into_iter()
@@ -148,7 +148,7 @@ impl<'a> Dashboard<'a> {
             .collect()
     }
 
-    async fn set_policy(&self, preset: &str) {
+    pub async fn set_policy(&self, preset: &str) {
         let token = self.browser.csrf_token("/settings/key-policy").await;
         let res = self
             .browser

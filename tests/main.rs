@@ -12,3 +12,4 @@ mod operations;
 mod pages;
 mod sessions;
 mod sign_in;
+mod support;

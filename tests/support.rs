@@ -1,0 +1,323 @@
+//! The support console: support staff find any merchant's key from what the merchant
+//! reads out, see its whole history, and change nothing.
+
+use keyward::domain::{ApiKey, Role};
+use reqwest::StatusCode;
+
+use crate::db_test;
+use crate::helpers::{Backend, Browser, TestApp, location, spawn_app};
+use crate::keys::{Dashboard, LIST};
+
+db_test!(
+    support_finds_a_key_from_the_four_characters_a_merchant_reads_out,
+    support_sees_everything_read_only_and_every_change_is_refused_and_recorded,
+    only_support_staff_open_the_console,
+    the_console_refuses_bad_searches_cleanly,
+);
+
+async fn support(app: &TestApp) -> Browser {
+    app.create_support("sam@support.example", "support password");
+    let browser = app.browser();
+    let res = browser.sign_in("sam@support.example", "support password").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    browser
+}
+
+async fn text(browser: &Browser, path: &str) -> String {
+    let res = browser.get(path).await;
+    assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+    res.text().await.unwrap()
+}
+
+fn search(q: &str) -> String {
+    format!("/support?{}", serde_urlencoded::to_string([("q", q)]).unwrap())
+}
+
+async fn support_finds_a_key_from_the_four_characters_a_merchant_reads_out(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    let plaintext = admin.generate_ok("Checkout").await;
+    let key = admin.key_named("Checkout");
+    admin.generate_ok("Warehouse").await;
+    let masked = ApiKey::parse(&plaintext).unwrap().masked();
+    let last_four: String = masked
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let head: String = masked.chars().take(12).collect();
+    let browser = support(&app).await;
+
+    // Signed in, support staff land on the console.
+    let res = browser.get(LIST).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/support");
+
+    for q in [
+        last_four.clone(),
+        format!("{head}…"),
+        format!("{head}...{last_four}"),
+        key.id.clone(),
+    ] {
+        let page = text(&browser, &search(&q)).await;
+        assert!(page.contains(&masked), "{q} finds the key");
+        assert!(page.contains("Demo Merchant"), "{q} names the merchant");
+        assert!(
+            page.contains(&format!("/support/merchants/{}/keys/{}", key.merchant_id, key.id)),
+            "{q} links to the key"
+        );
+        assert!(!page.contains("Warehouse"), "{q} finds only the matching key");
+    }
+    // The wrong letter case is another key.
+    let wrong_case = if last_four.to_lowercase() == last_four {
+        last_four.to_uppercase()
+    } else {
+        last_four.to_lowercase()
+    };
+    if wrong_case != last_four {
+        assert!(!text(&browser, &search(&wrong_case)).await.contains(&masked));
+    }
+    // A whole key pasted by mistake finds its key and is never shown back.
+    let page = text(&browser, &search(&plaintext)).await;
+    assert!(page.contains(&masked));
+    assert!(!page.contains(&plaintext));
+    // Merchants by name in any case and by ID.
+    let merchant_id = app.demo_merchant_id();
+    for q in ["demo merch", merchant_id.as_str()] {
+        let page = text(&browser, &search(q)).await;
+        assert!(page.contains(&format!("/support/merchants/{merchant_id}")), "{q}");
+    }
+    assert!(
+        text(&browser, &search("no such merchant"))
+            .await
+            .contains("Nothing found")
+    );
+
+    // The link opens the key page, with its history, in that merchant.
+    let res = browser
+        .get(&format!("/support/merchants/{merchant_id}/keys/{}", key.id))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), format!("{LIST}/{}", key.id));
+    let page = text(&browser, &format!("{LIST}/{}", key.id)).await;
+    assert!(page.contains("Support view, read only"));
+    assert!(page.contains("Created by Admin on"));
+    assert!(page.contains(&masked));
+    assert!(!page.contains(&plaintext));
+    assert!(!page.contains(&key.key_hash));
+    // A key of another merchant through this merchant's link is not found.
+    let rival = app.create_merchant("Rival");
+    assert_eq!(
+        browser
+            .get(&format!("/support/merchants/{rival}/keys/{}", key.id))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn support_sees_everything_read_only_and_every_change_is_refused_and_recorded(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    admin.generate_ok("Live").await;
+    let live = admin.key_named("Live");
+    admin.generate_ok("Gone").await;
+    let gone = admin.key_named("Gone");
+    assert_eq!(
+        admin.act(&gone.id, "disable", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        admin
+            .act(&gone.id, "delete", &[("understood", "yes")])
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let merchant_id = app.demo_merchant_id();
+    let browser = support(&app).await;
+    let overview = text(&browser, &format!("/support/merchants/{merchant_id}")).await;
+    assert!(overview.contains("Demo Merchant") && overview.contains(&merchant_id));
+
+    let list = text(&browser, LIST).await;
+    assert!(list.contains("Support view, read only") && list.contains("Demo Merchant"));
+    assert!(list.contains(&live.masked_key));
+    for button in [
+        "Generate New API Key",
+        "Rotate Key",
+        "Revoke Key",
+        ">Disable<",
+        ">Edit<",
+        ">Delete<",
+    ] {
+        assert!(!list.contains(button), "support sees {button}");
+    }
+    // A deleted key stays readable, with its whole history.
+    let page = text(&browser, &format!("{LIST}/{}", gone.id)).await;
+    assert!(page.contains("Deleted by Admin on"));
+    assert!(page.contains("Disabled by Admin on"));
+    let log = text(&browser, "/settings/audit-log").await;
+    assert!(log.contains("Deleted") && log.contains("Gone v1"));
+
+    let before = admin.keys();
+    let token = browser.csrf_token(LIST).await;
+    let base = format!("{LIST}/{}", live.id);
+    let changes = [
+        LIST.to_owned(),
+        format!("{base}/rotate"),
+        format!("{base}/revoke"),
+        format!("{base}/edit"),
+        format!("{base}/delete"),
+        format!("{base}/disable"),
+        format!("{base}/enable"),
+        format!("{base}/renew"),
+        "/settings/key-policy".to_owned(),
+        "/settings/members".to_owned(),
+        "/settings/merchant".to_owned(),
+    ];
+    for path in &changes {
+        let res = browser
+            .post_form(
+                path,
+                &[
+                    ("csrf_token", &token),
+                    ("name", "x"),
+                    ("confirm", "REVOKE"),
+                    ("understood", "yes"),
+                    ("grace", "now"),
+                    ("preset", "single-key"),
+                    ("merchant_id", &merchant_id),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "POST {path}");
+        assert!(
+            res.text().await.unwrap().contains("Read-only access"),
+            "POST {path}"
+        );
+    }
+    for path in [
+        "/settings/api-credentials/new".to_owned(),
+        format!("{base}/rotate"),
+        format!("{base}/revoke"),
+        format!("{base}/edit"),
+        format!("{base}/duplicate"),
+        format!("{base}/delete"),
+        "/settings/key-policy".to_owned(),
+        "/settings/members".to_owned(),
+    ] {
+        assert_eq!(
+            browser.get(&path).await.status(),
+            StatusCode::FORBIDDEN,
+            "GET {path}"
+        );
+    }
+    let after = admin.keys();
+    assert_eq!(
+        before
+            .iter()
+            .map(|k| (&k.id, &k.status, &k.name))
+            .collect::<Vec<_>>(),
+        after
+            .iter()
+            .map(|k| (&k.id, &k.status, &k.name))
+            .collect::<Vec<_>>()
+    );
+    // Each refusal is in the merchant's history, on the key it named when it named one.
+    let refused = app.count(
+        "SELECT COUNT(*) AS n FROM key_events WHERE event_type = 'change_refused' AND actor_type = 'support'",
+    );
+    assert_eq!(refused, i64::try_from(changes.len()).unwrap());
+    let on_key = app.count(&format!(
+        "SELECT COUNT(*) AS n FROM key_events WHERE event_type = 'change_refused' AND key_id = '{}'",
+        live.id
+    ));
+    assert_eq!(on_key, 7);
+    assert!(
+        text(&browser, &format!("{LIST}/{}", live.id))
+            .await
+            .contains("Change refused")
+    );
+    // Nowhere a key's digest.
+    for path in [LIST.to_owned(), "/settings/audit-log".to_owned(), base.clone()] {
+        let page = text(&browser, &path).await;
+        for key in &after {
+            assert!(!page.contains(&key.key_hash), "{path} shows a digest");
+        }
+    }
+    // Support staff may still sign out.
+    let token = browser.csrf_token("/support").await;
+    assert_eq!(
+        browser
+            .post_form("/logout", &[("csrf_token", &token)])
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(!browser.is_signed_in().await);
+}
+
+async fn only_support_staff_open_the_console(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let merchant_id = app.demo_merchant_id();
+    let admin = app.signed_in_admin().await;
+    let viewer = Dashboard::member(&app, "viewer@example.com", Role::Viewer).await;
+    for browser in [&admin, &viewer.browser] {
+        for path in [
+            "/support".to_owned(),
+            search("Demo"),
+            format!("/support/merchants/{merchant_id}"),
+        ] {
+            assert_eq!(
+                browser.get(&path).await.status(),
+                StatusCode::FORBIDDEN,
+                "GET {path}"
+            );
+        }
+    }
+    let anonymous = app.browser();
+    let res = anonymous.get("/support").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/login");
+}
+
+async fn the_console_refuses_bad_searches_cleanly(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let browser = support(&app).await;
+    let res = browser.get(&search(&"x".repeat(201))).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("at most 200 characters"));
+    let res = browser.get(&search("a\u{0}b")).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    for q in [
+        "%",
+        "_",
+        "<script>alert(1)</script>",
+        "kw_live_%…%",
+        "\u{202e}evil",
+    ] {
+        let res = browser.get(&search(q)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{q}");
+        let page = res.text().await.unwrap();
+        assert!(!page.contains("<script>alert"), "{q} is escaped");
+        assert!(page.contains("Nothing found"), "{q} matches nothing");
+    }
+    for path in [
+        "/support/merchants/not-an-id",
+        "/support/merchants/00000000-0000-0000-0000-000000000000",
+        "/support/merchants/00000000-0000-0000-0000-000000000000/keys/also-not-an-id",
+    ] {
+        assert_eq!(browser.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
