@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod audit;
 mod cli;
 mod csrf;
 mod gateway;

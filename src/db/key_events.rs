@@ -133,7 +133,9 @@ pub fn record(
 ) -> Result<(), DbError> {
     diesel::insert_into(key_events::table)
         .values((
-            key_events::id.eq(uuid::Uuid::new_v4().to_string()),
+            // Time-ordered IDs keep the events of one transaction (same time) in the
+            // order they were recorded.
+            key_events::id.eq(uuid::Uuid::now_v7().to_string()),
             key_events::merchant_id.eq(merchant_id),
             key_events::key_id.eq(key_id),
             key_events::event_type.eq(event.as_str()),
@@ -154,7 +156,7 @@ pub fn for_key(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Resu
     Ok(key_events::table
         .filter(key_events::merchant_id.eq(merchant_id))
         .filter(key_events::key_id.eq(key_id))
-        .order(key_events::created_at.asc())
+        .order((key_events::created_at.asc(), key_events::id.asc()))
         .load(conn)?)
 }
 
