@@ -11,6 +11,7 @@ mod gateway;
 mod keys;
 mod operations;
 mod pages;
+mod roles;
 mod sessions;
 mod sign_in;
 mod support;

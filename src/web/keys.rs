@@ -9,6 +9,7 @@ use askama::Template;
 use time::PrimitiveDateTime;
 
 use crate::db::keys::{KeyLabel, KeyRow};
+use crate::db::memberships::MerchantAccess;
 use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
 use crate::domain::{
     DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope, ValidationError,
@@ -410,6 +411,18 @@ async fn policy_of(state: &AppState, merchant_id: &str) -> Result<KeyPolicy, Web
         .await?)
 }
 
+/// The merchant and the key a change names, for a user who may change keys. The key is
+/// looked up first: another merchant's key is not found, whatever the user's role.
+async fn managed_key(
+    user: &CurrentUser,
+    state: &AppState,
+    key_id: &str,
+) -> Result<(MerchantAccess, KeyRow), WebError> {
+    let merchant = user.merchant()?;
+    let row = key_of(state, &merchant.merchant_id, key_id).await?;
+    Ok((user.key_manager()?.clone(), row))
+}
+
 /// A key of this merchant that was not deleted: what changes act on.
 async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
     let row = any_key_of(state, merchant_id, key_id).await?;
@@ -571,8 +584,7 @@ pub async fn duplicate_form(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?;
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let (_, row) = managed_key(&user, &state, &path).await?;
     let defaults = GenerateDefaults {
         rate_limit: row
             .rate_limit_per_minute
@@ -728,8 +740,7 @@ pub async fn rotate_page(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?;
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
     let policy = policy_of(&state, &merchant.merchant_id).await?;
     let form = rotate_form(
         &user,
@@ -750,8 +761,7 @@ pub async fn rotate(
     path: web::Path<String>,
     form: FormFields,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?.clone();
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
     let nonce = form.get("nonce").to_owned();
     if !user.session.consume_form_nonce(&nonce) {
         return Err(WebError::AlreadySubmitted);
@@ -852,8 +862,7 @@ pub async fn confirm_page(
     path: web::Path<String>,
     action: Irreversible,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?;
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let (_, row) = managed_key(&user, &state, &path).await?;
     confirm_form(&req, &user, &state, &row, action, None).await
 }
 
@@ -867,8 +876,7 @@ pub async fn confirm(
     form: FormFields,
     action: Irreversible,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?.clone();
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
     let now = state.clock.now();
     let (actor, merchant_id, key_id) = (user.actor(&req), merchant.merchant_id.clone(), row.id.clone());
     let (confirmation, understood) = (form.get("confirm").to_owned(), form.checked("understood"));
@@ -917,8 +925,7 @@ pub async fn edit_page(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?;
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
     let policy = policy_of(&state, &merchant.merchant_id).await?;
     let selected: Vec<String> = row.scopes()?.names().into_iter().map(str::to_owned).collect();
     let form = EditForm {
@@ -941,8 +948,7 @@ pub async fn edit(
     path: web::Path<String>,
     form: FormFields,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?.clone();
-    let row = key_of(&state, &merchant.merchant_id, &path).await?;
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
     let now = state.clock.now();
     let request = EditRequest {
         name: form.get("name").to_owned(),
@@ -997,7 +1003,7 @@ pub async fn quick(
     action: QuickAction,
 ) -> Result<HttpResponse, WebError> {
     let key_id = path.into_inner();
-    let merchant = user.key_manager()?.clone();
+    let (merchant, _) = managed_key(&user, &state, &key_id).await?;
     let now = state.clock.now();
     let (actor, merchant_id) = (user.actor(&req), merchant.merchant_id.clone());
     let outcome = state
