@@ -83,6 +83,7 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = TypedSession::of(req);
         let htmx = is_htmx(req);
+        let on_password_page = req.path() == crate::web::account::PASSWORD;
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| anyhow::anyhow!("AppState is not registered"))?;
@@ -105,6 +106,10 @@ impl FromRequest for CurrentUser {
                     return Err(WebError::SignInRequired { htmx });
                 }
             };
+            // An account on its one-time password chooses its own before anything else.
+            if user.password_change_required && !on_password_page {
+                return Err(WebError::PasswordChangeRequired { htmx });
+            }
             let merchant = match session.merchant_id() {
                 Some(chosen) => match merchants.iter().find(|m| m.merchant_id == chosen) {
                     Some(merchant) => Some(merchant.clone()),

@@ -20,7 +20,7 @@ use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
 use crate::web::forms::FormFields;
 use crate::web::shell::Shell;
-use crate::web::{AppState, format, is_htmx, render};
+use crate::web::{AppState, format, modal, render};
 
 const LIST: &str = "/settings/api-credentials";
 
@@ -336,21 +336,6 @@ pub async fn list(
 }
 
 /// A modal in its frame (for htmx) or as a page of its own (without JavaScript).
-#[derive(Template)]
-#[template(path = "partials/modal.html")]
-struct ModalFrame<'a> {
-    title: &'a str,
-    body: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "settings/modal_page.html")]
-struct ModalPage<'a> {
-    shell: Shell,
-    title: &'a str,
-    body: &'a str,
-}
-
 fn modal(
     req: &HttpRequest,
     user: &CurrentUser,
@@ -358,31 +343,12 @@ fn modal(
     title: &str,
     body: &impl Template,
 ) -> Result<HttpResponse, WebError> {
-    let body = body.render().map_err(|err| WebError::Unexpected(err.into()))?;
-    if is_htmx(req) {
-        render(status, &ModalFrame { title, body: &body })
-    } else {
-        render(
-            status,
-            &ModalPage {
-                shell: Shell::new(user, "api-credentials"),
-                title,
-                body: &body,
-            },
-        )
-    }
+    modal::show(req, user, "api-credentials", status, title, body)
 }
 
 /// After a change: back to the list with a message (htmx reloads the page).
 fn done(req: &HttpRequest, user: &CurrentUser, message: &str) -> HttpResponse {
-    user.session.set_flash(message);
-    if is_htmx(req) {
-        HttpResponse::Ok().insert_header(("HX-Redirect", LIST)).finish()
-    } else {
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, LIST))
-            .finish()
-    }
+    modal::after_change(req, user, LIST, message)
 }
 
 /// How a refused or invalid action is shown in place: its message and status.
@@ -396,7 +362,8 @@ fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> {
     }
 }
 
-fn sentence(err: &ValidationError) -> String {
+/// A validation error as a sentence for a page: capitalised, with a full stop.
+pub fn sentence(err: &ValidationError) -> String {
     let text = err.to_string();
     let mut chars = text.chars();
     let first = chars
