@@ -8,6 +8,7 @@ mod cli;
 mod csrf;
 mod gateway;
 mod keys;
+mod members;
 mod operations;
 mod pages;
 mod sessions;
