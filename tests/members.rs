@@ -180,6 +180,24 @@ fn rival(app: &TestApp) -> (String, String) {
     (merchant_id, user_id)
 }
 
+/// Support staff `support@example.com`, password `support password`.
+fn create_support(app: &TestApp) {
+    use keyward::db::users;
+    use keyward::domain::{Email, Password, PersonName};
+    users::create(
+        &mut app.db.get().unwrap(),
+        users::NewUser {
+            email: &Email::parse("support@example.com").unwrap(),
+            name: &PersonName::parse("Sam Support").unwrap(),
+            password_hash: &Password::parse_new("support password".into()).unwrap().hash(),
+            access: users::Access::Support,
+            password_change_required: false,
+        },
+        app.clock.now(),
+    )
+    .unwrap();
+}
+
 /// One member event as stored.
 #[derive(diesel::QueryableByName)]
 struct EventRow {
@@ -546,22 +564,7 @@ async fn only_admins_see_and_open_the_members_page(backend: Backend) {
     assert!(!home.contains(r#"href="/settings/members""#));
     assert_eq!(developer.get(MEMBERS).await.status(), StatusCode::FORBIDDEN);
 
-    {
-        use keyward::db::users;
-        use keyward::domain::{Email, Password, PersonName};
-        users::create(
-            &mut app.db.get().unwrap(),
-            users::NewUser {
-                email: &Email::parse("support@example.com").unwrap(),
-                name: &PersonName::parse("Sam Support").unwrap(),
-                password_hash: &Password::parse_new("support password".into()).unwrap().hash(),
-                access: users::Access::Support,
-                password_change_required: false,
-            },
-            app.clock.now(),
-        )
-        .unwrap();
-    }
+    create_support(&app);
     let support = app.browser();
     assert_eq!(
         support
@@ -894,22 +897,7 @@ async fn bad_member_input_gets_a_clear_message_and_changes_nothing(backend: Back
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    {
-        use keyward::db::users;
-        use keyward::domain::{Email, Password, PersonName};
-        users::create(
-            &mut app.db.get().unwrap(),
-            users::NewUser {
-                email: &Email::parse("support@example.com").unwrap(),
-                name: &PersonName::parse("Sam Support").unwrap(),
-                password_hash: &Password::parse_new("support password".into()).unwrap().hash(),
-                access: users::Access::Support,
-                password_change_required: false,
-            },
-            app.clock.now(),
-        )
-        .unwrap();
-    }
+    create_support(&app);
     let admin = Admin::new(&app).await;
     let admin_email = app.admin_email.as_str();
     let long_name = "n".repeat(101);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
@@ -571,13 +571,8 @@ fn reveal(
         card: card(&generated.row, &generated.policy, now)?,
         rotated,
     };
-    let mut response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
-    // The key is in this response and nowhere else: no cache may keep it.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    let response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
+    Ok(modal::no_store(response))
 }
 
 /// `POST /settings/api-credentials`: generates a key and answers with the Reveal.

@@ -1,14 +1,14 @@
 //! Settings → Members (admins only): the merchant's members, adding one by email (a new
 //! account's one-time password shown once), role changes, Disable / Enable and Remove.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
 use crate::db::memberships::{self, Member};
-use crate::db::users;
-use crate::domain::{Email, Password, PersonName, Role, ValidationError, generate_password};
+use crate::db::{DbConnection, users};
+use crate::domain::{Actor, Email, Password, PersonName, Role, ValidationError, generate_password};
 use crate::error::WebError;
 use crate::members::{self, MemberError, NewAccount};
 use crate::web::current_user::CurrentUser;
@@ -251,13 +251,8 @@ fn one_time_password(
         role: member.role.label(),
         password: password.expose(),
     };
-    let mut response = modal::show(req, user, ACTIVE, StatusCode::OK, "Member added", &body)?;
-    // The password is in this response and nowhere else: no cache may keep it.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    let response = modal::show(req, user, ACTIVE, StatusCode::OK, "Member added", &body)?;
+    Ok(modal::no_store(response))
 }
 
 /// `POST /settings/members` (fields `email`, `name`, `role`, `nonce`): adds the account
@@ -328,16 +323,31 @@ async fn member_of(user: &CurrentUser, state: &AppState, user_id: &str) -> Resul
         .ok_or(WebError::NotFound)
 }
 
-/// After a change made from the table: back to it with a message, or the table with
-/// the refusal.
-async fn changed(
+/// Applies `change` to a member of the admin's merchant (anyone else's ID is not
+/// found), then goes back to the table with `message`, or shows it with the refusal.
+async fn change_member<F, M>(
     req: &HttpRequest,
     user: &CurrentUser,
     state: &AppState,
-    outcome: Result<String, MemberError>,
-) -> Result<HttpResponse, WebError> {
+    user_id: &str,
+    change: F,
+    message: M,
+) -> Result<HttpResponse, WebError>
+where
+    F: FnOnce(&mut DbConnection, &str, &str, &Actor, PrimitiveDateTime) -> Result<Member, MemberError>
+        + Send
+        + 'static,
+    M: FnOnce(&Member) -> String,
+{
+    let member = member_of(user, state, user_id).await?;
+    let merchant_id = user.admin()?.merchant_id.clone();
+    let (actor, now) = (user.actor(req), state.clock.now());
+    let outcome = state
+        .db
+        .run(move |conn| change(conn, &merchant_id, &member.user_id, &actor, now))
+        .await;
     match outcome {
-        Ok(message) => Ok(modal::after_change(req, user, MEMBERS, &message)),
+        Ok(member) => Ok(modal::after_change(req, user, MEMBERS, &message(&member))),
         Err(err) => {
             let (status, message) = refusal(err)?;
             members_page(user, state, status, Some(message), AddForm::default()).await
@@ -353,20 +363,18 @@ pub async fn change_role(
     path: web::Path<String>,
     form: FormFields,
 ) -> Result<HttpResponse, WebError> {
-    let member = member_of(&user, &state, &path).await?;
-    let outcome = match parse_role(form.get("role")) {
-        Err(err) => Err(MemberError::Invalid(err)),
-        Ok(role) => {
-            let (actor, now) = (user.actor(&req), state.clock.now());
-            let merchant_id = user.admin()?.merchant_id.clone();
-            state
-                .db
-                .run(move |conn| members::change_role(conn, &merchant_id, &member.user_id, role, &actor, now))
-                .await
-                .map(|member| format!("{}'s role is now {}.", member.name, member.role.label()))
-        }
-    };
-    changed(&req, &user, &state, outcome).await
+    let role = parse_role(form.get("role"));
+    change_member(
+        &req,
+        &user,
+        &state,
+        &path,
+        move |conn, merchant_id, user_id, actor, now| {
+            members::change_role(conn, merchant_id, user_id, role?, actor, now)
+        },
+        |member| format!("{}'s role is now {}.", member.name, member.role.label()),
+    )
+    .await
 }
 
 /// Disable or Enable, from the table.
@@ -386,22 +394,24 @@ pub async fn switch(
     path: web::Path<String>,
     action: Switch,
 ) -> Result<HttpResponse, WebError> {
-    let member = member_of(&user, &state, &path).await?;
     let disabled = matches!(action, Switch::Disable);
-    let (actor, now) = (user.actor(&req), state.clock.now());
-    let merchant_id = user.admin()?.merchant_id.clone();
-    let outcome = state
-        .db
-        .run(move |conn| members::set_disabled(conn, &merchant_id, &member.user_id, disabled, &actor, now))
-        .await
-        .map(|member| match action {
+    change_member(
+        &req,
+        &user,
+        &state,
+        &path,
+        move |conn, merchant_id, user_id, actor, now| {
+            members::set_disabled(conn, merchant_id, user_id, disabled, actor, now)
+        },
+        |member| match action {
             Switch::Disable => format!(
                 "{} was disabled. They lose access to this merchant on their next request.",
                 member.name
             ),
             Switch::Enable => format!("{} was enabled.", member.name),
-        });
-    changed(&req, &user, &state, outcome).await
+        },
+    )
+    .await
 }
 
 /// The Remove confirmation's body.

@@ -52,6 +52,16 @@ pub fn show(
     }
 }
 
+/// Marks an answer that carries a secret shown once (a key, a one-time password): no
+/// cache may keep it, since the server keeps no copy.
+pub fn no_store(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 /// After a change: to `location` with a message (htmx reloads the page there).
 pub fn after_change(req: &HttpRequest, user: &CurrentUser, location: &str, message: &str) -> HttpResponse {
     user.session.set_flash(message);
