@@ -320,6 +320,20 @@ async fn an_admin_adds_a_developer_who_chooses_a_password_then_manages_keys_but_
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(res.headers()["hx-redirect"], PASSWORD);
+    // Static assets and signing out still work.
+    assert_eq!(browser.get("/static/app.css").await.status(), StatusCode::OK);
+    let elsewhere = app.browser();
+    assert_eq!(
+        elsewhere.sign_in("dana@example.com", &password).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let token = elsewhere.csrf_token(PASSWORD).await;
+    let res = elsewhere
+        .post_form("/logout", &[("csrf_token", token.as_str())])
+        .await;
+    assert_eq!(location(&res), "/login");
+    assert!(!elsewhere.is_signed_in().await);
+
     let form = browser.get(PASSWORD).await;
     assert_eq!(form.status(), StatusCode::OK);
     let form = form.text().await.unwrap();
@@ -501,7 +515,14 @@ async fn an_added_viewer_reads_but_every_change_is_403(backend: Backend) {
     };
     let admin = Admin::new(&app).await;
     let admin_id = user_id(&app, &app.admin_email);
-    let (_, one_time) = admin.add_new("vic@example.com", "Vic Viewer", "viewer").await;
+    let (vic, one_time) = admin
+        .add_new("vic@example.com", "Vic <b>Viewer</b>", "viewer")
+        .await;
+    let row = row_of(&admin.page().await, &vic).to_owned();
+    assert!(
+        row.contains("Vic &#60;b&#62;Viewer&#60;/b&#62;") && !row.contains("<b>"),
+        "{row}"
+    );
     let viewer = first_sign_in(&app, "vic@example.com", &one_time, "vic's own password").await;
     let res = viewer.get(HOME).await;
     assert_eq!(res.status(), StatusCode::OK);

@@ -10,8 +10,7 @@ use crate::domain::{Password, PasswordHash};
 use crate::error::WebError;
 use crate::web::auth::HOME;
 use crate::web::current_user::CurrentUser;
-use crate::web::forms::FormFields;
-use crate::web::keys::sentence;
+use crate::web::forms::{FormFields, sentence};
 use crate::web::shell::Shell;
 use crate::web::{AppState, render};
 

@@ -10,15 +10,13 @@ use time::PrimitiveDateTime;
 
 use crate::db::keys::KeyRow;
 use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
-use crate::domain::{
-    DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope, ValidationError,
-};
+use crate::domain::{DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope};
 use crate::error::WebError;
 use crate::keys::{self, EditRequest, GenerateRequest, Generated, KeyError};
 use crate::usage::hour_of as usage_hour;
 use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
-use crate::web::forms::FormFields;
+use crate::web::forms::{FormFields, sentence};
 use crate::web::shell::Shell;
 use crate::web::{AppState, format, modal, render};
 
@@ -360,17 +358,6 @@ fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> {
         KeyError::AlreadySubmitted => Err(WebError::AlreadySubmitted),
         KeyError::Db(err) => Err(err.into()),
     }
-}
-
-/// A validation error as a sentence for a page: capitalised, with a full stop.
-pub fn sentence(err: &ValidationError) -> String {
-    let text = err.to_string();
-    let mut chars = text.chars();
-    let first = chars
-        .next()
-        .map(|c| c.to_uppercase().collect::<String>())
-        .unwrap_or_default();
-    format!("{first}{}.", chars.as_str())
 }
 
 async fn policy_of(state: &AppState, merchant_id: &str) -> Result<KeyPolicy, WebError> {

@@ -12,8 +12,7 @@ use crate::domain::{Actor, Email, Password, PersonName, Role, ValidationError, g
 use crate::error::WebError;
 use crate::members::{self, MemberError, NewAccount};
 use crate::web::current_user::CurrentUser;
-use crate::web::forms::FormFields;
-use crate::web::keys::sentence;
+use crate::web::forms::{FormFields, sentence};
 use crate::web::shell::Shell;
 use crate::web::{AppState, format, modal, render};
 
