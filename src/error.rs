@@ -17,6 +17,12 @@ pub enum WebError {
         /// The request came from htmx, which needs `HX-Redirect` to leave the page.
         htmx: bool,
     },
+    /// The account still has its one-time password and must choose its own first.
+    #[error("a new password is required")]
+    PasswordChangeRequired {
+        /// The request came from htmx, which needs `HX-Redirect` to leave the page.
+        htmx: bool,
+    },
     /// The signed-in user may not do this.
     #[error("forbidden")]
     Forbidden,
@@ -104,6 +110,8 @@ impl ResponseError for WebError {
         match self {
             WebError::SignInRequired { htmx: false } => StatusCode::SEE_OTHER,
             WebError::SignInRequired { htmx: true } => StatusCode::UNAUTHORIZED,
+            WebError::PasswordChangeRequired { htmx: false } => StatusCode::SEE_OTHER,
+            WebError::PasswordChangeRequired { htmx: true } => StatusCode::FORBIDDEN,
             WebError::Forbidden | WebError::ReadOnly | WebError::CsrfRejected(_) => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -130,6 +138,12 @@ impl ResponseError for WebError {
                 .finish(),
             WebError::SignInRequired { htmx: true } => HttpResponse::Unauthorized()
                 .insert_header(("HX-Redirect", "/login"))
+                .finish(),
+            WebError::PasswordChangeRequired { htmx: false } => HttpResponse::SeeOther()
+                .insert_header(("Location", crate::web::account::PASSWORD))
+                .finish(),
+            WebError::PasswordChangeRequired { htmx: true } => HttpResponse::Forbidden()
+                .insert_header(("HX-Redirect", crate::web::account::PASSWORD))
                 .finish(),
             WebError::Forbidden => page("Forbidden", "You do not have permission to do this.").respond(status),
             WebError::ReadOnly => ErrorPage {

@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod keys;
+pub mod members;
 pub mod startup;
 pub mod usage;
 pub mod web;

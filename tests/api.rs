@@ -665,7 +665,7 @@ async fn cards_and_the_key_page_show_usage_from_the_api(backend: Backend) {
         "Requests in the last 24 hours",
         "<svg",
         "History",
-        "generated",
+        "Created by the command line on",
     ] {
         assert!(html.contains(text), "{text} missing");
     }

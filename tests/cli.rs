@@ -360,13 +360,8 @@ async fn user_create_makes_support_users(backend: Backend) {
         browser.sign_in("help@keyward.example", &password).await.status(),
         StatusCode::SEE_OTHER
     );
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("support staff"), "{html}");
+    let html = browser.get("/support").await.text().await.unwrap();
+    assert!(html.contains("Support staff (read only)"), "{html}");
 }
 
 async fn user_create_refusals_print_one_line_and_exit_non_zero(backend: Backend) {

@@ -448,6 +448,14 @@ pub fn csrf_token_in(html: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
+/// The value of the first input named `name` in a page.
+pub fn field_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
 /// The location header of a redirect.
 pub fn location(res: &Response) -> &str {
     res.headers()["location"].to_str().unwrap()

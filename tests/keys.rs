@@ -6,17 +6,9 @@ use reqwest::{Response, StatusCode};
 use time::Duration;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, csrf_token_in, location, logs, spawn_app};
+use crate::helpers::{Backend, Browser, TestApp, csrf_token_in, field_value, location, logs, spawn_app};
 
 pub const LIST: &str = "/settings/api-credentials";
-
-/// The value of the first input named `name` in a page.
-pub fn field_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_owned())
-}
 
 /// The key shown on a Reveal.
 pub fn revealed_key(html: &str) -> String {

@@ -9,6 +9,7 @@ mod cli;
 mod csrf;
 mod gateway;
 mod keys;
+mod members;
 mod operations;
 mod pages;
 mod roles;

@@ -1,8 +1,9 @@
 //! Memberships: which user belongs to which merchant, with which role.
 
 use diesel::prelude::*;
+use time::PrimitiveDateTime;
 
-use super::schema::{memberships, merchants};
+use super::schema::{memberships, merchants, users};
 use super::{DbConnection, DbError};
 use crate::domain::Role;
 
@@ -64,4 +65,133 @@ pub fn add(
 pub fn remove(conn: &mut DbConnection, user_id: &str, merchant_id: &str) -> Result<bool, DbError> {
     let removed = diesel::delete(memberships::table.find((user_id, merchant_id))).execute(conn)?;
     Ok(removed == 1)
+}
+
+/// A member of a merchant as the Members page shows them.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The user's ID.
+    pub user_id: String,
+    /// Sign-in email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role in this merchant.
+    pub role: Role,
+    /// Set when the member was disabled in this merchant.
+    pub disabled_at: Option<PrimitiveDateTime>,
+    /// The whole account was disabled (from the command line), in every merchant.
+    pub account_disabled: bool,
+    /// The account still has its one-time password.
+    pub password_change_required: bool,
+    /// The account's last successful sign-in.
+    pub last_sign_in_at: Option<PrimitiveDateTime>,
+}
+
+impl Member {
+    /// True for an admin who can act as one now: membership and account both enabled.
+    pub fn is_active_admin(&self) -> bool {
+        self.role.is_admin() && self.disabled_at.is_none() && !self.account_disabled
+    }
+}
+
+/// A membership joined with its user, as read.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = memberships)]
+struct MemberRow {
+    #[diesel(select_expression = users::id)]
+    user_id: String,
+    #[diesel(select_expression = users::email)]
+    email: String,
+    #[diesel(select_expression = users::name)]
+    name: String,
+    role: String,
+    disabled_at: Option<PrimitiveDateTime>,
+    #[diesel(select_expression = users::disabled_at)]
+    account_disabled_at: Option<PrimitiveDateTime>,
+    #[diesel(select_expression = users::password_change_required)]
+    password_change_required: bool,
+    #[diesel(select_expression = users::last_sign_in_at)]
+    last_sign_in_at: Option<PrimitiveDateTime>,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = DbError;
+
+    fn try_from(row: MemberRow) -> Result<Self, DbError> {
+        Ok(Member {
+            role: row
+                .role
+                .parse()
+                .map_err(|err: crate::domain::UnknownRole| DbError::Corrupt(err.to_string()))?,
+            user_id: row.user_id,
+            email: row.email,
+            name: row.name,
+            disabled_at: row.disabled_at,
+            account_disabled: row.account_disabled_at.is_some(),
+            password_change_required: row.password_change_required,
+            last_sign_in_at: row.last_sign_in_at,
+        })
+    }
+}
+
+/// Every member of the merchant, disabled ones included, by name then email.
+pub fn members(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<Member>, DbError> {
+    let rows: Vec<MemberRow> = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::merchant_id.eq(merchant_id))
+        .select(MemberRow::as_select())
+        .order((users::name.asc(), users::email.asc()))
+        .load(conn)?;
+    rows.into_iter().map(Member::try_from).collect()
+}
+
+/// One member of the merchant; a member of another merchant is not found.
+pub fn member(conn: &mut DbConnection, merchant_id: &str, user_id: &str) -> Result<Option<Member>, DbError> {
+    let row: Option<MemberRow> = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::merchant_id.eq(merchant_id))
+        .filter(memberships::user_id.eq(user_id))
+        .select(MemberRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(Member::try_from).transpose()
+}
+
+/// How many admins can act as one now: role admin, membership and account enabled.
+pub fn count_active_admins(conn: &mut DbConnection, merchant_id: &str) -> Result<i64, DbError> {
+    Ok(memberships::table
+        .inner_join(users::table)
+        .filter(memberships::merchant_id.eq(merchant_id))
+        .filter(memberships::role.eq(Role::Admin.as_str()))
+        .filter(memberships::disabled_at.is_null())
+        .filter(users::disabled_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// Changes a member's role.
+pub fn set_role(
+    conn: &mut DbConnection,
+    user_id: &str,
+    merchant_id: &str,
+    role: Role,
+) -> Result<(), DbError> {
+    diesel::update(memberships::table.find((user_id, merchant_id)))
+        .set(memberships::role.eq(role.as_str()))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Disables a member in the merchant (`Some(now)`) or enables them again (`None`).
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    user_id: &str,
+    merchant_id: &str,
+    disabled_at: Option<PrimitiveDateTime>,
+) -> Result<(), DbError> {
+    diesel::update(memberships::table.find((user_id, merchant_id)))
+        .set(memberships::disabled_at.eq(disabled_at))
+        .execute(conn)?;
+    Ok(())
 }

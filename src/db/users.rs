@@ -147,3 +147,19 @@ pub fn record_sign_in(conn: &mut DbConnection, user_id: &str, now: PrimitiveDate
         .execute(conn)?;
     Ok(())
 }
+
+/// Replaces the user's password, so the account no longer needs to choose one, and
+/// ends every session of theirs, in one transaction: whoever knew the old password is
+/// signed out.
+pub fn set_password(conn: &mut DbConnection, user_id: &str, hash: &PasswordHash) -> Result<(), DbError> {
+    write_transaction(conn, |conn| {
+        diesel::update(users::table.find(user_id))
+            .set((
+                users::password_hash.eq(hash.as_str()),
+                users::password_change_required.eq(false),
+            ))
+            .execute(conn)?;
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+        Ok(())
+    })
+}

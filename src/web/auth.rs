@@ -131,18 +131,9 @@ pub async fn login(
         .as_ref()
         .map(|user| PasswordHash::from_stored(user.password_hash.clone()));
     let password = Password::attempt(form.get("password").to_owned());
-    let verified = {
-        // argon2id takes ~19 MiB and a core per check: a flood of sign-ins queues here
-        // instead of exhausting memory.
-        let _permit = state
-            .password_checks
-            .acquire()
-            .await
-            .map_err(|_| anyhow::anyhow!("The password check queue was closed"))?;
-        actix_web::rt::task::spawn_blocking(move || PasswordHash::verify(hash.as_ref(), &password))
-            .await
-            .map_err(|_| anyhow::anyhow!("Failed to run the password check"))?
-    };
+    let verified = state
+        .password_work(move || PasswordHash::verify(hash.as_ref(), &password))
+        .await?;
 
     let Some(user) = user.filter(|user| verified && user.is_active()) else {
         return page(StatusCode::UNAUTHORIZED, GENERIC_FAILURE);

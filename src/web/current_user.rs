@@ -92,6 +92,7 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = TypedSession::of(req);
         let htmx = is_htmx(req);
+        let on_password_page = req.path() == crate::web::account::PASSWORD;
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let req = req.clone();
         Box::pin(async move {
@@ -129,6 +130,10 @@ impl FromRequest for CurrentUser {
                     return Err(WebError::SignInRequired { htmx });
                 }
             };
+            // An account on its one-time password chooses its own before anything else.
+            if user.password_change_required && !on_password_page {
+                return Err(WebError::PasswordChangeRequired { htmx });
+            }
             if user.is_support {
                 let current = CurrentUser {
                     user,

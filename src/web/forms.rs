@@ -7,6 +7,7 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
+use crate::domain::ValidationError;
 use crate::error::WebError;
 
 /// The largest form body accepted.
@@ -38,6 +39,17 @@ impl FormFields {
     pub fn checked(&self, name: &str) -> bool {
         self.0.iter().any(|(field, _)| field == name)
     }
+}
+
+/// A validation error as a sentence for a page: capitalised, with a full stop.
+pub fn sentence(err: &ValidationError) -> String {
+    let text = err.to_string();
+    let mut chars = text.chars();
+    let first = chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>())
+        .unwrap_or_default();
+    format!("{first}{}.", chars.as_str())
 }
 
 impl FromRequest for FormFields {

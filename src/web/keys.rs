@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
@@ -11,17 +11,15 @@ use time::PrimitiveDateTime;
 use crate::db::keys::{KeyLabel, KeyRow};
 use crate::db::memberships::MerchantAccess;
 use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
-use crate::domain::{
-    DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope, ValidationError,
-};
+use crate::domain::{DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope};
 use crate::error::WebError;
 use crate::keys::{self, EditRequest, GenerateRequest, Generated, KeyError};
 use crate::usage::hour_of as usage_hour;
 use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
-use crate::web::forms::FormFields;
+use crate::web::forms::{FormFields, sentence};
 use crate::web::shell::Shell;
-use crate::web::{AppState, format, history, is_htmx, render};
+use crate::web::{AppState, format, history, modal, render};
 
 const LIST: &str = "/settings/api-credentials";
 
@@ -243,7 +241,7 @@ async fn list_page(
     let Some(merchant) = user.merchant.clone() else {
         // Only support staff work in no merchant: they pick one in the console first.
         return Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/support"))
+            .insert_header((actix_web::http::header::LOCATION, "/support"))
             .finish());
     };
     let now = state.clock.now();
@@ -333,21 +331,6 @@ pub async fn list(
 }
 
 /// A modal in its frame (for htmx) or as a page of its own (without JavaScript).
-#[derive(Template)]
-#[template(path = "partials/modal.html")]
-struct ModalFrame<'a> {
-    title: &'a str,
-    body: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "settings/modal_page.html")]
-struct ModalPage<'a> {
-    shell: Shell,
-    title: &'a str,
-    body: &'a str,
-}
-
 fn modal(
     req: &HttpRequest,
     user: &CurrentUser,
@@ -355,31 +338,12 @@ fn modal(
     title: &str,
     body: &impl Template,
 ) -> Result<HttpResponse, WebError> {
-    let body = body.render().map_err(|err| WebError::Unexpected(err.into()))?;
-    if is_htmx(req) {
-        render(status, &ModalFrame { title, body: &body })
-    } else {
-        render(
-            status,
-            &ModalPage {
-                shell: Shell::new(user, "api-credentials"),
-                title,
-                body: &body,
-            },
-        )
-    }
+    modal::show(req, user, "api-credentials", status, title, body)
 }
 
 /// After a change: back to the list with a message (htmx reloads the page).
 fn done(req: &HttpRequest, user: &CurrentUser, message: &str) -> HttpResponse {
-    user.session.set_flash(message);
-    if is_htmx(req) {
-        HttpResponse::Ok().insert_header(("HX-Redirect", LIST)).finish()
-    } else {
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, LIST))
-            .finish()
-    }
+    modal::after_change(req, user, LIST, message)
 }
 
 /// How a refused or invalid action is shown in place: its message and status.
@@ -391,16 +355,6 @@ fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> {
         KeyError::AlreadySubmitted => Err(WebError::AlreadySubmitted),
         KeyError::Db(err) => Err(err.into()),
     }
-}
-
-fn sentence(err: &ValidationError) -> String {
-    let text = err.to_string();
-    let mut chars = text.chars();
-    let first = chars
-        .next()
-        .map(|c| c.to_uppercase().collect::<String>())
-        .unwrap_or_default();
-    format!("{first}{}.", chars.as_str())
 }
 
 async fn policy_of(state: &AppState, merchant_id: &str) -> Result<KeyPolicy, WebError> {
@@ -622,13 +576,8 @@ fn reveal(
         card: card(&generated.row, &generated.policy, now)?,
         rotated,
     };
-    let mut response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
-    // The key is in this response and nowhere else: no cache may keep it.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    let response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
+    Ok(modal::no_store(response))
 }
 
 /// `POST /settings/api-credentials`: generates a key and answers with the Reveal.

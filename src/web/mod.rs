@@ -1,5 +1,6 @@
 //! The dashboard: sign-in, sessions, CSRF, security headers, and one module per page area.
 
+pub mod account;
 pub mod assets;
 pub mod audit;
 pub mod auth;
@@ -12,6 +13,8 @@ pub mod headers;
 pub mod history;
 pub mod key_policy;
 pub mod keys;
+pub mod members;
+pub mod modal;
 pub mod ops;
 pub mod request_log;
 pub mod session;
@@ -75,6 +78,24 @@ impl AppState {
                 Ok(changed)
             })
             .await
+    }
+
+    /// Runs password work (argon2id: ~19 MiB and a core per hash or check) on a blocking
+    /// thread, one per core at once: a flood of sign-ins queues here instead of
+    /// exhausting memory.
+    pub async fn password_work<T, F>(&self, work: F) -> Result<T, WebError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("The password check queue was closed"))?;
+        Ok(actix_web::rt::task::spawn_blocking(work)
+            .await
+            .map_err(|_| anyhow::anyhow!("Failed to run the password check"))?)
     }
 
     /// The client's address, through trusted proxies.
@@ -164,6 +185,34 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
             web::resource("/settings/key-policy")
                 .route(web::get().to(key_policy::page))
                 .route(web::post().to(key_policy::save)),
+        )
+        .service(
+            web::resource("/settings/members")
+                .route(web::get().to(members::page))
+                .route(web::post().to(members::add)),
+        )
+        .service(
+            web::resource("/settings/members/{user_id}/role").route(web::post().to(members::change_role)),
+        )
+        .service(web::resource("/settings/members/{user_id}/disable").route(
+            web::post().to(|req, user, state, path| {
+                members::switch(req, user, state, path, members::Switch::Disable)
+            }),
+        ))
+        .service(web::resource("/settings/members/{user_id}/enable").route(
+            web::post().to(|req, user, state, path| {
+                members::switch(req, user, state, path, members::Switch::Enable)
+            }),
+        ))
+        .service(
+            web::resource("/settings/members/{user_id}/remove")
+                .route(web::get().to(members::remove_page))
+                .route(web::post().to(members::remove)),
+        )
+        .service(
+            web::resource("/account/password")
+                .route(web::get().to(account::password_page))
+                .route(web::post().to(account::change_password)),
         )
         .service(web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)))
         .service(web::resource("/settings/audit-log").route(web::get().to(audit::log)))

@@ -1,0 +1,255 @@
+//! Every member change as one transaction: lock the merchant, read the member, check
+//! that the merchant keeps an active admin, write the change and its history event
+//! together.
+
+use serde_json::json;
+use time::PrimitiveDateTime;
+
+use crate::db::key_events::{self, EventType};
+use crate::db::memberships::{self, Member};
+use crate::db::users::{self, Access, NewUser};
+use crate::db::{DbConnection, DbError, keys, write_transaction};
+use crate::domain::{Actor, Email, PasswordHash, PersonName, Role, ValidationError};
+
+/// Why a member change did not happen. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    /// No such member of this merchant (they may belong to another).
+    #[error("no such member")]
+    NotFound,
+    /// A field is wrong.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The email has no account yet and no name came to create one with.
+    #[error("No account uses {0} yet. Enter the new member's name to create one.")]
+    NameRequired(String),
+    /// The email belongs to support staff, who are members of no merchant.
+    #[error("{0} belongs to Keyward support staff, who cannot be members of a merchant.")]
+    SupportAccount(String),
+    /// The account is a member of this merchant already.
+    #[error("{0} is already a member of this merchant.")]
+    AlreadyMember(String),
+    /// Another request made an account with this email while this one ran.
+    #[error("An account for {0} was created by another request just now. Submit the form again to add it.")]
+    CreatedMeanwhile(String),
+    /// The change would leave the merchant without an active admin.
+    #[error(
+        "{name} is this merchant's last active admin and cannot be {change}. Make another member an admin first."
+    )]
+    LastAdmin {
+        /// The member's name.
+        name: String,
+        /// What was refused: "demoted", "disabled", "removed".
+        change: &'static str,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A new account's name and the hash of its one-time password, made before the
+/// transaction because hashing is slow.
+#[derive(Debug)]
+pub struct NewAccount {
+    /// Display name.
+    pub name: PersonName,
+    /// The hashed one-time password.
+    pub password_hash: PasswordHash,
+}
+
+/// A member just added.
+#[derive(Debug)]
+pub struct Added {
+    /// The member as now stored.
+    pub member: Member,
+    /// The account was created here, with the one-time password given to [`add`].
+    pub created: bool,
+}
+
+fn member_json(member: &Member) -> serde_json::Value {
+    json!({ "id": member.user_id, "email": member.email, "name": member.name })
+}
+
+/// Locks the merchant, then reads the member: every check after this sees the
+/// merchant's members as they will be when the change commits.
+fn load(conn: &mut DbConnection, merchant_id: &str, user_id: &str) -> Result<Member, MemberError> {
+    if uuid::Uuid::parse_str(user_id).is_err() {
+        return Err(MemberError::NotFound);
+    }
+    keys::lock_merchant(conn, merchant_id)?;
+    memberships::member(conn, merchant_id, user_id)?.ok_or(MemberError::NotFound)
+}
+
+/// Refuses a change that would take away the merchant's last active admin.
+fn keep_an_admin(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    member: &Member,
+    change: &'static str,
+) -> Result<(), MemberError> {
+    if member.is_active_admin() && memberships::count_active_admins(conn, merchant_id)? <= 1 {
+        return Err(MemberError::LastAdmin {
+            name: member.name.clone(),
+            change,
+        });
+    }
+    Ok(())
+}
+
+/// Adds the account with this email to the merchant. Without an account, creates one
+/// from `new_account`, whose password it must change at first sign-in. Support staff
+/// and existing members are refused.
+pub fn add(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    email: &Email,
+    role: Role,
+    new_account: Option<NewAccount>,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<Added, MemberError> {
+    write_transaction(conn, |conn| {
+        keys::lock_merchant(conn, merchant_id)?;
+        let (user_id, created) = match users::find_by_email(conn, email)? {
+            Some(user) if user.is_support => {
+                return Err(MemberError::SupportAccount(user.email));
+            }
+            Some(user) => {
+                if memberships::member(conn, merchant_id, &user.id)?.is_some() {
+                    return Err(MemberError::AlreadyMember(user.email));
+                }
+                memberships::add(conn, &user.id, merchant_id, role, now)?;
+                (user.id, false)
+            }
+            None => {
+                let account =
+                    new_account.ok_or_else(|| MemberError::NameRequired(email.as_str().to_owned()))?;
+                let user = users::create(
+                    conn,
+                    NewUser {
+                        email,
+                        name: &account.name,
+                        password_hash: &account.password_hash,
+                        access: Access::Member { merchant_id, role },
+                        password_change_required: true,
+                    },
+                    now,
+                )
+                .map_err(|err| match err {
+                    DbError::UniqueViolation(_) => MemberError::CreatedMeanwhile(email.as_str().to_owned()),
+                    other => MemberError::Db(other),
+                })?;
+                (user.id, true)
+            }
+        };
+        let member = memberships::member(conn, merchant_id, &user_id)?.ok_or(MemberError::NotFound)?;
+        let details = json!({ "member": member_json(&member), "role": role.as_str() });
+        key_events::record(
+            conn,
+            merchant_id,
+            None,
+            EventType::MemberAdded,
+            actor,
+            &details,
+            now,
+        )?;
+        Ok(Added { member, created })
+    })
+}
+
+/// Gives a member another role; the merchant's last active admin keeps theirs.
+pub fn change_role(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    user_id: &str,
+    role: Role,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<Member, MemberError> {
+    write_transaction(conn, |conn| {
+        let member = load(conn, merchant_id, user_id)?;
+        if member.role == role {
+            return Ok(member);
+        }
+        if !role.is_admin() {
+            keep_an_admin(conn, merchant_id, &member, "demoted")?;
+        }
+        memberships::set_role(conn, &member.user_id, merchant_id, role)?;
+        let details = json!({
+            "member": member_json(&member),
+            "before": { "role": member.role.as_str() },
+            "after": { "role": role.as_str() },
+        });
+        key_events::record(
+            conn,
+            merchant_id,
+            None,
+            EventType::MemberRoleChanged,
+            actor,
+            &details,
+            now,
+        )?;
+        Ok(Member { role, ..member })
+    })
+}
+
+/// Disables a member in this merchant (`disabled`) or enables them again; their other
+/// merchants are untouched. The merchant's last active admin cannot be disabled.
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    user_id: &str,
+    disabled: bool,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<Member, MemberError> {
+    write_transaction(conn, |conn| {
+        let member = load(conn, merchant_id, user_id)?;
+        if member.disabled_at.is_some() == disabled {
+            return Ok(member);
+        }
+        if disabled {
+            keep_an_admin(conn, merchant_id, &member, "disabled")?;
+        }
+        let disabled_at = disabled.then_some(now);
+        memberships::set_disabled(conn, &member.user_id, merchant_id, disabled_at)?;
+        let event = if disabled {
+            EventType::MemberDisabled
+        } else {
+            EventType::MemberEnabled
+        };
+        let details = json!({ "member": member_json(&member), "role": member.role.as_str() });
+        key_events::record(conn, merchant_id, None, event, actor, &details, now)?;
+        Ok(Member {
+            disabled_at,
+            ..member
+        })
+    })
+}
+
+/// Removes a member from the merchant; the account stays, with its other merchants.
+/// The merchant's last active admin cannot be removed.
+pub fn remove(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    user_id: &str,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<Member, MemberError> {
+    write_transaction(conn, |conn| {
+        let member = load(conn, merchant_id, user_id)?;
+        keep_an_admin(conn, merchant_id, &member, "removed")?;
+        memberships::remove(conn, &member.user_id, merchant_id)?;
+        let details = json!({ "member": member_json(&member), "role": member.role.as_str() });
+        key_events::record(
+            conn,
+            merchant_id,
+            None,
+            EventType::MemberRemoved,
+            actor,
+            &details,
+            now,
+        )?;
+        Ok(member)
+    })
+}

@@ -1,0 +1,481 @@
+//! Settings → Members (admins only): the merchant's members, adding one by email (a new
+//! account's one-time password shown once), role changes, Disable / Enable and Remove.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::PrimitiveDateTime;
+
+use crate::db::memberships::{self, Member};
+use crate::db::{DbConnection, users};
+use crate::domain::{Actor, Email, Password, PersonName, Role, ValidationError, generate_password};
+use crate::error::WebError;
+use crate::members::{self, MemberError, NewAccount};
+use crate::web::current_user::CurrentUser;
+use crate::web::forms::{FormFields, sentence};
+use crate::web::shell::Shell;
+use crate::web::{AppState, format, modal, render};
+
+const MEMBERS: &str = "/settings/members";
+const ACTIVE: &str = "members";
+
+/// What a second submission of one Add member form is told.
+const ALREADY_SUBMITTED: &str =
+    "This form was already submitted, so nothing was done again. A one-time password is shown only once.";
+
+/// A role as a select option.
+pub struct RoleChoice {
+    /// Form value.
+    pub value: &'static str,
+    /// Label.
+    pub label: &'static str,
+    /// Chosen.
+    pub selected: bool,
+}
+
+fn role_choices(selected: &str) -> Vec<RoleChoice> {
+    Role::ALL
+        .into_iter()
+        .map(|role| RoleChoice {
+            value: role.as_str(),
+            label: role.label(),
+            selected: role.as_str() == selected,
+        })
+        .collect()
+}
+
+/// A member as a table row.
+pub struct MemberRow {
+    /// The user's ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// The signed-in admin's own row.
+    pub you: bool,
+    /// Role, as the row's select.
+    pub roles: Vec<RoleChoice>,
+    /// Last sign-in, relative ("5 minutes ago"); empty when never.
+    pub last_sign_in: String,
+    /// Last sign-in exactly, for the hover text.
+    pub last_sign_in_exact: String,
+    /// Last sign-in as RFC 3339; empty when never.
+    pub last_sign_in_iso: String,
+    /// Status badge text.
+    pub status: &'static str,
+    /// Status for CSS.
+    pub status_class: &'static str,
+    /// Disabled in this merchant: Enable is offered instead of Disable.
+    pub disabled: bool,
+}
+
+fn row(member: &Member, you: &str, now: PrimitiveDateTime) -> MemberRow {
+    let (status, status_class) = if member.disabled_at.is_some() {
+        ("Disabled", "disabled")
+    } else if member.account_disabled {
+        ("Account disabled", "disabled")
+    } else if member.password_change_required {
+        ("Must set a password", "rotated")
+    } else {
+        ("Active", "active")
+    };
+    MemberRow {
+        id: member.user_id.clone(),
+        name: member.name.clone(),
+        email: member.email.clone(),
+        you: member.user_id == you,
+        roles: role_choices(member.role.as_str()),
+        last_sign_in: member
+            .last_sign_in_at
+            .map(|at| format::ago(now, at))
+            .unwrap_or_default(),
+        last_sign_in_exact: member.last_sign_in_at.map(format::datetime).unwrap_or_default(),
+        last_sign_in_iso: member.last_sign_in_at.map(format::iso).unwrap_or_default(),
+        status,
+        status_class,
+        disabled: member.disabled_at.is_some(),
+    }
+}
+
+/// The Add member form as typed, to show again after a refusal.
+#[derive(Default)]
+struct AddForm {
+    email: String,
+    name: String,
+    role: String,
+}
+
+/// Settings → Members.
+#[derive(Template)]
+#[template(path = "settings/members.html")]
+struct MembersPage {
+    shell: Shell,
+    flash: Option<String>,
+    error: Option<String>,
+    members: Vec<MemberRow>,
+    nonce: String,
+    email: String,
+    name: String,
+    roles: Vec<RoleChoice>,
+}
+
+async fn members_page(
+    user: &CurrentUser,
+    state: &AppState,
+    status: StatusCode,
+    error: Option<String>,
+    typed: AddForm,
+) -> Result<HttpResponse, WebError> {
+    let merchant_id = user.admin()?.merchant_id.clone();
+    let members = state
+        .db
+        .run(move |conn| memberships::members(conn, &merchant_id))
+        .await?;
+    let now = state.clock.now();
+    let role = if typed.role.is_empty() {
+        Role::Viewer.as_str()
+    } else {
+        &typed.role
+    };
+    render(
+        status,
+        &MembersPage {
+            shell: Shell::new(user, ACTIVE),
+            flash: user.session.take_flash(),
+            error,
+            members: members
+                .iter()
+                .map(|member| row(member, &user.user.id, now))
+                .collect(),
+            nonce: user.session.issue_form_nonce(),
+            roles: role_choices(role),
+            email: typed.email,
+            name: typed.name,
+        },
+    )
+}
+
+/// `GET /settings/members`.
+pub async fn page(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    members_page(&user, &state, StatusCode::OK, None, AddForm::default()).await
+}
+
+fn parse_role(raw: &str) -> Result<Role, ValidationError> {
+    raw.parse().map_err(|_| ValidationError::Invalid {
+        field: "Role",
+        reason: "choose Admin, Developer or Viewer",
+    })
+}
+
+/// How a refused change is shown: its status and message.
+fn refusal(err: MemberError) -> Result<(StatusCode, String), WebError> {
+    match err {
+        MemberError::Invalid(err) => Ok((StatusCode::UNPROCESSABLE_ENTITY, sentence(&err))),
+        MemberError::NameRequired(_) => Ok((StatusCode::UNPROCESSABLE_ENTITY, err.to_string())),
+        MemberError::SupportAccount(_)
+        | MemberError::AlreadyMember(_)
+        | MemberError::CreatedMeanwhile(_)
+        | MemberError::LastAdmin { .. } => Ok((StatusCode::CONFLICT, err.to_string())),
+        MemberError::NotFound => Err(WebError::NotFound),
+        MemberError::Db(err) => Err(err.into()),
+    }
+}
+
+/// The Add member form, read.
+struct AddRequest {
+    email: Email,
+    role: Role,
+    /// Only a new account takes it; an existing one keeps its own name.
+    name: Option<PersonName>,
+}
+
+impl AddRequest {
+    fn parse(typed: &AddForm) -> Result<Self, ValidationError> {
+        Ok(Self {
+            email: Email::parse(&typed.email)?,
+            role: parse_role(&typed.role)?,
+            name: match typed.name.trim() {
+                "" => None,
+                name => Some(PersonName::parse(name)?),
+            },
+        })
+    }
+}
+
+/// For an email with no account yet, a one-time password and the account to make with
+/// it, hashed before the transaction because hashing is slow.
+async fn prepare_account(
+    state: &AppState,
+    request: &AddRequest,
+) -> Result<Option<(Password, NewAccount)>, WebError> {
+    let Some(name) = request.name.clone() else {
+        return Ok(None);
+    };
+    let email = request.email.clone();
+    let existing = state
+        .db
+        .run(move |conn| users::find_by_email(conn, &email))
+        .await?;
+    if existing.is_some() {
+        return Ok(None);
+    }
+    let password = generate_password();
+    let password_hash = {
+        let password = password.clone();
+        state.password_work(move || password.hash()).await?
+    };
+    Ok(Some((password, NewAccount { name, password_hash })))
+}
+
+/// The one-time password of an account just made, shown once.
+#[derive(Template)]
+#[template(path = "partials/one_time_password.html")]
+struct OneTimePassword<'a> {
+    name: &'a str,
+    email: &'a str,
+    role: &'static str,
+    password: &'a str,
+}
+
+fn one_time_password(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    member: &Member,
+    password: &Password,
+) -> Result<HttpResponse, WebError> {
+    let body = OneTimePassword {
+        name: &member.name,
+        email: &member.email,
+        role: member.role.label(),
+        password: password.expose(),
+    };
+    let response = modal::show(req, user, ACTIVE, StatusCode::OK, "Member added", &body)?;
+    Ok(modal::no_store(response))
+}
+
+/// `POST /settings/members` (fields `email`, `name`, `role`, `nonce`): adds the account
+/// with that email, or makes one with a one-time password shown here once.
+pub async fn add(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant_id = user.admin()?.merchant_id.clone();
+    let typed = AddForm {
+        email: form.get("email").to_owned(),
+        name: form.get("name").to_owned(),
+        role: form.get("role").to_owned(),
+    };
+    // A refresh or a second click must neither make a second account nor show the
+    // password again.
+    if !user.session.consume_form_nonce(form.get("nonce")) {
+        let message = Some(ALREADY_SUBMITTED.to_owned());
+        return members_page(&user, &state, StatusCode::CONFLICT, message, typed).await;
+    }
+    let request = match AddRequest::parse(&typed) {
+        Ok(request) => request,
+        Err(err) => {
+            let message = Some(sentence(&err));
+            return members_page(&user, &state, StatusCode::UNPROCESSABLE_ENTITY, message, typed).await;
+        }
+    };
+    let (password, new_account) = prepare_account(&state, &request).await?.unzip();
+    let (actor, now) = (user.actor(&req), state.clock.now());
+    let AddRequest { email, role, .. } = request;
+    let outcome = state
+        .db
+        .run(move |conn| members::add(conn, &merchant_id, &email, role, new_account, &actor, now))
+        .await;
+    match outcome {
+        Ok(added) => match password.filter(|_| added.created) {
+            Some(password) => one_time_password(&req, &user, &added.member, &password),
+            None => {
+                let message = format!(
+                    "{} ({}) was added as {}. They sign in with the password they already have.",
+                    added.member.name,
+                    added.member.email,
+                    added.member.role.label()
+                );
+                Ok(modal::after_change(&req, &user, MEMBERS, &message))
+            }
+        },
+        Err(err) => {
+            let (status, message) = refusal(err)?;
+            members_page(&user, &state, status, Some(message), typed).await
+        }
+    }
+}
+
+/// A member of the admin's merchant by ID; anyone else is not found.
+async fn member_of(user: &CurrentUser, state: &AppState, user_id: &str) -> Result<Member, WebError> {
+    let merchant_id = user.admin()?.merchant_id.clone();
+    if uuid::Uuid::parse_str(user_id).is_err() {
+        return Err(WebError::NotFound);
+    }
+    let user_id = user_id.to_owned();
+    state
+        .db
+        .run(move |conn| memberships::member(conn, &merchant_id, &user_id))
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+/// Applies `change` to a member of the admin's merchant (anyone else's ID is not
+/// found), then goes back to the table with `message`, or shows it with the refusal.
+async fn change_member<F, M>(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    user_id: &str,
+    change: F,
+    message: M,
+) -> Result<HttpResponse, WebError>
+where
+    F: FnOnce(&mut DbConnection, &str, &str, &Actor, PrimitiveDateTime) -> Result<Member, MemberError>
+        + Send
+        + 'static,
+    M: FnOnce(&Member) -> String,
+{
+    let member = member_of(user, state, user_id).await?;
+    let merchant_id = user.admin()?.merchant_id.clone();
+    let (actor, now) = (user.actor(req), state.clock.now());
+    let outcome = state
+        .db
+        .run(move |conn| change(conn, &merchant_id, &member.user_id, &actor, now))
+        .await;
+    match outcome {
+        Ok(member) => Ok(modal::after_change(req, user, MEMBERS, &message(&member))),
+        Err(err) => {
+            let (status, message) = refusal(err)?;
+            members_page(user, state, status, Some(message), AddForm::default()).await
+        }
+    }
+}
+
+/// `POST /settings/members/{user_id}/role` (field `role`).
+pub async fn change_role(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let role = parse_role(form.get("role"));
+    change_member(
+        &req,
+        &user,
+        &state,
+        &path,
+        move |conn, merchant_id, user_id, actor, now| {
+            members::change_role(conn, merchant_id, user_id, role?, actor, now)
+        },
+        |member| format!("{}'s role is now {}.", member.name, member.role.label()),
+    )
+    .await
+}
+
+/// Disable or Enable, from the table.
+#[derive(Clone, Copy)]
+pub enum Switch {
+    /// The member loses access to this merchant on their next request.
+    Disable,
+    /// A disabled member gets their access back.
+    Enable,
+}
+
+/// `POST /settings/members/{user_id}/disable` and `…/enable`.
+pub async fn switch(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    action: Switch,
+) -> Result<HttpResponse, WebError> {
+    let disabled = matches!(action, Switch::Disable);
+    change_member(
+        &req,
+        &user,
+        &state,
+        &path,
+        move |conn, merchant_id, user_id, actor, now| {
+            members::set_disabled(conn, merchant_id, user_id, disabled, actor, now)
+        },
+        |member| match action {
+            Switch::Disable => format!(
+                "{} was disabled. They lose access to this merchant on their next request.",
+                member.name
+            ),
+            Switch::Enable => format!("{} was enabled.", member.name),
+        },
+    )
+    .await
+}
+
+/// The Remove confirmation's body.
+#[derive(Template)]
+#[template(path = "partials/member_remove.html")]
+struct RemoveForm<'a> {
+    csrf_token: String,
+    error: Option<String>,
+    id: &'a str,
+    name: &'a str,
+    email: &'a str,
+    role: &'static str,
+}
+
+fn remove_form(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    member: &Member,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let form = RemoveForm {
+        csrf_token: user.session.csrf_token(),
+        error,
+        id: &member.user_id,
+        name: &member.name,
+        email: &member.email,
+        role: member.role.label(),
+    };
+    modal::show(req, user, ACTIVE, status, "Remove member", &form)
+}
+
+/// `GET /settings/members/{user_id}/remove`: the confirmation.
+pub async fn remove_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let member = member_of(&user, &state, &path).await?;
+    remove_form(&req, &user, &member, StatusCode::OK, None)
+}
+
+/// `POST /settings/members/{user_id}/remove`.
+pub async fn remove(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let member = member_of(&user, &state, &path).await?;
+    let (actor, now) = (user.actor(&req), state.clock.now());
+    let (merchant_id, user_id) = (user.admin()?.merchant_id.clone(), member.user_id.clone());
+    let outcome = state
+        .db
+        .run(move |conn| members::remove(conn, &merchant_id, &user_id, &actor, now))
+        .await;
+    match outcome {
+        Ok(removed) => {
+            let message = format!("{} was removed from this merchant.", removed.name);
+            Ok(modal::after_change(&req, &user, MEMBERS, &message))
+        }
+        Err(err) => {
+            let (status, message) = refusal(err)?;
+            remove_form(&req, &user, &member, status, Some(message))
+        }
+    }
+}
