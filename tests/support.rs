@@ -145,6 +145,10 @@ async fn support_sees_everything_read_only_and_every_change_is_refused_and_recor
     let browser = support(&app).await;
     let overview = text(&browser, &format!("/support/merchants/{merchant_id}")).await;
     assert!(overview.contains("Demo Merchant") && overview.contains(&merchant_id));
+    assert!(
+        overview.contains(&app.admin_email),
+        "support sees whom to talk to"
+    );
 
     let list = text(&browser, LIST).await;
     assert!(list.contains("Support view, read only") && list.contains("Demo Merchant"));

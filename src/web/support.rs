@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::db::keys::{self as key_rows, FoundKey};
+use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
 use crate::db::{DbError, key_events};
 use crate::domain::SupportQuery;
@@ -185,6 +186,33 @@ pub struct StatusCount {
     pub count: i64,
 }
 
+/// A member, as support staff see them: whom to talk to.
+pub struct MemberLine {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// Role, as shown.
+    pub role: &'static str,
+    /// Active or disabled, as shown.
+    pub status: &'static str,
+}
+
+impl From<Member> for MemberLine {
+    fn from(member: Member) -> Self {
+        Self {
+            status: if member.disabled_at.is_some() || member.account_disabled {
+                "Disabled"
+            } else {
+                "Active"
+            },
+            role: member.role.label(),
+            name: member.name,
+            email: member.email,
+        }
+    }
+}
+
 /// `/support/merchants/{merchant_id}`.
 #[derive(Template)]
 #[template(path = "support/merchant.html")]
@@ -192,6 +220,7 @@ struct MerchantPage {
     shell: Shell,
     merchant: MerchantResult,
     counts: Vec<StatusCount>,
+    members: Vec<MemberLine>,
 }
 
 /// `GET /support/merchants/{merchant_id}`: the merchant at a glance; from here on the
@@ -206,20 +235,21 @@ pub async fn merchant(
     if uuid::Uuid::parse_str(&merchant_id).is_err() {
         return Err(WebError::NotFound);
     }
-    let (merchant, counts) = state
+    let (merchant, counts, members) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             let Some(merchant) = merchants::find(conn, &merchant_id)? else {
-                return Ok((None, Vec::new()));
+                return Ok((None, Vec::new(), Vec::new()));
             };
             let counts = key_rows::count_by_status(conn, &merchant.id)?;
-            Ok((Some(merchant), counts))
+            let members = memberships::members(conn, &merchant.id)?;
+            Ok((Some(merchant), counts, members))
         })
         .await?;
     let merchant = merchant.ok_or(WebError::NotFound)?;
     user.session.set_merchant_id(&merchant.id);
     let mut user = user;
-    user.merchant = Some(crate::db::memberships::MerchantAccess {
+    user.merchant = Some(memberships::MerchantAccess {
         merchant_id: merchant.id.clone(),
         merchant_name: merchant.name.clone(),
         role: crate::domain::Role::Viewer,
@@ -236,6 +266,7 @@ pub async fn merchant(
                     count,
                 })
                 .collect(),
+            members: members.into_iter().map(MemberLine::from).collect(),
         },
     )
 }
