@@ -148,7 +148,7 @@ impl ResponseError for WebError {
             WebError::Forbidden => page("Forbidden", "You do not have permission to do this.").respond(status),
             WebError::ReadOnly => ErrorPage {
                 title: "Read-only access",
-                message: "Support staff can look at every merchant but change nothing. This attempt was refused and recorded in the merchant's audit log.",
+                message: "Support staff can look at every merchant but change nothing. This attempt was refused and, when it concerned a merchant, recorded in that merchant's audit log.",
                 error_id: None,
                 next_href: "/support",
                 next_label: "Back to Support",

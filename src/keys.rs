@@ -6,7 +6,7 @@ use serde_json::json;
 use time::PrimitiveDateTime;
 
 use crate::db::key_events::{self, EventType};
-use crate::db::keys::{self, KeyRow, NewKey, Transition};
+use crate::db::keys::{self, KeyRow, Lapse, NewKey, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
     Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyPolicy, KeyStatus, Refusal,
@@ -86,13 +86,40 @@ pub struct EditRequest {
     pub scopes: Vec<String>,
 }
 
-fn load(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Result<KeyRow, KeyError> {
+/// A key an action works on, inside the action's transaction. A lapse the sweep has
+/// not recorded yet is recorded first, so the action cannot hide it from history.
+fn load(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    key_id: &str,
+    now: PrimitiveDateTime,
+) -> Result<KeyRow, KeyError> {
     if uuid::Uuid::parse_str(key_id).is_err() {
         return Err(KeyError::NotFound);
     }
     let row = keys::find(conn, merchant_id, key_id)?.ok_or(KeyError::NotFound)?;
-    if row.status()? == KeyStatus::Deleted {
+    let status = row.status()?;
+    if status == KeyStatus::Deleted {
         return Err(KeyError::NotFound);
+    }
+    let lapse = |at: PrimitiveDateTime| Lapse {
+        id: row.id.clone(),
+        merchant_id: row.merchant_id.clone(),
+        at,
+    };
+    if let Some(ends) = row.grace_ends_at
+        && status == KeyStatus::Rotated
+        && ends <= now
+        && !row.grace_end_recorded
+    {
+        record_grace_end(conn, &lapse(ends))?;
+    }
+    if let Some(expires) = row.expires_at
+        && matches!(status, KeyStatus::Active | KeyStatus::Disabled)
+        && expires <= now
+        && row.expiry_recorded_for != Some(expires)
+    {
+        record_expiry(conn, &lapse(expires))?;
     }
     Ok(row)
 }
@@ -211,51 +238,55 @@ fn mint(
 /// Keys handled per sweep and kind; the next sweep takes the rest.
 const LAPSES_PER_SWEEP: i64 = 500;
 
-/// Records the "grace ended" and "expired" events nobody clicks for, each once (the key
-/// is marked in the event's transaction, so instances sweeping at once never both
-/// record it). Returns how many events were recorded.
+/// Records the "grace ended" and "expired" events nobody clicks for, each once, at the
+/// time the key lapsed (the key is marked in the event's transaction, so instances
+/// sweeping at once never both record it). Returns how many events were recorded.
 pub fn record_lapses(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, DbError> {
-    let actor = Actor::system();
     let mut recorded = 0;
     for lapse in keys::grace_ends_to_record(conn, now, LAPSES_PER_SWEEP)? {
-        let marked = write_transaction(conn, |conn| -> Result<bool, DbError> {
-            if !keys::mark_grace_end_recorded(conn, &lapse.id)? {
-                return Ok(false);
-            }
-            let details = json!({ "grace_ended_at": lapse.at.to_string() });
-            key_events::record(
-                conn,
-                &lapse.merchant_id,
-                Some(&lapse.id),
-                EventType::GraceEnded,
-                &actor,
-                &details,
-                now,
-            )?;
-            Ok(true)
-        })?;
-        recorded += usize::from(marked);
+        recorded += usize::from(write_transaction(conn, |conn| record_grace_end(conn, &lapse))?);
     }
     for lapse in keys::expiries_to_record(conn, now, LAPSES_PER_SWEEP)? {
-        let marked = write_transaction(conn, |conn| -> Result<bool, DbError> {
-            if !keys::mark_expiry_recorded(conn, &lapse.id, lapse.at)? {
-                return Ok(false);
-            }
-            let details = json!({ "expired_at": lapse.at.to_string() });
-            key_events::record(
-                conn,
-                &lapse.merchant_id,
-                Some(&lapse.id),
-                EventType::Expired,
-                &actor,
-                &details,
-                now,
-            )?;
-            Ok(true)
-        })?;
-        recorded += usize::from(marked);
+        recorded += usize::from(write_transaction(conn, |conn| record_expiry(conn, &lapse))?);
     }
     Ok(recorded)
+}
+
+/// Marks and records a grace period's end; false when it was recorded already.
+fn record_grace_end(conn: &mut DbConnection, lapse: &Lapse) -> Result<bool, DbError> {
+    if !keys::mark_grace_end_recorded(conn, &lapse.id)? {
+        return Ok(false);
+    }
+    let details = json!({ "grace_ended_at": lapse.at.to_string() });
+    key_events::record(
+        conn,
+        &lapse.merchant_id,
+        Some(&lapse.id),
+        EventType::GraceEnded,
+        &Actor::system(),
+        &details,
+        lapse.at,
+    )?;
+    Ok(true)
+}
+
+/// Marks and records an expiry; false when it was recorded already or the key was
+/// renewed meanwhile.
+fn record_expiry(conn: &mut DbConnection, lapse: &Lapse) -> Result<bool, DbError> {
+    if !keys::mark_expiry_recorded(conn, &lapse.id, lapse.at)? {
+        return Ok(false);
+    }
+    let details = json!({ "expired_at": lapse.at.to_string() });
+    key_events::record(
+        conn,
+        &lapse.merchant_id,
+        Some(&lapse.id),
+        EventType::Expired,
+        &Actor::system(),
+        &details,
+        lapse.at,
+    )?;
+    Ok(true)
 }
 
 /// Records that a new key's plaintext was handed to `actor`, the one time it is.
@@ -300,7 +331,7 @@ pub fn generate(
         check_limit(keys::count_active(conn, merchant_id, now)?, &policy)?;
         let name = unique_name(conn, merchant_id, name, None)?;
         let duplicated_from = match &request.duplicated_from {
-            Some(source) => Some(load(conn, merchant_id, source)?),
+            Some(source) => Some(load(conn, merchant_id, source, now)?),
             None => None,
         };
 
@@ -374,7 +405,7 @@ pub fn rotate(
 ) -> Result<Generated, KeyError> {
     write_transaction(conn, |conn| {
         keys::lock_merchant(conn, merchant_id)?;
-        let old = load(conn, merchant_id, key_id)?;
+        let old = load(conn, merchant_id, key_id, now)?;
         let facts = old.facts()?;
         check_rotate(&facts, keys::lineage_in_grace(conn, &old.lineage_id, now)?, now)?;
         let grace_ends_at = grace.ends_at(now, old.expires_at);
@@ -451,7 +482,7 @@ pub fn revoke(
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
         keys::lock_merchant(conn, merchant_id)?;
-        let row = load(conn, merchant_id, key_id)?;
+        let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
         check_revoke(&facts, confirmation, &policy)?;
@@ -480,7 +511,7 @@ pub fn disable(
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
         keys::lock_merchant(conn, merchant_id)?;
-        let row = load(conn, merchant_id, key_id)?;
+        let row = load(conn, merchant_id, key_id, now)?;
         check_disable(&row.facts()?)?;
         apply(conn, &row, KeyStatus::Active, Transition::Disabled, actor, now)?;
         key_events::record(
@@ -506,7 +537,7 @@ pub fn enable(
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
         keys::lock_merchant(conn, merchant_id)?;
-        let row = load(conn, merchant_id, key_id)?;
+        let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         check_enable(
             &row.facts()?,
@@ -539,7 +570,7 @@ pub fn edit(
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
         keys::lock_merchant(conn, merchant_id)?;
-        let row = load(conn, merchant_id, key_id)?;
+        let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let name = KeyName::parse(&request.name, true)?;
         let description = KeyDescription::parse(&request.description)?;
@@ -605,7 +636,7 @@ pub fn renew(
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
         keys::lock_merchant(conn, merchant_id)?;
-        let row = load(conn, merchant_id, key_id)?;
+        let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
         check_renew(&facts, keys::count_active(conn, merchant_id, now)?, &policy, now)?;
@@ -640,7 +671,7 @@ pub fn delete(
 ) -> Result<(), KeyError> {
     write_transaction(conn, |conn| {
         keys::lock_merchant(conn, merchant_id)?;
-        let row = load(conn, merchant_id, key_id)?;
+        let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
         check_delete(&facts, understood, &policy, now)?;

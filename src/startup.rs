@@ -300,20 +300,29 @@ async fn sweep(state: AppState, every: StdDuration) {
         interval.tick().await;
         let now = state.clock.now();
         let cutoff = state.throttle.window_start(now);
-        let swept = state
+        // Each step on its own: one failing leaves the others to run.
+        let lapses = state
             .db
-            .run(move |conn| -> Result<_, DbError> {
-                Ok((
-                    crate::keys::record_lapses(conn, now)?,
-                    sessions::delete_expired(conn, now)?,
-                    login_failures::delete_before(conn, cutoff)?,
-                ))
-            })
+            .run(move |conn| crate::keys::record_lapses(conn, now))
             .await;
-        match swept {
-            Ok((lapses, sessions, failures)) => tracing::debug!(lapses, sessions, failures, "swept"),
-            Err(err) => {
-                tracing::warn!(error = %crate::error::cause_chain(&err), "the scheduled sweep failed")
+        let sessions = state
+            .db
+            .run(move |conn| sessions::delete_expired(conn, now))
+            .await;
+        let failures = state
+            .db
+            .run(move |conn| login_failures::delete_before(conn, cutoff))
+            .await;
+        for (step, outcome) in [
+            ("lapse events", lapses),
+            ("sessions", sessions),
+            ("sign-in failures", failures),
+        ] {
+            match outcome {
+                Ok(count) => tracing::debug!(step, count, "swept"),
+                Err(err) => {
+                    tracing::warn!(step, error = %crate::error::cause_chain(&err), "a scheduled sweep failed")
+                }
             }
         }
     }

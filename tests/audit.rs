@@ -14,6 +14,8 @@ use crate::keys::{Dashboard, LIST};
 
 db_test!(
     grace_ended_expired_and_first_used_are_recorded_once_without_a_click,
+    first_used_is_the_first_successful_request,
+    a_lapse_is_recorded_by_the_next_change_when_the_sweep_has_not_run,
     the_key_page_tells_the_whole_story_newest_first,
     the_audit_log_filters_pages_and_downloads_the_same_filter,
     bad_audit_filters_get_a_message_and_other_merchants_ids_are_not_found,
@@ -120,6 +122,79 @@ async fn grace_ended_expired_and_first_used_are_recorded_once_without_a_click(ba
     }
     tokio::time::sleep(StdDuration::from_millis(500)).await;
     assert_eq!(count(&app, &renewable.id, "expired"), 2);
+}
+
+async fn first_used_is_the_first_successful_request(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    let key = admin.generate_ok("Late starter").await;
+    let id = admin.key_named("Late starter").id;
+    assert_eq!(
+        admin.act(&id, "disable", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    assert_eq!(whoami(&app, &key).await, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    assert_eq!(count(&app, &id, "first_used"), 0, "a refused request is no use");
+    assert_eq!(
+        admin.act(&id, "enable", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    admin.advance(Duration::minutes(5)).await;
+    let enabled_at = app.clock.now();
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    assert_eq!(whoami(&app, &key).await, StatusCode::OK);
+    admin.advance(Duration::minutes(5)).await;
+    assert_eq!(whoami(&app, &key).await, StatusCode::OK);
+    let mut waited = 0;
+    while count(&app, &id, "first_used") == 0 && waited < 50 {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        waited += 1;
+    }
+    let first = key_events::for_key(&mut app.db.get().unwrap(), &admin.merchant_id, &id)
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.event_type == "first_used")
+        .collect::<Vec<_>>();
+    assert_eq!(first.len(), 1);
+    assert!(
+        first[0].created_at >= enabled_at && first[0].created_at < enabled_at + Duration::minutes(5),
+        "at the first success, not the latest"
+    );
+    assert_eq!(first[0].client_address.as_deref(), Some("127.0.0.1"));
+}
+
+async fn a_lapse_is_recorded_by_the_next_change_when_the_sweep_has_not_run(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    assert_eq!(
+        admin
+            .generate(&[("name", "Monthly"), ("expires", "30")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let key = admin.key_named("Monthly");
+    let expired_at = key.expires_at.unwrap();
+    admin.advance(Duration::days(31)).await;
+    // The sweep runs once a minute; the renewal comes first and must not hide the expiry.
+    assert_eq!(
+        admin.act(&key.id, "renew", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let events = key_events::for_key(&mut app.db.get().unwrap(), &admin.merchant_id, &key.id).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|event| event.event_type.as_str()).collect();
+    assert_eq!(kinds, ["generated", "revealed", "expired", "renewed"]);
+    assert_eq!(
+        events[2].created_at, expired_at,
+        "recorded at the moment it expired"
+    );
+    assert_eq!(events[2].actor_type, "system");
 }
 
 async fn the_key_page_tells_the_whole_story_newest_first(backend: Backend) {

@@ -322,8 +322,8 @@ impl World<'_> {
         .id
     }
 
-    /// Everything a refused change must leave as it was (history aside: support's
-    /// refusals are recorded there).
+    /// Everything a refused change must leave as it was, history included but for the
+    /// refusals of support staff, which are recorded there.
     fn snapshot(&self) -> Vec<String> {
         #[derive(diesel::QueryableByName)]
         struct Row {
@@ -337,6 +337,7 @@ impl World<'_> {
             "SELECT user_id || '|' || merchant_id || '|' || role || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM memberships ORDER BY user_id, merchant_id",
             "SELECT id || '|' || email || '|' || password_hash || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM users ORDER BY id",
             "SELECT merchant_id || '|' || max_active_keys || '|' || default_grace || '|' || updated_at AS text FROM key_policies ORDER BY merchant_id",
+            "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type <> 'change_refused'",
         ] {
             for row in diesel::sql_query(query).load::<Row>(&mut **conn).unwrap() {
                 all.push(row.text);

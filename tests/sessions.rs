@@ -11,6 +11,7 @@ db_test!(
     an_active_session_ends_twelve_hours_after_sign_in,
     disabling_a_user_ends_their_session_on_the_next_request,
     removing_a_membership_ends_the_session_on_the_next_request,
+    losing_one_of_two_merchants_moves_the_session_to_the_other,
     a_tampered_cookie_is_anonymous_not_an_error,
     sessions_are_stored_as_digests_not_cookie_values,
     htmx_requests_without_a_session_are_sent_to_sign_in,
@@ -100,6 +101,47 @@ async fn removing_a_membership_ends_the_session_on_the_next_request(backend: Bac
         None,
         "the session was purged, not just refused"
     );
+}
+
+async fn losing_one_of_two_merchants_moves_the_session_to_the_other(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let demo = app.demo_merchant_id();
+    let user_id = app.create_member("dev@example.com", "dev password 1", &demo, Role::Developer);
+    let other = app.create_merchant("Other Shop");
+    keyward::db::memberships::add(
+        &mut app.db.get().unwrap(),
+        &user_id,
+        &other,
+        Role::Viewer,
+        app.clock.now(),
+    )
+    .unwrap();
+    let browser = app.browser();
+    browser.sign_in("dev@example.com", "dev password 1").await;
+    let token = browser.csrf_token("/settings/api-credentials").await;
+    browser
+        .post_form(
+            "/settings/merchant",
+            &[("csrf_token", &token), ("merchant_id", &demo)],
+        )
+        .await;
+    assert!(
+        browser
+            .get("/settings/api-credentials")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Demo Merchant")
+    );
+    keyward::db::memberships::remove(&mut app.db.get().unwrap(), &user_id, &demo).unwrap();
+    let res = browser.get("/settings/api-credentials").await;
+    assert_eq!(res.status(), StatusCode::OK, "still signed in");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Other Shop") && !page.contains("Demo Merchant"));
+    assert!(!page.contains("Generate New API Key"), "with the role held there");
 }
 
 async fn a_tampered_cookie_is_anonymous_not_an_error(backend: Backend) {

@@ -82,10 +82,17 @@ async fn support_finds_a_key_from_the_four_characters_a_merchant_reads_out(backe
     if wrong_case != last_four {
         assert!(!text(&browser, &search(&wrong_case)).await.contains(&masked));
     }
-    // A whole key pasted by mistake finds its key and is never shown back.
-    let page = text(&browser, &search(&plaintext)).await;
-    assert!(page.contains(&masked));
+    // A whole key pasted by mistake leaves the address bar at once for its masked
+    // form, finds its key, and is never shown back.
+    let res = browser.get(&search(&plaintext)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), search(&masked));
+    let page = text(&browser, &search(&masked)).await;
+    assert!(page.contains(&masked) && page.contains(&key.id));
     assert!(!page.contains(&plaintext));
+    // Only the end, as read out with the prefix.
+    let page = text(&browser, &search(&format!("kw_live_…{last_four}"))).await;
+    assert!(page.contains(&masked));
     // Merchants by name in any case and by ID.
     let merchant_id = app.demo_merchant_id();
     for q in ["demo merch", merchant_id.as_str()] {

@@ -52,7 +52,7 @@ event_types! {
     Disabled => "disabled", "Disabled";
     /// Enabled.
     Enabled => "enabled", "Enabled";
-    /// Name, description or rate limit changed.
+    /// Name or description changed.
     Edited => "edited", "Edited";
     /// Scopes changed.
     ScopesChanged => "scopes_changed", "Scopes changed";

@@ -1,6 +1,8 @@
 //! API keys: one row per version; the plaintext key is stored nowhere.
 
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use time::PrimitiveDateTime;
 
 use super::schema::api_keys;
@@ -63,6 +65,10 @@ pub struct KeyRow {
     pub last_used_from: Option<String>,
     /// Requests allowed per minute, if limited.
     pub rate_limit_per_minute: Option<i32>,
+    /// History has recorded the end of this version's grace period.
+    pub grace_end_recorded: bool,
+    /// The expiry history has recorded, if any.
+    pub expiry_recorded_for: Option<PrimitiveDateTime>,
 }
 
 impl std::fmt::Debug for KeyRow {
@@ -447,6 +453,12 @@ pub struct Lapse {
     pub at: PrimitiveDateTime,
 }
 
+/// The predicates of the partial indexes on lapses still to record, word for word:
+/// with bound parameters instead of these constants, neither database would use them.
+const GRACE_PENDING: &str = "status = 'rotated' AND NOT grace_end_recorded";
+const EXPIRY_PENDING: &str =
+    "status IN ('active', 'disabled') AND (expiry_recorded_for IS NULL OR expiry_recorded_for <> expires_at)";
+
 /// Rotated versions whose grace period ended by `now` and is not recorded yet.
 pub fn grace_ends_to_record(
     conn: &mut DbConnection,
@@ -454,9 +466,8 @@ pub fn grace_ends_to_record(
     limit: i64,
 ) -> Result<Vec<Lapse>, DbError> {
     let rows: Vec<(String, String, Option<PrimitiveDateTime>)> = api_keys::table
-        .filter(api_keys::status.eq(KeyStatus::Rotated.as_str()))
+        .filter(sql::<Bool>(GRACE_PENDING))
         .filter(api_keys::grace_ends_at.le(now))
-        .filter(api_keys::grace_end_recorded.eq(false))
         .order(api_keys::grace_ends_at.asc())
         .limit(limit)
         .select((api_keys::id, api_keys::merchant_id, api_keys::grace_ends_at))
@@ -484,13 +495,8 @@ pub fn expiries_to_record(
     limit: i64,
 ) -> Result<Vec<Lapse>, DbError> {
     let rows: Vec<(String, String, Option<PrimitiveDateTime>)> = api_keys::table
-        .filter(api_keys::status.eq_any([KeyStatus::Active.as_str(), KeyStatus::Disabled.as_str()]))
+        .filter(sql::<Bool>(EXPIRY_PENDING))
         .filter(api_keys::expires_at.le(now))
-        .filter(
-            api_keys::expiry_recorded_for
-                .is_null()
-                .or(api_keys::expiry_recorded_for.ne(api_keys::expires_at)),
-        )
         .order(api_keys::expires_at.asc())
         .limit(limit)
         .select((api_keys::id, api_keys::merchant_id, api_keys::expires_at))

@@ -84,6 +84,7 @@ diesel::table! {
         rate_limit_per_minute -> Nullable<Integer>,
         grace_end_recorded -> Bool,
         expiry_recorded_for -> Nullable<Timestamp>,
+        first_use_recorded -> Bool,
     }
 }
 

@@ -144,34 +144,30 @@ pub fn record_last_use(conn: &mut DbConnection, uses: &[LastUse]) -> Result<(), 
     Ok(())
 }
 
-/// Records the first use of every key in `uses` that had never been used: sets its
-/// last use and appends a "first used" event, once, whichever instance flushes it (the
-/// update only matches while no use is stored). Call it before [`record_last_use`], in
-/// the same transaction.
-pub fn record_first_uses(conn: &mut DbConnection, uses: &[LastUse]) -> Result<usize, DbError> {
+/// Records the first successful use of every key in `firsts` whose first use is not
+/// recorded yet: one "first used" event each, once, whichever instance flushes it (the
+/// mark is set by an update that only matches while it is unset).
+pub fn record_first_uses(conn: &mut DbConnection, firsts: &[LastUse]) -> Result<usize, DbError> {
     let mut recorded = 0;
-    for chunk in uses.chunks(BATCH) {
-        let ids: Vec<&str> = chunk.iter().map(|last| last.key_id.as_str()).collect();
-        let never_used: HashMap<String, String> = api_keys::table
+    for chunk in firsts.chunks(BATCH) {
+        let ids: Vec<&str> = chunk.iter().map(|first| first.key_id.as_str()).collect();
+        let unrecorded: HashMap<String, String> = api_keys::table
             .filter(api_keys::id.eq_any(&ids))
-            .filter(api_keys::last_used_at.is_null())
+            .filter(api_keys::first_use_recorded.eq(false))
             .select((api_keys::id, api_keys::merchant_id))
             .load::<(String, String)>(conn)?
             .into_iter()
             .collect();
         for first in chunk {
-            let Some(merchant_id) = never_used.get(&first.key_id) else {
+            let Some(merchant_id) = unrecorded.get(&first.key_id) else {
                 continue;
             };
             let claimed = diesel::update(
                 api_keys::table
                     .filter(api_keys::id.eq(&first.key_id))
-                    .filter(api_keys::last_used_at.is_null()),
+                    .filter(api_keys::first_use_recorded.eq(false)),
             )
-            .set((
-                api_keys::last_used_at.eq(first.at),
-                api_keys::last_used_from.eq(&first.from),
-            ))
+            .set(api_keys::first_use_recorded.eq(true))
             .execute(conn)?;
             if claimed == 1 {
                 let actor = Actor::system().from_address(first.from.clone());

@@ -57,13 +57,19 @@ impl SupportQuery {
         };
         let head: String = head.trim().chars().take(SHOWN).collect();
         let alphanumeric = |part: &str| part.chars().all(|c| c.is_ascii_alphanumeric());
-        if head.is_empty() || !alphanumeric(&head) {
-            return None;
-        }
         let tail = tail.filter(|tail| !tail.is_empty());
         if let Some(tail) = tail
             && (tail.len() > SHOWN || !alphanumeric(tail))
         {
+            return None;
+        }
+        if head.is_empty() {
+            // `kw_live_…WxYz`: only the end was read out.
+            return tail
+                .filter(|tail| tail.len() == SHOWN)
+                .map(|tail| SupportQuery::LastFour(tail.to_owned()));
+        }
+        if !alphanumeric(&head) {
             return None;
         }
         Some(SupportQuery::Visible {
@@ -87,6 +93,12 @@ impl SupportQuery {
             SupportQuery::LastFour(four) => last == four,
             SupportQuery::Id(_) | SupportQuery::Name(_) => false,
         }
+    }
+
+    /// True when `raw` is a whole key: the console sends the browser on to its masked
+    /// form at once, so the key stays in no address bar or history.
+    pub fn is_whole_key(raw: &str) -> bool {
+        ApiKey::parse(raw.trim()).is_ok()
     }
 
     /// What the search box shows back: never a whole key.
@@ -135,6 +147,10 @@ mod tests {
         );
         assert_eq!(
             SupportQuery::parse("WxYz"),
+            Some(SupportQuery::LastFour("WxYz".to_owned()))
+        );
+        assert_eq!(
+            SupportQuery::parse("kw_live_…WxYz"),
             Some(SupportQuery::LastFour("WxYz".to_owned()))
         );
         assert_eq!(

@@ -14,10 +14,24 @@ use crate::db::{Db, DbError, write_transaction};
 /// How often the flusher writes what was counted.
 pub const FLUSH_INTERVAL: StdDuration = StdDuration::from_secs(1);
 
+/// A use of a key: when, and from which client address.
+type Use = (PrimitiveDateTime, Option<IpAddr>);
+
 #[derive(Default)]
 struct Pending {
     hours: HashMap<(Arc<str>, PrimitiveDateTime), (i64, i64)>,
-    last: HashMap<Arc<str>, (PrimitiveDateTime, Option<IpAddr>)>,
+    /// The latest use of each key, successful or not.
+    last: HashMap<Arc<str>, Use>,
+    /// The earliest successful use of each key, for its "first used" event.
+    first_ok: HashMap<Arc<str>, Use>,
+}
+
+/// Keeps the later of two uses in `slot` (`later`) or the earlier one.
+fn keep(slot: &mut HashMap<Arc<str>, Use>, key: Arc<str>, found: Use, later: bool) {
+    let kept = slot.entry(key).or_insert(found);
+    if (later && found.0 >= kept.0) || (!later && found.0 < kept.0) {
+        *kept = found;
+    }
 }
 
 /// Locks the counters are spread over, so concurrent verifications of different keys
@@ -68,9 +82,9 @@ impl UsageRecorder {
         } else {
             counts.1 += 1;
         }
-        let last = pending.last.entry(key_id.clone()).or_insert((at, None));
-        if at >= last.0 {
-            *last = (at, from);
+        keep(&mut pending.last, key_id.clone(), (at, from), true);
+        if succeeded {
+            keep(&mut pending.first_ok, key_id.clone(), (at, from), false);
         }
     }
 
@@ -80,6 +94,7 @@ impl UsageRecorder {
             let taken = std::mem::take(&mut *Self::lock(shard));
             all.hours.extend(taken.hours);
             all.last.extend(taken.last);
+            all.first_ok.extend(taken.first_ok);
         }
         all
     }
@@ -92,17 +107,19 @@ impl UsageRecorder {
             counts.0 += ok;
             counts.1 += bad;
         }
-        for (key, (at, from)) in failed.last {
+        for (key, found) in failed.last {
             let mut pending = Self::lock(self.shard(&key));
-            let last = pending.last.entry(key).or_insert((at, None));
-            if at >= last.0 {
-                *last = (at, from);
-            }
+            keep(&mut pending.last, key, found, true);
+        }
+        for (key, found) in failed.first_ok {
+            let mut pending = Self::lock(self.shard(&key));
+            keep(&mut pending.first_ok, key, found, false);
         }
     }
 
-    /// Writes everything counted so far: one upsert for the counters, one update for
-    /// last use (and a "first used" event for keys never used before), in one transaction. On failure the counts are kept for the next try.
+    /// Writes everything counted so far in one transaction: one upsert for the
+    /// counters, one update for last use, and a "first used" event for keys whose first
+    /// successful use is not recorded yet. On failure the counts are kept for the next try.
     pub async fn flush(&self, db: &Db) -> Result<(), DbError> {
         let pending = self.take();
         if pending.hours.is_empty() && pending.last.is_empty() {
@@ -118,25 +135,28 @@ impl UsageRecorder {
                 failed: *failed,
             })
             .collect();
-        let mut uses: Vec<LastUse> = pending
-            .last
-            .iter()
-            .map(|(key_id, (at, from))| LastUse {
-                key_id: key_id.to_string(),
-                at: *at,
-                from: from.map(|address| address.to_string()),
-            })
-            .collect();
-        // One order everywhere, so instances flushing at once lock rows alike and never
-        // deadlock each other.
+        let uses_of = |uses: &HashMap<Arc<str>, Use>| -> Vec<LastUse> {
+            let mut uses: Vec<LastUse> = uses
+                .iter()
+                .map(|(key_id, (at, from))| LastUse {
+                    key_id: key_id.to_string(),
+                    at: *at,
+                    from: from.map(|address| address.to_string()),
+                })
+                .collect();
+            // One order everywhere, so instances flushing at once lock rows alike and
+            // never deadlock each other.
+            uses.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+            uses
+        };
+        let (uses, firsts) = (uses_of(&pending.last), uses_of(&pending.first_ok));
         deltas.sort_by(|a, b| (&a.key_id, a.hour).cmp(&(&b.key_id, b.hour)));
-        uses.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         let written = db
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<(), DbError> {
                     usage::add(conn, &deltas)?;
-                    usage::record_first_uses(conn, &uses)?;
-                    usage::record_last_use(conn, &uses)
+                    usage::record_last_use(conn, &uses)?;
+                    usage::record_first_uses(conn, &firsts).map(drop)
                 })
             })
             .await;

@@ -329,7 +329,7 @@ fn actor_choices(actors: &[(String, Option<String>, String)], typed: &str) -> Ve
             (_, Some(id)) => (id.clone(), name.clone()),
             (_, None) => continue,
         };
-        // A renamed user appears once, under the name they acted with first.
+        // A renamed user appears once, under the first of their names in the list.
         if choices.iter().any(|choice| choice.value == value) {
             continue;
         }

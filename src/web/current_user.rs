@@ -147,17 +147,13 @@ impl FromRequest for CurrentUser {
                 }
                 return Ok(current);
             }
-            let merchant = match session.merchant_id() {
-                Some(chosen) => match merchants.iter().find(|m| m.merchant_id == chosen) {
-                    Some(merchant) => Some(merchant.clone()),
-                    // The membership this session was working in was removed.
-                    None => {
-                        session.sign_out();
-                        return Err(WebError::SignInRequired { htmx });
-                    }
-                },
-                None => merchants.first().cloned(),
-            };
+            // A session whose merchant was taken away (removed, disabled) goes on in the
+            // user's next merchant; with none left, it ends.
+            let merchant = session
+                .merchant_id()
+                .and_then(|chosen| merchants.iter().find(|m| m.merchant_id == chosen))
+                .or_else(|| merchants.first())
+                .cloned();
             let Some(merchant) = merchant else {
                 session.sign_out();
                 return Err(WebError::SignInRequired { htmx });

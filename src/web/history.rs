@@ -69,7 +69,7 @@ pub fn view(event: &EventRow, keys: &HashMap<String, KeyLabel>) -> EventView {
         who,
         actor_type: event.actor_type.clone(),
         when: format::datetime(event.created_at),
-        when_iso: iso(event.created_at),
+        when_iso: format::iso(event.created_at),
         from: event.client_address.clone().unwrap_or_default(),
         user_agent: event.user_agent.clone().unwrap_or_default(),
         summary: event_type.map(|t| summary(t, &details)).unwrap_or_default(),
@@ -82,14 +82,6 @@ pub fn view(event: &EventRow, keys: &HashMap<String, KeyLabel>) -> EventView {
         key_id: event.key_id.clone(),
         details: event.details.clone(),
     }
-}
-
-/// `2026-11-03T14:02:05Z`.
-pub fn iso(at: PrimitiveDateTime) -> String {
-    at.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
 }
 
 fn summary(event_type: EventType, details: &Value) -> String {

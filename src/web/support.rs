@@ -41,6 +41,7 @@ pub async fn record_refusal(state: &AppState, user: &CurrentUser, req: &HttpRequ
         })
         .await?;
     if !recorded {
+        // Nothing to record it on: no merchant was open and the path named no key.
         tracing::info!(
             path = req.path(),
             "refused a change by support staff outside any merchant"
@@ -116,6 +117,14 @@ pub async fn console(
         ));
     }
     let query = SupportQuery::parse(raw);
+    if SupportQuery::is_whole_key(raw)
+        && let Some(query) = &query
+    {
+        let masked = serde_urlencoded::to_string([("q", query.display())]).unwrap_or_default();
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/support?{masked}")))
+            .finish());
+    }
     let (merchants, keys) = match query.clone() {
         None => (Vec::new(), Vec::new()),
         Some(query) => state.db.run(move |conn| search(conn, &query)).await?,
