@@ -12,8 +12,8 @@ ALTER TABLE api_keys ADD COLUMN expiry_recorded_for TIMESTAMP;
 ALTER TABLE api_keys ADD COLUMN first_use_recorded BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- What lapsed or was used before history recorded it is not recorded now, long after.
-UPDATE api_keys SET grace_end_recorded = TRUE WHERE status = 'rotated' AND grace_ends_at <= CURRENT_TIMESTAMP;
-UPDATE api_keys SET expiry_recorded_for = expires_at WHERE expires_at <= CURRENT_TIMESTAMP;
+UPDATE api_keys SET grace_end_recorded = TRUE WHERE status = 'rotated' AND grace_ends_at <= (CURRENT_TIMESTAMP AT TIME ZONE 'UTC');
+UPDATE api_keys SET expiry_recorded_for = expires_at WHERE expires_at <= (CURRENT_TIMESTAMP AT TIME ZONE 'UTC');
 UPDATE api_keys SET first_use_recorded = TRUE WHERE last_used_at IS NOT NULL;
 
 -- Only lapses still to record: the sweep's queries repeat these conditions word for word
