@@ -567,16 +567,31 @@ pub struct FoundKey {
     pub merchant_name: String,
 }
 
-/// Keys of any merchant, deleted ones included, whose ID is `key_id` or whose masked
-/// form is like `masked_pattern` (SQL LIKE: the caller checks letter case, which LIKE
-/// ignores on SQLite). At most `limit`, newest first.
-pub fn search(
-    conn: &mut DbConnection,
-    key_id: Option<&str>,
-    masked_pattern: Option<&str>,
-    limit: i64,
-) -> Result<Vec<FoundKey>, DbError> {
+diesel::define_sql_function!(
+    /// SQL `substr()`, counted in characters from 1 on both databases.
+    fn substr(x: diesel::sql_types::Text, start: diesel::sql_types::Integer, length: diesel::sql_types::Integer) -> diesel::sql_types::Text);
+
+/// What the support console looks a key up by.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySearch<'a> {
+    /// The key's ID.
+    Id(&'a str),
+    /// The start of the secret a masked key shows (up to four characters after the
+    /// prefix) and its last four, with their letter case.
+    Masked {
+        /// Characters right after `kw_live_`.
+        head: Option<&'a str>,
+        /// The last four characters shown.
+        tail: Option<&'a str>,
+    },
+}
+
+/// Keys of any merchant, deleted ones included, newest first, at most `limit`.
+pub fn search(conn: &mut DbConnection, by: KeySearch<'_>, limit: i64) -> Result<Vec<FoundKey>, DbError> {
     use super::schema::merchants;
+    // A masked key is `kw_live_` + 4 characters + `…` + 4 characters. Exact comparisons
+    // of its parts, unlike LIKE (which ignores case on SQLite), keep letter case.
+    let prefix = i32::try_from(crate::domain::KEY_PREFIX.chars().count()).unwrap_or(i32::MAX);
     let mut query = api_keys::table
         .inner_join(merchants::table)
         .select((
@@ -591,10 +606,23 @@ pub fn search(
         .order(api_keys::created_at.desc())
         .limit(limit)
         .into_boxed();
-    match (key_id, masked_pattern) {
-        (Some(id), _) => query = query.filter(api_keys::id.eq(id.to_owned())),
-        (None, Some(pattern)) => query = query.filter(api_keys::masked_key.like(pattern.to_owned())),
-        (None, None) => return Ok(Vec::new()),
+    match by {
+        KeySearch::Id(id) => query = query.filter(api_keys::id.eq(id.to_owned())),
+        KeySearch::Masked {
+            head: None,
+            tail: None,
+        } => return Ok(Vec::new()),
+        KeySearch::Masked { head, tail } => {
+            if let Some(head) = head {
+                let length = i32::try_from(head.chars().count()).unwrap_or(i32::MAX);
+                query = query.filter(substr(api_keys::masked_key, prefix + 1, length).eq(head.to_owned()));
+            }
+            if let Some(tail) = tail {
+                let length = i32::try_from(tail.chars().count()).unwrap_or(i32::MAX);
+                query = query
+                    .filter(substr(api_keys::masked_key, prefix + 10 - length, length).eq(tail.to_owned()));
+            }
+        }
     }
     Ok(query.load(conn)?)
 }

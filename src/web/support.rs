@@ -5,7 +5,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::db::keys::{self as key_rows, FoundKey};
+use crate::db::keys::{self as key_rows, FoundKey, KeySearch};
 use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
 use crate::db::{DbError, key_events};
@@ -17,9 +17,6 @@ use crate::web::{AppState, format, render};
 
 /// Results shown per kind.
 const RESULTS: usize = 50;
-
-/// Rows read for a masked-key search before letter case is checked.
-const CANDIDATES: i64 = 500;
 
 /// Records a change support staff tried, on the merchant it concerned, before it is
 /// refused.
@@ -155,36 +152,27 @@ fn search(
     Ok(match query {
         SupportQuery::Id(id) => (
             merchants::find(conn, id)?.into_iter().collect(),
-            key_rows::search(conn, Some(id), None, limit)?,
+            key_rows::search(conn, KeySearch::Id(id), limit)?,
         ),
         SupportQuery::Visible { head, tail } => {
-            // `_` in the prefix matches any character: `matching` checks exactly.
-            let pattern = format!(
-                "{}{head}%{}",
-                crate::domain::KEY_PREFIX,
-                tail.as_deref().unwrap_or("")
-            );
-            (Vec::new(), matching(conn, query, &pattern)?)
+            let by = KeySearch::Masked {
+                head: Some(head),
+                tail: tail.as_deref(),
+            };
+            (Vec::new(), key_rows::search(conn, by, limit)?)
         }
-        SupportQuery::LastFour(four) => (
-            merchants::search_by_name(conn, four, limit)?,
-            matching(conn, query, &format!("%{four}"))?,
-        ),
+        SupportQuery::LastFour(four) => {
+            let by = KeySearch::Masked {
+                head: None,
+                tail: Some(four),
+            };
+            (
+                merchants::search_by_name(conn, four, limit)?,
+                key_rows::search(conn, by, limit)?,
+            )
+        }
         SupportQuery::Name(text) => (merchants::search_by_name(conn, text, limit)?, Vec::new()),
     })
-}
-
-/// Keys whose masked form is like `pattern`, kept only when they match with letter case.
-fn matching(
-    conn: &mut crate::db::DbConnection,
-    query: &SupportQuery,
-    pattern: &str,
-) -> Result<Vec<FoundKey>, DbError> {
-    Ok(key_rows::search(conn, None, Some(pattern), CANDIDATES)?
-        .into_iter()
-        .filter(|key| query.matches_masked(&key.masked_key))
-        .take(RESULTS)
-        .collect())
 }
 
 /// How many of a merchant's keys are in one state.
