@@ -18,8 +18,8 @@ use crate::api::cache::KeyCache;
 use crate::api::limits::{FAILURES_PER_MINUTE, FailureThrottle, KeyRateLimiter};
 use crate::api::verify::Verifier;
 use crate::clock::Clock;
-use crate::config::Settings;
-use crate::db::{Db, DbError, login_failures, merchants, sessions, users, write_transaction};
+use crate::config::{DatabaseUrl, Settings};
+use crate::db::{Db, DbError, exclusively, login_failures, merchants, sessions, users, write_transaction};
 use crate::domain::{
     Email, KeyPepper, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,
 };
@@ -47,6 +47,12 @@ pub enum StartupError {
     Bind {
         /// The address.
         address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The thread that hears other instances' changes could not start.
+    #[error("cannot start the change listener")]
+    Listener {
         /// Why.
         source: std::io::Error,
     },
@@ -104,6 +110,11 @@ impl Application {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
         };
+        if let DatabaseUrl::Postgres(url) = &settings.database {
+            // Other instances' changes reach this one's cache through the database.
+            crate::db::changes::spawn_listener(url.clone(), Arc::downgrade(&state.key_cache))
+                .map_err(|source| StartupError::Listener { source })?;
+        }
         let usage = Arc::new(UsageRecorder::default());
         let verifier = Verifier {
             db: state.db.clone(),
@@ -300,18 +311,19 @@ async fn sweep(state: AppState, every: StdDuration) {
         interval.tick().await;
         let now = state.clock.now();
         let cutoff = state.throttle.window_start(now);
-        // Each step on its own: one failing leaves the others to run.
+        // Each step on its own, so one failing leaves the others to run; each on one
+        // instance at a time, the others skipping it this round.
         let lapses = state
             .db
-            .run(move |conn| crate::keys::record_lapses(conn, now))
+            .run(move |conn| exclusively(conn, |conn| crate::keys::record_lapses(conn, now)))
             .await;
         let sessions = state
             .db
-            .run(move |conn| sessions::delete_expired(conn, now))
+            .run(move |conn| exclusively(conn, |conn| sessions::delete_expired(conn, now)))
             .await;
         let failures = state
             .db
-            .run(move |conn| login_failures::delete_before(conn, cutoff))
+            .run(move |conn| exclusively(conn, |conn| login_failures::delete_before(conn, cutoff)))
             .await;
         for (step, outcome) in [
             ("lapse events", lapses),
@@ -319,7 +331,8 @@ async fn sweep(state: AppState, every: StdDuration) {
             ("sign-in failures", failures),
         ] {
             match outcome {
-                Ok(count) => tracing::debug!(step, count, "swept"),
+                Ok(Some(count)) => tracing::debug!(step, count, "swept"),
+                Ok(None) => tracing::debug!(step, "another instance is sweeping"),
                 Err(err) => {
                     tracing::warn!(step, error = %crate::error::cause_chain(&err), "a scheduled sweep failed")
                 }

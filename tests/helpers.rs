@@ -247,6 +247,26 @@ impl TestApp {
         .id
     }
 
+    /// Starts another instance on this app's database with the same secret, as a
+    /// second machine behind a load balancer would be; returns its address.
+    pub fn second_instance(&self, configure: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = Settings {
+            database: self.test_db.url.clone(),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            secret: test_secret(),
+            session: SessionSettings::default(),
+            workers: Some(1),
+            trusted_proxies: Vec::new(),
+            key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
+            sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
+        };
+        configure(&mut settings);
+        let app = Application::build(settings, self.clock.clone()).expect("the second instance starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     /// Creates a support user; returns its ID.
     pub fn create_support(&self, email: &str, password: &str) -> String {
         use keyward::db::users;

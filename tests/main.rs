@@ -13,6 +13,7 @@ mod members;
 mod operations;
 mod pages;
 mod roles;
+mod scaleout;
 mod sessions;
 mod sign_in;
 mod support;

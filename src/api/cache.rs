@@ -174,6 +174,19 @@ impl KeyCache {
     }
 }
 
+impl crate::db::changes::OnChange for KeyCache {
+    // Which entries a change touches is not known from the notification (a new key's
+    // digest may be cached as unknown), and a cleared cache refills in one read per
+    // key: start over, as a change made here does.
+    fn changed(&self) {
+        self.clear();
+    }
+
+    fn resynced(&self) {
+        self.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,18 @@ event_types! {
     MemberRemoved => "member_removed", "Member removed";
 }
 
+impl EventType {
+    /// True for changes that can alter how a key verifies, or who may act (members):
+    /// other instances must drop what they cached. Lapses are worked out from the
+    /// cached times, and a first use or a refusal changes nothing.
+    pub fn changes_verification(self) -> bool {
+        !matches!(
+            self,
+            EventType::GraceEnded | EventType::Expired | EventType::FirstUsed | EventType::ChangeRefused
+        )
+    }
+}
+
 impl std::str::FromStr for EventType {
     type Err = ();
 
@@ -121,7 +133,8 @@ pub struct EventRow {
     pub created_at: PrimitiveDateTime,
 }
 
-/// Appends an event; call it in the transaction that makes the change.
+/// Appends an event; call it in the transaction that makes the change. A change that
+/// can alter verification also tells the other instances, when the transaction commits.
 pub fn record(
     conn: &mut DbConnection,
     merchant_id: &str,
@@ -148,6 +161,9 @@ pub fn record(
             key_events::created_at.eq(now),
         ))
         .execute(conn)?;
+    if event.changes_verification() {
+        super::changes::notify(conn, merchant_id)?;
+    }
     Ok(())
 }
 

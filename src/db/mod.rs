@@ -1,6 +1,7 @@
 //! The database: one connection type over SQLite and Postgres, its pool, migrations, and
 //! one module of queries per table group.
 
+pub mod changes;
 pub mod key_events;
 pub mod key_policies;
 pub mod keys;
@@ -29,6 +30,9 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 
 /// Serialises migrations when several instances start on one Postgres at once.
 const MIGRATION_LOCK_ID: i64 = 0x6B65_7977_6172_6401;
+
+/// Keeps each scheduled job to one instance at a time.
+const SCHEDULE_LOCK_ID: i64 = 0x6B65_7977_6172_6402;
 
 /// One connection to either backend; queries are written once for both.
 #[derive(diesel::MultiConnection)]
@@ -409,4 +413,34 @@ impl<E> From<diesel::result::Error> for TransactionError<E> {
     fn from(err: diesel::result::Error) -> Self {
         TransactionError::Db(err)
     }
+}
+
+/// Runs scheduled `work` unless another instance is running scheduled work right now:
+/// on Postgres inside a transaction holding a transaction-level advisory lock, which
+/// is released at commit, rollback, or when this instance's connection dies; on SQLite
+/// (one machine) directly. `None` when another instance holds the lock.
+pub fn exclusively<T, F>(conn: &mut DbConnection, work: F) -> Result<Option<T>, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+{
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return work(conn).map(Some);
+    }
+    conn.transaction(|conn| {
+        let DbConnection::Postgres(pg) = &mut *conn else {
+            unreachable!("checked above: a Postgres connection");
+        };
+        let lock = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+            .bind::<diesel::sql_types::BigInt, _>(SCHEDULE_LOCK_ID)
+            .get_result::<Locked>(pg)?;
+        if !lock.locked {
+            return Ok(None);
+        }
+        work(conn).map(Some)
+    })
 }

@@ -1,0 +1,108 @@
+//! Change notifications between instances on one Postgres: every change that can alter
+//! a verification sends `NOTIFY` in its own transaction (delivered only if it commits),
+//! and every instance listens on a connection of its own and drops its verification
+//! cache when one arrives. SQLite is one machine: there is nobody to tell.
+
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+use super::{ConnectError, DbConnection, DbError};
+
+/// The channel every instance listens on.
+pub const CHANNEL: &str = "keyward_changes";
+
+/// The `application_name` of listener connections in `pg_stat_activity`.
+pub const LISTENER_NAME: &str = "keyward-listener";
+
+/// How often the listener looks for notifications: the propagation delay it adds.
+const POLL: Duration = Duration::from_millis(50);
+
+/// How often an idle listener proves its connection alive; a connection cut without a
+/// word (a firewall, a failover) would otherwise look quiet forever.
+const PING: Duration = Duration::from_secs(5);
+
+/// How long to wait before connecting again after losing the connection.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Tells every instance that something of `merchant_id` changed, when the current
+/// transaction commits. One notification per merchant and transaction: Postgres folds
+/// identical ones.
+pub fn notify(conn: &mut DbConnection, merchant_id: &str) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(merchant_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// What the listener does with what it hears.
+pub trait OnChange: Send + Sync + 'static {
+    /// Something changed somewhere: forget what may be stale.
+    fn changed(&self);
+    /// The listener was (re)connected: anything may have been missed meanwhile.
+    fn resynced(&self);
+}
+
+/// Listens on `url` until `target` is gone (the server stopped), in a thread of its own.
+/// A lost connection is opened again, and `target` resynced each time, so nothing sent
+/// while it was away is missed.
+pub fn spawn_listener<T: OnChange>(url: String, target: Weak<T>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("keyward-listen".into())
+        .spawn(move || {
+            while target.strong_count() > 0 {
+                match listen(&url, &target) {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::warn!(
+                            error = %crate::error::cause_chain(&err),
+                            "the change listener lost its database connection; reconnecting"
+                        );
+                        std::thread::sleep(RETRY);
+                    }
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// One connection's life: returns `Ok` when `target` is gone, `Err` when the connection
+/// fails.
+fn listen<T: OnChange>(url: &str, target: &Weak<T>) -> Result<(), DbError> {
+    super::prepare_tls();
+    let mut conn = PgConnection::establish(url).map_err(ConnectError::from)?;
+    // Named, so an operator (or a test) can tell the listener among the connections.
+    conn.batch_execute(&format!(
+        "SET application_name = '{LISTENER_NAME}'; LISTEN {CHANNEL}"
+    ))?;
+    // Listening now: whatever changed before this point must be read anew.
+    match target.upgrade() {
+        Some(target) => target.resynced(),
+        None => return Ok(()),
+    }
+    let mut pinged = Instant::now();
+    loop {
+        let mut heard = false;
+        for notification in conn.notifications_iter() {
+            notification?;
+            heard = true;
+        }
+        let Some(target) = target.upgrade() else {
+            return Ok(());
+        };
+        if heard {
+            target.changed();
+        }
+        drop(target);
+        if pinged.elapsed() >= PING {
+            conn.batch_execute("SELECT 1")?;
+            pinged = Instant::now();
+        }
+        std::thread::sleep(POLL);
+    }
+}
