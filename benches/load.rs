@@ -6,7 +6,8 @@
 //! `KW_BENCH_SECONDS` (default 5) sets each run's length; `KW_BENCH_SIZES` (default
 //! `1000,1000000`) the key counts, `KW_BENCH_BACKENDS` (default `SQLite,Postgres`) the
 //! backends, and `KW_BENCH_CACHE_TTL_MS` (default 1000) the cache lifetime of the
-//! cache-hit server.
+//! cache-hit server. With Postgres, a last part starts two instances on one database:
+//! how long a revocation takes to be seen by the other, and their throughput together.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -87,9 +88,20 @@ fn millis(value: &str) -> f64 {
 }
 
 fn wrk(url: &str, script: &str, env: &[(&str, String)], server_pid: u32) -> Run {
+    wrk_with(url, script, env, server_pid, 64)
+}
+
+/// wrk with `connections` over two threads.
+fn wrk_with(url: &str, script: &str, env: &[(&str, String)], server_pid: u32, connections: u32) -> Run {
     let before = cpu_ticks(server_pid);
     let output = Command::new("wrk")
-        .args(["-t2", "-c64", &format!("-d{}s", seconds()), "--latency", "-s"])
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{}s", seconds()),
+            "--latency",
+            "-s",
+        ])
         .arg(root().join("benches/wrk").join(script))
         .arg(url)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -205,6 +217,16 @@ fn start_server(url: &str, cache_ttl_ms: &str) -> (Server, String) {
     }
 }
 
+/// Creates the Postgres database `name` anew; returns its URL.
+fn fresh_postgres(name: &str) -> String {
+    let mut admin = connection_of(&Db::connect(&DatabaseUrl::Postgres(format!("{POSTGRES}/test"))).unwrap());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    format!("{POSTGRES}/{name}")
+}
+
 fn made_up_keys(count: usize) -> Vec<String> {
     (0..count)
         .map(|_| ApiKey::generate().expose().to_owned())
@@ -248,16 +270,7 @@ struct Config {
 fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
     let url = match backend {
         "SQLite" => format!("sqlite://{}", dir.join(format!("bench-{keys}.db")).display()),
-        _ => {
-            let name = format!("kw_bench_{keys}");
-            let mut admin =
-                connection_of(&Db::connect(&DatabaseUrl::Postgres(format!("{POSTGRES}/test"))).unwrap());
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .unwrap();
-            admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-            format!("{POSTGRES}/{name}")
-        }
+        _ => fresh_postgres(&format!("kw_bench_{keys}")),
     };
     let plaintexts = {
         // Its own pool, closed after seeding: Postgres reports a connection's row counts
@@ -352,6 +365,143 @@ fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
     }
 }
 
+/// The status `GET /api/v1/whoami` answers with `key`, over a connection of its own.
+fn whoami_status(address: &str, key: &str) -> u16 {
+    use std::io::{Read, Write};
+    let host = address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("the server answers");
+    write!(
+        stream,
+        "GET /api/v1/whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: ApiKey {key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0)
+}
+
+/// Two instances on one Postgres.
+struct ScaleOut {
+    /// Milliseconds from a revocation's commit (through the library, as the CLI does)
+    /// to the other instance refusing the key, sorted.
+    propagation_ms: Vec<f64>,
+    one: Run,
+    two: [Run; 2],
+}
+
+/// Revocations seen by another instance, and the cache-hit throughput of one instance
+/// against two sharing the same load.
+fn scale_out() -> ScaleOut {
+    const REVOCATIONS: usize = 100;
+    let url = fresh_postgres("kw_bench_scaleout");
+    let seeding = Db::connect(&DatabaseUrl::parse(&url).unwrap()).unwrap();
+    seeding.migrate().unwrap();
+    let merchant = keyward::db::merchants::create(
+        &mut connection_of(&seeding),
+        &MerchantName::parse("Bench").unwrap(),
+        Clock::default().now(),
+    )
+    .unwrap();
+    let keys = seed(&seeding, &merchant.id, 1000, REVOCATIONS + 1);
+    // A minute of cache: only the change notification can make a revocation seen sooner.
+    let (first, first_address) = start_server(&url, "60000");
+    let (second, second_address) = start_server(&url, "60000");
+    let pepper = keyward::startup::key_pepper(&Secret::from_bytes(SECRET.as_bytes().to_vec()).unwrap());
+    let actor = keyward::domain::Actor::cli();
+    let mut propagation_ms = Vec::with_capacity(REVOCATIONS);
+    for key in keys.iter().skip(1).take(REVOCATIONS) {
+        let digest = ApiKey::parse(key).unwrap().digest(&pepper);
+        let id = keyward::db::keys::find_for_verification(&mut connection_of(&seeding), &digest)
+            .unwrap()
+            .unwrap()
+            .id;
+        assert_eq!(whoami_status(&second_address, key), 200);
+        let started = std::time::Instant::now();
+        keyward::keys::revoke(
+            &mut connection_of(&seeding),
+            &merchant.id,
+            &id,
+            "REVOKE",
+            &actor,
+            Clock::default().now(),
+        )
+        .unwrap();
+        while whoami_status(&second_address, key) == 200 {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "a revocation was not seen"
+            );
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        propagation_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    propagation_ms.sort_by(f64::total_cmp);
+
+    let auth = [("KW_AUTH", format!("ApiKey {}", keys[0]))];
+    let one = wrk(
+        &format!("{first_address}/api/v1/whoami"),
+        "fixed.lua",
+        &auth,
+        first.0.id(),
+    );
+    let (first_pid, second_pid) = (first.0.id(), second.0.id());
+    let two = std::thread::scope(|scope| {
+        let a = scope.spawn(|| {
+            wrk_with(
+                &format!("{first_address}/api/v1/whoami"),
+                "fixed.lua",
+                &auth,
+                first_pid,
+                32,
+            )
+        });
+        let b = scope.spawn(|| {
+            wrk_with(
+                &format!("{second_address}/api/v1/whoami"),
+                "fixed.lua",
+                &auth,
+                second_pid,
+                32,
+            )
+        });
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    drop((first, second));
+    ScaleOut {
+        propagation_ms,
+        one,
+        two,
+    }
+}
+
+fn scale_out_report(result: &ScaleOut) -> String {
+    let ms = &result.propagation_ms;
+    let at = |share: f64| ms[((ms.len() - 1) as f64 * share).round() as usize];
+    let two_rps = result.two[0].rps + result.two[1].rps;
+    let mut out = String::new();
+    writeln!(out, "\n### Scale-out (Postgres, two instances)\n").unwrap();
+    writeln!(
+        out,
+        "- Revocation seen by the other instance ({} revocations): median {:.1} ms, p90 {:.1} ms, worst {:.1} ms.",
+        ms.len(),
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "- Cache-hit throughput: one instance {:.0} req/s (64 connections); two instances {:.0} + {:.0} = {:.0} req/s (32 connections each): {:.2}× one instance.",
+        result.one.rps,
+        result.two[0].rps,
+        result.two[1].rps,
+        two_rps,
+        two_rps / result.one.rps
+    )
+    .unwrap();
+    out
+}
+
 fn report(configs: &[Config]) -> String {
     let mut out = String::new();
     writeln!(out, "| backend | keys | run | req/s | × healthz | p50 ms | p99 ms | × healthz p99 | server CPU µs/req | × healthz CPU | non-2xx |").unwrap();
@@ -433,7 +583,14 @@ fn main() {
             configs.push(bench(backend, keys, dir.path()));
         }
     }
-    let report = report(&configs);
+    let mut report = report(&configs);
+    if backends
+        .split(',')
+        .any(|wanted| wanted.trim().eq_ignore_ascii_case("Postgres"))
+    {
+        eprintln!("Postgres: two instances");
+        report.push_str(&scale_out_report(&scale_out()));
+    }
     let out_dir = root().join("target/bench");
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join("report.md"), &report).unwrap();
