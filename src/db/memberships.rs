@@ -57,7 +57,8 @@ pub fn add(
             memberships::created_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(())
+    // The command line adds members without a history event: announce it here too.
+    super::changes::notify(conn, merchant_id)
 }
 
 /// Removes a user from a merchant; their sessions there end on their next request.

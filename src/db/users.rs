@@ -136,6 +136,9 @@ pub fn disable(conn: &mut DbConnection, email: &Email, now: PrimitiveDateTime) -
             .set(users::disabled_at.eq(user.disabled_at.unwrap_or(now)))
             .execute(conn)?;
         diesel::delete(sessions::table.filter(sessions::user_id.eq(&user.id))).execute(conn)?;
+        for merchant in memberships::for_user(conn, &user.id)? {
+            super::changes::notify(conn, &merchant.merchant_id)?;
+        }
         Ok(true)
     })
 }
