@@ -17,8 +17,9 @@ pub const CHANNEL: &str = "keyward_changes";
 /// The `application_name` of listener connections in `pg_stat_activity`.
 pub const LISTENER_NAME: &str = "keyward-listener";
 
-/// How often the listener looks for notifications: the propagation delay it adds.
-const POLL: Duration = Duration::from_millis(50);
+/// How often the listener looks for notifications: the most delay it adds to a change
+/// being seen. A look is one non-blocking read of the socket.
+const POLL: Duration = Duration::from_millis(10);
 
 /// How often an idle listener proves its connection alive; a connection cut without a
 /// word (a firewall, a failover) would otherwise look quiet forever.
