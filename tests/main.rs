@@ -13,6 +13,7 @@ mod members;
 mod operations;
 mod pages;
 mod roles;
+mod security;
 mod sessions;
 mod sign_in;
 mod support;

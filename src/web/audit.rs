@@ -12,9 +12,10 @@ use time::{Date, PrimitiveDateTime, Time};
 use crate::db::key_events::{self, ActorFilter, AuditFilter, EventType};
 use crate::db::keys::{self as key_rows, KeyLabel};
 use crate::db::{DbConnection, DbError};
-use crate::domain::ActorKind;
+use crate::domain::{ActorKind, is_bidi_control};
 use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
+use crate::web::escape::BIDI_REPLACEMENT;
 use crate::web::history::{self, EventView};
 use crate::web::shell::Shell;
 use crate::web::{AppState, render};
@@ -354,11 +355,14 @@ fn type_choices(typed: &str) -> Vec<Choice> {
 }
 
 /// One CSV field: quoted, with formula-looking text defused for spreadsheets.
+/// One quoted CSV cell: formulas defused, and bidirectional controls shown as the pages
+/// show them.
 fn csv_field(value: &str) -> String {
+    let value = value.replace(is_bidi_control, &BIDI_REPLACEMENT.to_string());
     let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
-        value.to_owned()
+        value
     };
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
@@ -472,6 +476,7 @@ mod tests {
         assert_eq!(csv_field("a \"b\", c"), "\"a \"\"b\"\", c\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "\"'-1\"");
+        assert_eq!(csv_field("a\u{202E}b"), "\"a\u{FFFD}b\"");
     }
 
     #[test]

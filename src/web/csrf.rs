@@ -21,7 +21,8 @@ pub const CSRF_FIELD: &str = "csrf_token";
 
 /// Middleware: refuses with 403, before any handler runs, every unsafe request to the
 /// dashboard that comes from another site or lacks this session's token; then refuses
-/// with 415 a body that is not a form, which no dashboard page sends.
+/// a body that is not a form (415) or larger than any form (413), which no dashboard
+/// page sends, even where the handler would not read it.
 pub async fn protect(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -31,6 +32,7 @@ pub async fn protect(
     }
     let refusal = match check(&mut req).await {
         Ok(()) if has_foreign_body(req.headers()) => WebError::UnsupportedMediaType,
+        Ok(()) if declared_length(req.headers()) > MAX_FORM_BYTES => WebError::PayloadTooLarge,
         Ok(()) => return Ok(next.call(req).await?.map_into_left_body()),
         Err(_) if TypedSession::from_session(req.get_session()).is_store_unavailable() => {
             WebError::SessionsUnavailable
@@ -124,6 +126,15 @@ fn is_form(headers: &HeaderMap) -> bool {
 /// htmx request sends none).
 fn has_foreign_body(headers: &HeaderMap) -> bool {
     headers.contains_key(header::CONTENT_TYPE) && !is_form(headers)
+}
+
+/// The body's size as `Content-Length` declares it; 0 without one.
+fn declared_length(headers: &HeaderMap) -> usize {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Reads `csrf_token` from a urlencoded body and puts the body back for the handler.
