@@ -7,6 +7,7 @@ mod api;
 mod audit;
 mod cli;
 mod csrf;
+mod faults;
 mod gateway;
 mod keys;
 mod members;
