@@ -8,6 +8,8 @@ mod lifecycle;
 mod names;
 mod password;
 mod policy;
+#[cfg(test)]
+mod properties;
 mod role;
 mod scope;
 mod search;
