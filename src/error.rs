@@ -47,7 +47,7 @@ pub enum WebError {
     /// The same form was submitted twice (a refresh, the back button, a replay).
     #[error("form already submitted")]
     AlreadySubmitted,
-    /// The database is out of reach or saturated; retrying later may work.
+    /// The database is out of reach, saturated or locked; retrying later may work.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbError),
     /// The session could not be read because the database is out of reach.
@@ -60,9 +60,10 @@ pub enum WebError {
 
 impl From<DbError> for WebError {
     fn from(err: DbError) -> Self {
-        match err {
-            DbError::Pool(_) | DbError::Connect(_) | DbError::ConnectionLost(_) => WebError::Unavailable(err),
-            other => WebError::Unexpected(anyhow::Error::new(other)),
+        if err.is_transient() {
+            WebError::Unavailable(err)
+        } else {
+            WebError::Unexpected(anyhow::Error::new(err))
         }
     }
 }
@@ -181,7 +182,7 @@ impl ResponseError for WebError {
             WebError::Unavailable(_) | WebError::SessionsUnavailable => {
                 let mut response = page(
                     "Temporarily unavailable",
-                    "Keyward cannot reach its database right now. Nothing was changed; please try again in a few seconds.",
+                    "Keyward cannot reach its database or finds it busy right now. Nothing was changed; please try again in a few seconds.",
                 )
                 .respond(status);
                 response

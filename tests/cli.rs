@@ -9,7 +9,7 @@ use crate::helpers::{Backend, Browser, TestDb, spawn_app};
 const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
 /// The binary with a clean environment: only what the test sets.
-fn keyward(database_url: &str) -> Command {
+pub(crate) fn keyward(database_url: &str) -> Command {
     let mut command = Command::new(BIN);
     for var in [
         "DATABASE_URL",
@@ -83,7 +83,7 @@ db_test!(
 );
 
 /// A server process, killed when the test ends, pass or fail.
-struct ServerProcess(Child);
+pub(crate) struct ServerProcess(pub(crate) Child);
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
@@ -95,6 +95,16 @@ impl Drop for ServerProcess {
 /// Starts `keyward` in the test's folder and reads standard output up to the
 /// listening line.
 fn start_server(db: &TestDb, backend: Backend) -> (ServerProcess, Vec<String>, String) {
+    start_server_with(db, backend, |_| {})
+}
+
+/// [`start_server`] with the command changed by `configure` just before it starts
+/// (standard error is discarded unless `configure` sends it elsewhere).
+pub(crate) fn start_server_with(
+    db: &TestDb,
+    backend: Backend,
+    configure: impl FnOnce(&mut Command),
+) -> (ServerProcess, Vec<String>, String) {
     let mut command = keyward(&db.url_string());
     if backend == Backend::Sqlite {
         // The README's first command: no DATABASE_URL, a keyward.db in the current folder.
@@ -102,16 +112,14 @@ fn start_server(db: &TestDb, backend: Backend) -> (ServerProcess, Vec<String>, S
     } else {
         command.env("KEYWARD_SECRET", "s".repeat(64));
     }
-    let mut child = ServerProcess(
-        command
-            .current_dir(db.dir.path())
-            .env("KEYWARD_BIND", "127.0.0.1:0")
-            .env("KEYWARD_WORKERS", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server starts"),
-    );
+    command
+        .current_dir(db.dir.path())
+        .env("KEYWARD_BIND", "127.0.0.1:0")
+        .env("KEYWARD_WORKERS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    configure(&mut command);
+    let mut child = ServerProcess(command.spawn().expect("the server starts"));
     let mut reader = BufReader::new(child.0.stdout.take().unwrap());
     let mut lines = Vec::new();
     loop {

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use crate::db_test;
 use crate::helpers::{Backend, csrf_token_in, location, raw_get, spawn_app};
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 db_test!(
     every_html_response_carries_the_security_headers,

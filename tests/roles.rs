@@ -37,8 +37,8 @@ const EVERYONE: [Who; 6] = [
 ];
 
 /// What a route needs to exist before it is called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fixture {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Fixture {
     Nothing,
     ActiveKey,
     DisabledKey,
@@ -46,11 +46,11 @@ enum Fixture {
     Member,
 }
 
-struct Route {
-    method: Method,
+pub(crate) struct Route {
+    pub(crate) method: Method,
     /// `{key}`, `{member}`, `{event}` and `{merchant}` are merchant A's.
-    path: &'static str,
-    fixture: Fixture,
+    pub(crate) path: &'static str,
+    pub(crate) fixture: Fixture,
     /// The page whose form carries the one-time value, for forms that need one.
     form: Option<&'static str>,
     /// Anonymous, viewer, developer, admin of A, admin of B, support.
@@ -81,7 +81,7 @@ use Fixture::{ActiveKey, DisabledKey, KeyWithLifetime, Member, Nothing};
 
 /// Every dashboard route. Admin B works in merchant B: routes without an ID serve B's
 /// own pages; routes naming A's key, member or event are not found.
-const ROUTES: &[Route] = &[
+pub(crate) const ROUTES: &[Route] = &[
     get("/", Nothing, [303, 303, 303, 303, 303, 303]),
     get("/login", Nothing, [200, 303, 303, 303, 303, 303]),
     get("/settings", Nothing, [303, 303, 303, 303, 303, 303]),
@@ -250,24 +250,24 @@ const ROUTES: &[Route] = &[
     post("/logout", Nothing, None, [303, 303, 303, 303, 303, 303]),
 ];
 
-const PASSWORD: &str = "role matrix password";
+pub(crate) const PASSWORD: &str = "role matrix password";
 
-struct World<'a> {
-    app: &'a TestApp,
+pub(crate) struct World<'a> {
+    pub(crate) app: &'a TestApp,
     /// The merchant whose keys and members the routes name.
-    merchant_a: String,
-    event_a: String,
-    counter: std::cell::Cell<u32>,
+    pub(crate) merchant_a: String,
+    pub(crate) event_a: String,
+    pub(crate) counter: std::cell::Cell<u32>,
 }
 
 impl World<'_> {
-    fn next(&self) -> u32 {
+    pub(crate) fn next(&self) -> u32 {
         self.counter.set(self.counter.get() + 1);
         self.counter.get()
     }
 
     /// A key of merchant A made outside the dashboard, in the state `fixture` asks for.
-    fn key(&self, fixture: Fixture) -> String {
+    pub(crate) fn key(&self, fixture: Fixture) -> String {
         let mut conn = self.app.db.get().unwrap();
         let n = self.next();
         let generated = keys::generate(
@@ -297,12 +297,12 @@ impl World<'_> {
     }
 
     /// A member of merchant A with `role`, made outside the dashboard.
-    fn member(&self, role: Role) -> String {
+    pub(crate) fn member(&self, role: Role) -> String {
         let n = self.next();
         self.user(&format!("member{n}@a.example"), Some((&self.merchant_a, role)))
     }
 
-    fn user(&self, email: &str, membership: Option<(&str, Role)>) -> String {
+    pub(crate) fn user(&self, email: &str, membership: Option<(&str, Role)>) -> String {
         let mut conn = self.app.db.get().unwrap();
         users::create(
             &mut conn,
@@ -324,7 +324,7 @@ impl World<'_> {
 
     /// Everything a refused change must leave as it was, history included but for the
     /// refusals of support staff, which are recorded there.
-    fn snapshot(&self) -> Vec<String> {
+    pub(crate) fn snapshot(&self) -> Vec<String> {
         #[derive(diesel::QueryableByName)]
         struct Row {
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -347,7 +347,7 @@ impl World<'_> {
     }
 }
 
-async fn sign_in(app: &TestApp, email: &str) -> Browser {
+pub(crate) async fn sign_in(app: &TestApp, email: &str) -> Browser {
     let browser = app.browser();
     let res = browser.sign_in(email, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "{email} signs in");

@@ -41,7 +41,7 @@ pub enum ApiError {
         /// Seconds until the next request may succeed.
         retry_after: u64,
     },
-    /// The database is out of reach: nothing can be verified.
+    /// The database is out of reach or locked: nothing can be verified.
     #[error("Keys cannot be verified right now. Retry in a few seconds.")]
     Unavailable(#[source] DbError),
     /// Anything else.
@@ -70,9 +70,10 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
-        match err {
-            DbError::Pool(_) | DbError::Connect(_) | DbError::ConnectionLost(_) => ApiError::Unavailable(err),
-            other => ApiError::Unexpected(other.into()),
+        if err.is_transient() {
+            ApiError::Unavailable(err)
+        } else {
+            ApiError::Unexpected(err.into())
         }
     }
 }

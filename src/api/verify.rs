@@ -276,4 +276,74 @@ mod tests {
             Err(ApiError::MalformedKey(_))
         ));
     }
+
+    /// What DESIGN.md §6 accepts, written apart from the parser: one header of visible
+    /// ASCII, `ApiKey` in any case, spaces, and a key whose checksum holds.
+    fn presents(value: &[u8]) -> Option<String> {
+        if !value.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)) {
+            return None;
+        }
+        let text = std::str::from_utf8(value).ok()?.trim();
+        let (scheme, rest) = (text.get(..6)?, text.get(6..)?);
+        if !scheme.eq_ignore_ascii_case("apikey") || !rest.starts_with(' ') {
+            return None;
+        }
+        let key = rest.trim();
+        ApiKey::parse(key).ok().map(|_| key.to_owned())
+    }
+
+    fn check(value: &[u8]) {
+        let Ok(header) = HeaderValue::from_bytes(value) else {
+            return;
+        };
+        let mut map = HeaderMap::new();
+        map.append(header::AUTHORIZATION, header.clone());
+        let presented = presented_key(&map).ok().map(|key| key.expose().to_owned());
+        assert_eq!(presented, presents(value), "{:?}", String::from_utf8_lossy(value));
+        map.append(header::AUTHORIZATION, header);
+        assert!(presented_key(&map).is_err(), "two headers are never read");
+    }
+
+    const CORPUS: &str = include_str!("../../tests/corpus/authorization.txt");
+
+    #[test]
+    fn the_authorization_corpus_is_judged_as_marked() {
+        let mut seen = 0;
+        for line in CORPUS.lines().filter(|line| !line.starts_with('#')) {
+            let (mark, value) = line.split_at(2);
+            check(value.as_bytes());
+            assert_eq!(
+                presented_key(&headers(&[value.as_bytes()])).is_ok(),
+                mark == "+ ",
+                "{line:?}"
+            );
+            seen += 1;
+        }
+        assert!(seen > 15);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_value_presents_a_key_exactly_when_it_is_apikey_and_a_valid_key(
+            value in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+        ) {
+            check(&value);
+        }
+
+        #[test]
+        fn scheme_spacing_and_key_variants_are_judged_by_the_rules(
+            scheme in "(ApiKey|apikey|APIKEY|ApiKeys|Bearer|Api Key|)",
+            before in "[ \t]{0,3}",
+            between in "[ \t,=]{0,3}",
+            after in "[ \t]{0,3}",
+            change in proptest::option::of((0usize..54, "[0-9A-Za-z]")),
+        ) {
+            let key = ApiKey::generate();
+            let mut raw = key.expose().to_owned();
+            if let Some((at, replacement)) = change {
+                raw.replace_range(at..=at, &replacement);
+            }
+            check(format!("{before}{scheme}{between}{raw}{after}").as_bytes());
+        }
+    }
 }

@@ -55,6 +55,9 @@ pub enum DbError {
     /// The connection died mid-query (the server restarted, a failover).
     #[error("the database connection was lost: {0}")]
     ConnectionLost(String),
+    /// SQLite stayed locked by another connection past the busy timeout.
+    #[error("the database is busy: {0}")]
+    Busy(String),
     /// A row with the same unique value exists already.
     #[error("a row with the same unique value exists already ({0})")]
     UniqueViolation(String),
@@ -82,8 +85,26 @@ impl From<diesel::result::Error> for DbError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => DbError::ConnectionLost(info.message().to_owned()),
+            // SQLite's texts for SQLITE_BUSY and SQLITE_LOCKED, which diesel reports as
+            // unknown errors.
+            diesel::result::Error::DatabaseError(_, info)
+                if matches!(info.message(), "database is locked" | "database table is locked") =>
+            {
+                DbError::Busy(info.message().to_owned())
+            }
             other => DbError::Query(other),
         }
+    }
+}
+
+impl DbError {
+    /// True for failures that say nothing about the request and may pass by themselves
+    /// (the database out of reach, saturated or locked): the answer is 503, retry later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            DbError::Pool(_) | DbError::Connect(_) | DbError::ConnectionLost(_) | DbError::Busy(_)
+        )
     }
 }
 

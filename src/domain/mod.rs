@@ -8,6 +8,8 @@ mod lifecycle;
 mod names;
 mod password;
 mod policy;
+#[cfg(test)]
+mod properties;
 mod role;
 mod scope;
 mod search;
@@ -69,5 +71,12 @@ pub enum ValidationError {
 /// Unicode control characters, and the bidirectional overrides that can make a
 /// name read differently from what it is.
 pub(crate) fn is_forbidden_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    c.is_control() || is_bidi_control(c)
+}
+
+/// True for the invisible characters that change the direction text is shown in
+/// (embeddings, overrides, isolates, marks), which can make text read as something
+/// it is not.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }

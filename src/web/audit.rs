@@ -12,9 +12,10 @@ use time::{Date, PrimitiveDateTime, Time};
 use crate::db::key_events::{self, ActorFilter, AuditFilter, EventType};
 use crate::db::keys::{self as key_rows, KeyLabel};
 use crate::db::{DbConnection, DbError};
-use crate::domain::ActorKind;
+use crate::domain::{ActorKind, is_bidi_control};
 use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
+use crate::web::escape::BIDI_REPLACEMENT;
 use crate::web::history::{self, EventView};
 use crate::web::shell::Shell;
 use crate::web::{AppState, render};
@@ -354,11 +355,14 @@ fn type_choices(typed: &str) -> Vec<Choice> {
 }
 
 /// One CSV field: quoted, with formula-looking text defused for spreadsheets.
+/// One quoted CSV cell: formulas defused, and bidirectional controls shown as the pages
+/// show them.
 fn csv_field(value: &str) -> String {
+    let value = value.replace(is_bidi_control, &BIDI_REPLACEMENT.to_string());
     let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
-        value.to_owned()
+        value
     };
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
@@ -472,6 +476,7 @@ mod tests {
         assert_eq!(csv_field("a \"b\", c"), "\"a \"\"b\"\", c\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "\"'-1\"");
+        assert_eq!(csv_field("a\u{202E}b"), "\"a\u{FFFD}b\"");
     }
 
     #[test]
@@ -485,5 +490,58 @@ mod tests {
             "/settings/audit-log?type=revoked&page=2"
         );
         assert_eq!(Typed::default().href(&[]), "/settings/audit-log");
+    }
+
+    const CORPUS: &str = include_str!("../../tests/corpus/inputs.txt");
+
+    /// Whatever the query, the filter is refused with a sentence or holds only valid
+    /// values, and its links give the same filter back.
+    fn check(query: &str) {
+        let (typed, _, _) = Typed::read(query);
+        match typed.parse() {
+            Ok(filter) => {
+                if let Some(key_id) = &filter.key_id {
+                    assert_eq!(
+                        uuid::Uuid::parse_str(key_id).unwrap().hyphenated().to_string(),
+                        *key_id
+                    );
+                }
+                if let (Some(since), Some(before)) = (filter.since, filter.before) {
+                    assert!(since < before, "{query:?}");
+                }
+                let href = typed.href(&[]);
+                let again = href.split_once('?').map_or("", |(_, query)| query);
+                assert!(Typed::read(again).0.parse().is_ok(), "{href}");
+            }
+            Err(message) => assert!(message.ends_with('.') && message.contains(" must "), "{message}"),
+        }
+    }
+
+    #[test]
+    fn every_corpus_value_in_every_filter_gives_a_filter_or_a_message() {
+        for raw in CORPUS.lines().filter(|line| !line.starts_with('#')) {
+            let raw = raw.replace("\\0", "\0");
+            for name in ["key", "actor", "type", "from", "to", "page"] {
+                check(&serde_urlencoded::to_string([(name, raw.as_str())]).unwrap());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_gives_a_filter_or_a_message(query in "([a-z]{1,6}=[^&]{0,20}&?){0,6}|.{0,60}") {
+            check(&query);
+        }
+
+        #[test]
+        fn any_typed_filter_gives_a_filter_or_a_message(
+            values in proptest::collection::vec(proptest::prelude::any::<String>(), 5),
+        ) {
+            let pairs: Vec<(&str, &str)> = ["key", "actor", "type", "from", "to"]
+                .into_iter()
+                .zip(values.iter().map(String::as_str))
+                .collect();
+            check(&serde_urlencoded::to_string(pairs).unwrap());
+        }
     }
 }

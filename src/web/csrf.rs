@@ -4,12 +4,14 @@
 use actix_session::SessionExt;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use subtle::ConstantTimeEq;
 
 use crate::error::WebError;
+use crate::web::forms::MAX_FORM_BYTES;
 use crate::web::session::TypedSession;
 
 /// The header htmx sends the token in.
@@ -18,7 +20,9 @@ pub const CSRF_HEADER: &str = "X-CSRF-Token";
 pub const CSRF_FIELD: &str = "csrf_token";
 
 /// Middleware: refuses with 403, before any handler runs, every unsafe request to the
-/// dashboard that comes from another site or lacks this session's token.
+/// dashboard that comes from another site or lacks this session's token; then refuses
+/// a body that is not a form (415) or larger than any form (413), which no dashboard
+/// page sends, even where the handler would not read it.
 pub async fn protect(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -27,11 +31,14 @@ pub async fn protect(
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let refusal = match check(&mut req).await {
+        Ok(()) if has_foreign_body(req.headers()) => WebError::UnsupportedMediaType,
+        Ok(()) if declared_length(req.headers()) > MAX_FORM_BYTES => WebError::PayloadTooLarge,
         Ok(()) => return Ok(next.call(req).await?.map_into_left_body()),
         Err(_) if TypedSession::from_session(req.get_session()).is_store_unavailable() => {
             WebError::SessionsUnavailable
         }
-        Err(reason) => {
+        Err(Refusal::TooLarge) => WebError::PayloadTooLarge,
+        Err(Refusal::Csrf(reason)) => {
             tracing::warn!(reason, "refused a change without a valid CSRF token");
             WebError::CsrfRejected(reason)
         }
@@ -40,7 +47,21 @@ pub async fn protect(
     Ok(req.into_response(response).map_into_right_body())
 }
 
-async fn check(req: &mut ServiceRequest) -> Result<(), &'static str> {
+/// Why a change was refused before its handler.
+enum Refusal {
+    /// No valid token, or another site.
+    Csrf(&'static str),
+    /// The form is larger than any the dashboard sends: its token cannot be read.
+    TooLarge,
+}
+
+impl From<&'static str> for Refusal {
+    fn from(reason: &'static str) -> Self {
+        Refusal::Csrf(reason)
+    }
+}
+
+async fn check(req: &mut ServiceRequest) -> Result<(), Refusal> {
     // The Host header as sent, not X-Forwarded-Host: a proxy must pass Host through.
     let host = req
         .headers()
@@ -49,19 +70,19 @@ async fn check(req: &mut ServiceRequest) -> Result<(), &'static str> {
         .unwrap_or_default()
         .to_owned();
     if is_cross_site(req.headers(), &host) {
-        return Err("cross-site request");
+        return Err("cross-site request".into());
     }
     let expected = TypedSession::from_session(req.get_session())
         .expected_csrf_token()
         .ok_or("no session token")?;
     let provided = match header_token(req.headers()) {
         Some(token) => token,
-        None => form_token(req).await.ok_or("no token in the request")?,
+        None => form_token(req).await?.ok_or("no token in the request")?,
     };
     if bool::from(provided.as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())
     } else {
-        Err("wrong token")
+        Err("wrong token".into())
     }
 }
 
@@ -94,24 +115,53 @@ fn header_token(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Reads `csrf_token` from a urlencoded body and puts the body back for the handler.
-async fn form_token(req: &mut ServiceRequest) -> Option<String> {
-    let is_form = req
-        .headers()
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
-        return None;
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// True when the request has a body type other than a urlencoded form (a body-less
+/// htmx request sends none).
+fn has_foreign_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::CONTENT_TYPE) && !is_form(headers)
+}
+
+/// The body's size as `Content-Length` declares it; 0 without one.
+fn declared_length(headers: &HeaderMap) -> usize {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads `csrf_token` from a urlencoded body and puts the body back for the handler.
+async fn form_token(req: &mut ServiceRequest) -> Result<Option<String>, Refusal> {
+    if !is_form(req.headers()) {
+        return Ok(None);
     }
-    let body = req.extract::<Bytes>().await.ok()?;
+    let body = req.extract::<Bytes>().await.map_err(|err| {
+        if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refusal::TooLarge
+        } else {
+            Refusal::Csrf("unreadable form")
+        }
+    })?;
+    if body.len() > MAX_FORM_BYTES {
+        return Err(Refusal::TooLarge);
+    }
     let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-        .ok()?
-        .into_iter()
-        .find(|(name, _)| name == CSRF_FIELD)
-        .map(|(_, value)| value);
+        .ok()
+        .and_then(|fields| {
+            fields
+                .into_iter()
+                .find(|(name, _)| name == CSRF_FIELD)
+                .map(|(_, value)| value)
+        });
     req.set_payload(Payload::from(body));
-    token
+    Ok(token)
 }
 
 #[cfg(test)]

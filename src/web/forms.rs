@@ -15,7 +15,7 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// A urlencoded form body.
 #[derive(Debug, Default)]
-pub struct FormFields(Vec<(String, String)>);
+pub struct FormFields(pub(crate) Vec<(String, String)>);
 
 impl FormFields {
     /// The first value of `name`, or "" when absent.

@@ -170,3 +170,61 @@ pub async fn save(
         .insert_header((header::LOCATION, "/settings/key-policy"))
         .finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const CORPUS: &str = include_str!("../../tests/corpus/inputs.txt");
+    const FIELDS: [&str; 8] = [
+        "preset",
+        "max_active_keys",
+        "default_grace",
+        "name_required",
+        "revoke_only_disabled",
+        "delete_only_inactive",
+        "scopes_editable",
+        "max_lifetime_days",
+    ];
+
+    /// Whatever the form holds, the policy read from it is one the page could save.
+    fn check(fields: Vec<(String, String)>) {
+        if let Ok(policy) = policy_from(&FormFields(fields)) {
+            assert_eq!(policy.validate(), Ok(policy));
+            assert!(
+                policy
+                    .max_lifetime_days
+                    .is_none_or(|days| (1..=3650).contains(&days))
+            );
+        }
+    }
+
+    #[test]
+    fn every_corpus_value_in_every_field_gives_a_valid_policy_or_an_error() {
+        for raw in CORPUS.lines().filter(|line| !line.starts_with('#')) {
+            let raw = raw.replace("\\0", "\0");
+            for field in FIELDS {
+                let mut fields: Vec<(String, String)> = vec![
+                    ("max_active_keys".into(), "5".into()),
+                    ("default_grace".into(), "3d".into()),
+                ];
+                fields.push((field.to_owned(), raw.clone()));
+                check(fields);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_policy_form_gives_a_valid_policy_or_an_error(
+            fields in prop::collection::vec(
+                (prop::sample::select(FIELDS.to_vec()), prop_oneof![any::<String>(), "[0-9 +-]{0,12}", "(now|1h|24h|3d|7d|standard|flexible|single-key)"]),
+                0..12,
+            ),
+        ) {
+            check(fields.into_iter().map(|(name, value)| (name.to_owned(), value)).collect());
+        }
+    }
+}

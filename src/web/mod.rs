@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chart;
 pub mod csrf;
 pub mod current_user;
+pub mod escape;
 pub mod format;
 pub mod forms;
 pub mod headers;
@@ -115,7 +116,7 @@ pub fn operations(cfg: &mut web::ServiceConfig) {
 
 /// Registers every dashboard route; they run inside the session and CSRF middleware.
 pub fn dashboard(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(auth::home))
+    cfg.service(web::resource("/").route(web::get().to(auth::home)))
         .service(
             web::resource("/login")
                 .route(web::get().to(auth::login_form))
