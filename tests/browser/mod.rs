@@ -1,0 +1,39 @@
+//! The real-browser suite: Debian's headless chromium follows each seed page step by step
+//! under the seed's key policy preset, as a new user would, and fails on any console error
+//! or CSP violation. Screenshots of every screen land in `target/e2e/<test>/`.
+
+mod chrome;
+mod dashboard;
+mod violet;
+
+use keyward::config::SessionSettings;
+use time::Duration;
+
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+
+/// The server for a browser test: sessions outlast the clock moves a test makes to show a
+/// countdown or an expiry.
+async fn spawn_app_for_a_browser(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |settings| {
+        settings.session = SessionSettings {
+            idle_timeout: Duration::days(365),
+            absolute_timeout: Duration::days(365),
+        };
+    })
+    .await
+}
+
+/// Runs a browser test on SQLite: `browser_test!(name)` makes `name::sqlite` from
+/// `async fn name(backend: Backend)`.
+macro_rules! browser_test {
+    ($($module:ident::$name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$module::$name(crate::helpers::Backend::Sqlite).await
+            }
+        }
+    )+};
+}
+
+browser_test!(violet::violets_guide_generates_copies_rotates_and_revokes_the_one_key);
