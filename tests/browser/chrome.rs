@@ -123,7 +123,10 @@ pub enum Javascript {
 
 /// A headless chromium of its own for one test.
 pub struct Chrome {
-    pub driver: WebDriver,
+    /// `None` once the session has ended.
+    driver: Option<WebDriver>,
+    /// The chromedriver serving this browser.
+    driver_url: String,
     /// The page origin, `http://127.0.0.1:PORT`.
     pub origin: String,
     test: &'static str,
@@ -144,7 +147,7 @@ impl Chrome {
             return None;
         }
         let profile = tempfile::tempdir().expect("a profile dir");
-        let (lease, url) = DriverLease::take();
+        let (lease, driver_url) = DriverLease::take();
         let mut caps = DesiredCapabilities::chrome();
         caps.set_binary(CHROMIUM).unwrap();
         for flag in FLAGS {
@@ -160,7 +163,7 @@ impl Chrome {
             )
             .unwrap();
         }
-        let driver = WebDriver::new(url, caps).await.expect("chromium starts");
+        let driver = WebDriver::new(&driver_url, caps).await.expect("chromium starts");
         driver.set_poller(Arc::new(ElementPollerWithTimeout::new(
             Duration::from_secs(10),
             Duration::from_millis(50),
@@ -188,7 +191,8 @@ impl Chrome {
         let _ = std::fs::remove_dir_all(&screens);
         std::fs::create_dir_all(&screens).unwrap();
         Some(Chrome {
-            driver,
+            driver: Some(driver),
+            driver_url,
             origin: origin.to_owned(),
             test,
             screens,
@@ -199,9 +203,14 @@ impl Chrome {
         })
     }
 
+    /// The WebDriver session.
+    pub fn driver(&self) -> &WebDriver {
+        self.driver.as_ref().expect("the browser is running")
+    }
+
     /// Opens `path` on the server.
     pub async fn open(&self, path: &str) {
-        self.driver
+        self.driver()
             .goto(format!("{}{path}", self.origin))
             .await
             .unwrap_or_else(|err| panic!("opening {path}: {err}"));
@@ -212,7 +221,7 @@ impl Chrome {
     pub async fn screen(&mut self, screen: &str) {
         self.shots += 1;
         let path = self.screens.join(format!("{:02}-{screen}.png", self.shots));
-        self.driver.screenshot(&path).await.expect("a screenshot");
+        self.driver().screenshot(&path).await.expect("a screenshot");
         self.assert_clean_console(screen).await;
     }
 
@@ -238,10 +247,9 @@ impl Chrome {
     /// The console's errors since the last call, less the failed requests the test said
     /// it expects.
     pub async fn console_problems(&mut self) -> Vec<String> {
-        let entries = self.driver.browser_log().await.expect("the browser log");
+        let entries = self.driver().browser_log().await.expect("the browser log");
         let mut problems = Vec::new();
         for entry in entries {
-            eprintln!("LOG {} {:?} {}", entry.level, entry.source, entry.message);
             if entry.level != "SEVERE" {
                 continue;
             }
@@ -261,7 +269,7 @@ impl Chrome {
 
     /// Runs `script` in the page and returns its value.
     pub async fn eval(&self, script: &str, args: Vec<Value>) -> Value {
-        self.driver
+        self.driver()
             .execute(script, args)
             .await
             .unwrap_or_else(|err| panic!("running {script}: {err}"))
@@ -278,7 +286,36 @@ impl Chrome {
             self.test,
             self.expected_failures
         );
-        let Chrome { driver, .. } = self;
+        let driver = self.driver.take().expect("the browser is running");
         driver.quit().await.expect("the browser quits");
+    }
+}
+
+impl Drop for Chrome {
+    /// A test that failed midway ends its browser here. thirtyfour's own fallback would
+    /// block the test's runtime for its whole request timeout, so the session is ended
+    /// with one plain request to chromedriver instead.
+    fn drop(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            let session = driver.session_id().to_string();
+            let _ = driver.leak();
+            delete_session(&self.driver_url, &session);
+        }
+    }
+}
+
+/// `DELETE /session/{id}` on chromedriver, which closes that browser.
+fn delete_session(driver_url: &str, session: &str) {
+    use std::io::{Read, Write};
+    let host = driver_url.trim_start_matches("http://");
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
     }
 }

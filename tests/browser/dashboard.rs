@@ -61,7 +61,7 @@ impl<'a> Person<'a> {
     }
 
     fn driver(&self) -> &WebDriver {
-        &self.chrome.driver
+        self.chrome.driver()
     }
 
     /// Waits for the element `by` finds anywhere on the page.
@@ -129,7 +129,7 @@ impl<'a> Person<'a> {
     /// Goes back one page, as the browser's back button does.
     pub async fn back(&self) {
         self.driver().back().await.expect("going back");
-        self.find(By::Tag("main")).await;
+        self.find(By::Tag("body")).await;
     }
 
     /// Signs in through the form with the first admin's email and password.
@@ -341,6 +341,28 @@ impl<'a> Person<'a> {
     pub async fn modal_finish(&mut self, label: &str, screen: &str) {
         let button = self.control(Some(&self.modal().await), label).await;
         self.click_through(&button).await;
+        self.chrome.screen(screen).await;
+    }
+
+    /// Clicks `label` in the open modal for a change the server refuses with `status`: the
+    /// modal comes back with `message` in its alert.
+    pub async fn modal_refused(&mut self, label: &str, status: u16, message: &str, screen: &str) {
+        let modal = self.modal().await;
+        let button = self.control(Some(&modal), label).await;
+        self.chrome.expect_failed_request(status);
+        button.click().await.unwrap();
+        modal.wait_until().stale().await.expect("the modal comes back");
+        let alert = self
+            .modal()
+            .await
+            .query(By::Css("[role=alert]"))
+            .first()
+            .await
+            .expect("the refusal in the modal")
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(alert, message);
         self.chrome.screen(screen).await;
     }
 

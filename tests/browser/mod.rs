@@ -4,7 +4,10 @@
 
 mod chrome;
 mod dashboard;
+mod gelato;
+mod payments_platform;
 mod violet;
+mod warehouse_api;
 
 use keyward::config::SessionSettings;
 use time::Duration;
@@ -36,4 +39,9 @@ macro_rules! browser_test {
     )+};
 }
 
-browser_test!(violet::violets_guide_generates_copies_rotates_and_revokes_the_one_key);
+browser_test!(
+    violet::violets_guide_generates_copies_rotates_and_revokes_the_one_key,
+    payments_platform::the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes_fixed_at_creation,
+    gelato::gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one,
+    warehouse_api::the_warehouse_apis_five_keys_take_optional_names_and_the_sixth_is_refused,
+);
