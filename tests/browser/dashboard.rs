@@ -253,11 +253,12 @@ impl<'a> Person<'a> {
             .unwrap()
     }
 
-    /// The open modal's dialog, once its title reads `title`.
+    /// The open modal once its title reads `title`: the dialog, or without JavaScript the
+    /// page that stands for it.
     pub async fn dialog(&self, title: &str) -> WebElement {
+        let title = literal(title);
         self.find(By::XPath(format!(
-            "//div[@id='modal']//div[@role='dialog'][./h2[normalize-space()={}]]",
-            literal(title)
+            "//div[@id='modal']//div[@role='dialog'][./h2[normalize-space()={title}]] | //section[contains(@class,'modal-page')][./h1[normalize-space()={title}]]"
         )))
         .await
     }
@@ -373,12 +374,12 @@ impl<'a> Person<'a> {
         field.send_keys(text).await.unwrap();
     }
 
-    /// Ticks the checkbox for scope `scope` on an open form.
-    pub async fn tick_scope(&self, scope: &str) {
+    /// Ticks (or unticks) the checkbox for scope `scope` on an open form.
+    pub async fn set_scope(&self, scope: &str, ticked: bool) {
         let checkbox = self
             .find(By::Css(format!("input[name=scopes][value='{scope}']")))
             .await;
-        if !checkbox.is_selected().await.unwrap() {
+        if checkbox.is_selected().await.unwrap() != ticked {
             checkbox.click().await.unwrap();
         }
     }
@@ -399,11 +400,10 @@ impl<'a> Person<'a> {
         ticked
     }
 
-    /// On the Reveal: checks the warning, clicks Copy and reads the clipboard, which must
-    /// hold exactly the key shown. Returns the key.
-    pub async fn copy_revealed_key(&mut self) -> String {
-        let dialog = self.dialog("Your New API Key").await;
-        let text = dialog.text().await.unwrap();
+    /// The key on the Reveal, under its warning.
+    pub async fn revealed_key(&self) -> String {
+        let reveal = self.dialog("Your New API Key").await;
+        let text = reveal.text().await.unwrap();
         assert!(
             text.contains("This is the only time the full key will be shown."),
             "no warning on the Reveal: {text}"
@@ -416,8 +416,15 @@ impl<'a> Person<'a> {
             .unwrap()
             .unwrap();
         ApiKey::parse(&key).unwrap_or_else(|err| panic!("{key:?} is not a key: {err:?}"));
+        key
+    }
+
+    /// On the Reveal: clicks Copy and reads the clipboard, which must hold exactly the key
+    /// shown. Returns the key.
+    pub async fn copy_revealed_key(&mut self) -> String {
+        let key = self.revealed_key().await;
         self.assert_tab_stays_in_modal().await;
-        let copy = self.control(Some(&dialog), "Copy").await;
+        let copy = self.control(Some(&self.modal().await), "Copy").await;
         copy.focus().await.unwrap();
         self.press(Key::Enter).await;
         self.find(By::XPath(
@@ -428,6 +435,16 @@ impl<'a> Person<'a> {
         assert_eq!(self.clipboard().await, key, "the clipboard holds the key exactly");
         self.chrome.screen("copied").await;
         key
+    }
+
+    /// True when no Reveal is on the page right now.
+    pub async fn revealed_key_absent(&self) -> bool {
+        self.driver()
+            .query(By::Id("revealed-key"))
+            .nowait()
+            .not_exists()
+            .await
+            .unwrap()
     }
 
     /// What the clipboard holds.

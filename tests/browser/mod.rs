@@ -7,7 +7,9 @@ mod dashboard;
 mod gelato;
 mod payments_platform;
 mod violet;
+mod vtex;
 mod warehouse_api;
+mod without_javascript;
 
 use keyward::config::SessionSettings;
 use time::Duration;
@@ -44,4 +46,6 @@ browser_test!(
     payments_platform::the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes_fixed_at_creation,
     gelato::gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one,
     warehouse_api::the_warehouse_apis_five_keys_take_optional_names_and_the_sixth_is_refused,
+    vtex::vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_inactive,
+    without_javascript::without_javascript_plain_pages_generate_rotate_and_revoke_a_key,
 );

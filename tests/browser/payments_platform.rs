@@ -28,8 +28,8 @@ pub async fn the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes
     ana.type_into("key-name", "Checkout").await;
     ana.type_into("key-description", "Card payments from the web shop")
         .await;
-    ana.tick_scope("orders:read").await;
-    ana.tick_scope("orders:write").await;
+    ana.set_scope("orders:read", true).await;
+    ana.set_scope("orders:write", true).await;
     ana.modal_step("Generate Key", "Your New API Key").await;
     let key = ana.copy_revealed_key().await;
     ana.done(&key).await;
