@@ -319,3 +319,51 @@ fn delete_session(driver_url: &str, session: &str) {
         let _ = stream.read_to_end(&mut Vec::new());
     }
 }
+
+/// What every browser test relies on: a CSP violation, a console error, an uncaught
+/// exception and an unexpected failed request each reach the journal; a failure the test
+/// said it expects passes, once.
+pub async fn the_journal_reports_csp_violations_console_errors_and_failed_requests(
+    backend: crate::helpers::Backend,
+) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let Some(mut chrome) = Chrome::start("journal", &app.address, Javascript::On).await else {
+        return;
+    };
+    chrome.open("/login").await;
+    chrome.screen("login").await;
+    let missing = "/static/no-such-file.js";
+    chrome
+        .eval(
+            &format!(
+                r#"const script = document.createElement("script");
+                script.textContent = "window.inlineRan = true";
+                document.body.append(script);
+                console.error("a console error");
+                setTimeout(() => {{ throw new Error("an uncaught exception"); }});
+                fetch("{missing}");"#
+            ),
+            Vec::new(),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let problems = chrome.console_problems().await.join("\n");
+    for expected in [
+        "violates the following Content Security Policy directive",
+        "CSP violation: script-src-elem blocked inline",
+        "a console error",
+        "an uncaught exception",
+        "status of 404",
+    ] {
+        assert!(problems.contains(expected), "{expected:?} not in:\n{problems}");
+    }
+    chrome.expect_failed_request(404);
+    chrome
+        .eval(&format!(r#"await fetch("{missing}");"#), Vec::new())
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    chrome.screen("expected-failure").await;
+    chrome.finish().await;
+}

@@ -42,6 +42,7 @@ macro_rules! browser_test {
 }
 
 browser_test!(
+    chrome::the_journal_reports_csp_violations_console_errors_and_failed_requests,
     violet::violets_guide_generates_copies_rotates_and_revokes_the_one_key,
     payments_platform::the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes_fixed_at_creation,
     gelato::gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one,

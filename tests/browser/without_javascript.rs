@@ -39,8 +39,8 @@ pub async fn without_javascript_plain_pages_generate_rotate_and_revoke_a_key(bac
     );
     ana.chrome.screen("reveal-page").await;
     ana.done(&old).await;
-    ana.refresh().await;
-    ana.assert_key_not_shown(&old).await;
+    ana.assert_refresh_and_back_hide(&old).await;
+    ana.open_api_credentials().await;
     ana.key_works(&old).await;
 
     // Rotate: the grace period chosen on a page, Confirm & Rotate, the new key revealed.
