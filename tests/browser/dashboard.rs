@@ -60,6 +60,24 @@ impl<'a> Person<'a> {
         Some(Self { chrome, app })
     }
 
+    /// Signs in at a fresh browser, applies the key policy `preset` on the Key Policy page
+    /// when given, and opens API Credentials through the profile menu. `None` when
+    /// chromium is not installed here.
+    pub async fn on_api_credentials(
+        app: &'a TestApp,
+        test: &'static str,
+        javascript: Javascript,
+        preset: Option<&str>,
+    ) -> Option<Self> {
+        let mut person = Self::start(app, test, javascript).await?;
+        person.sign_in().await;
+        if let Some(preset) = preset {
+            person.apply_preset(preset).await;
+        }
+        person.open_api_credentials().await;
+        Some(person)
+    }
+
     fn driver(&self) -> &WebDriver {
         self.chrome.driver()
     }

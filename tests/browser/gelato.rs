@@ -12,12 +12,12 @@ pub async fn gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one
     let Some(app) = spawn_app_for_a_browser(backend).await else {
         return;
     };
-    let Some(mut ana) = Person::start(&app, "gelato", Javascript::On).await else {
+    // Sign in, then the name in the bottom-left corner → Settings → Merchant → API
+    // Credentials, under the Standard preset.
+    let Some(mut ana) = Person::on_api_credentials(&app, "gelato", Javascript::On, Some("Standard")).await
+    else {
         return;
     };
-    ana.sign_in().await;
-    ana.apply_preset("Standard").await;
-    ana.open_api_credentials().await;
 
     // Adding a new key: a unique name, then the copy button.
     let generate = ana.control(None, "Generate New API Key").await;

@@ -15,12 +15,18 @@ pub async fn the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes
     let Some(app) = spawn_app_for_a_browser(backend).await else {
         return;
     };
-    let Some(mut ana) = Person::start(&app, "payments_platform", Javascript::On).await else {
+    // Sign in, then the name in the bottom-left corner → Settings → Merchant → API
+    // Credentials, under the Strict lifecycle preset.
+    let Some(mut ana) = Person::on_api_credentials(
+        &app,
+        "payments_platform",
+        Javascript::On,
+        Some("Strict lifecycle"),
+    )
+    .await
+    else {
         return;
     };
-    ana.sign_in().await;
-    ana.apply_preset("Strict lifecycle").await;
-    ana.open_api_credentials().await;
 
     // "You can establish the permissions only when creating the API key."
     let generate = ana.control(None, "Generate New API Key").await;

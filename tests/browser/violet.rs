@@ -14,15 +14,12 @@ pub async fn violets_guide_generates_copies_rotates_and_revokes_the_one_key(back
     let Some(app) = spawn_app_for_a_browser(backend).await else {
         return;
     };
-    let Some(mut ana) = Person::start(&app, "violet", Javascript::On).await else {
+    // Sign in, then the name in the bottom-left corner → Settings → Merchant → API
+    // Credentials, under the Single key preset.
+    let Some(mut ana) = Person::on_api_credentials(&app, "violet", Javascript::On, Some("Single key")).await
+    else {
         return;
     };
-    ana.sign_in().await;
-    ana.apply_preset("Single key").await;
-
-    // Finding the API Credentials page: the name in the bottom-left corner → Settings →
-    // Merchant → API Credentials.
-    ana.open_api_credentials().await;
 
     // Generating your first API key.
     ana.sees("No Active API Key Generated").await;

@@ -14,12 +14,13 @@ pub async fn vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_in
     let Some(app) = spawn_app_for_a_browser(backend).await else {
         return;
     };
-    let Some(mut ana) = Person::start(&app, "vtex", Javascript::On).await else {
+    // Sign in, then the name in the bottom-left corner → Settings → Merchant → API
+    // Credentials, under the Token lifetime preset.
+    let Some(mut ana) =
+        Person::on_api_credentials(&app, "vtex", Javascript::On, Some("Token lifetime")).await
+    else {
         return;
     };
-    ana.sign_in().await;
-    ana.apply_preset("Token lifetime").await;
-    ana.open_api_credentials().await;
 
     // Generating keys: the Key identification is required, no role is preselected, and
     // the token lives 90 days at most.

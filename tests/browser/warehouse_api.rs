@@ -10,12 +10,13 @@ pub async fn the_warehouse_apis_five_keys_take_optional_names_and_the_sixth_is_r
     let Some(app) = spawn_app_for_a_browser(backend).await else {
         return;
     };
-    let Some(mut ana) = Person::start(&app, "warehouse_api", Javascript::On).await else {
+    // Sign in, then the name in the bottom-left corner → Settings → Merchant → API
+    // Credentials, under the Flexible preset.
+    let Some(mut ana) =
+        Person::on_api_credentials(&app, "warehouse_api", Javascript::On, Some("Flexible")).await
+    else {
         return;
     };
-    ana.sign_in().await;
-    ana.apply_preset("Flexible").await;
-    ana.open_api_credentials().await;
 
     // Generate a new key: the name is optional.
     let mut keys = Vec::new();

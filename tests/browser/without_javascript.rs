@@ -12,11 +12,12 @@ pub async fn without_javascript_plain_pages_generate_rotate_and_revoke_a_key(bac
     let Some(app) = spawn_app_for_a_browser(backend).await else {
         return;
     };
-    let Some(mut ana) = Person::start(&app, "without_javascript", Javascript::Off).await else {
+    // Sign in, then the name in the bottom-left corner → Settings → Merchant → API
+    // Credentials.
+    let Some(mut ana) = Person::on_api_credentials(&app, "without_javascript", Javascript::Off, None).await
+    else {
         return;
     };
-    ana.sign_in().await;
-    ana.open_api_credentials().await;
 
     // Generate: a page of its own, then the Reveal as a page, with no Copy button.
     ana.sees("No Active API Key Generated").await;
