@@ -292,32 +292,63 @@ impl Chrome {
 }
 
 impl Drop for Chrome {
-    /// A test that failed midway ends its browser here. thirtyfour's own fallback would
-    /// block the test's runtime for its whole request timeout, so the session is ended
-    /// with one plain request to chromedriver instead.
+    /// A test that failed midway: a screenshot of where it stopped, then the browser
+    /// ends. Both are plain requests to chromedriver: thirtyfour's own fallback would
+    /// block the test's runtime for its whole request timeout.
     fn drop(&mut self) {
         if let Some(driver) = self.driver.take() {
             let session = driver.session_id().to_string();
             let _ = driver.leak();
-            delete_session(&self.driver_url, &session);
+            let screenshot = format!("/session/{session}/screenshot");
+            if let Some(png) = chromedriver_call(&self.driver_url, "GET", &screenshot)
+                .as_deref()
+                .and_then(decode_screenshot)
+            {
+                let path = self.screens.join(format!("{:02}-failure.png", self.shots + 1));
+                let _ = std::fs::write(path, png);
+            }
+            chromedriver_call(&self.driver_url, "DELETE", &format!("/session/{session}"));
         }
     }
 }
 
-/// `DELETE /session/{id}` on chromedriver, which closes that browser.
-fn delete_session(driver_url: &str, session: &str) {
-    use std::io::{Read, Write};
+/// One plain HTTP request to chromedriver; the answer's body.
+fn chromedriver_call(driver_url: &str, method: &str, path: &str) -> Option<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
     let host = driver_url.trim_start_matches("http://");
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-        return;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let request = format!(
-        "DELETE /session/{session} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    if stream.write_all(request.as_bytes()).is_ok() {
-        let _ = stream.read_to_end(&mut Vec::new());
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
     }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
+/// The PNG in chromedriver's answer to a screenshot request.
+fn decode_screenshot(body: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let answer: Value = serde_json::from_str(body).ok()?;
+    base64::engine::general_purpose::STANDARD
+        .decode(answer["value"].as_str()?)
+        .ok()
 }
 
 /// What every browser test relies on: a CSP violation, a console error, an uncaught
