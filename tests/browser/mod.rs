@@ -58,4 +58,3 @@ db_test!(
     violets_guide_generates_copies_rotates_and_revokes_the_one_key,
     without_javascript_plain_pages_generate_rotate_and_revoke_a_key,
 );
-
