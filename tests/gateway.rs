@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::db_test;
-use crate::helpers::{Backend, spawn_app, test_secret};
+use crate::helpers::{Backend, free_port, spawn_app, test_secret};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -21,14 +21,6 @@ impl Drop for Nginx {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An upstream that answers every request with the request's own head, so the test can

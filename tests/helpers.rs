@@ -476,6 +476,15 @@ pub fn field_value(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
+/// A TCP port nothing listens on now, for a helper process of a test.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The location header of a redirect.
 pub fn location(res: &Response) -> &str {
     res.headers()["location"].to_str().unwrap()

@@ -5,6 +5,7 @@ mod helpers;
 
 mod api;
 mod audit;
+mod browser;
 mod cli;
 mod csrf;
 mod faults;

@@ -1,0 +1,400 @@
+//! One headless chromium per test, driven through a chromedriver that the tests running
+//! at the same time share. Each browser keeps a journal of console errors and CSP
+//! violations, and a screenshot of every screen it is asked to record.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use thirtyfour::extensions::query::ElementPollerWithTimeout;
+use thirtyfour::prelude::*;
+use thirtyfour::{ChromiumLikeCapabilities, LoggingPrefsLogLevel};
+
+use crate::helpers::free_port;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The flags every browser runs with; each also gets a fresh `--user-data-dir`.
+const FLAGS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// Reports every CSP violation on the console, where the journal reads it: installed
+/// through CDP, so the page's own CSP does not apply to it, before any page script runs.
+const CSP_LISTENER: &str = r#"addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline code"} in ${event.sourceFile}:${event.lineNumber}`);
+});"#;
+
+/// True when chromium and chromedriver are installed. When one is missing the test fails
+/// in CI and, elsewhere, prints one `skipped:` line.
+pub fn available() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("chromium and chromium-driver are required in CI but {missing:?} is missing");
+    }
+    eprintln!(
+        "skipped: {} is not installed (apt-get install chromium chromium-driver)",
+        missing.join(" and ")
+    );
+    false
+}
+
+/// The chromedriver process, shared by the tests that run at once.
+struct Driver {
+    process: Child,
+    url: String,
+    users: usize,
+}
+
+static DRIVER: Mutex<Option<Driver>> = Mutex::new(None);
+
+fn start_chromedriver() -> Driver {
+    let port = free_port();
+    let process = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "chromedriver did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Driver {
+        process,
+        url: format!("http://127.0.0.1:{port}"),
+        users: 0,
+    }
+}
+
+/// One test's use of the shared chromedriver: the last one to let go stops it.
+struct DriverLease;
+
+impl DriverLease {
+    fn take() -> (Self, String) {
+        let mut shared = DRIVER.lock().unwrap_or_else(PoisonError::into_inner);
+        let driver = shared.get_or_insert_with(start_chromedriver);
+        driver.users += 1;
+        (DriverLease, driver.url.clone())
+    }
+}
+
+impl Drop for DriverLease {
+    fn drop(&mut self) {
+        let mut shared = DRIVER.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = shared.as_mut().is_some_and(|driver| {
+            driver.users -= 1;
+            driver.users == 0
+        });
+        if last && let Some(mut driver) = shared.take() {
+            let _ = driver.process.kill();
+            let _ = driver.process.wait();
+        }
+    }
+}
+
+/// Whether pages may run JavaScript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Javascript {
+    On,
+    Off,
+}
+
+/// A headless chromium of its own for one test.
+pub struct Chrome {
+    /// `None` once the session has ended.
+    driver: Option<WebDriver>,
+    /// The chromedriver serving this browser.
+    driver_url: String,
+    /// The page origin, `http://127.0.0.1:PORT`.
+    pub origin: String,
+    test: &'static str,
+    screens: PathBuf,
+    shots: usize,
+    /// Answers the test expects to fail (status codes), which the journal lets through
+    /// once each.
+    expected_failures: Vec<u16>,
+    _profile: TempDir,
+    _lease: DriverLease,
+}
+
+impl Chrome {
+    /// Starts a browser for `test` against the server at `origin`; `None` when chromium
+    /// is not installed here (see [`available`]).
+    pub async fn start(test: &'static str, origin: &str, javascript: Javascript) -> Option<Chrome> {
+        if !available() {
+            return None;
+        }
+        let profile = tempfile::tempdir().expect("a profile dir");
+        let (lease, driver_url) = DriverLease::take();
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(CHROMIUM).unwrap();
+        for flag in FLAGS {
+            caps.add_arg(flag).unwrap();
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.path().display()))
+            .unwrap();
+        caps.set_browser_log_level(LoggingPrefsLogLevel::All).unwrap();
+        if javascript == Javascript::Off {
+            caps.add_experimental_option(
+                "prefs",
+                json!({"profile.managed_default_content_settings.javascript": 2}),
+            )
+            .unwrap();
+        }
+        let driver = WebDriver::new(&driver_url, caps).await.expect("chromium starts");
+        driver.set_poller(Arc::new(ElementPollerWithTimeout::new(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+        )));
+        driver
+            .set_window_rect(0, 0, 1280, 1000)
+            .await
+            .expect("a window size");
+        let cdp = driver.cdp();
+        cdp.send_raw(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": CSP_LISTENER}),
+        )
+        .await
+        .expect("the CSP listener is installed");
+        cdp.send_raw(
+            "Browser.grantPermissions",
+            json!({"origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await
+        .expect("clipboard permissions");
+        let screens = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/e2e")
+            .join(test);
+        let _ = std::fs::remove_dir_all(&screens);
+        std::fs::create_dir_all(&screens).unwrap();
+        Some(Chrome {
+            driver: Some(driver),
+            driver_url,
+            origin: origin.to_owned(),
+            test,
+            screens,
+            shots: 0,
+            expected_failures: Vec::new(),
+            _profile: profile,
+            _lease: lease,
+        })
+    }
+
+    /// The WebDriver session.
+    pub fn driver(&self) -> &WebDriver {
+        self.driver.as_ref().expect("the browser is running")
+    }
+
+    /// Opens `path` on the server.
+    pub async fn open(&self, path: &str) {
+        self.driver()
+            .goto(format!("{}{path}", self.origin))
+            .await
+            .unwrap_or_else(|err| panic!("opening {path}: {err}"));
+    }
+
+    /// Writes a screenshot of the screen as `<n>-<screen>.png`, then fails on anything the
+    /// console has reported since the last screen.
+    pub async fn screen(&mut self, screen: &str) {
+        self.shots += 1;
+        let path = self.screens.join(format!("{:02}-{screen}.png", self.shots));
+        self.driver().screenshot(&path).await.expect("a screenshot");
+        self.assert_clean_console(screen).await;
+    }
+
+    /// Lets one failed request with `status` through the journal: the page shows the
+    /// refusal it is meant to show.
+    pub fn expect_failed_request(&mut self, status: u16) {
+        self.expected_failures.push(status);
+    }
+
+    /// Fails on every console error and CSP violation since the last look.
+    async fn assert_clean_console(&mut self, screen: &str) {
+        let problems = self.console_problems().await;
+        assert!(
+            problems.is_empty(),
+            "{}: the console reported problems by screen {} ({screen}); see {}:\n{}",
+            self.test,
+            self.shots,
+            self.screens.display(),
+            problems.join("\n")
+        );
+    }
+
+    /// The console's errors since the last call, less the failed requests the test said
+    /// it expects.
+    pub async fn console_problems(&mut self) -> Vec<String> {
+        let entries = self.driver().browser_log().await.expect("the browser log");
+        let mut problems = Vec::new();
+        for entry in entries {
+            if entry.level != "SEVERE" {
+                continue;
+            }
+            let expected = self.expected_failures.iter().position(|status| {
+                entry.source.as_deref() == Some("network")
+                    && entry.message.contains(&format!("status of {status} "))
+            });
+            match expected {
+                Some(index) => {
+                    self.expected_failures.remove(index);
+                }
+                None => problems.push(entry.message),
+            }
+        }
+        problems
+    }
+
+    /// Runs `script` in the page and returns its value.
+    pub async fn eval(&self, script: &str, args: Vec<Value>) -> Value {
+        self.driver()
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|err| panic!("running {script}: {err}"))
+            .json()
+            .clone()
+    }
+
+    /// Ends the session: a last look at the console, and the browser quits.
+    pub async fn finish(mut self) {
+        self.assert_clean_console("end").await;
+        assert!(
+            self.expected_failures.is_empty(),
+            "{}: expected failed requests that never came: {:?}",
+            self.test,
+            self.expected_failures
+        );
+        let driver = self.driver.take().expect("the browser is running");
+        driver.quit().await.expect("the browser quits");
+    }
+}
+
+impl Drop for Chrome {
+    /// A test that failed midway: a screenshot of where it stopped, then the browser
+    /// ends. Both are plain requests to chromedriver: thirtyfour's own fallback would
+    /// block the test's runtime for its whole request timeout.
+    fn drop(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            let session = driver.session_id().to_string();
+            let _ = driver.leak();
+            let screenshot = format!("/session/{session}/screenshot");
+            if let Some(png) = chromedriver_call(&self.driver_url, "GET", &screenshot)
+                .as_deref()
+                .and_then(decode_screenshot)
+            {
+                let path = self.screens.join(format!("{:02}-failure.png", self.shots + 1));
+                let _ = std::fs::write(path, png);
+            }
+            chromedriver_call(&self.driver_url, "DELETE", &format!("/session/{session}"));
+        }
+    }
+}
+
+/// One plain HTTP request to chromedriver; the answer's body.
+fn chromedriver_call(driver_url: &str, method: &str, path: &str) -> Option<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let host = driver_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
+/// The PNG in chromedriver's answer to a screenshot request.
+fn decode_screenshot(body: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let answer: Value = serde_json::from_str(body).ok()?;
+    base64::engine::general_purpose::STANDARD
+        .decode(answer["value"].as_str()?)
+        .ok()
+}
+
+/// What every browser test relies on: a CSP violation, a console error, an uncaught
+/// exception and an unexpected failed request each reach the journal; a failure the test
+/// said it expects passes, once.
+pub async fn the_journal_reports_csp_violations_console_errors_and_failed_requests(
+    backend: crate::helpers::Backend,
+) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let Some(mut chrome) = Chrome::start("journal", &app.address, Javascript::On).await else {
+        return;
+    };
+    chrome.open("/login").await;
+    chrome.screen("login").await;
+    let missing = "/static/no-such-file.js";
+    chrome
+        .eval(
+            &format!(
+                r#"const script = document.createElement("script");
+                script.textContent = "window.inlineRan = true";
+                document.body.append(script);
+                console.error("a console error");
+                setTimeout(() => {{ throw new Error("an uncaught exception"); }});
+                fetch("{missing}");"#
+            ),
+            Vec::new(),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let problems = chrome.console_problems().await.join("\n");
+    for expected in [
+        "violates the following Content Security Policy directive",
+        "CSP violation: script-src-elem blocked inline",
+        "a console error",
+        "an uncaught exception",
+        "status of 404",
+    ] {
+        assert!(problems.contains(expected), "{expected:?} not in:\n{problems}");
+    }
+    chrome.expect_failed_request(404);
+    chrome
+        .eval(&format!(r#"await fetch("{missing}");"#), Vec::new())
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    chrome.screen("expected-failure").await;
+    chrome.finish().await;
+}

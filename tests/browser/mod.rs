@@ -1,0 +1,60 @@
+//! The real-browser suite: Debian's headless chromium follows each seed page step by step
+//! under the seed's key policy preset, as a new user would, and fails on any console error
+//! or CSP violation. Screenshots of every screen land in `target/e2e/<test>/`.
+
+mod chrome;
+mod dashboard;
+mod gelato;
+mod payments_platform;
+mod violet;
+mod vtex;
+mod warehouse_api;
+mod without_javascript;
+
+use keyward::config::SessionSettings;
+use time::Duration;
+use violet::violets_guide_generates_copies_rotates_and_revokes_the_one_key;
+use without_javascript::without_javascript_plain_pages_generate_rotate_and_revoke_a_key;
+
+use crate::db_test;
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+
+/// The server for a browser test: sessions outlast the clock moves a test makes to show a
+/// countdown or an expiry.
+async fn spawn_app_for_a_browser(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |settings| {
+        settings.session = SessionSettings {
+            idle_timeout: Duration::days(365),
+            absolute_timeout: Duration::days(365),
+        };
+    })
+    .await
+}
+
+/// Runs a browser test on SQLite: `browser_test!(module::name)` makes `name::sqlite` from
+/// `async fn name(backend: Backend)` in `module`. (The HTTP tests cover both backends; a
+/// browser costs seconds per test, so only the tests below `db_test!` run on Postgres too.)
+macro_rules! browser_test {
+    ($($module:ident::$name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$module::$name(crate::helpers::Backend::Sqlite).await
+            }
+        }
+    )+};
+}
+
+browser_test!(
+    chrome::the_journal_reports_csp_violations_console_errors_and_failed_requests,
+    payments_platform::the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes_fixed_at_creation,
+    gelato::gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one,
+    warehouse_api::the_warehouse_apis_five_keys_take_optional_names_and_the_sixth_is_refused,
+    vtex::vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_inactive,
+);
+
+// Rotation with its grace countdown, and every plain page, on both backends.
+db_test!(
+    violets_guide_generates_copies_rotates_and_revokes_the_one_key,
+    without_javascript_plain_pages_generate_rotate_and_revoke_a_key,
+);
