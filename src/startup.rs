@@ -112,6 +112,7 @@ impl Application {
         };
         if let DatabaseUrl::Postgres(url) = &settings.database {
             // Other instances' changes reach this one's cache through the database.
+            state.key_cache.watch();
             crate::db::changes::spawn_listener(url.clone(), Arc::downgrade(&state.key_cache))
                 .map_err(|source| StartupError::Listener { source })?;
         }

@@ -71,7 +71,7 @@ async fn a_key_revoked_through_one_instance_is_refused_by_the_other_within_a_sec
 }
 
 #[tokio::test]
-async fn a_change_missed_while_the_listener_was_away_is_never_served_stale() {
+async fn a_change_made_while_the_listeners_are_away_is_seen_within_a_second() {
     let Some((app, second)) = two_instances().await else {
         return;
     };
@@ -81,31 +81,29 @@ async fn a_change_missed_while_the_listener_was_away_is_never_served_stale() {
     prime(&second, &key).await;
 
     // Every listener loses its connection; the key is revoked before they are back.
-    let killed = app.count(&format!(
-        "SELECT COUNT(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = '{}' AND datname = current_database()) AS killed",
-        keyward::db::changes::LISTENER_NAME
-    ));
-    assert_eq!(killed, 2, "one listener per instance");
-    assert_eq!(
-        admin.act(&id, "revoke", &[("confirm", "REVOKE")]).await.status(),
-        StatusCode::SEE_OTHER
-    );
-    // The reconnecting listener drops the whole cache: the revocation is seen anyway.
-    let took = time_until(&second, &key, StatusCode::UNAUTHORIZED, StdDuration::from_secs(5)).await;
-    assert!(took.is_some(), "a missed notification left a revoked key cached");
-    assert!(
-        took.unwrap() >= StdDuration::from_millis(500),
-        "seen only once a listener was back: {took:?}"
-    );
     let listeners = || {
         app.count(&format!(
             "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE application_name = '{}' AND datname = current_database()",
             keyward::db::changes::LISTENER_NAME
         ))
     };
+    assert_eq!(listeners(), 2, "one listener per instance");
+    app.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = '{}' AND datname = current_database()",
+        keyward::db::changes::LISTENER_NAME
+    ));
+    assert_eq!(
+        admin.act(&id, "revoke", &[("confirm", "REVOKE")]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let took = time_until(&second, &key, StatusCode::UNAUTHORIZED, StdDuration::from_secs(2)).await;
+    assert!(
+        took.is_some_and(|took| took < StdDuration::from_secs(1)),
+        "took {took:?}"
+    );
     let started = Instant::now();
-    while listeners() < 2 && started.elapsed() < StdDuration::from_secs(3) {
+    while listeners() < 2 && started.elapsed() < StdDuration::from_secs(5) {
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
     assert_eq!(listeners(), 2, "both listeners are back");
@@ -225,19 +223,31 @@ async fn scheduled_work_runs_on_one_instance_at_a_time() {
 
     // While something else holds the schedule's lock, no instance sweeps.
     let url = app.test_db.url_string();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         use diesel::Connection;
         use diesel::connection::SimpleConnection;
         let mut conn = diesel::PgConnection::establish(&url).unwrap();
-        conn.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(7738725088349021186)")
-            .unwrap();
-        std::thread::sleep(StdDuration::from_millis(1500));
-        conn.batch_execute("COMMIT").unwrap();
+        conn.batch_execute(&format!(
+            "SELECT pg_advisory_lock({})",
+            keyward::db::SCHEDULE_LOCK_ID
+        ))
+        .unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        conn.batch_execute(&format!(
+            "SELECT pg_advisory_unlock({})",
+            keyward::db::SCHEDULE_LOCK_ID
+        ))
+        .unwrap();
     });
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    locked_rx.recv().unwrap();
     admin.advance(time::Duration::hours(2)).await;
-    tokio::time::sleep(StdDuration::from_millis(800)).await;
+    // Ten sweep periods of each instance.
+    tokio::time::sleep(StdDuration::from_millis(1000)).await;
     assert_eq!(grace_ended(), 0, "an instance swept while the lock was held");
+    release_tx.send(()).unwrap();
     holder.join().unwrap();
     let started = Instant::now();
     while grace_ended() == 0 && started.elapsed() < StdDuration::from_secs(5) {

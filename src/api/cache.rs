@@ -88,11 +88,20 @@ pub enum Lookup {
     Refresh(u64),
 }
 
+/// How long a watched cache is trusted after the change listener last proved it would
+/// hear a change: past it, every lookup reads the database until the listener is back.
+const WATCH_SILENCE: Duration = Duration::from_secs(1);
+
 /// Verified key states by digest.
 pub struct KeyCache {
     entries: RwLock<HashMap<String, Entry>>,
     generation: AtomicU64,
     ttl: Duration,
+    /// Set once a change listener watches this cache (several instances on Postgres).
+    watched: AtomicBool,
+    /// When the listener last proved its connection alive, in milliseconds since `born`.
+    heard_at_ms: AtomicU64,
+    born: Instant,
 }
 
 impl Default for KeyCache {
@@ -114,12 +123,35 @@ impl KeyCache {
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             ttl,
+            watched: AtomicBool::new(false),
+            heard_at_ms: AtomicU64::new(0),
+            born: Instant::now(),
         }
+    }
+
+    /// From now on, trust entries only while the change listener keeps proving itself
+    /// alive ([`crate::db::changes::OnChange::alive`]): other instances' changes reach
+    /// this cache through it alone.
+    pub fn watch(&self) {
+        self.watched.store(true, Ordering::Release);
+    }
+
+    /// False while a watching listener has been silent too long: its connection may be
+    /// gone without a word, and changes with it.
+    fn trusted(&self) -> bool {
+        if !self.watched.load(Ordering::Acquire) {
+            return true;
+        }
+        let heard = Duration::from_millis(self.heard_at_ms.load(Ordering::Acquire));
+        self.born.elapsed().saturating_sub(heard) < WATCH_SILENCE
     }
 
     /// Looks a digest up.
     pub fn get(&self, digest: &str) -> Lookup {
         let generation = self.generation.load(Ordering::Acquire);
+        if !self.trusted() {
+            return Lookup::Miss(generation);
+        }
         let entries = self
             .entries
             .read()
@@ -147,7 +179,7 @@ impl KeyCache {
             .entries
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.generation.load(Ordering::Acquire) != generation {
+        if self.generation.load(Ordering::Acquire) != generation || !self.trusted() {
             return;
         }
         if entries.len() >= MAX_ENTRIES {
@@ -175,21 +207,38 @@ impl KeyCache {
 }
 
 impl crate::db::changes::OnChange for KeyCache {
-    // Which entries a change touches is not known from the notification (a new key's
-    // digest may be cached as unknown), and a cleared cache refills in one read per
-    // key: start over, as a change made here does.
+    /// Starts over, as a change made here does: a notification does not say which
+    /// digests it touches (a new key's may be cached as unknown), and a cleared cache
+    /// refills with one read per key.
     fn changed(&self) {
         self.clear();
     }
 
-    fn resynced(&self) {
-        self.clear();
+    fn alive(&self) {
+        let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.heard_at_ms.store(now, Ordering::Release);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watched_cache_is_trusted_only_while_its_listener_is_heard() {
+        use crate::db::changes::OnChange;
+        let cache = KeyCache::new(Duration::from_secs(60));
+        cache.watch();
+        cache.put("d".into(), None, 0, Instant::now());
+        assert!(matches!(cache.get("d"), Lookup::Miss(_)), "never heard yet");
+        cache.alive();
+        cache.put("d".into(), None, 0, Instant::now());
+        assert!(matches!(cache.get("d"), Lookup::Hit(None)));
+        std::thread::sleep(WATCH_SILENCE + Duration::from_millis(50));
+        assert!(matches!(cache.get("d"), Lookup::Miss(_)), "silent too long");
+        cache.alive();
+        assert!(matches!(cache.get("d"), Lookup::Hit(None)));
+    }
 
     #[test]
     fn one_caller_refreshes_an_entry_near_its_end_while_the_others_hit() {

@@ -21,12 +21,16 @@ pub const LISTENER_NAME: &str = "keyward-listener";
 /// being seen. A look is one non-blocking read of the socket.
 const POLL: Duration = Duration::from_millis(10);
 
-/// How often an idle listener proves its connection alive; a connection cut without a
-/// word (a firewall, a failover) would otherwise look quiet forever.
-const PING: Duration = Duration::from_secs(5);
+/// How often the listener proves its connection alive with a round trip. A connection
+/// cut without a word (a firewall, a failover) looks just like a quiet channel; the
+/// cache stops trusting itself when these stop (see `KeyCache::watch`).
+const PING: Duration = Duration::from_millis(250);
 
 /// How long to wait before connecting again after losing the connection.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// libpq settings that bound how long the listener can hang on a dead peer.
+const TIMEOUTS: &str = "connect_timeout=5&keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=2&tcp_user_timeout=5000";
 
 /// Tells every instance that something of `merchant_id` changed, when the current
 /// transaction commits. One notification per merchant and transaction: Postgres folds
@@ -43,16 +47,19 @@ pub fn notify(conn: &mut DbConnection, merchant_id: &str) -> Result<(), DbError>
 
 /// What the listener does with what it hears.
 pub trait OnChange: Send + Sync + 'static {
-    /// Something changed somewhere: forget what may be stale.
+    /// Something changed somewhere, or may have while the listener was away: forget
+    /// what may be stale.
     fn changed(&self);
-    /// The listener was (re)connected: anything may have been missed meanwhile.
-    fn resynced(&self);
+    /// The listener's connection just made a round trip: whatever changes now, it hears.
+    fn alive(&self);
 }
 
 /// Listens on `url` until `target` is gone (the server stopped), in a thread of its own.
-/// A lost connection is opened again, and `target` resynced each time, so nothing sent
-/// while it was away is missed.
+/// A lost connection is opened again; `target` forgets everything when it is lost and
+/// again once it is back, so nothing sent meanwhile is missed.
 pub fn spawn_listener<T: OnChange>(url: String, target: Weak<T>) -> std::io::Result<()> {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{separator}{TIMEOUTS}");
     std::thread::Builder::new()
         .name("keyward-listen".into())
         .spawn(move || {
@@ -60,6 +67,9 @@ pub fn spawn_listener<T: OnChange>(url: String, target: Weak<T>) -> std::io::Res
                 match listen(&url, &target) {
                     Ok(()) => return,
                     Err(err) => {
+                        if let Some(target) = target.upgrade() {
+                            target.changed();
+                        }
                         tracing::warn!(
                             error = %crate::error::cause_chain(&err),
                             "the change listener lost its database connection; reconnecting"
@@ -83,27 +93,41 @@ fn listen<T: OnChange>(url: &str, target: &Weak<T>) -> Result<(), DbError> {
     ))?;
     // Listening now: whatever changed before this point must be read anew.
     match target.upgrade() {
-        Some(target) => target.resynced(),
+        Some(target) => {
+            target.changed();
+            target.alive();
+        }
         None => return Ok(()),
     }
     let mut pinged = Instant::now();
     loop {
         let mut heard = false;
+        let mut failed = None;
         for notification in conn.notifications_iter() {
-            notification?;
-            heard = true;
+            match notification {
+                Ok(_) => heard = true,
+                Err(err) => {
+                    failed = Some(err);
+                    break;
+                }
+            }
         }
         let Some(target) = target.upgrade() else {
             return Ok(());
         };
+        // What was heard before a failure still counts.
         if heard {
             target.changed();
         }
-        drop(target);
+        if let Some(err) = failed {
+            return Err(err.into());
+        }
         if pinged.elapsed() >= PING {
             conn.batch_execute("SELECT 1")?;
+            target.alive();
             pinged = Instant::now();
         }
+        drop(target);
         std::thread::sleep(POLL);
     }
 }

@@ -31,8 +31,8 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// Serialises migrations when several instances start on one Postgres at once.
 const MIGRATION_LOCK_ID: i64 = 0x6B65_7977_6172_6401;
 
-/// Keeps each scheduled job to one instance at a time.
-const SCHEDULE_LOCK_ID: i64 = 0x6B65_7977_6172_6402;
+/// Keeps each scheduled job to one instance at a time (an advisory lock's ID).
+pub const SCHEDULE_LOCK_ID: i64 = 0x6B65_7977_6172_6402;
 
 /// One connection to either backend; queries are written once for both.
 #[derive(diesel::MultiConnection)]
@@ -437,9 +437,9 @@ impl<E> From<diesel::result::Error> for TransactionError<E> {
 }
 
 /// Runs scheduled `work` unless another instance is running scheduled work right now:
-/// on Postgres inside a transaction holding a transaction-level advisory lock, which
-/// is released at commit, rollback, or when this instance's connection dies; on SQLite
-/// (one machine) directly. `None` when another instance holds the lock.
+/// on Postgres under a session-level advisory lock, taken without waiting and released
+/// when `work` ends (or when the connection dies), so `work`'s own transactions commit
+/// one by one; on SQLite (one machine) directly. `None` when another instance holds it.
 pub fn exclusively<T, F>(conn: &mut DbConnection, work: F) -> Result<Option<T>, DbError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
@@ -449,19 +449,20 @@ where
         #[diesel(sql_type = diesel::sql_types::Bool)]
         locked: bool,
     }
-    if matches!(conn, DbConnection::Sqlite(_)) {
+    let DbConnection::Postgres(pg) = &mut *conn else {
         return work(conn).map(Some);
+    };
+    let lock = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(SCHEDULE_LOCK_ID)
+        .get_result::<Locked>(pg)?;
+    if !lock.locked {
+        return Ok(None);
     }
-    conn.transaction(|conn| {
-        let DbConnection::Postgres(pg) = &mut *conn else {
-            unreachable!("checked above: a Postgres connection");
-        };
-        let lock = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+    let outcome = work(conn);
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_unlock($1)")
             .bind::<diesel::sql_types::BigInt, _>(SCHEDULE_LOCK_ID)
-            .get_result::<Locked>(pg)?;
-        if !lock.locked {
-            return Ok(None);
-        }
-        work(conn).map(Some)
-    })
+            .execute(pg)?;
+    }
+    outcome.map(Some)
 }
