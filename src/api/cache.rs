@@ -236,7 +236,10 @@ mod tests {
         assert!(matches!(cache.get("d"), Lookup::Miss(_)), "silent too long");
         cache.put("e".into(), None, 0, Instant::now());
         cache.alive();
-        assert!(matches!(cache.get("e"), Lookup::Miss(_)), "nothing is kept while silent");
+        assert!(
+            matches!(cache.get("e"), Lookup::Miss(_)),
+            "nothing is kept while silent"
+        );
         assert!(matches!(cache.get("d"), Lookup::Hit(None)), "heard again");
     }
 

@@ -83,10 +83,10 @@ event_types! {
 }
 
 impl EventType {
-    /// True for changes that can alter how a key verifies, or who may act (members):
-    /// other instances must drop what they cached. Lapses are worked out from the
+    /// True for changes other instances are told of: key and policy changes (their
+    /// verification caches are dropped) and membership changes. Lapses are worked out from the
     /// cached times, and a first use or a refusal changes nothing.
-    pub fn changes_verification(self) -> bool {
+    pub fn is_announced(self) -> bool {
         !matches!(
             self,
             EventType::GraceEnded | EventType::Expired | EventType::FirstUsed | EventType::ChangeRefused
@@ -161,7 +161,7 @@ pub fn record(
             key_events::created_at.eq(now),
         ))
         .execute(conn)?;
-    if event.changes_verification() {
+    if event.is_announced() {
         super::changes::notify(conn, merchant_id)?;
     }
     Ok(())

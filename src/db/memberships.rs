@@ -57,7 +57,8 @@ pub fn add(
             memberships::created_at.eq(now),
         ))
         .execute(conn)?;
-    // The command line adds members without a history event: announce it here too.
+    // Every membership change is announced, as other instances are promised; the command
+    // line adds members without a history event (which would announce it), so here.
     super::changes::notify(conn, merchant_id)
 }
 
