@@ -402,7 +402,7 @@ fn scale_out() -> ScaleOut {
         Clock::default().now(),
     )
     .unwrap();
-    let keys = seed(&seeding, &merchant.id, 1000, REVOCATIONS + 1);
+    let keys = seed(&seeding, &merchant.id, 1000, 1000);
     // A minute of cache: only the change notification can make a revocation seen sooner.
     let (first, first_address) = start_server(&url, "60000");
     let (second, second_address) = start_server(&url, "60000");
