@@ -1098,6 +1098,10 @@ async fn a_whole_lifecycle_logged_at_trace_level_leaks_no_secret(backend: Backen
     assert_eq!(digests.len(), 2);
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(
+        !logs.contains('\u{1b}'),
+        "a log file holds no terminal colour codes"
+    );
+    assert!(
         logs.lines().filter(|line| line.contains("TRACE")).count() > 10,
         "the server logged at TRACE level"
     );

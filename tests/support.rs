@@ -307,10 +307,10 @@ async fn the_console_refuses_bad_searches_cleanly(backend: Backend) {
     };
     let browser = support(&app).await;
     let res = browser.get(&search(&"x".repeat(201))).await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("at most 200 characters"));
     let res = browser.get(&search("a\u{0}b")).await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     for q in [
         "%",
         "_",

@@ -88,6 +88,7 @@ pub struct KeyResult {
 #[template(path = "support/console.html")]
 struct ConsolePage {
     shell: Shell,
+    error: Option<&'static str>,
     query: String,
     searched: bool,
     merchants: Vec<MerchantResult>,
@@ -109,9 +110,17 @@ pub async fn console(
         .map(|(_, value)| value.as_str())
         .unwrap_or_default();
     if raw.chars().count() > 200 || raw.chars().any(char::is_control) {
-        return Err(WebError::BadRequest(
-            "Search for at most 200 characters, without control characters.",
-        ));
+        return render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ConsolePage {
+                shell: Shell::new(&user, "support"),
+                error: Some("Search for at most 200 characters, without control characters."),
+                query: String::new(),
+                searched: false,
+                merchants: Vec::new(),
+                keys: Vec::new(),
+            },
+        );
     }
     let query = SupportQuery::parse(raw);
     if SupportQuery::is_whole_key(raw)
@@ -130,6 +139,7 @@ pub async fn console(
         StatusCode::OK,
         &ConsolePage {
             shell: Shell::new(&user, "support"),
+            error: None,
             query: query.as_ref().map(SupportQuery::display).unwrap_or_default(),
             searched: query.is_some(),
             merchants: merchants.into_iter().map(MerchantResult::from).collect(),
