@@ -527,12 +527,7 @@ async fn usage_reaches_the_database_within_a_couple_of_seconds(backend: Backend)
     assert!(row.last_used_at.is_some());
     assert_eq!(row.last_used_from.as_deref(), Some("127.0.0.1"));
     let browser = app.signed_in_admin().await;
-    let page = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.html("/settings/api-credentials").await;
     let card = &page[page.find("Busy</h2>").unwrap()..];
     let last_used = &card[card.find("<dt>Last Used</dt>").unwrap()..];
     assert!(
@@ -635,12 +630,7 @@ async fn cards_and_the_key_page_show_usage_from_the_api(backend: Backend) {
     wait_for_flush(&app, &key.row.id, 5).await;
 
     let browser = app.signed_in_admin().await;
-    let page = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.html("/settings/api-credentials").await;
     let card = &page[page.find("Charted</h2>").unwrap()..];
     let card = &card[..card.find("</article>").unwrap()];
     assert!(
@@ -728,20 +718,10 @@ async fn keys_expiring_within_a_week_are_flagged_and_filterable(backend: Backend
         },
     );
     let browser = app.signed_in_admin().await;
-    let page = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.html("/settings/api-credentials").await;
     assert_eq!(page.matches(">Expires soon<").count(), 1);
     assert!(page.contains("Expiring soon (1)"));
-    let filtered = browser
-        .get("/settings/api-credentials?filter=expiring")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let filtered = browser.html("/settings/api-credentials?filter=expiring").await;
     assert!(filtered.contains("Soon</h2>") && !filtered.contains("Later</h2>"));
     assert!(filtered.contains("Show all keys"));
 }
@@ -759,12 +739,7 @@ async fn a_rotated_card_compares_versions_and_says_when_revoking_is_safe(backend
     }
     wait_for_flush(&app, &new.row.id, 2).await;
     let browser = app.signed_in_admin().await;
-    let page = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.html("/settings/api-credentials").await;
     assert!(
         page.contains("Last hour: 1 requests on this version, 2 on version 2."),
         "{page}"
@@ -776,12 +751,7 @@ async fn a_rotated_card_compares_versions_and_says_when_revoking_is_safe(backend
 
     app.clock.advance(Duration::minutes(61));
     let browser = app.signed_in_admin().await;
-    let page = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.html("/settings/api-credentials").await;
     assert!(page.contains("Safe to revoke"), "{page}");
 }
 
@@ -799,12 +769,7 @@ async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
     let generate = |rate_limit: &'static str| {
         let browser = &browser;
         async move {
-            let form = browser
-                .get("/settings/api-credentials/new")
-                .await
-                .text()
-                .await
-                .unwrap();
+            let form = browser.html("/settings/api-credentials/new").await;
             assert!(form.contains(r#"name="rate_limit""#));
             let (token, nonce) = (crate::helpers::csrf_token_in(&form).unwrap(), nonce_in(&form));
             let fields = [
@@ -820,12 +785,7 @@ async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("requests per minute"));
     assert_eq!(generate("600").await.status(), StatusCode::OK);
-    let page = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.html("/settings/api-credentials").await;
     assert!(page.contains("600 per minute"));
 }
 
@@ -873,7 +833,7 @@ async fn every_dashboard_change_is_seen_by_the_very_next_request(backend: Backen
     assert_eq!(auth("read").await.status(), StatusCode::OK);
 
     // Rotation without grace retires the key at once.
-    let form = browser.get(&format!("{base}/rotate")).await.text().await.unwrap();
+    let form = browser.html(&format!("{base}/rotate")).await;
     let nonce = nonce_in(&form);
     assert_eq!(auth("read").await.status(), StatusCode::OK, "cached again");
     let res = browser

@@ -89,13 +89,7 @@ async fn grace_ended_expired_and_first_used_are_recorded_once_without_a_click(ba
         .find(|event| event.event_type == "first_used")
         .unwrap();
     assert_eq!(first_use.actor_type, "system");
-    let page = admin
-        .browser
-        .get(&format!("{LIST}/{}", old.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = admin.browser.html(&format!("{LIST}/{}", old.id)).await;
     assert!(page.contains("Grace period ended by Keyward (system)"), "{page}");
 
     // A renewed key that expires again is recorded again, once.
@@ -227,13 +221,7 @@ async fn the_key_page_tells_the_whole_story_newest_first(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let copy = admin.key_named("Story copy");
 
-    let page = admin
-        .browser
-        .get(&format!("{LIST}/{}", key.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = admin.browser.html(&format!("{LIST}/{}", key.id)).await;
     for line in [
         "Created by Admin on",
         "Key shown once by Admin on",
@@ -257,13 +245,7 @@ async fn the_key_page_tells_the_whole_story_newest_first(backend: Backend) {
         admin.events(&copy.id),
         ["generated", "duplicated_from", "revealed"]
     );
-    let copy_page = admin
-        .browser
-        .get(&format!("{LIST}/{}", copy.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let copy_page = admin.browser.html(&format!("{LIST}/{}", copy.id)).await;
     assert!(copy_page.contains("settings copied from “Story renamed”"));
 
     // An edit that changes nothing records nothing.
@@ -322,22 +304,10 @@ async fn the_audit_log_filters_pages_and_downloads_the_same_filter(backend: Back
         "{page}"
     );
     assert!(page.contains("Older (page 2)"));
-    let second = viewer
-        .browser
-        .get("/settings/audit-log?page=2")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let second = viewer.browser.html("/settings/audit-log?page=2").await;
     assert!(second.contains("page 2 of 2") && second.contains("Newer (page 1)"));
 
-    let by_type = viewer
-        .browser
-        .get("/settings/audit-log?type=disabled")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let by_type = viewer.browser.html("/settings/audit-log?type=disabled").await;
     assert!(
         by_type.contains("1 event ") || by_type.contains("1 event<"),
         "{by_type}"
@@ -347,25 +317,16 @@ async fn the_audit_log_filters_pages_and_downloads_the_same_filter(backend: Back
     let today = app.clock.now().date().to_string();
     let by_key_and_day = viewer
         .browser
-        .get(&format!(
+        .html(&format!(
             "/settings/audit-log?key={}&from={today}&to={today}",
             beta.id
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(
         by_key_and_day.contains("2 events"),
         "generated and revealed today"
     );
-    let by_cli = viewer
-        .browser
-        .get("/settings/audit-log?actor=cli")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let by_cli = viewer.browser.html("/settings/audit-log?actor=cli").await;
     assert!(by_cli.contains("60 events"));
 
     let res = viewer
@@ -458,6 +419,6 @@ async fn bad_audit_filters_get_a_message_and_other_merchants_ids_are_not_found(b
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(!res.text().await.unwrap().contains("Mine"));
     }
-    let log = other.get("/settings/audit-log").await.text().await.unwrap();
+    let log = other.html("/settings/audit-log").await;
     assert!(log.contains("0 events") && !log.contains("Mine"));
 }

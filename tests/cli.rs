@@ -257,12 +257,7 @@ async fn user_create_prints_a_one_time_password_that_signs_in(backend: Backend) 
         browser.sign_in("ana@example.com", &password).await.status(),
         StatusCode::SEE_OTHER
     );
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials").await;
     assert!(
         html.contains("Ana Lima") && html.contains("Developer · Demo Merchant"),
         "{html}"
@@ -368,7 +363,7 @@ async fn user_create_makes_support_users(backend: Backend) {
         browser.sign_in("help@keyward.example", &password).await.status(),
         StatusCode::SEE_OTHER
     );
-    let html = browser.get("/support").await.text().await.unwrap();
+    let html = browser.html("/support").await;
     assert!(html.contains("Support staff (read only)"), "{html}");
 }
 
@@ -633,12 +628,7 @@ async fn key_create_prints_the_key_alone_and_list_shows_it_masked(backend: Backe
 
     // The dashboard shows it like any other key.
     let browser = app.signed_in_admin().await;
-    let page = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.html("/settings/api-credentials").await;
     assert!(page.contains("From CLI") && page.contains(&key.masked()));
 
     assert_one_line_error(

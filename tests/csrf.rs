@@ -155,12 +155,7 @@ async fn switching_merchant_without_the_token_leaves_the_session_as_it_was(backe
         .post_form("/settings/merchant", &[("merchant_id", &second)])
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials").await;
     assert!(
         html.contains(&format!(
             r#"<option value="{first}" selected>Demo Merchant</option>"#

@@ -169,6 +169,20 @@ pub struct TestApp {
     pub test_db: TestDb,
 }
 
+/// The settings every test server starts from: port 0, one worker, the test secret.
+fn test_settings(database: &DatabaseUrl) -> Settings {
+    Settings {
+        database: database.clone(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        secret: test_secret(),
+        session: SessionSettings::default(),
+        workers: Some(1),
+        trusted_proxies: Vec::new(),
+        key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
+        sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
+    }
+}
+
 /// Starts the real server on port 0 over a fresh database; `None` when skipped.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_| {}).await
@@ -179,16 +193,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     capture_logs();
     let test_db = TestDb::create(backend)?;
     let clock = Clock::default();
-    let mut settings = Settings {
-        database: test_db.url.clone(),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        secret: test_secret(),
-        session: SessionSettings::default(),
-        workers: Some(1),
-        trusted_proxies: Vec::new(),
-        key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
-        sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
-    };
+    let mut settings = test_settings(&test_db.url);
     configure(&mut settings);
     let mut app = Application::build(settings, clock.clone()).expect("the server starts");
     let admin = app
@@ -250,16 +255,7 @@ impl TestApp {
     /// Starts another instance on this app's database with the same secret, as a
     /// second machine behind a load balancer would be; returns its address.
     pub fn second_instance(&self, configure: impl FnOnce(&mut Settings)) -> String {
-        let mut settings = Settings {
-            database: self.test_db.url.clone(),
-            bind: "127.0.0.1:0".parse().unwrap(),
-            secret: test_secret(),
-            session: SessionSettings::default(),
-            workers: Some(1),
-            trusted_proxies: Vec::new(),
-            key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
-            sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
-        };
+        let mut settings = test_settings(&self.test_db.url);
         configure(&mut settings);
         let app = Application::build(settings, self.clock.clone()).expect("the second instance starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -420,6 +416,11 @@ impl Browser {
         self.send(self.request(reqwest::Method::GET, path)).await
     }
 
+    /// The body of `GET path`, whatever its status.
+    pub async fn html(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
     /// A request builder for `method` on `path`, carrying the cookie.
     pub fn builder(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.request(method, path)
@@ -432,7 +433,7 @@ impl Browser {
 
     /// Reads the CSRF token from the page at `path`.
     pub async fn csrf_token(&self, path: &str) -> String {
-        let body = self.get(path).await.text().await.unwrap();
+        let body = self.html(path).await;
         csrf_token_in(&body).unwrap_or_else(|| panic!("no CSRF token on {path}"))
     }
 

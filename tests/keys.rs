@@ -73,9 +73,18 @@ impl<'a> Dashboard<'a> {
         res.text().await.unwrap()
     }
 
+    /// Opens the form at `path` and returns its CSRF token and one-time value.
+    pub async fn open_form(&self, path: &str) -> (String, String) {
+        let html = self.browser.html(path).await;
+        (
+            csrf_token_in(&html).unwrap_or_else(|| panic!("no form at {path}: {html}")),
+            field_value(&html, "nonce").unwrap_or_else(|| panic!("no one-time value at {path}")),
+        )
+    }
+
     /// Opens a form page and posts it with its CSRF token and one-time value.
     pub async fn submit(&self, form_path: &str, post_path: &str, fields: &[(&str, &str)]) -> Response {
-        let html = self.browser.get(form_path).await.text().await.unwrap();
+        let html = self.browser.html(form_path).await;
         let token = csrf_token_in(&html).unwrap_or_else(|| panic!("no form at {form_path}: {html}"));
         let nonce = field_value(&html, "nonce");
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", &token)];
@@ -206,13 +215,7 @@ async fn a_new_merchant_sees_the_empty_state_and_the_generate_form(backend: Back
     assert!(html.contains("Generate New API Key"));
     assert!(html.contains("0 of 5 active keys"));
 
-    let form = dash
-        .browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html("/settings/api-credentials/new").await;
     for label in [
         "Treat your API key like a password",
         "Name",
@@ -312,17 +315,7 @@ async fn a_replayed_generate_request_makes_no_second_key(backend: Backend) {
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    let html = dash
-        .browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let (token, nonce) = (
-        csrf_token_in(&html).unwrap(),
-        field_value(&html, "nonce").unwrap(),
-    );
+    let (token, nonce) = dash.open_form("/settings/api-credentials/new").await;
     let fields = [
         ("csrf_token", token.as_str()),
         ("nonce", nonce.as_str()),
@@ -364,13 +357,7 @@ async fn htmx_gets_modal_partials_and_errors_in_place(backend: Backend) {
         "{form}"
     );
     assert!(!form.contains("<html"), "a partial, not a page");
-    let page = dash
-        .browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = dash.browser.html("/settings/api-credentials/new").await;
     assert!(
         page.contains("<html") && !page.contains(r#"role="dialog""#),
         "without htmx, a page"
@@ -529,13 +516,7 @@ async fn rotation_keeps_the_old_key_working_until_the_grace_period_ends(backend:
     let first = revealed_key(&res.text().await.unwrap());
     let old = dash.key_named("Sync");
 
-    let form = dash
-        .browser
-        .get(&format!("{LIST}/{}/rotate", old.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html(&format!("{LIST}/{}/rotate", old.id)).await;
     for label in [
         "Now",
         "1 hour",
@@ -648,13 +629,7 @@ async fn revoke_needs_exactly_revoke_and_never_comes_back(backend: Backend) {
     dash.generate_ok("Keep").await;
     dash.generate_ok("Doomed").await;
     let key = dash.key_named("Doomed");
-    let form = dash
-        .browser
-        .get(&format!("{LIST}/{}/revoke", key.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html(&format!("{LIST}/{}/revoke", key.id)).await;
     assert!(
         form.contains("Type REVOKE to confirm") && form.contains("cannot be undone"),
         "{form}"
@@ -752,13 +727,7 @@ async fn edit_changes_name_description_and_scopes(backend: Backend) {
     dash.generate_ok("Old name").await;
     dash.generate_ok("Taken").await;
     let key = dash.key_named("Old name");
-    let form = dash
-        .browser
-        .get(&format!("{LIST}/{}/edit", key.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html(&format!("{LIST}/{}/edit", key.id)).await;
     assert!(form.contains(r#"value="Old name""#) && form.contains("Save changes"));
 
     let fields = [("name", "Taken"), ("description", ""), ("scopes", "orders:read")];
@@ -825,7 +794,7 @@ async fn duplicate_prefills_description_scopes_and_lifetime(backend: Backend) {
     assert_eq!(dash.generate(&fields).await.status(), StatusCode::OK);
     let source = dash.key_named("Source");
     let path = format!("{LIST}/{}/duplicate", source.id);
-    let form = dash.browser.get(&path).await.text().await.unwrap();
+    let form = dash.browser.html(&path).await;
     assert!(form.contains("Generate Key") && form.contains("Feeds uploader"));
     assert!(form.contains(r#"value="feeds:upload" checked"#), "{form}");
     assert_eq!(form.matches(" checked").count(), 1);
@@ -910,13 +879,7 @@ async fn delete_needs_the_checkbox_and_an_inactive_key(backend: Backend) {
     .await;
 
     dash.act(&key.id, "disable", &[]).await;
-    let form = dash
-        .browser
-        .get(&format!("{LIST}/{}/delete", key.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html(&format!("{LIST}/{}/delete", key.id)).await;
     assert!(form.contains("I understand that this action cannot be undone") && form.contains(">Delete<"));
     let res = dash.act(&key.id, "delete", &[]).await;
     assert_message(
@@ -970,13 +933,7 @@ async fn the_active_key_limit_is_enforced_and_rotated_keys_do_not_count(backend:
     dash.generate_ok("One").await;
     dash.generate_ok("Two").await;
     assert!(dash.page().await.contains("2 of 2 active keys"));
-    let form = dash
-        .browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html("/settings/api-credentials/new").await;
     assert!(
         form.contains("has 2 active keys and its key policy allows 2"),
         "the form warns before anyone types"
@@ -1151,7 +1108,7 @@ async fn another_merchants_and_malformed_key_ids_are_not_found(backend: Backend)
         (row.status.as_str(), row.name.as_str(), row.version),
         ("active", "Private", 1)
     );
-    assert!(!rival.get(LIST).await.text().await.unwrap().contains("Private"));
+    assert!(!rival.html(LIST).await.contains("Private"));
 }
 
 async fn the_key_policy_page_is_for_admins_and_changes_no_existing_key(backend: Backend) {
@@ -1159,13 +1116,7 @@ async fn the_key_policy_page_is_for_admins_and_changes_no_existing_key(backend: 
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    let page = dash
-        .browser
-        .get("/settings/key-policy")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = dash.browser.html("/settings/key-policy").await;
     for text in [
         "Single key",
         "Standard",
@@ -1184,13 +1135,7 @@ async fn the_key_policy_page_is_for_admins_and_changes_no_existing_key(backend: 
         dash.generate_ok(name).await;
     }
     dash.set_policy("single-key").await;
-    let page = dash
-        .browser
-        .get("/settings/key-policy")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = dash.browser.html("/settings/key-policy").await;
     assert!(
         page.contains("Key policy saved (Single key)")
             && page.contains("Single key <span class=\"badge badge-active\">CURRENT</span>")
@@ -1252,13 +1197,7 @@ async fn single_key_preset_reproduces_violet(backend: Backend) {
     )
     .await;
     // Two keys work only during the grace period, 3 days by default.
-    let form = dash
-        .browser
-        .get(&format!("{LIST}/{}/rotate", key.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html(&format!("{LIST}/{}/rotate", key.id)).await;
     assert!(form.contains(r#"value="3d" checked"#));
     dash.rotate_ok(&key.id, "3d").await;
     let page = dash.page().await;
@@ -1341,13 +1280,7 @@ async fn token_lifetime_preset_reproduces_vtex(backend: Backend) {
     };
     let dash = Dashboard::admin(&app).await;
     dash.set_policy("token-lifetime").await;
-    let form = dash
-        .browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html("/settings/api-credentials/new").await;
     assert!(
         !form.contains(">Never<") && !form.contains(">1 year<"),
         "only lifetimes within 90 days"
@@ -1455,11 +1388,7 @@ async fn race_twenty_rotations(dash: &Dashboard<'_>, key_id: &str, grace: &str) 
     let path = format!("{LIST}/{key_id}/rotate");
     let mut forms = Vec::new();
     for _ in 0..20 {
-        let html = dash.browser.get(&path).await.text().await.unwrap();
-        forms.push((
-            csrf_token_in(&html).unwrap(),
-            field_value(&html, "nonce").unwrap(),
-        ));
+        forms.push(dash.open_form(&path).await);
     }
     let attempts = forms.iter().map(|(token, nonce)| {
         let (path, browser) = (path.clone(), &dash.browser);
@@ -1514,17 +1443,7 @@ async fn twenty_concurrent_generations_at_the_limit_make_exactly_one_key(backend
     }
     let mut forms = Vec::new();
     for _ in 0..20 {
-        let html = dash
-            .browser
-            .get("/settings/api-credentials/new")
-            .await
-            .text()
-            .await
-            .unwrap();
-        forms.push((
-            csrf_token_in(&html).unwrap(),
-            field_value(&html, "nonce").unwrap(),
-        ));
+        forms.push(dash.open_form("/settings/api-credentials/new").await);
     }
     let attempts = forms.iter().enumerate().map(|(i, (token, nonce))| {
         let browser = &dash.browser;
@@ -1608,13 +1527,7 @@ async fn flexible_preset_reproduces_the_warehouse_api_with_unnamed_keys(backend:
     };
     let dash = Dashboard::admin(&app).await;
     dash.set_policy("flexible").await;
-    let form = dash
-        .browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = dash.browser.html("/settings/api-credentials/new").await;
     assert!(
         form.contains("Name <span class=\"muted\">(optional)</span>"),
         "{form}"
@@ -1700,17 +1613,7 @@ async fn one_form_sent_twice_at_once_makes_one_key(backend: Backend) {
     };
     let dash = Dashboard::admin(&app).await;
     dash.set_policy("flexible").await;
-    let html = dash
-        .browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let (token, nonce) = (
-        csrf_token_in(&html).unwrap(),
-        field_value(&html, "nonce").unwrap(),
-    );
+    let (token, nonce) = dash.open_form("/settings/api-credentials/new").await;
     let fields = [
         ("csrf_token", token.as_str()),
         ("nonce", nonce.as_str()),

@@ -391,12 +391,7 @@ async fn an_admin_adds_a_developer_who_chooses_a_password_then_manages_keys_but_
     assert!(row_of(&admin.page().await, &dana).contains("Active"));
 
     // A developer generates keys but does not open Members.
-    let html = browser
-        .get("/settings/api-credentials/new")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials/new").await;
     let res = browser
         .post_form(
             HOME,
@@ -431,7 +426,7 @@ async fn a_password_change_needs_the_current_password_and_signs_out_other_sessio
     };
     let browser = app.signed_in_admin().await;
     let other = app.signed_in_admin().await;
-    let home = browser.get(HOME).await.text().await.unwrap();
+    let home = browser.html(HOME).await;
     let menu = &home[home.find(r#"<details class="profile-menu">"#).unwrap()..];
     assert!(
         menu.contains(r#"<a href="/account/password">Change password</a>"#),
@@ -439,7 +434,7 @@ async fn a_password_change_needs_the_current_password_and_signs_out_other_sessio
     );
     assert!(menu.contains(">Settings</a>") && menu.contains(">Sign out</button>"));
 
-    let form = browser.get(PASSWORD).await.text().await.unwrap();
+    let form = browser.html(PASSWORD).await;
     assert!(form.contains(r#"name="current_password""#));
     let token = csrf_token_in(&form).unwrap();
     let change = |current: &str| {
@@ -574,14 +569,14 @@ async fn only_admins_see_and_open_the_members_page(backend: Backend) {
         return;
     };
     let admin = Admin::new(&app).await;
-    let home = admin.browser.get(HOME).await.text().await.unwrap();
+    let home = admin.browser.html(HOME).await;
     assert!(
         home.contains(r#"<a href="/settings/members">Members</a>"#),
         "{home}"
     );
 
     let (_, developer) = signed_in_member(&app, "dev@example.com", Role::Developer).await;
-    let home = developer.get(HOME).await.text().await.unwrap();
+    let home = developer.html(HOME).await;
     assert!(!home.contains(r#"href="/settings/members""#));
     assert_eq!(developer.get(MEMBERS).await.status(), StatusCode::FORBIDDEN);
 

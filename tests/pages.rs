@@ -90,12 +90,7 @@ async fn the_profile_menu_leads_to_settings_and_api_credentials(backend: Backend
         return;
     };
     let browser = app.signed_in_admin().await;
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials").await;
     let menu_start = html
         .find(r#"<details class="profile-menu">"#)
         .expect("a profile menu");
@@ -111,12 +106,7 @@ async fn the_profile_menu_leads_to_settings_and_api_credentials(backend: Backend
     let res = browser.get("/settings").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/settings/api-credentials");
-    let settings = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let settings = browser.html("/settings/api-credentials").await;
     assert!(settings.contains("<h3>Merchant</h3>"));
     assert!(
         settings.contains(r#"<a href="/settings/api-credentials" aria-current="page">API Credentials</a>"#)
@@ -187,12 +177,7 @@ async fn a_user_in_two_merchants_can_switch_between_them(backend: Backend) {
     };
     let browser = app.browser();
     browser.sign_in("multi@example.com", "multi password").await;
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials").await;
     // Merchants are listed by name; the first is the one worked in after sign-in.
     assert!(
         html.contains(&format!(
@@ -208,12 +193,7 @@ async fn a_user_in_two_merchants_can_switch_between_them(backend: Backend) {
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials").await;
     assert!(
         html.contains(&format!(
             r#"<option value="{demo}" selected>Demo Merchant</option>"#
@@ -248,12 +228,7 @@ async fn switching_to_a_merchant_one_does_not_belong_to_is_not_found(backend: Ba
             .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{merchant_id}");
     }
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials").await;
     assert!(!html.contains("Somebody Else"));
 }
 
@@ -263,12 +238,7 @@ async fn names_are_escaped_in_the_shell(backend: Backend) {
     };
     app.execute(r#"UPDATE users SET name = '<script>alert(1)</script>"}' "#);
     let browser = app.signed_in_admin().await;
-    let html = browser
-        .get("/settings/api-credentials")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.html("/settings/api-credentials").await;
     assert!(!html.contains("<script>alert(1)</script>"), "{html}");
     assert!(
         html.contains("&#60;script&#62;alert(1)&#60;/script&#62;&#34;}"),

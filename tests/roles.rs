@@ -415,11 +415,8 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
                 browser.get(&path).await.status()
             } else {
                 let page = browser
-                    .get(&fill(route.form.unwrap_or("/settings/api-credentials")))
-                    .await
-                    .text()
-                    .await
-                    .unwrap();
+                    .html(&fill(route.form.unwrap_or("/settings/api-credentials")))
+                    .await;
                 let token = match csrf_token_in(&page) {
                     Some(token) => token,
                     // The form was refused: any page this visitor may open carries the token.

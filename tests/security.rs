@@ -520,13 +520,7 @@ async fn every_page_and_error_page_carries_the_security_headers_and_no_store(bac
 
     let token = dash.browser.csrf_token(LIST).await;
     let fresh_nonce = || async {
-        let form = dash
-            .browser
-            .get("/settings/api-credentials/new")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let form = dash.browser.html("/settings/api-credentials/new").await;
         field_value(&form, "nonce").unwrap()
     };
     let nonce = fresh_nonce().await;
@@ -902,11 +896,8 @@ async fn hostile_names_are_escaped_in_every_page_and_attribute(backend: Backend)
     // In attributes too: the Edit form gives it back as the field's value.
     let edit = matrix
         .admin
-        .get(&matrix.fill("/settings/api-credentials/{key}/edit", Fixture::ActiveKey))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .html(&matrix.fill("/settings/api-credentials/{key}/edit", Fixture::ActiveKey))
+        .await;
     assert!(
         edit.contains(&format!(
             r#"name="name" type="text" maxlength="100" value="{HOSTILE_ESCAPED} "#
@@ -948,7 +939,7 @@ async fn a_whole_lifecycle_logged_at_trace_level_leaks_no_secret(backend: Backen
     let submit = |form: String, post: String, fields: Vec<(&'static str, String)>| {
         let admin = &admin;
         async move {
-            let html = admin.get(&form).await.text().await.unwrap();
+            let html = admin.html(&form).await;
             let mut all = fields;
             all.push(("csrf_token", csrf_token_in(&html).unwrap()));
             all.push(("nonce", field_value(&html, "nonce").unwrap_or_default()));
@@ -1040,7 +1031,7 @@ async fn a_whole_lifecycle_logged_at_trace_level_leaks_no_secret(backend: Backen
         StatusCode::SEE_OTHER
     );
     let chosen = "member's own password 42";
-    let form = member.get("/account/password").await.text().await.unwrap();
+    let form = member.html("/account/password").await;
     let res = member
         .post_form(
             "/account/password",
