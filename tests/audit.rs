@@ -56,8 +56,7 @@ async fn grace_ended_expired_and_first_used_are_recorded_once_without_a_click(ba
         StatusCode::OK
     );
     let weekly = admin.key_named("Weekly");
-    admin.generate_ok("Rotating").await;
-    let old = admin.key_named("Rotating");
+    let old = admin.generate_key("Rotating").await;
     admin.rotate_ok(&old.id, "1h").await;
 
     assert_eq!(whoami(&app, &used).await, StatusCode::OK);
@@ -196,8 +195,7 @@ async fn the_key_page_tells_the_whole_story_newest_first(backend: Backend) {
         return;
     };
     let admin = Dashboard::admin(&app).await;
-    admin.generate_ok("Story").await;
-    let key = admin.key_named("Story");
+    let key = admin.generate_key("Story").await;
     let fields = [
         ("name", "Story renamed"),
         ("description", ""),
@@ -270,8 +268,7 @@ async fn the_audit_log_filters_pages_and_downloads_the_same_filter(backend: Back
         return;
     };
     let admin = Dashboard::admin(&app).await;
-    admin.generate_ok("Alpha").await;
-    let alpha = admin.key_named("Alpha");
+    let alpha = admin.generate_key("Alpha").await;
     admin.generate_ok("Beta, \"quoted\"").await;
     let beta = admin.key_named("Beta, \"quoted\"");
     assert_eq!(
@@ -385,8 +382,7 @@ async fn bad_audit_filters_get_a_message_and_other_merchants_ids_are_not_found(b
         return;
     };
     let admin = Dashboard::admin(&app).await;
-    admin.generate_ok("Mine").await;
-    let mine = admin.key_named("Mine");
+    let mine = admin.generate_key("Mine").await;
     let event_id = key_events::for_key(&mut app.db.get().unwrap(), &admin.merchant_id, &mine.id)
         .unwrap()
         .remove(0)

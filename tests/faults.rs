@@ -265,8 +265,7 @@ async fn sqlite_locked_past_the_busy_timeout_answers_503_with_a_retry_message() 
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Locked").await;
-    let row = dash.key_named("Locked");
+    let row = dash.generate_key("Locked").await;
     let token = dash.browser.csrf_token(LIST).await;
     let DatabaseUrl::Sqlite(path) = &app.test_db.url else {
         unreachable!("a SQLite test database")

@@ -106,6 +106,12 @@ impl<'a> Dashboard<'a> {
         revealed_key(&res.text().await.unwrap())
     }
 
+    /// Generates a key named `name` and returns its row (the plaintext is not needed).
+    pub async fn generate_key(&self, name: &str) -> KeyRow {
+        self.generate_ok(name).await;
+        self.key_named(name)
+    }
+
     pub async fn act(&self, key_id: &str, action: &str, fields: &[(&str, &str)]) -> Response {
         let path = format!("{LIST}/{key_id}/{action}");
         if matches!(action, "disable" | "enable" | "renew") {
@@ -577,8 +583,7 @@ async fn rotation_is_refused_while_a_previous_version_is_in_grace(backend: Backe
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Main").await;
-    let v1 = dash.key_named("Main");
+    let v1 = dash.generate_key("Main").await;
     dash.rotate_ok(&v1.id, "1h").await;
     let v2 = dash.key_named("Main");
     let page = dash.page().await;
@@ -627,8 +632,7 @@ async fn revoke_needs_exactly_revoke_and_never_comes_back(backend: Backend) {
     };
     let dash = Dashboard::admin(&app).await;
     dash.generate_ok("Keep").await;
-    dash.generate_ok("Doomed").await;
-    let key = dash.key_named("Doomed");
+    let key = dash.generate_key("Doomed").await;
     let form = dash.browser.html(&format!("{LIST}/{}/revoke", key.id)).await;
     assert!(
         form.contains("Type REVOKE to confirm") && form.contains("cannot be undone"),
@@ -690,8 +694,7 @@ async fn disable_and_enable_switch_a_key_off_and_on(backend: Backend) {
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Toggle").await;
-    let key = dash.key_named("Toggle");
+    let key = dash.generate_key("Toggle").await;
     let res = dash.act(&key.id, "disable", &[]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let row = dash.row(&key.id);
@@ -868,8 +871,7 @@ async fn delete_needs_the_checkbox_and_an_inactive_key(backend: Backend) {
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Old").await;
-    let key = dash.key_named("Old");
+    let key = dash.generate_key("Old").await;
     let res = dash.act(&key.id, "delete", &[("understood", "yes")]).await;
     assert_message(
         res,
@@ -974,8 +976,7 @@ async fn viewers_see_no_change_buttons_and_every_change_is_403(backend: Backend)
         return;
     };
     let admin = Dashboard::admin(&app).await;
-    admin.generate_ok("Shared").await;
-    let key = admin.key_named("Shared");
+    let key = admin.generate_key("Shared").await;
     let viewer = Dashboard::member(&app, "viewer@example.com", Role::Viewer).await;
     let page = viewer.page().await;
     assert!(page.contains("Shared") && page.contains(&key.masked_key));
@@ -1053,8 +1054,7 @@ async fn another_merchants_and_malformed_key_ids_are_not_found(backend: Backend)
         return;
     };
     let owner = Dashboard::admin(&app).await;
-    owner.generate_ok("Private").await;
-    let key = owner.key_named("Private");
+    let key = owner.generate_key("Private").await;
 
     let other_merchant = {
         let mut conn = app.db.get().unwrap();
@@ -1427,8 +1427,7 @@ async fn twenty_concurrent_rotations_make_exactly_one_new_version(backend: Backe
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Contended").await;
-    let key = dash.key_named("Contended");
+    let key = dash.generate_key("Contended").await;
     race_twenty_rotations(&dash, &key.id, "now").await;
     assert_eq!(dash.key_named("Contended").version, 2);
 }
@@ -1556,8 +1555,7 @@ async fn rotation_follows_a_policy_tightened_since_the_key_was_made(backend: Bac
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Forever").await;
-    let old = dash.key_named("Forever");
+    let old = dash.generate_key("Forever").await;
     assert_eq!(old.expires_at, None);
     dash.set_policy("token-lifetime").await;
     dash.rotate_ok(&old.id, "1h").await;
@@ -1571,8 +1569,7 @@ async fn the_grace_boundary_holds_on_the_page(backend: Backend) {
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Edge").await;
-    let v1 = dash.key_named("Edge");
+    let v1 = dash.generate_key("Edge").await;
     dash.rotate_ok(&v1.id, "1h").await;
     let v2 = dash.key_named("Edge");
     dash.advance(Duration::minutes(59)).await;
@@ -1602,8 +1599,7 @@ async fn twenty_concurrent_rotations_with_a_grace_period_make_exactly_one_new_ve
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Graceful").await;
-    let key = dash.key_named("Graceful");
+    let key = dash.generate_key("Graceful").await;
     race_twenty_rotations(&dash, &key.id, "7d").await;
 }
 
@@ -1705,8 +1701,7 @@ async fn disabling_the_last_active_key_shows_the_empty_state_above_it(backend: B
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Paused").await;
-    let key = dash.key_named("Paused");
+    let key = dash.generate_key("Paused").await;
     dash.act(&key.id, "disable", &[]).await;
     let page = dash.page().await;
     let empty = page.find("No Active API Key Generated").expect("the empty state");

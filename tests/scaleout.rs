@@ -211,8 +211,7 @@ async fn scheduled_work_runs_on_one_instance_at_a_time() {
     };
     let _second = app.second_instance(fast);
     let admin = Dashboard::admin(&app).await;
-    admin.generate_ok("Rotating").await;
-    let old = admin.key_named("Rotating");
+    let old = admin.generate_key("Rotating").await;
     admin.rotate_ok(&old.id, "1h").await;
     let grace_ended = || {
         app.count(&format!(

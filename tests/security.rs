@@ -652,8 +652,7 @@ async fn over_long_and_control_character_input_gets_422_with_a_message_on_every_
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    dash.generate_ok("Target").await;
-    let key = dash.key_named("Target");
+    let key = dash.generate_key("Target").await;
     let (n101, n501, n1025) = ("n".repeat(101), "d".repeat(501), "p".repeat(1025));
     let long_email = format!("{}@example.com", "e".repeat(250));
     let digits = "9".repeat(40);

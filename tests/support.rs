@@ -133,10 +133,8 @@ async fn support_sees_everything_read_only_and_every_change_is_refused_and_recor
         return;
     };
     let admin = Dashboard::admin(&app).await;
-    admin.generate_ok("Live").await;
-    let live = admin.key_named("Live");
-    admin.generate_ok("Gone").await;
-    let gone = admin.key_named("Gone");
+    let live = admin.generate_key("Live").await;
+    let gone = admin.generate_key("Gone").await;
     assert_eq!(
         admin.act(&gone.id, "disable", &[]).await.status(),
         StatusCode::SEE_OTHER
