@@ -549,20 +549,10 @@ pub fn merchant_of(conn: &mut DbConnection, key_id: &str) -> Result<Option<Strin
 }
 
 /// A key found by the support console, with its merchant.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Clone, Queryable)]
 pub struct FoundKey {
-    /// Version ID.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Masked form.
-    pub masked_key: String,
-    /// Stored state.
-    pub status: String,
-    /// Version number.
-    pub version: i32,
-    /// The merchant's ID.
-    pub merchant_id: String,
+    /// The key.
+    pub row: KeyRow,
     /// The merchant's name.
     pub merchant_name: String,
 }
@@ -594,15 +584,7 @@ pub fn search(conn: &mut DbConnection, by: KeySearch<'_>, limit: i64) -> Result<
     let prefix = i32::try_from(crate::domain::KEY_PREFIX.chars().count()).unwrap_or(i32::MAX);
     let mut query = api_keys::table
         .inner_join(merchants::table)
-        .select((
-            api_keys::id,
-            api_keys::name,
-            api_keys::masked_key,
-            api_keys::status,
-            api_keys::version,
-            merchants::id,
-            merchants::name,
-        ))
+        .select((KeyRow::as_select(), merchants::name))
         .order(api_keys::created_at.desc())
         .limit(limit)
         .into_boxed();

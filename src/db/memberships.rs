@@ -90,7 +90,45 @@ pub struct Member {
     pub last_sign_in_at: Option<PrimitiveDateTime>,
 }
 
+/// Where a member stands, as the Members page and the support console show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    /// Signs in and works.
+    Active,
+    /// Disabled in this merchant.
+    Disabled,
+    /// The whole account was disabled (from the command line).
+    AccountDisabled,
+    /// Still on the one-time password.
+    MustSetPassword,
+}
+
+impl MemberStatus {
+    /// As shown.
+    pub fn label(self) -> &'static str {
+        match self {
+            MemberStatus::Active => "Active",
+            MemberStatus::Disabled => "Disabled",
+            MemberStatus::AccountDisabled => "Account disabled",
+            MemberStatus::MustSetPassword => "Must set a password",
+        }
+    }
+}
+
 impl Member {
+    /// Where the member stands, the most limiting state first.
+    pub fn status(&self) -> MemberStatus {
+        if self.disabled_at.is_some() {
+            MemberStatus::Disabled
+        } else if self.account_disabled {
+            MemberStatus::AccountDisabled
+        } else if self.password_change_required {
+            MemberStatus::MustSetPassword
+        } else {
+            MemberStatus::Active
+        }
+    }
+
     /// True for an admin who can act as one now: membership and account both enabled.
     pub fn is_active_admin(&self) -> bool {
         self.role.is_admin() && self.disabled_at.is_none() && !self.account_disabled

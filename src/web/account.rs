@@ -1,7 +1,7 @@
 //! The signed-in user's own account: choosing a new password, which an account made
 //! with a one-time password must do before anything else.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
@@ -90,7 +90,5 @@ pub async fn change_password(
     );
     user.session
         .set_flash("Your password was changed. Any other session of yours was signed out.");
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, HOME))
-        .finish())
+    Ok(crate::web::see_other(HOME))
 }

@@ -260,13 +260,6 @@ pub async fn log(
     render(
         StatusCode::OK,
         &AuditLogPage {
-            shell: Shell::new(&user, "audit-log"),
-            error: None,
-            from: typed.from.clone(),
-            to: typed.to.clone(),
-            keys: key_choices(&lists.keys, &typed.key),
-            actors: actor_choices(&lists.actors, &typed.actor),
-            types: type_choices(&typed.event_type),
             events: rows.iter().map(|event| history::view(event, &labels)).collect(),
             total,
             page,
@@ -275,6 +268,7 @@ pub async fn log(
             older: (page < pages).then(|| link(page + 1)),
             csv_href: typed.href(&[("format", "csv")]),
             filtered: filter != AuditFilter::default(),
+            ..AuditLogPage::filter_only(&user, &typed, &lists, None)
         },
     )
 }
@@ -290,9 +284,16 @@ async fn page_with_error(
     let lists = state.db.run(move |conn| lists(conn, &merchant_id)).await?;
     render(
         StatusCode::UNPROCESSABLE_ENTITY,
-        &AuditLogPage {
+        &AuditLogPage::filter_only(user, typed, &lists, Some(message)),
+    )
+}
+
+impl AuditLogPage {
+    /// The filter form as typed, with no results yet.
+    fn filter_only(user: &CurrentUser, typed: &Typed, lists: &Lists, error: Option<String>) -> Self {
+        Self {
             shell: Shell::new(user, "audit-log"),
-            error: Some(message),
+            error,
             from: typed.from.clone(),
             to: typed.to.clone(),
             keys: key_choices(&lists.keys, &typed.key),
@@ -306,8 +307,8 @@ async fn page_with_error(
             older: None,
             csv_href: LOG.to_owned(),
             filtered: true,
-        },
-    )
+        }
+    }
 }
 
 fn key_choices(keys: &[KeyLabel], typed: &str) -> Vec<Choice> {
@@ -323,13 +324,12 @@ fn key_choices(keys: &[KeyLabel], typed: &str) -> Vec<Choice> {
 fn actor_choices(actors: &[(String, Option<String>, String)], typed: &str) -> Vec<Choice> {
     let mut choices: Vec<Choice> = Vec::new();
     for (kind, id, name) in actors {
-        let (value, label) = match (kind.as_str(), id) {
-            ("cli", _) => ("cli".to_owned(), "The command line".to_owned()),
-            ("system", _) => ("system".to_owned(), "Keyward (system)".to_owned()),
-            ("support", Some(id)) => (id.clone(), format!("{name} (support)")),
-            (_, Some(id)) => (id.clone(), name.clone()),
+        let value = match (kind.as_str(), id) {
+            ("cli" | "system", _) => kind.clone(),
+            (_, Some(id)) => id.clone(),
             (_, None) => continue,
         };
+        let label = history::who(kind, name);
         // A renamed user appears once, under the first of their names in the list.
         if choices.iter().any(|choice| choice.value == value) {
             continue;
@@ -354,7 +354,6 @@ fn type_choices(typed: &str) -> Vec<Choice> {
         .collect()
 }
 
-/// One CSV field: quoted, with formula-looking text defused for spreadsheets.
 /// One quoted CSV cell: formulas defused, and bidirectional controls shown as the pages
 /// show them.
 fn csv_field(value: &str) -> String {

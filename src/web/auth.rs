@@ -11,7 +11,7 @@ use crate::domain::{Email, Password, PasswordHash};
 use crate::error::WebError;
 use crate::web::forms::FormFields;
 use crate::web::session::TypedSession;
-use crate::web::{AppState, render};
+use crate::web::{AppState, render, see_other};
 
 /// Where a signed-in user lands.
 pub const HOME: &str = "/settings/api-credentials";
@@ -26,12 +26,6 @@ struct LoginPage<'a> {
     csrf_token: &'a str,
     email: &'a str,
     error: Option<&'a str>,
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
 }
 
 /// `GET /`: the dashboard for a signed-in user, the sign-in page for anyone else.

@@ -52,16 +52,22 @@ impl EventView {
     }
 }
 
+/// How history names an actor of kind `actor_type` ("Ana Lima", "Sam (support)",
+/// "Keyward (system)", "the command line").
+pub fn who(actor_type: &str, actor_name: &str) -> String {
+    match actor_type {
+        "support" => format!("{actor_name} (support)"),
+        "system" => format!("{actor_name} (system)"),
+        "cli" => "the command line".to_owned(),
+        _ => actor_name.to_owned(),
+    }
+}
+
 /// Reads `event`; `keys` names the keys it may mention.
 pub fn view(event: &EventRow, keys: &HashMap<String, KeyLabel>) -> EventView {
     let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
     let event_type = event.event_type.parse::<EventType>().ok();
-    let who = match event.actor_type.as_str() {
-        "support" => format!("{} (support)", event.actor_name),
-        "system" => format!("{} (system)", event.actor_name),
-        "cli" => "the command line".to_owned(),
-        _ => event.actor_name.clone(),
-    };
+    let who = who(&event.actor_type, &event.actor_name);
     EventView {
         id: event.id.clone(),
         event_type: event.event_type.clone(),

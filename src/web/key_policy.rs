@@ -1,6 +1,6 @@
 //! Settings → Key Policy (admins only).
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
@@ -166,9 +166,7 @@ pub async fn save(
     user.session.set_flash(&format!(
         "Key policy saved ({label}). It applies to the next action; existing keys are unchanged."
     ));
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/settings/key-policy"))
-        .finish())
+    Ok(crate::web::see_other("/settings/key-policy"))
 }
 
 #[cfg(test)]

@@ -240,9 +240,7 @@ async fn list_page(
     let shell = Shell::new(user, "api-credentials");
     let Some(merchant) = user.merchant.clone() else {
         // Only support staff work in no merchant: they pick one in the console first.
-        return Ok(HttpResponse::SeeOther()
-            .insert_header((actix_web::http::header::LOCATION, "/support"))
-            .finish());
+        return Ok(crate::web::see_other("/support"));
     };
     let now = state.clock.now();
     let merchant_id = merchant.merchant_id.clone();

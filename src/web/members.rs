@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
-use crate::db::memberships::{self, Member};
+use crate::db::memberships::{self, Member, MemberStatus};
 use crate::db::{DbConnection, users};
 use crate::domain::{Actor, Email, Password, PersonName, Role, ValidationError, generate_password};
 use crate::error::WebError;
@@ -71,14 +71,11 @@ pub struct MemberRow {
 }
 
 fn row(member: &Member, you: &str, now: PrimitiveDateTime) -> MemberRow {
-    let (status, status_class) = if member.disabled_at.is_some() {
-        ("Disabled", "disabled")
-    } else if member.account_disabled {
-        ("Account disabled", "disabled")
-    } else if member.password_change_required {
-        ("Must set a password", "rotated")
-    } else {
-        ("Active", "active")
+    let status = member.status();
+    let status_class = match status {
+        MemberStatus::Active => "active",
+        MemberStatus::Disabled | MemberStatus::AccountDisabled => "disabled",
+        MemberStatus::MustSetPassword => "rotated",
     };
     MemberRow {
         id: member.user_id.clone(),
@@ -92,7 +89,7 @@ fn row(member: &Member, you: &str, now: PrimitiveDateTime) -> MemberRow {
             .unwrap_or_default(),
         last_sign_in_exact: member.last_sign_in_at.map(format::datetime).unwrap_or_default(),
         last_sign_in_iso: member.last_sign_in_at.map(format::iso).unwrap_or_default(),
-        status,
+        status: status.label(),
         status_class,
         disabled: member.disabled_at.is_some(),
     }
@@ -309,17 +306,21 @@ pub async fn add(
 }
 
 /// A member of the admin's merchant by ID; anyone else is not found.
+/// The member looked up first, as keys are (`keys::managed_key`): another merchant's
+/// member is not found, whatever the user's role.
 async fn member_of(user: &CurrentUser, state: &AppState, user_id: &str) -> Result<Member, WebError> {
-    let merchant_id = user.admin()?.merchant_id.clone();
+    let merchant_id = user.merchant()?.merchant_id.clone();
     if uuid::Uuid::parse_str(user_id).is_err() {
         return Err(WebError::NotFound);
     }
     let user_id = user_id.to_owned();
-    state
+    let member = state
         .db
         .run(move |conn| memberships::member(conn, &merchant_id, &user_id))
         .await?
-        .ok_or(WebError::NotFound)
+        .ok_or(WebError::NotFound)?;
+    user.admin()?;
+    Ok(member)
 }
 
 /// Applies `change` to a member of the admin's merchant (anyone else's ID is not

@@ -229,6 +229,14 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
 }
 
+/// A 303 to `location`: where a plain form post or a page without content of its own
+/// sends the browser.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish()
+}
+
 /// True for requests made by htmx, which get a partial instead of a whole page.
 pub fn is_htmx(req: &HttpRequest) -> bool {
     req.headers().contains_key("HX-Request")

@@ -70,8 +70,6 @@ pub fn after_change(req: &HttpRequest, user: &CurrentUser, location: &str, messa
             .insert_header(("HX-Redirect", location))
             .finish()
     } else {
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, location))
-            .finish()
+        crate::web::see_other(location)
     }
 }

@@ -1,17 +1,15 @@
 //! Settings: the merchant's pages and the merchant switcher.
 
 use actix_web::HttpResponse;
-use actix_web::http::header;
 
 use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
 use crate::web::forms::FormFields;
+use crate::web::see_other;
 
 /// `GET /settings`: the first settings page.
 pub async fn index(_user: CurrentUser) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/settings/api-credentials"))
-        .finish()
+    see_other("/settings/api-credentials")
 }
 
 /// `POST /settings/merchant` (field `merchant_id`): works in another of the user's merchants. A merchant the
@@ -23,7 +21,5 @@ pub async fn switch_merchant(user: CurrentUser, form: FormFields) -> Result<Http
         .find(|m| m.merchant_id == form.get("merchant_id"))
         .ok_or(WebError::NotFound)?;
     user.session.set_merchant_id(&merchant.merchant_id);
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/settings/api-credentials"))
-        .finish())
+    Ok(see_other("/settings/api-credentials"))
 }

@@ -1,7 +1,7 @@
 //! The support console: support staff find a merchant or a key and open its pages,
 //! read only. Every change they try is refused and recorded.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
@@ -13,7 +13,7 @@ use crate::domain::SupportQuery;
 use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
 use crate::web::shell::Shell;
-use crate::web::{AppState, format, render};
+use crate::web::{AppState, format, render, see_other};
 
 /// Results shown per kind.
 const RESULTS: usize = 50;
@@ -22,9 +22,8 @@ const RESULTS: usize = 50;
 /// refused.
 pub async fn record_refusal(state: &AppState, user: &CurrentUser, req: &HttpRequest) -> Result<(), WebError> {
     let key_id = req
-        .path()
-        .strip_prefix("/settings/api-credentials/")
-        .and_then(|rest| rest.split('/').next())
+        .match_info()
+        .get("key_id")
         .and_then(|id| uuid::Uuid::parse_str(id).ok())
         .map(|id| id.hyphenated().to_string());
     let viewed = user.merchant.as_ref().map(|m| m.merchant_id.clone());
@@ -77,10 +76,10 @@ impl From<Merchant> for MerchantResult {
 
 /// A key in the results.
 pub struct KeyResult {
-    /// The key.
+    /// The key and its merchant.
     pub key: FoundKey,
-    /// Its state, as a badge shows it.
-    pub status: String,
+    /// Its state as the dashboard shows it (ACTIVE, EXPIRED, DELETED…).
+    pub status: &'static str,
 }
 
 /// `/support`.
@@ -127,10 +126,9 @@ pub async fn console(
         && let Some(query) = &query
     {
         let masked = serde_urlencoded::to_string([("q", query.display())]).unwrap_or_default();
-        return Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("/support?{masked}")))
-            .finish());
+        return Ok(see_other(&format!("/support?{masked}")));
     }
+    let now = state.clock.now();
     let (merchants, keys) = match query.clone() {
         None => (Vec::new(), Vec::new()),
         Some(query) => state.db.run(move |conn| search(conn, &query)).await?,
@@ -145,11 +143,13 @@ pub async fn console(
             merchants: merchants.into_iter().map(MerchantResult::from).collect(),
             keys: keys
                 .into_iter()
-                .map(|key| KeyResult {
-                    status: key.status.to_uppercase(),
-                    key,
+                .map(|key| {
+                    Ok(KeyResult {
+                        status: key.row.facts()?.display_status(now).label(),
+                        key,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, DbError>>()?,
         },
     )
 }
@@ -208,11 +208,7 @@ pub struct MemberLine {
 impl From<Member> for MemberLine {
     fn from(member: Member) -> Self {
         Self {
-            status: if member.disabled_at.is_some() || member.account_disabled {
-                "Disabled"
-            } else {
-                "Active"
-            },
+            status: member.status().label(),
             role: member.role.label(),
             name: member.name,
             email: member.email,
@@ -299,7 +295,5 @@ pub async fn open_key(
         return Err(WebError::NotFound);
     }
     user.session.set_merchant_id(&merchant_id);
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/settings/api-credentials/{key_id}")))
-        .finish())
+    Ok(see_other(&format!("/settings/api-credentials/{key_id}")))
 }
