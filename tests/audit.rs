@@ -9,10 +9,11 @@ use reqwest::StatusCode;
 use time::Duration;
 
 use crate::db_test;
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, USER_AGENT, spawn_app, spawn_app_with};
 use crate::keys::{Dashboard, LIST};
 
 db_test!(
+    policy_and_member_changes_are_in_the_audit_log_and_filter_by_who_made_them,
     grace_ended_expired_and_first_used_are_recorded_once_without_a_click,
     first_used_is_the_first_successful_request,
     a_lapse_is_recorded_by_the_next_change_when_the_sweep_has_not_run,
@@ -35,6 +36,71 @@ async fn whoami(app: &TestApp, key: &str) -> StatusCode {
         .await
         .unwrap()
         .status()
+}
+
+async fn policy_and_member_changes_are_in_the_audit_log_and_filter_by_who_made_them(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    admin.set_policy("single-key").await;
+    let developer = Dashboard::member(&app, "dev@example.com", Role::Developer).await;
+    developer.generate_ok("By the developer").await;
+    let (admin_id, developer_id) = {
+        let mut conn = app.db.get().unwrap();
+        let mut id = |email: &str| {
+            keyward::db::users::find_by_email(&mut conn, &keyward::domain::Email::parse(email).unwrap())
+                .unwrap()
+                .unwrap()
+                .id
+        };
+        (id(&app.admin_email), id("dev@example.com"))
+    };
+    let token = admin.browser.csrf_token("/settings/members").await;
+    let res = admin
+        .browser
+        .post_form(
+            &format!("/settings/members/{developer_id}/role"),
+            &[("csrf_token", &token), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    let policy = admin
+        .browser
+        .html("/settings/audit-log?type=policy_changed")
+        .await;
+    assert!(
+        policy.contains("1 event") && policy.contains("Key policy changed"),
+        "{policy}"
+    );
+    assert!(policy.contains("max active keys: 5 → 1"), "{policy}");
+    let role = admin
+        .browser
+        .html("/settings/audit-log?type=member_role_changed")
+        .await;
+    assert!(
+        role.contains("role: developer → viewer") && role.contains("dev@example.com"),
+        "{role}"
+    );
+    // By who made them: the admin's changes, then the developer's key alone.
+    let by_admin = admin
+        .browser
+        .html(&format!("/settings/audit-log?actor={admin_id}"))
+        .await;
+    assert!(
+        by_admin.contains("<td>Key policy changed</td>") && by_admin.contains("<td>Member role changed</td>")
+    );
+    assert!(
+        by_admin.contains("2 events") && !by_admin.contains("<td>Created</td>"),
+        "{by_admin}"
+    );
+    let by_developer = admin
+        .browser
+        .html(&format!("/settings/audit-log?actor={developer_id}"))
+        .await;
+    assert!(by_developer.contains("2 events") && by_developer.contains("<td>Created</td>"));
+    assert!(!by_developer.contains("<td>Key policy changed</td>"));
 }
 
 async fn grace_ended_expired_and_first_used_are_recorded_once_without_a_click(backend: Backend) {
@@ -239,6 +305,21 @@ async fn the_key_page_tells_the_whole_story_newest_first(backend: Backend) {
         admin.events(&key.id),
         ["generated", "revealed", "edited", "scopes_changed", "disabled"]
     );
+    for event in key_events::for_key(&mut app.db.get().unwrap(), &admin.merchant_id, &key.id).unwrap() {
+        let recorded = (
+            event.actor_type.as_str(),
+            event.actor_name.as_str(),
+            event.client_address.as_deref(),
+            event.user_agent.as_deref(),
+        );
+        assert_eq!(
+            recorded,
+            ("user", "Admin", Some("127.0.0.1"), Some(USER_AGENT)),
+            "{}",
+            event.event_type
+        );
+        assert!(!event.details.contains("kw_live_"), "no key in the details");
+    }
     assert_eq!(
         admin.events(&copy.id),
         ["generated", "duplicated_from", "revealed"]

@@ -14,6 +14,9 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use tempfile::TempDir;
 
+/// What the test browser calls itself, so history can be checked for it.
+pub const USER_AGENT: &str = "KeywardTests/1.0";
+
 /// The local Postgres the suite creates its databases on.
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -369,6 +372,7 @@ impl Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .local_address(Some(source.parse().unwrap()))
+                .user_agent(USER_AGENT)
                 .build()
                 .unwrap(),
             cookie: Mutex::new(None),

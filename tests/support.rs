@@ -5,7 +5,7 @@ use keyward::domain::{ApiKey, Role};
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, location, spawn_app};
+use crate::helpers::{Backend, Browser, TestApp, USER_AGENT, location, spawn_app};
 use crate::keys::{Dashboard, LIST};
 
 db_test!(
@@ -178,7 +178,12 @@ async fn support_sees_everything_read_only_and_every_change_is_refused_and_recor
     let before = admin.keys();
     let token = browser.csrf_token(LIST).await;
     let base = format!("{LIST}/{}", live.id);
+    let member = app.create_member("dev@example.com", "dev password 1", &merchant_id, Role::Developer);
     let changes = [
+        format!("/settings/members/{member}/role"),
+        format!("/settings/members/{member}/disable"),
+        format!("/settings/members/{member}/enable"),
+        format!("/settings/members/{member}/remove"),
         LIST.to_owned(),
         format!("{base}/rotate"),
         format!("{base}/revoke"),
@@ -249,6 +254,19 @@ async fn support_sees_everything_read_only_and_every_change_is_refused_and_recor
         live.id
     ));
     assert_eq!(on_key, 7);
+    let on_member = app.count(&format!(
+        "SELECT COUNT(*) AS n FROM key_events WHERE event_type = 'change_refused' AND key_id IS NULL \
+         AND details LIKE '%/settings/members/{member}/%' AND actor_name = 'Sam Support' \
+         AND client_address = '127.0.0.1' AND user_agent = '{USER_AGENT}'"
+    ));
+    assert_eq!(
+        on_member, 4,
+        "each member route's refusal, with who, from where and with what"
+    );
+    let still = keyward::db::memberships::member(&mut app.db.get().unwrap(), &merchant_id, &member)
+        .unwrap()
+        .expect("still a member");
+    assert_eq!((still.role, still.disabled_at), (Role::Developer, None));
     assert!(
         text(&browser, &format!("{LIST}/{}", live.id))
             .await
