@@ -71,6 +71,35 @@ async fn a_key_revoked_through_one_instance_is_refused_by_the_other_within_a_sec
 }
 
 #[tokio::test]
+async fn a_key_revoked_from_the_command_line_is_refused_by_every_instance_within_a_second() {
+    let Some((app, second)) = two_instances().await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    let key = admin.generate_ok("Shared").await;
+    let id = admin.key_named("Shared").id;
+    prime(&app.address, &key).await;
+    prime(&second, &key).await;
+    // What `keyward key revoke` runs: the library, in a process with no cache of its own.
+    keyward::keys::revoke(
+        &mut app.db.get().unwrap(),
+        &admin.merchant_id,
+        &id,
+        "REVOKE",
+        &keyward::domain::Actor::cli(),
+        app.clock.now(),
+    )
+    .unwrap();
+    for address in [&app.address, &second] {
+        let took = time_until(address, &key, StatusCode::UNAUTHORIZED, StdDuration::from_secs(2)).await;
+        assert!(
+            took.is_some_and(|took| took < StdDuration::from_secs(1)),
+            "{address}: {took:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_change_made_while_the_listeners_are_away_is_seen_within_a_second() {
     let Some((app, second)) = two_instances().await else {
         return;
