@@ -133,6 +133,10 @@ struct ServeArgs {
     /// history events, and removing expired sessions.
     #[arg(long, env = "KEYWARD_SWEEP_INTERVAL_MS", default_value = "60000")]
     sweep_interval_ms: String,
+    /// How long a change's request body may take to arrive before it is refused with
+    /// 408 and nothing changed (e.g. 10s).
+    #[arg(long, env = "KEYWARD_BODY_TIMEOUT", default_value = "10s")]
+    body_timeout: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +309,7 @@ fn settings(
         trusted_proxies: config::parse_trusted_proxies(&args.trusted_proxies)?,
         key_cache_ttl: config::parse_cache_ttl(&args.key_cache_ttl_ms)?,
         sweep_interval: config::parse_sweep_interval(&args.sweep_interval_ms)?,
+        body_timeout: config::parse_duration("KEYWARD_BODY_TIMEOUT", &args.body_timeout)?.unsigned_abs(),
     })
 }
 

@@ -323,7 +323,12 @@ pub struct Settings {
     pub key_cache_ttl: std::time::Duration,
     /// How often scheduled work (lapse events, expired sessions) runs.
     pub sweep_interval: std::time::Duration,
+    /// How long a dashboard change's body may take to arrive before it is answered 408.
+    pub body_timeout: std::time::Duration,
 }
+
+/// How long a request body may take to arrive unless configured.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often scheduled work runs unless configured.
 pub const DEFAULT_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);

@@ -41,6 +41,9 @@ pub enum WebError {
     /// The request body is too large.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The request body did not arrive within its deadline; nothing was changed.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// The request could not be read.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
@@ -117,6 +120,7 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::AlreadySubmitted => StatusCode::CONFLICT,
             WebError::Unavailable(_) | WebError::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -169,6 +173,17 @@ impl ResponseError for WebError {
             }
             WebError::PayloadTooLarge => {
                 page("Request too large", "The submitted form is larger than Keyward accepts.").respond(status)
+            }
+            WebError::BodyTimeout => {
+                let mut response = page(
+                    "Request timed out",
+                    "The form took too long to arrive, so nothing was changed. Check your connection and submit it again.",
+                )
+                .respond(status);
+                // The rest of a late body may still be on its way: the connection is not
+                // reused for another request.
+                response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+                response
             }
             WebError::BadRequest(message) => page("Bad request", message).respond(status),
             WebError::AlreadySubmitted => ErrorPage {

@@ -5,13 +5,14 @@
 use serde_json::json;
 use time::PrimitiveDateTime;
 
+use crate::authority::{self, Denied};
 use crate::db::key_events::{self, EventType};
 use crate::db::keys::{self, KeyRow, Lapse, NewKey, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
-    Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyPolicy, KeyStatus, Refusal,
-    Scopes, ValidationError, check_delete, check_disable, check_edit, check_enable, check_limit, check_renew,
-    check_revoke, check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
+    Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyPolicy, KeyStatus, Permission,
+    Refusal, Scopes, ValidationError, check_delete, check_disable, check_edit, check_enable, check_limit,
+    check_renew, check_revoke, check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
 };
 
 /// Why a key action did not happen. Nothing was written.
@@ -32,9 +33,22 @@ pub enum KeyError {
     /// A rule refused the change.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The actor may no longer make this change (removed, demoted or disabled since
+    /// the request began).
+    #[error("You no longer have permission to make this change.")]
+    NotPermitted,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<Denied> for KeyError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::NotPermitted => KeyError::NotPermitted,
+            Denied::Db(err) => KeyError::Db(err),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for KeyError {
@@ -320,7 +334,7 @@ pub fn generate(
     now: PrimitiveDateTime,
 ) -> Result<Generated, KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let name = KeyName::parse(&request.name, policy.name_required)?;
         let description = KeyDescription::parse(&request.description)?;
@@ -404,7 +418,7 @@ pub fn rotate(
     now: PrimitiveDateTime,
 ) -> Result<Generated, KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let old = load(conn, merchant_id, key_id, now)?;
         let facts = old.facts()?;
         check_rotate(&facts, keys::lineage_in_grace(conn, &old.lineage_id, now)?, now)?;
@@ -481,7 +495,7 @@ pub fn revoke(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
@@ -510,7 +524,7 @@ pub fn disable(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let row = load(conn, merchant_id, key_id, now)?;
         check_disable(&row.facts()?)?;
         apply(conn, &row, KeyStatus::Active, Transition::Disabled, actor, now)?;
@@ -536,7 +550,7 @@ pub fn enable(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         check_enable(
@@ -569,7 +583,7 @@ pub fn edit(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let name = KeyName::parse(&request.name, true)?;
@@ -635,7 +649,7 @@ pub fn renew(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
@@ -670,7 +684,7 @@ pub fn delete(
     now: PrimitiveDateTime,
 ) -> Result<(), KeyError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
@@ -700,7 +714,7 @@ pub fn set_policy(
 ) -> Result<(), KeyError> {
     let policy = policy.validate()?;
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::Admin)?;
         let before = key_policies::get(conn, merchant_id)?;
         key_policies::put(conn, merchant_id, &policy, now, &actor.name)?;
         let details = json!({ "before": policy_json(&before), "after": policy_json(&policy) });

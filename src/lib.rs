@@ -1,6 +1,7 @@
 //! Keyward: API-key management with a server-rendered dashboard.
 
 pub mod api;
+pub mod authority;
 pub mod cli;
 pub mod clock;
 pub mod config;

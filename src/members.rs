@@ -5,11 +5,12 @@
 use serde_json::json;
 use time::PrimitiveDateTime;
 
+use crate::authority::{self, Denied};
 use crate::db::key_events::{self, EventType};
 use crate::db::memberships::{self, Member};
 use crate::db::users::{self, Access, NewUser};
-use crate::db::{DbConnection, DbError, keys, write_transaction};
-use crate::domain::{Actor, Email, PasswordHash, PersonName, Role, ValidationError};
+use crate::db::{DbConnection, DbError, write_transaction};
+use crate::domain::{Actor, Email, PasswordHash, Permission, PersonName, Role, ValidationError};
 
 /// Why a member change did not happen. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +43,22 @@ pub enum MemberError {
         /// What was refused: "demoted", "disabled", "removed".
         change: &'static str,
     },
+    /// The actor may no longer change members (removed, demoted or disabled since the
+    /// request began).
+    #[error("You no longer have permission to make this change.")]
+    NotPermitted,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<Denied> for MemberError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::NotPermitted => MemberError::NotPermitted,
+            Denied::Db(err) => MemberError::Db(err),
+        }
+    }
 }
 
 /// A new account's name and the hash of its one-time password, made before the
@@ -72,11 +86,16 @@ fn member_json(member: &Member) -> serde_json::Value {
 
 /// Locks the merchant, then reads the member: every check after this sees the
 /// merchant's members as they will be when the change commits.
-fn load(conn: &mut DbConnection, merchant_id: &str, user_id: &str) -> Result<Member, MemberError> {
+fn load(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    user_id: &str,
+    actor: &Actor,
+) -> Result<Member, MemberError> {
     if uuid::Uuid::parse_str(user_id).is_err() {
         return Err(MemberError::NotFound);
     }
-    keys::lock_merchant(conn, merchant_id)?;
+    authority::lock_for(conn, merchant_id, actor, Permission::Admin)?;
     memberships::member(conn, merchant_id, user_id)?.ok_or(MemberError::NotFound)
 }
 
@@ -109,7 +128,7 @@ pub fn add(
     now: PrimitiveDateTime,
 ) -> Result<Added, MemberError> {
     write_transaction(conn, |conn| {
-        keys::lock_merchant(conn, merchant_id)?;
+        authority::lock_for(conn, merchant_id, actor, Permission::Admin)?;
         let (user_id, created) = match users::find_by_email(conn, email)? {
             Some(user) if user.is_support => {
                 return Err(MemberError::SupportAccount(user.email));
@@ -167,7 +186,7 @@ pub fn change_role(
     now: PrimitiveDateTime,
 ) -> Result<Member, MemberError> {
     write_transaction(conn, |conn| {
-        let member = load(conn, merchant_id, user_id)?;
+        let member = load(conn, merchant_id, user_id, actor)?;
         if member.role == role {
             return Ok(member);
         }
@@ -204,7 +223,7 @@ pub fn set_disabled(
     now: PrimitiveDateTime,
 ) -> Result<Member, MemberError> {
     write_transaction(conn, |conn| {
-        let member = load(conn, merchant_id, user_id)?;
+        let member = load(conn, merchant_id, user_id, actor)?;
         if member.disabled_at.is_some() == disabled {
             return Ok(member);
         }
@@ -237,7 +256,7 @@ pub fn remove(
     now: PrimitiveDateTime,
 ) -> Result<Member, MemberError> {
     write_transaction(conn, |conn| {
-        let member = load(conn, merchant_id, user_id)?;
+        let member = load(conn, merchant_id, user_id, actor)?;
         keep_an_admin(conn, merchant_id, &member, "removed")?;
         memberships::remove(conn, &member.user_id, merchant_id)?;
         let details = json!({ "member": member_json(&member), "role": member.role.as_str() });

@@ -188,6 +188,7 @@ fn serve(
     let proxies = Data::new(state.proxies.clone());
     let data = Data::new(state);
     let verifier = Data::new(verifier);
+    let body_deadline = Data::new(web::body::BodyDeadline(settings.body_timeout));
     let mut server = HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
             .cookie_name(SESSION_COOKIE.to_owned())
@@ -209,6 +210,7 @@ fn serve(
             .app_data(data.clone())
             .app_data(verifier.clone())
             .app_data(proxies.clone())
+            .app_data(body_deadline.clone())
             .configure(web::operations)
             .configure(crate::api::routes)
             .service(
@@ -216,7 +218,8 @@ fn serve(
                     .configure(web::dashboard)
                     .default_service(route().to(web::not_found))
                     .wrap(from_fn(web::csrf::protect))
-                    .wrap(sessions),
+                    .wrap(sessions)
+                    .wrap(from_fn(web::body::deadline)),
             )
             .default_service(route().to(web::not_found))
             .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed_page))

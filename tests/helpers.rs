@@ -183,6 +183,7 @@ fn test_settings(database: &DatabaseUrl) -> Settings {
         trusted_proxies: Vec::new(),
         key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
+        body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
     }
 }
 

@@ -154,6 +154,18 @@ pub(crate) const ROUTES: &[Route] = &[
         ActiveKey,
         [303, 403, 403, 403, 403, 303],
     ),
+    post(
+        "/support/merchants/{merchant}",
+        Nothing,
+        Some("/support/merchants/{merchant}"),
+        [303, 403, 403, 403, 403, 303],
+    ),
+    post(
+        "/support/merchants/{merchant}/keys/{key}",
+        ActiveKey,
+        Some("/support/merchants/{merchant}"),
+        [303, 403, 403, 403, 403, 303],
+    ),
     get("/account/password", Nothing, [303, 200, 200, 200, 200, 200]),
     post(
         "/settings/api-credentials",
@@ -387,8 +399,10 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
             Who::AdminB => sign_in(&app, "admin@b.example").await,
             Who::Support => {
                 let browser = sign_in(&app, "support@platform.example").await;
-                let res = browser.get(&format!("/support/merchants/{merchant_a}")).await;
-                assert_eq!(res.status(), StatusCode::OK);
+                let overview = format!("/support/merchants/{merchant_a}");
+                let token = browser.csrf_token(&overview).await;
+                let res = browser.post_form(&overview, &[("csrf_token", &token)]).await;
+                assert_eq!(res.status(), StatusCode::SEE_OTHER, "support opens merchant A");
                 browser
             }
         };

@@ -5,11 +5,12 @@ use keyward::domain::{ApiKey, Role};
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, USER_AGENT, location, spawn_app};
+use crate::helpers::{Backend, Browser, TestApp, USER_AGENT, csrf_token_in, location, spawn_app};
 use crate::keys::{Dashboard, LIST};
 
 db_test!(
     support_finds_a_key_from_the_four_characters_a_merchant_reads_out,
+    only_a_form_with_the_token_switches_the_merchant_support_is_viewing,
     support_sees_everything_read_only_and_every_change_is_refused_and_recorded,
     only_support_staff_open_the_console,
     the_console_refuses_bad_searches_cleanly,
@@ -21,6 +22,87 @@ async fn support(app: &TestApp) -> Browser {
     let res = browser.sign_in("sam@support.example", "support password").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     browser
+}
+
+/// Opens a merchant from its overview, as the button there does.
+async fn open(browser: &Browser, merchant_id: &str) {
+    let overview = format!("/support/merchants/{merchant_id}");
+    let token = csrf_token_in(&text(browser, &overview).await).unwrap();
+    let res = browser.post_form(&overview, &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "opening {merchant_id}");
+    assert_eq!(location(&res), overview);
+}
+
+/// The merchant the support banner names on API Credentials.
+async fn viewed(browser: &Browser) -> String {
+    let page = text(browser, LIST).await;
+    let start = page
+        .find("you are looking at <strong>")
+        .expect("the support banner")
+        + 27;
+    let end = page[start..].find("</strong>").unwrap() + start;
+    page[start..end].to_owned()
+}
+
+async fn only_a_form_with_the_token_switches_the_merchant_support_is_viewing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let demo = app.demo_merchant_id();
+    let rival = app.create_merchant("Rival");
+    let rival_key = keyward::keys::generate(
+        &mut app.db.get().unwrap(),
+        &rival,
+        &keyward::keys::GenerateRequest {
+            name: "Rival key".to_owned(),
+            expires: "never".to_owned(),
+            ..Default::default()
+        },
+        &keyward::domain::Actor::cli(),
+        &keyward::startup::key_pepper(&crate::helpers::test_secret()),
+        app.clock.now(),
+    )
+    .unwrap()
+    .row
+    .id;
+    let browser = support(&app).await;
+    open(&browser, &demo).await;
+    assert_eq!(viewed(&browser).await, "Demo Merchant");
+
+    // Links another site can make (a GET of the overview or of a key) only look.
+    let overview = text(&browser, &format!("/support/merchants/{rival}")).await;
+    assert!(overview.contains("Open Rival"), "{overview}");
+    let offer = text(&browser, &format!("/support/merchants/{rival}/keys/{rival_key}")).await;
+    assert!(offer.contains("Open key"), "{offer}");
+    assert_eq!(viewed(&browser).await, "Demo Merchant");
+
+    // A POST without the session's token, or from another site, is refused.
+    let res = browser
+        .post_form(
+            &format!("/support/merchants/{rival}"),
+            &[("csrf_token", "forged")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let token = browser.csrf_token("/support").await;
+    let res = browser
+        .send(
+            browser
+                .builder(reqwest::Method::POST, &format!("/support/merchants/{rival}"))
+                .header("Origin", "https://evil.example")
+                .form(&[("csrf_token", token.as_str())]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(viewed(&browser).await, "Demo Merchant");
+
+    open(&browser, &rival).await;
+    assert_eq!(viewed(&browser).await, "Rival");
+    // Opening a merchant is not a change support staff are refused or recorded for.
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM key_events WHERE event_type = 'change_refused'"),
+        0
+    );
 }
 
 async fn text(browser: &Browser, path: &str) -> String {
@@ -105,10 +187,18 @@ async fn support_finds_a_key_from_the_four_characters_a_merchant_reads_out(backe
             .contains("Nothing found")
     );
 
-    // The link opens the key page, with its history, in that merchant.
-    let res = browser
-        .get(&format!("/support/merchants/{merchant_id}/keys/{}", key.id))
-        .await;
+    // The link shows the merchant, offering to open it on the key; opening it (a form
+    // with the session's token) lands on the key page, with its history.
+    let link = format!("/support/merchants/{merchant_id}/keys/{}", key.id);
+    let offer = text(&browser, &link).await;
+    assert!(offer.contains(&format!(r#"action="{link}""#)), "{offer}");
+    assert!(offer.contains(&masked));
+    let token = csrf_token_in(&offer).unwrap();
+    let res = browser.post_form(&link, &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), format!("{LIST}/{}", key.id));
+    // Once the merchant is open, the link goes straight to the key page.
+    let res = browser.get(&link).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), format!("{LIST}/{}", key.id));
     let page = text(&browser, &format!("{LIST}/{}", key.id)).await;
@@ -154,6 +244,7 @@ async fn support_sees_everything_read_only_and_every_change_is_refused_and_recor
         overview.contains(&app.admin_email),
         "support sees whom to talk to"
     );
+    open(&browser, &merchant_id).await;
 
     let list = text(&browser, LIST).await;
     assert!(list.contains("Support view, read only") && list.contains("Demo Merchant"));

@@ -5,7 +5,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::{memberships, merchants, users};
 use super::{DbConnection, DbError};
-use crate::domain::Role;
+use crate::domain::{Permission, Role};
 
 /// One of a user's merchants, with the user's role there.
 #[derive(Debug, Clone)]
@@ -129,9 +129,15 @@ impl Member {
         }
     }
 
+    /// True when this member can act now on a change asking for `permission`:
+    /// membership and account both enabled, and a role that allows it.
+    pub fn may(&self, permission: Permission) -> bool {
+        self.disabled_at.is_none() && !self.account_disabled && self.role.allows(permission)
+    }
+
     /// True for an admin who can act as one now: membership and account both enabled.
     pub fn is_active_admin(&self) -> bool {
-        self.role.is_admin() && self.disabled_at.is_none() && !self.account_disabled
+        self.may(Permission::Admin)
     }
 }
 

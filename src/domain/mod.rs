@@ -26,7 +26,7 @@ pub use lifecycle::{
 pub use names::{MerchantName, PersonName};
 pub use password::{Password, PasswordHash, generate_password, prepare_password_checks, random_token};
 pub use policy::{KeyPolicy, PolicyPreset};
-pub use role::{Role, UnknownRole};
+pub use role::{Permission, Role, UnknownRole};
 pub use scope::{Scope, Scopes};
 pub use search::SupportQuery;
 pub use throttle::SignInThrottle;
@@ -51,6 +51,12 @@ pub enum ValidationError {
     /// The field holds control characters (new lines, tabs, bidi overrides …).
     #[error("{field} must not contain control characters")]
     ControlCharacters {
+        /// The field's label as shown to people.
+        field: &'static str,
+    },
+    /// The field holds characters that show nothing (zero-width spaces, joiners …).
+    #[error("{field} must not contain invisible characters such as zero-width spaces")]
+    InvisibleCharacters {
         /// The field's label as shown to people.
         field: &'static str,
     },

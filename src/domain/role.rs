@@ -1,6 +1,15 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// What a change asks of the member who makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Generating, rotating, editing, disabling, revoking and deleting keys.
+    ManageKeys,
+    /// Changing members and the key policy.
+    Admin,
+}
+
 /// A member's role in a merchant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -33,6 +42,14 @@ impl Role {
     /// Only admins change the key policy and members.
     pub fn is_admin(self) -> bool {
         self == Role::Admin
+    }
+
+    /// True when this role may make changes that ask for `permission`.
+    pub fn allows(self, permission: Permission) -> bool {
+        match permission {
+            Permission::ManageKeys => self.can_manage_keys(),
+            Permission::Admin => self.is_admin(),
+        }
     }
 
     /// The role as shown on a page.

@@ -38,6 +38,7 @@ pub async fn protect(
             WebError::SessionsUnavailable
         }
         Err(Refusal::TooLarge) => WebError::PayloadTooLarge,
+        Err(Refusal::TimedOut) => WebError::BodyTimeout,
         Err(Refusal::Csrf(reason)) => {
             tracing::warn!(reason, "refused a change without a valid CSRF token");
             WebError::CsrfRejected(reason)
@@ -53,6 +54,8 @@ enum Refusal {
     Csrf(&'static str),
     /// The form is larger than any the dashboard sends: its token cannot be read.
     TooLarge,
+    /// The form did not arrive within its deadline.
+    TimedOut,
 }
 
 impl From<&'static str> for Refusal {
@@ -143,7 +146,9 @@ async fn form_token(req: &mut ServiceRequest) -> Result<Option<String>, Refusal>
         return Ok(None);
     }
     let body = req.extract::<Bytes>().await.map_err(|err| {
-        if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+        if crate::web::body::timed_out(&err) {
+            Refusal::TimedOut
+        } else if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
             Refusal::TooLarge
         } else {
             Refusal::Csrf("unreadable form")

@@ -10,7 +10,7 @@ use crate::db::DbError;
 use crate::db::memberships::{self, MerchantAccess};
 use crate::db::merchants;
 use crate::db::users::{self, User};
-use crate::domain::{Actor, ActorKind, Role};
+use crate::domain::{Actor, ActorKind, Permission, Role};
 use crate::error::WebError;
 use crate::web::session::TypedSession;
 use crate::web::{AppState, is_htmx, support};
@@ -43,7 +43,7 @@ impl CurrentUser {
     /// The merchant, for a user whose role there may change keys.
     pub fn key_manager(&self) -> Result<&MerchantAccess, WebError> {
         self.merchant().and_then(|m| {
-            if m.role.can_manage_keys() {
+            if m.role.allows(Permission::ManageKeys) {
                 Ok(m)
             } else {
                 Err(WebError::Forbidden)
@@ -54,7 +54,7 @@ impl CurrentUser {
     /// The merchant, for an admin of it.
     pub fn admin(&self) -> Result<&MerchantAccess, WebError> {
         self.merchant().and_then(|m| {
-            if m.role.is_admin() {
+            if m.role.allows(Permission::Admin) {
                 Ok(m)
             } else {
                 Err(WebError::Forbidden)
@@ -172,8 +172,10 @@ impl FromRequest for CurrentUser {
 }
 
 /// True for a request that would change something merchant-side. Support staff may
-/// still change their own password (signing out needs no `CurrentUser`).
+/// still change their own password and open a merchant from the console, which changes
+/// only what their own session looks at (signing out needs no `CurrentUser`).
 fn is_change(req: &HttpRequest) -> bool {
     !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && req.path() != crate::web::account::PASSWORD
+        && !req.path().starts_with("/support/merchants/")
 }

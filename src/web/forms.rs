@@ -67,7 +67,13 @@ impl FromRequest for FormFields {
             if !is_form {
                 return Err(WebError::UnsupportedMediaType);
             }
-            let body = body.await.map_err(|_| WebError::PayloadTooLarge)?;
+            let body = body.await.map_err(|err| {
+                if crate::web::body::timed_out(&err) {
+                    WebError::BodyTimeout
+                } else {
+                    WebError::PayloadTooLarge
+                }
+            })?;
             if body.len() > MAX_FORM_BYTES {
                 return Err(WebError::PayloadTooLarge);
             }

@@ -160,6 +160,7 @@ pub async fn save(
         .await
         .map_err(|err| match err {
             KeyError::Db(err) => WebError::from(err),
+            KeyError::NotPermitted => WebError::Forbidden,
             other => WebError::Unexpected(other.into()),
         })?;
     let label = policy.preset().map_or("Custom", |preset| preset.label());

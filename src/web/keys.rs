@@ -350,6 +350,7 @@ fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> {
         KeyError::Invalid(err) => Ok((StatusCode::UNPROCESSABLE_ENTITY, sentence(&err))),
         KeyError::NameTaken(_) | KeyError::Refused(_) => Ok((StatusCode::CONFLICT, err.to_string())),
         KeyError::NotFound => Err(WebError::NotFound),
+        KeyError::NotPermitted => Err(WebError::Forbidden),
         KeyError::AlreadySubmitted => Err(WebError::AlreadySubmitted),
         KeyError::Db(err) => Err(err.into()),
     }

@@ -175,6 +175,7 @@ fn refusal(err: MemberError) -> Result<(StatusCode, String), WebError> {
         | MemberError::CreatedMeanwhile(_)
         | MemberError::LastAdmin { .. } => Ok((StatusCode::CONFLICT, err.to_string())),
         MemberError::NotFound => Err(WebError::NotFound),
+        MemberError::NotPermitted => Err(WebError::Forbidden),
         MemberError::Db(err) => Err(err.into()),
     }
 }

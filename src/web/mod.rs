@@ -4,6 +4,7 @@ pub mod account;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod chart;
 pub mod csrf;
 pub mod current_user;
@@ -219,10 +220,15 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/settings/audit-log").route(web::get().to(audit::log)))
         .service(web::resource("/settings/audit-log/{event_id}").route(web::get().to(audit::event)))
         .service(web::resource("/support").route(web::get().to(support::console)))
-        .service(web::resource("/support/merchants/{merchant_id}").route(web::get().to(support::merchant)))
+        .service(
+            web::resource("/support/merchants/{merchant_id}")
+                .route(web::get().to(support::merchant))
+                .route(web::post().to(support::open_merchant)),
+        )
         .service(
             web::resource("/support/merchants/{merchant_id}/keys/{key_id}")
-                .route(web::get().to(support::open_key)),
+                .route(web::get().to(support::open_key))
+                .route(web::post().to(support::open_merchant_on_key)),
         )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))

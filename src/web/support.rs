@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::db::keys::{self as key_rows, FoundKey, KeySearch};
+use crate::db::keys::{self as key_rows, FoundKey, KeyRow, KeySearch};
 use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
 use crate::db::{DbError, key_events};
@@ -224,20 +224,37 @@ struct MerchantPage {
     merchant: MerchantResult,
     counts: Vec<StatusCount>,
     members: Vec<MemberLine>,
+    /// The merchant's pages show this merchant now; until then the page offers to open it.
+    opened: bool,
+    /// A key the console found, to open once the merchant is.
+    open_key: Option<KeyToOpen>,
 }
 
-/// `GET /support/merchants/{merchant_id}`: the merchant at a glance; from here on the
-/// merchant's pages show this merchant, read only.
-pub async fn merchant(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+/// A key found by the console whose merchant is not open yet.
+struct KeyToOpen {
+    id: String,
+    masked: String,
+}
+
+/// Reads a merchant ID from a path: a malformed one is not found, before any query.
+fn merchant_id_in(raw: String) -> Result<String, WebError> {
+    uuid::Uuid::parse_str(&raw).map_err(|_| WebError::NotFound)?;
+    Ok(raw)
+}
+
+/// The merchant the session is looking at, if it is `merchant_id`.
+fn is_open(user: &CurrentUser, merchant_id: &str) -> bool {
+    user.merchant
+        .as_ref()
+        .is_some_and(|m| m.merchant_id == merchant_id)
+}
+
+async fn overview(
+    user: &CurrentUser,
+    state: &AppState,
+    merchant_id: String,
+    open_key: Option<KeyToOpen>,
 ) -> Result<HttpResponse, WebError> {
-    support_only(&user)?;
-    let merchant_id = path.into_inner();
-    if uuid::Uuid::parse_str(&merchant_id).is_err() {
-        return Err(WebError::NotFound);
-    }
     let (merchant, counts, members) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
@@ -250,17 +267,12 @@ pub async fn merchant(
         })
         .await?;
     let merchant = merchant.ok_or(WebError::NotFound)?;
-    user.session.set_merchant_id(&merchant.id);
-    let mut user = user;
-    user.merchant = Some(memberships::MerchantAccess {
-        merchant_id: merchant.id.clone(),
-        merchant_name: merchant.name.clone(),
-        role: crate::domain::Role::Viewer,
-    });
+    let opened = is_open(user, &merchant.id);
     render(
         StatusCode::OK,
         &MerchantPage {
-            shell: Shell::new(&user, "support-merchant"),
+            shell: Shell::new(user, if opened { "support-merchant" } else { "support" }),
+            opened,
             merchant: merchant.into(),
             counts: counts
                 .into_iter()
@@ -270,12 +282,57 @@ pub async fn merchant(
                 })
                 .collect(),
             members: members.into_iter().map(MemberLine::from).collect(),
+            open_key,
         },
     )
 }
 
-/// `GET /support/merchants/{merchant_id}/keys/{key_id}`: opens a key found by the
-/// console on its merchant's key page.
+/// `GET /support/merchants/{merchant_id}`: the merchant at a glance. Looking changes
+/// nothing: the merchant's own pages show it only once it is opened with
+/// [`open_merchant`], a form with this session's CSRF token, so another site cannot
+/// switch what support staff are looking at.
+pub async fn merchant(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    support_only(&user)?;
+    let merchant_id = merchant_id_in(path.into_inner())?;
+    overview(&user, &state, merchant_id, None).await
+}
+
+/// `POST /support/merchants/{merchant_id}`: from now on the merchant's pages show this
+/// merchant, read only.
+pub async fn open_merchant(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    support_only(&user)?;
+    let merchant_id = merchant_id_in(path.into_inner())?;
+    let lookup = merchant_id.clone();
+    let found = state.db.run(move |conn| merchants::find(conn, &lookup)).await?;
+    let merchant = found.ok_or(WebError::NotFound)?;
+    user.session.set_merchant_id(&merchant.id);
+    Ok(see_other(&format!("/support/merchants/{}", merchant.id)))
+}
+
+/// The key `key_id` if it belongs to `merchant_id`; anything else is not found.
+async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
+    if uuid::Uuid::parse_str(key_id).is_err() {
+        return Err(WebError::NotFound);
+    }
+    let (merchant_id, key_id) = (merchant_id.to_owned(), key_id.to_owned());
+    state
+        .db
+        .run(move |conn| key_rows::find(conn, &merchant_id, &key_id))
+        .await?
+        .ok_or(WebError::NotFound)
+}
+
+/// `GET /support/merchants/{merchant_id}/keys/{key_id}`: a key found by the console.
+/// In the merchant already open, its key page; otherwise the merchant's overview,
+/// offering to open the merchant on that key.
 pub async fn open_key(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -283,17 +340,29 @@ pub async fn open_key(
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
     let (merchant_id, key_id) = path.into_inner();
-    if uuid::Uuid::parse_str(&key_id).is_err() {
-        return Err(WebError::NotFound);
+    let merchant_id = merchant_id_in(merchant_id)?;
+    let key = key_of(&state, &merchant_id, &key_id).await?;
+    if is_open(&user, &merchant_id) {
+        return Ok(see_other(&format!("/settings/api-credentials/{}", key.id)));
     }
-    let lookup = key_id.clone();
-    let owner = state
-        .db
-        .run(move |conn| key_rows::merchant_of(conn, &lookup))
-        .await?;
-    if owner.as_deref() != Some(merchant_id.as_str()) {
-        return Err(WebError::NotFound);
-    }
+    let open_key = KeyToOpen {
+        id: key.id,
+        masked: key.masked_key,
+    };
+    overview(&user, &state, merchant_id, Some(open_key)).await
+}
+
+/// `POST /support/merchants/{merchant_id}/keys/{key_id}`: opens the merchant on that
+/// key's page.
+pub async fn open_merchant_on_key(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, WebError> {
+    support_only(&user)?;
+    let (merchant_id, key_id) = path.into_inner();
+    let merchant_id = merchant_id_in(merchant_id)?;
+    let key = key_of(&state, &merchant_id, &key_id).await?;
     user.session.set_merchant_id(&merchant_id);
-    Ok(see_other(&format!("/settings/api-credentials/{key_id}")))
+    Ok(see_other(&format!("/settings/api-credentials/{}", key.id)))
 }
