@@ -8,7 +8,6 @@ use time::{Date, Duration, PrimitiveDateTime, Time};
 use super::policy::KeyPolicy;
 use super::{ValidationError, is_forbidden_char};
 
-const MAX_KEY_NAME_CHARS: usize = 100;
 const MAX_DESCRIPTION_CHARS: usize = 500;
 
 /// A key's stored state.
@@ -283,28 +282,14 @@ impl GracePeriod {
 pub struct KeyName(String);
 
 impl KeyName {
-    /// Parses a typed name: one line, at most 100 characters. Empty is `None` when the
-    /// name is optional.
+    /// Parses a typed name: one line, at most 100 characters, in its NFKC form, with no
+    /// invisible characters. Empty is `None` when the name is optional.
     pub fn parse(raw: &str, required: bool) -> Result<Option<Self>, ValidationError> {
         const FIELD: &str = "Name";
-        let name = raw.trim();
-        if name.is_empty() {
-            return if required {
-                Err(ValidationError::Empty { field: FIELD })
-            } else {
-                Ok(None)
-            };
+        match super::names::parse_single_line(raw, FIELD) {
+            Err(ValidationError::Empty { .. }) if !required => Ok(None),
+            parsed => parsed.map(|name| Some(Self(name))),
         }
-        if name.chars().count() > MAX_KEY_NAME_CHARS {
-            return Err(ValidationError::TooLong {
-                field: FIELD,
-                max: MAX_KEY_NAME_CHARS,
-            });
-        }
-        if name.chars().any(is_forbidden_char) {
-            return Err(ValidationError::ControlCharacters { field: FIELD });
-        }
-        Ok(Some(Self(name.to_owned())))
     }
 
     /// The name given to the n-th unnamed key.

@@ -1,9 +1,16 @@
+use unicode_normalization::UnicodeNormalization;
+
 use super::{ValidationError, is_forbidden_char};
 
 const MAX_NAME_CHARS: usize = 100;
 
-fn parse_single_line(raw: &str, field: &'static str) -> Result<String, ValidationError> {
-    let trimmed = raw.trim();
+/// Parses a one-line name of at most 100 characters, in its NFKC form: names that
+/// look alike (`Ｐrod` and `Prod`, `ﬁle` and `file`) are then the same name. Invisible
+/// characters (zero-width spaces and joiners, direction marks, the byte-order mark …)
+/// are refused, so two names that read the same cannot both exist.
+pub(crate) fn parse_single_line(raw: &str, field: &'static str) -> Result<String, ValidationError> {
+    let normalized: String = raw.nfkc().collect();
+    let trimmed = normalized.trim();
     if trimmed.is_empty() {
         return Err(ValidationError::Empty { field });
     }
@@ -16,7 +23,38 @@ fn parse_single_line(raw: &str, field: &'static str) -> Result<String, Validatio
     if trimmed.chars().any(is_forbidden_char) {
         return Err(ValidationError::ControlCharacters { field });
     }
+    if trimmed.chars().any(is_invisible) {
+        return Err(ValidationError::InvisibleCharacters { field });
+    }
     Ok(trimmed.to_owned())
+}
+
+/// True for characters that show nothing, or nothing of their own: format characters
+/// (zero-width space, joiners, word joiner, soft hyphen, byte-order mark), fillers
+/// that render blank, variation selectors and tags.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// A merchant's display name: one line, 1 to 100 characters.
@@ -75,6 +113,32 @@ mod tests {
             MerchantName::parse(&"é".repeat(101)),
             Err(ValidationError::TooLong { max: 100, .. })
         ));
+    }
+
+    #[test]
+    fn names_that_look_alike_normalize_to_one_form() {
+        assert_eq!(PersonName::parse("Ｐｒｏｄ").unwrap().as_str(), "Prod");
+        assert_eq!(PersonName::parse("\u{FB01}le").unwrap().as_str(), "file");
+        assert_eq!(PersonName::parse("Cafe\u{301}").unwrap().as_str(), "Caf\u{E9}");
+    }
+
+    #[test]
+    fn invisible_characters_are_refused() {
+        for raw in [
+            "Pr\u{200B}od",
+            "Prod\u{FEFF}",
+            "a\u{2060}b",
+            "so\u{00AD}ft",
+            "x\u{E0041}",
+        ] {
+            assert!(
+                matches!(
+                    PersonName::parse(raw),
+                    Err(ValidationError::InvisibleCharacters { .. })
+                ),
+                "{raw:?} was accepted"
+            );
+        }
     }
 
     #[test]
