@@ -156,7 +156,12 @@ async fn postgres_dying_mid_change_gives_503s_then_full_recovery_with_nothing_ha
     let dash = Dashboard::admin(&app).await;
     let key = dash.generate_ok("Survivor").await;
     let row = dash.key_named("Survivor");
-    let api = reqwest::Client::new();
+    // A fresh connection per request: a pooled one the server closed while Postgres was
+    // down would fail the next request on the client's side, not the server's.
+    let api = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let whoami = || {
         api.get(format!("{}/api/v1/whoami", app.address))
             .header("Authorization", format!("ApiKey {key}"))
