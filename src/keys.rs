@@ -155,9 +155,7 @@ fn apply(
     if keys::transition(conn, &row.id, from, transition, now, &actor.name)? {
         Ok(())
     } else {
-        Err(KeyError::Refused(Refusal::WrongState(
-            "changed by someone else just now",
-        )))
+        Err(KeyError::Refused(Refusal::Concurrent))
     }
 }
 

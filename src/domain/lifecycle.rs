@@ -194,6 +194,9 @@ pub enum Refusal {
     /// Only a key with a lifetime can be renewed.
     #[error("This key has no lifetime to renew; it never expires or has a fixed end date.")]
     NoLifetime,
+    /// The person's role does not manage keys.
+    #[error("Your role in this merchant cannot change keys.")]
+    NotPermitted,
 }
 
 /// The grace period a rotation leaves the old key.

@@ -1,6 +1,7 @@
 //! Pure logic with no I/O: values parsed from raw input, roles, passwords, the key
 //! format, key states and their rules, and the key policy.
 
+mod actions;
 mod actor;
 mod email;
 mod key;
@@ -15,6 +16,7 @@ mod scope;
 mod search;
 mod throttle;
 
+pub use actions::{AllowedActions, KeySurroundings, allowed_actions};
 pub use actor::{Actor, ActorKind};
 pub use email::Email;
 pub use key::{ApiKey, KEY_PREFIX, KeyFormatError, KeyPepper};

@@ -11,7 +11,10 @@ use time::PrimitiveDateTime;
 use crate::db::keys::{KeyLabel, KeyRow};
 use crate::db::memberships::MerchantAccess;
 use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
-use crate::domain::{DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, LIFETIME_CHOICES, Refusal, Scope};
+use crate::domain::{
+    AllowedActions, DisplayStatus, GracePeriod, KeyPolicy, KeyStatus, KeySurroundings, LIFETIME_CHOICES,
+    Refusal, Scope, allowed_actions,
+};
 use crate::error::WebError;
 use crate::keys::{self, EditRequest, GenerateRequest, Generated, KeyError};
 use crate::usage::hour_of as usage_hour;
@@ -108,6 +111,8 @@ pub struct KeyCard {
     pub can_disable: bool,
     /// Enable is offered.
     pub can_enable: bool,
+    /// Why a disabled key cannot be enabled now (the active-key limit), if so.
+    pub enable_refused: Option<String>,
     /// Edit and Duplicate are offered.
     pub can_edit: bool,
     /// Renew is offered.
@@ -117,6 +122,24 @@ pub struct KeyCard {
     display: DisplayStatus,
     created_at: PrimitiveDateTime,
     lineage_id: String,
+}
+
+impl KeyCard {
+    /// Offers exactly the actions the rules allow (see [`allowed_actions`]).
+    fn offer(&mut self, allowed: &AllowedActions) {
+        self.can_rotate = allowed.rotate.is_ok();
+        self.rotation_waits = allowed.rotate == Err(Refusal::RotationInGrace);
+        self.can_revoke = allowed.revoke.is_ok();
+        self.can_disable = allowed.disable.is_ok();
+        self.can_enable = allowed.enable.is_ok();
+        self.enable_refused = match &allowed.enable {
+            Err(refusal @ Refusal::LimitReached { .. }) => Some(refusal.to_string()),
+            _ => None,
+        };
+        self.can_edit = allowed.edit.is_ok();
+        self.can_renew = allowed.renew.is_ok();
+        self.can_delete = allowed.delete.is_ok();
+    }
 }
 
 /// The usage numbers a card shows, read in one query for the whole page.
@@ -140,11 +163,10 @@ impl Usage {
     }
 }
 
-fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
+/// A key's card as shown at `now`, offering no action until [`KeyCard::offer`].
+fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
     let facts = row.facts()?;
     let display = facts.display_status(now);
-    let status = facts.status;
-    let live = matches!(status, KeyStatus::Active | KeyStatus::Disabled);
     Ok(KeyCard {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -190,16 +212,15 @@ fn card(row: &KeyRow, policy: &KeyPolicy, now: PrimitiveDateTime) -> Result<KeyC
             .unwrap_or_default(),
         revoked: row.revoked_at.map(format::datetime).unwrap_or_default(),
         revoked_by: row.revoked_by.clone().unwrap_or_default(),
-        can_rotate: status == KeyStatus::Active && !facts.is_expired(now),
+        can_rotate: false,
         rotation_waits: false,
-        can_revoke: matches!(status, KeyStatus::Disabled)
-            || (status == KeyStatus::Active && !policy.revoke_only_disabled)
-            || facts.in_grace(now),
-        can_disable: status == KeyStatus::Active,
-        can_enable: status == KeyStatus::Disabled,
-        can_edit: live,
-        can_renew: live && facts.lifetime_days.is_some(),
-        can_delete: status != KeyStatus::Deleted && !(policy.delete_only_inactive && facts.is_usable(now)),
+        can_revoke: false,
+        can_disable: false,
+        can_enable: false,
+        enable_refused: None,
+        can_edit: false,
+        can_renew: false,
+        can_delete: false,
         display,
         created_at: row.created_at,
         lineage_id: row.lineage_id.clone(),
@@ -256,10 +277,32 @@ async fn list_page(
             Ok((rows, key_policies::get(conn, &merchant_id)?, usage))
         })
         .await?;
-    let mut cards = rows
+    let facts = rows
         .iter()
-        .map(|row| card(row, &policy, now))
+        .map(|row| row.facts().map(|facts| (row, facts)))
         .collect::<Result<Vec<_>, _>>()?;
+    let active_keys = facts
+        .iter()
+        .filter(|(_, facts)| facts.counts_toward_limit(now))
+        .count();
+    let mut cards = Vec::with_capacity(facts.len());
+    for (row, key) in &facts {
+        let lineage_in_grace = facts.iter().any(|(other, facts)| {
+            other.lineage_id == row.lineage_id && other.id != row.id && facts.in_grace(now)
+        });
+        let mut card = card(row, now)?;
+        card.offer(&allowed_actions(
+            key,
+            &KeySurroundings {
+                lineage_in_grace,
+                active_keys: u64::try_from(active_keys).unwrap_or(u64::MAX),
+                policy: &policy,
+                role: merchant.role,
+                now,
+            },
+        ));
+        cards.push(card);
+    }
     for card in &mut cards {
         usage.apply(card);
     }
@@ -285,12 +328,6 @@ async fn list_page(
     let expiring_count = current.iter().filter(|card| card.expires_soon).count();
     if filter == Some(Filter::ExpiringSoon) {
         current.retain(|card| card.expires_soon);
-    }
-    for card in &mut current {
-        if card.can_rotate && rotated.iter().any(|old| old.lineage_id == card.lineage_id) {
-            card.can_rotate = false;
-            card.rotation_waits = true;
-        }
     }
     let active_count = current
         .iter()
@@ -572,7 +609,7 @@ fn reveal(
 ) -> Result<HttpResponse, WebError> {
     let body = Reveal {
         key: generated.key.expose(),
-        card: card(&generated.row, &generated.policy, now)?,
+        card: card(&generated.row, now)?,
         rotated,
     };
     let response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
@@ -659,7 +696,6 @@ struct RotateForm {
 fn rotate_form(
     user: &CurrentUser,
     row: &KeyRow,
-    policy: &KeyPolicy,
     now: PrimitiveDateTime,
     chosen: GracePeriod,
     error: Option<String>,
@@ -668,7 +704,7 @@ fn rotate_form(
         csrf_token: user.session.csrf_token(),
         nonce: user.session.issue_form_nonce(),
         error,
-        card: card(row, policy, now)?,
+        card: card(row, now)?,
         next_version: row.version + 1,
         graces: GracePeriod::ALL
             .into_iter()
@@ -690,14 +726,7 @@ pub async fn rotate_page(
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
     let policy = policy_of(&state, &merchant.merchant_id).await?;
-    let form = rotate_form(
-        &user,
-        &row,
-        &policy,
-        state.clock.now(),
-        policy.default_grace,
-        None,
-    )?;
+    let form = rotate_form(&user, &row, state.clock.now(), policy.default_grace, None)?;
     modal(&req, &user, StatusCode::OK, "Rotate API Key", &form)
 }
 
@@ -747,7 +776,7 @@ pub async fn rotate(
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
             let chosen = grace.unwrap_or(policy.default_grace);
-            let form = rotate_form(&user, &row, &policy, now, chosen, Some(message))?;
+            let form = rotate_form(&user, &row, now, chosen, Some(message))?;
             modal(&req, &user, status, "Rotate API Key", &form)
         }
     }
@@ -789,14 +818,13 @@ async fn confirm_form(
     action: Irreversible,
     refused: Option<(StatusCode, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let policy = policy_of(state, &row.merchant_id).await?;
     let (status, error) = refused.map_or((StatusCode::OK, None), |(status, message)| {
         (status, Some(message))
     });
     let form = ConfirmForm {
         csrf_token: user.session.csrf_token(),
         error,
-        card: card(row, &policy, state.clock.now())?,
+        card: card(row, state.clock.now())?,
         revoke: action == Irreversible::Revoke,
     };
     modal(req, user, status, action.title(), &form)
@@ -883,7 +911,7 @@ pub async fn edit_page(
         description: row.description.clone(),
         scopes: scope_choices(&selected),
         scopes_editable: policy.scopes_editable,
-        card: card(&row, &policy, state.clock.now())?,
+        card: card(&row, state.clock.now())?,
     };
     modal(&req, &user, StatusCode::OK, "Edit API Key", &form)
 }
@@ -924,7 +952,7 @@ pub async fn edit(
                 description: request.description,
                 scopes: scope_choices(&request.scopes),
                 scopes_editable: policy.scopes_editable,
-                card: card(&row, &policy, now)?,
+                card: card(&row, now)?,
             };
             modal(&req, &user, status, "Edit API Key", &form)
         }
@@ -1026,11 +1054,10 @@ pub async fn detail(
         row.lineage_id.clone(),
         row.id.clone(),
     );
-    let (policy, lineage, hours, events) = state
+    let (lineage, hours, events) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             Ok((
-                key_policies::get(conn, &merchant_id)?,
                 key_rows::lineage(conn, &merchant_id, &lineage_id)?,
                 db_usage::hourly(conn, &key_id, usage_hour(now - time::Duration::hours(23)))?,
                 crate::db::key_events::for_key(conn, &merchant_id, &key_id)?,
@@ -1070,7 +1097,7 @@ pub async fn detail(
         .rev()
         .map(|event| history::view(event, &labels))
         .collect();
-    let mut card = card(&row, &policy, now)?;
+    let mut card = card(&row, now)?;
     let chart = UsageChart::new(now, &hours);
     card.succeeded_24h = chart.succeeded;
     card.failed_24h = chart.failed;
