@@ -557,6 +557,21 @@ fn a_secret_file_that_group_or_others_can_read_stops_the_start_with_one_line_nam
 }
 
 #[test]
+fn the_sqlite_database_and_its_wal_and_shm_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::create(Backend::Sqlite).expect("SQLite is never skipped");
+    // The files exist while the server holds the database open.
+    let (_server, _, _) = start_server(&db, Backend::Sqlite);
+    for name in ["keyward.db", "keyward.db-wal", "keyward.db-shm"] {
+        let mode = std::fs::metadata(db.dir.path().join(name))
+            .unwrap_or_else(|err| panic!("{name}: {err}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
+}
+
+#[test]
 fn a_refused_postgres_connection_is_reported_with_its_real_cause() {
     let output = keyward("postgres://postgres@127.0.0.1:1/keyward")
         .args(["migrate"])

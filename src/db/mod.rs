@@ -13,6 +13,7 @@ pub mod sessions;
 pub mod usage;
 pub mod users;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -111,6 +112,14 @@ impl DbError {
 /// Opening a connection failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// The SQLite file did not exist and could not be created.
+    #[error("cannot create the SQLite file `{path}`")]
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The server or file could not be opened.
     #[error(transparent)]
     Open(#[from] diesel::ConnectionError),
@@ -151,6 +160,10 @@ impl ConnectionManager {
     fn open_backend(&self) -> Result<DbConnection, ConnectError> {
         match &self.url {
             DatabaseUrl::Sqlite(path) => {
+                create_private_file(path).map_err(|source| ConnectError::CreateFile {
+                    path: path.clone(),
+                    source,
+                })?;
                 let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
                 // busy_timeout first, so switching to WAL waits for a concurrent opener.
                 conn.batch_execute(
@@ -169,6 +182,22 @@ impl ConnectionManager {
                 Ok(DbConnection::Postgres(conn))
             }
         }
+    }
+}
+
+/// Creates the SQLite file, readable and writable by its owner only, unless it exists.
+/// SQLite gives its -wal and -shm files the mode of the database file, so they are
+/// private too; left to SQLite, all three would follow the umask (often world-readable).
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => Err(err),
+        _ => Ok(()),
     }
 }
 
