@@ -216,7 +216,8 @@ fn serve(
                     .configure(web::dashboard)
                     .default_service(route().to(web::not_found))
                     .wrap(from_fn(web::csrf::protect))
-                    .wrap(sessions),
+                    .wrap(sessions)
+                    .wrap(from_fn(web::session_failures::answer)),
             )
             .default_service(route().to(web::not_found))
             .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed_page))
