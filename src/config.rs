@@ -47,6 +47,18 @@ pub enum ConfigError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The secret file lets group or others read or write it.
+    #[error(
+        "{setting}: `{path}` can be read or written by group or others (mode {mode:04o}); make it private to its owner: chmod 600 {path}"
+    )]
+    SecretFileExposed {
+        /// The setting that named the file.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// `KEYWARD_BIND` is not a socket address.
     #[error("KEYWARD_BIND: `{0}` is not an address such as 127.0.0.1:8080")]
     BadBind(String),
@@ -207,11 +219,7 @@ impl Secret {
             return Self::parse(secret.into_bytes(), "KEYWARD_SECRET");
         }
         if let Some(path) = file {
-            let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
-                setting: "KEYWARD_SECRET_FILE",
-                path: path.to_owned(),
-                source,
-            })?;
+            let bytes = read_private_file("KEYWARD_SECRET_FILE", path)?;
             return Self::parse(trim_line_end(bytes), "KEYWARD_SECRET_FILE");
         }
         match database {
@@ -222,21 +230,45 @@ impl Secret {
 
     fn load_or_create_beside(db_path: &Path) -> Result<Self, ConfigError> {
         let path = db_path.with_file_name("keyward.secret");
-        let file_error = |source| ConfigError::SecretFile {
-            setting: "keyward.secret",
-            path: path.clone(),
-            source,
-        };
-        match std::fs::read(&path) {
+        match read_private_file("keyward.secret", &path) {
             Ok(bytes) => Self::parse(trim_line_end(bytes), "keyward.secret"),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(ConfigError::SecretFile { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 let secret = crate::domain::random_token(86);
-                write_private_file(&path, secret.as_bytes()).map_err(file_error)?;
+                write_private_file(&path, secret.as_bytes()).map_err(|source| ConfigError::SecretFile {
+                    setting: "keyward.secret",
+                    path: path.clone(),
+                    source,
+                })?;
                 Self::parse(secret.into_bytes(), "keyward.secret")
             }
-            Err(err) => Err(file_error(err)),
+            Err(err) => Err(err),
         }
     }
+}
+
+/// Reads a secret file, refusing one that group or others may read or write: whoever
+/// reads the secret can forge sessions, and whoever writes it can replace it.
+fn read_private_file(setting: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let file_error = |source| ConfigError::SecretFile {
+        setting,
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(file_error)?;
+    // The mode of the file opened, not of whatever the path names a moment later.
+    let mode = file.metadata().map_err(file_error)?.permissions().mode() & 0o7777;
+    if mode & 0o066 != 0 {
+        return Err(ConfigError::SecretFileExposed {
+            setting,
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(file_error)?;
+    Ok(bytes)
 }
 
 fn trim_line_end(mut bytes: Vec<u8>) -> Vec<u8> {

@@ -56,6 +56,10 @@ pub enum WebError {
     /// The session could not be read because the database is out of reach.
     #[error("the session store is unavailable")]
     SessionsUnavailable,
+    /// The answer was ready but the session it changed could not be saved (the database
+    /// is out of reach, full or read-only).
+    #[error("the session could not be saved")]
+    SessionNotSaved(#[source] DbError),
     /// Anything else: a bug or an unexpected failure.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -71,9 +75,25 @@ impl From<DbError> for WebError {
     }
 }
 
-/// The ID shown on a 500 page; the request log line carries it with the cause chain.
+/// A server-side failure as its response carries it: the ID the page or the JSON error
+/// shows, and the cause chain the request log writes beside it on the request's line.
 #[derive(Debug, Clone)]
-pub struct ErrorId(pub String);
+pub struct Failure {
+    /// The error ID to quote to support.
+    pub id: String,
+    /// The error and its sources on one line.
+    pub cause: String,
+}
+
+impl Failure {
+    /// A new error ID for `err`.
+    pub fn of(err: &(dyn StdError + 'static)) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            cause: cause_chain(err),
+        }
+    }
+}
 
 /// An error page in the site layout.
 #[derive(Template)]
@@ -83,7 +103,7 @@ pub struct ErrorPage<'a> {
     pub title: &'a str,
     /// What happened and what to do.
     pub message: &'a str,
-    /// For a 500, the ID to quote to support.
+    /// For a server-side failure, the ID to quote to support.
     pub error_id: Option<&'a str>,
     /// Where the page's one link goes.
     pub next_href: &'a str,
@@ -123,7 +143,9 @@ impl ResponseError for WebError {
             WebError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::AlreadySubmitted => StatusCode::CONFLICT,
-            WebError::Unavailable(_) | WebError::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Unavailable(_) | WebError::SessionsUnavailable | WebError::SessionNotSaved(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -194,28 +216,41 @@ impl ResponseError for WebError {
                 next_label: "Back to API Credentials",
             }
             .respond(status),
-            WebError::Unavailable(_) | WebError::SessionsUnavailable => {
-                let mut response = page(
-                    "Temporarily unavailable",
-                    "Keyward cannot reach its database or finds it busy right now. Nothing was changed; please try again in a few seconds.",
-                )
+            WebError::Unavailable(_) | WebError::SessionsUnavailable | WebError::SessionNotSaved(_) => {
+                let message = match self {
+                    WebError::Unavailable(DbError::Unwritable(_)) => {
+                        "Keyward cannot write to its database right now: it is read-only or its disk is full. Nothing was changed; please try again later, and if it lasts, give support this error ID."
+                    }
+                    WebError::SessionNotSaved(_) => {
+                        "Keyward could not save your session in its database right now. Reload the page in a few seconds to see where things stand; if it lasts, give support this error ID."
+                    }
+                    _ => {
+                        "Keyward cannot reach its database or finds it busy right now. Nothing was changed; please try again in a few seconds."
+                    }
+                };
+                let failure = Failure::of(self);
+                let mut response = ErrorPage {
+                    error_id: Some(&failure.id),
+                    ..page("Temporarily unavailable", message)
+                }
                 .respond(status);
                 response
                     .headers_mut()
                     .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("5"));
+                response.extensions_mut().insert(failure);
                 response
             }
             WebError::Unexpected(_) => {
-                let error_id = uuid::Uuid::new_v4().simple().to_string();
+                let failure = Failure::of(self);
                 let mut response = ErrorPage {
                     title: "Something went wrong",
                     message: "Keyward could not complete this request and changed nothing. If it happens again, give support this error ID.",
-                    error_id: Some(&error_id),
+                    error_id: Some(&failure.id),
                     next_href: "/",
                     next_label: "Back to the dashboard",
                 }
                 .respond(status);
-                response.extensions_mut().insert(ErrorId(error_id));
+                response.extensions_mut().insert(failure);
                 response
             }
         }

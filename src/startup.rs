@@ -219,6 +219,7 @@ fn serve(
                     .default_service(route().to(web::not_found))
                     .wrap(from_fn(web::csrf::protect))
                     .wrap(sessions)
+                    .wrap(from_fn(web::session_failures::answer))
                     .wrap(from_fn(web::body::deadline)),
             )
             .default_service(route().to(web::not_found))

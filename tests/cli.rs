@@ -501,6 +501,76 @@ fn wrong_settings_stop_the_start_with_one_line_naming_the_setting() {
     assert_one_line_error(&missing_file, "KEYWARD_SECRET_FILE: cannot use");
 }
 
+/// Runs `keyward serve` until it exits, failing the test if it starts listening instead.
+fn refused_start(command: &mut Command) -> Output {
+    use std::io::Read;
+    let mut child = ServerProcess(
+        command
+            .env("KEYWARD_BIND", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs"),
+    );
+    for line in BufReader::new(child.0.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        assert!(
+            !line.starts_with("Keyward is listening"),
+            "the server started: {line}"
+        );
+    }
+    let mut stderr = Vec::new();
+    child.0.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    Output {
+        status: child.0.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr,
+    }
+}
+
+#[test]
+fn a_secret_file_that_group_or_others_can_read_stops_the_start_with_one_line_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("k.db").display());
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s".repeat(64)).unwrap();
+    for mode in [0o640, 0o604] {
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        let output = refused_start(keyward(&sqlite).arg("serve").env("KEYWARD_SECRET_FILE", &secret));
+        assert_one_line_error(
+            &output,
+            &format!("KEYWARD_SECRET_FILE: `{}` can be read", secret.display()),
+        );
+        assert_eq!(output.status.code(), Some(2), "{mode:o}");
+    }
+    // The secret Keyward keeps beside a SQLite database, opened up after it was made.
+    let beside = dir.path().join("keyward.secret");
+    std::fs::write(&beside, "s".repeat(64)).unwrap();
+    std::fs::set_permissions(&beside, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = refused_start(keyward(&sqlite).arg("serve"));
+    assert_one_line_error(
+        &output,
+        &format!("keyward.secret: `{}` can be read", beside.display()),
+    );
+    assert!(!dir.path().join("k.db").exists(), "stopped before the database");
+}
+
+#[test]
+fn the_sqlite_database_and_its_wal_and_shm_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::create(Backend::Sqlite).expect("SQLite is never skipped");
+    // The files exist while the server holds the database open.
+    let (_server, _, _) = start_server(&db, Backend::Sqlite);
+    for name in ["keyward.db", "keyward.db-wal", "keyward.db-shm"] {
+        let mode = std::fs::metadata(db.dir.path().join(name))
+            .unwrap_or_else(|err| panic!("{name}: {err}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
+}
+
 #[test]
 fn a_refused_postgres_connection_is_reported_with_its_real_cause() {
     let output = keyward("postgres://postgres@127.0.0.1:1/keyward")

@@ -1,6 +1,7 @@
 //! Faults: Postgres dying under a change and coming back, SQLite locked by another
-//! connection, and the server killed outright under load. (`operations.rs` covers a
-//! database dropped or its connections terminated.)
+//! connection, the server killed outright under load, and a database that cannot be
+//! written (a full disk, a read-only server). (`operations.rs` covers a database
+//! dropped or its connections terminated.)
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -455,4 +456,268 @@ async fn a_server_killed_under_load_keeps_every_key_and_event_and_loses_at_most_
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "every key works after the restart");
     }
+}
+
+/// A database that the test can make refuse writes and then take them again: on
+/// SQLite a small file system of its own that the test fills up (a full disk); on
+/// Postgres a private server switched to `default_transaction_read_only`, which every
+/// open connection follows on reload (a read-only database, as after a failover to a
+/// standby).
+enum Storage {
+    Sqlite(Tmpfs),
+    Postgres(PrivatePostgres),
+}
+
+/// A tmpfs mounted on a temporary folder, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: the test's server may still hold its files open.
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+impl Storage {
+    /// Sets the storage up; `None` (skipped, a failure in CI) without `mount` rights or
+    /// a private Postgres.
+    fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let mounted = Command::new("mount")
+                    .args(["-t", "tmpfs", "-o", "size=16m,mode=0700", "keyward-test"])
+                    .arg(dir.path())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success());
+                prerequisite(mounted, "mounting a tmpfs (root and mount)")?;
+                Some(Storage::Sqlite(Tmpfs { dir }))
+            }
+            Backend::Postgres => {
+                let mut pg = PrivatePostgres::create()?;
+                pg.start();
+                PgConnection::establish(&pg.url("postgres"))
+                    .unwrap()
+                    .batch_execute("CREATE DATABASE keyward")
+                    .unwrap();
+                Some(Storage::Postgres(pg))
+            }
+        }
+    }
+
+    fn url(&self) -> DatabaseUrl {
+        match self {
+            Storage::Sqlite(tmpfs) => DatabaseUrl::Sqlite(tmpfs.dir.path().join("keyward.db")),
+            Storage::Postgres(pg) => DatabaseUrl::Postgres(pg.url("keyward")),
+        }
+    }
+
+    /// The text the database's refusal carries, which the log must name.
+    fn refusal(&self) -> &'static str {
+        match self {
+            Storage::Sqlite(_) => "database or disk is full",
+            Storage::Postgres(_) => "in a read-only transaction",
+        }
+    }
+
+    fn filler(tmpfs: &Tmpfs) -> PathBuf {
+        tmpfs.dir.path().join("filler")
+    }
+
+    /// From now on every write fails.
+    fn refuse_writes(&self, db: &keyward::db::Db) {
+        match self {
+            Storage::Sqlite(tmpfs) => {
+                use std::io::Write;
+                // An empty WAL, so that the next write needs new space rather than
+                // reusing frames already checkpointed.
+                db.get()
+                    .unwrap()
+                    .batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .unwrap();
+                let mut filler = std::fs::File::create(Self::filler(tmpfs)).unwrap();
+                let chunk = vec![0_u8; 64 * 1024];
+                loop {
+                    match filler.write_all(&chunk) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == std::io::ErrorKind::StorageFull => break,
+                        Err(err) => panic!("filling the tmpfs: {err}"),
+                    }
+                }
+            }
+            Storage::Postgres(pg) => pg.set_read_only(true),
+        }
+    }
+
+    /// From now on writes work again.
+    fn take_writes(&self) {
+        match self {
+            Storage::Sqlite(tmpfs) => std::fs::remove_file(Self::filler(tmpfs)).unwrap(),
+            Storage::Postgres(pg) => pg.set_read_only(false),
+        }
+    }
+}
+
+impl PrivatePostgres {
+    /// Switches `default_transaction_read_only` for the whole server and waits until
+    /// it has reloaded its settings: every open connection then follows from its
+    /// next statement on.
+    fn set_read_only(&self, read_only: bool) {
+        let value = if read_only { "on" } else { "off" };
+        let mut admin = PgConnection::establish(&self.url("postgres")).unwrap();
+        // One statement each: ALTER SYSTEM refuses to run in a transaction block.
+        admin
+            .batch_execute(&format!(
+                "ALTER SYSTEM SET default_transaction_read_only = {value}"
+            ))
+            .unwrap();
+        admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+        let reloaded = |conn: &mut PgConnection| {
+            conn.batch_execute(&format!(
+                "DO $$ BEGIN IF current_setting('default_transaction_read_only') <> '{value}' \
+                 THEN RAISE 'not reloaded yet'; END IF; END $$"
+            ))
+            .is_ok()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !reloaded(&mut PgConnection::establish(&self.url("postgres")).unwrap()) {
+            assert!(Instant::now() < deadline, "the private Postgres did not reload");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts the server over `storage`; the SQLite TestDb only lends its folder.
+async fn spawn_on(storage: &Storage) -> crate::helpers::TestApp {
+    let url = storage.url();
+    spawn_app_with(Backend::Sqlite, |settings| settings.database = url)
+        .await
+        .expect("SQLite is never skipped")
+}
+
+/// Checks that `res` is the error page of a failed write, with everything every page
+/// has, and that the log carries its error ID once, with the request ID, the path and
+/// the database's refusal.
+async fn assert_failure_page(res: reqwest::Response, path: &str, refusal: &str) {
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+    let headers = res.headers().clone();
+    assert_eq!(
+        headers["content-security-policy"],
+        keyward::web::headers::CONTENT_SECURITY_POLICY,
+        "{path}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers["content-type"].to_str().unwrap().starts_with("text/html"),
+        "{path}"
+    );
+    let request_id = headers["x-request-id"].to_str().unwrap().to_owned();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Temporarily unavailable"), "{path}: {html}");
+    let marker = "Error ID: <code>";
+    let start = html.find(marker).expect("an error ID on the page") + marker.len();
+    let error_id = &html[start..start + 32];
+    let logs = crate::helpers::logs();
+    let lines: Vec<&str> = logs.lines().filter(|line| line.contains(error_id)).collect();
+    assert_eq!(lines.len(), 1, "one log line carries {error_id}: {lines:?}");
+    let line = lines[0];
+    assert!(line.contains(&format!("request_id={request_id}")), "{line}");
+    assert!(line.contains(&format!("path={path}")), "{line}");
+    assert!(line.contains("status=503"), "{line}");
+    assert!(
+        line.contains(refusal),
+        "the cause chain names the refusal: {line}"
+    );
+}
+
+db_test!(
+    while_the_database_cannot_be_written_pages_and_changes_answer_the_error_page_and_nothing_is_lost,
+    readyz_answers_503_while_the_database_cannot_be_written_and_200_once_it_can,
+);
+
+async fn while_the_database_cannot_be_written_pages_and_changes_answer_the_error_page_and_nothing_is_lost(
+    backend: Backend,
+) {
+    let Some(storage) = Storage::create(backend) else {
+        return;
+    };
+    let app = spawn_on(&storage).await;
+    let dash = Dashboard::admin(&app).await;
+    let key = dash.generate_ok("Steady").await;
+    let row = dash.key_named("Steady");
+    let token = dash.browser.csrf_token(LIST).await;
+    let disable = format!("{LIST}/{}/disable", row.id);
+    let new_form = format!("{LIST}/new");
+
+    storage.refuse_writes(&app.db);
+    // A page that writes nothing still reads.
+    assert_eq!(dash.browser.get(LIST).await.status(), StatusCode::OK);
+    // The Generate form must store its one-time value in the session.
+    let res = dash.browser.get(&new_form).await;
+    assert_failure_page(res, &new_form, storage.refusal()).await;
+    let res = dash.browser.post_form(&disable, &[("csrf_token", &token)]).await;
+    assert_failure_page(res, &disable, storage.refusal()).await;
+    // Verifying a key writes nothing: the API keeps answering, its usage waits in memory.
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/whoami", app.address))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("x-request-id"));
+
+    storage.take_writes();
+    assert_eq!(dash.row(&row.id).status, "active", "no change was half written");
+    assert_eq!(
+        dash.events(&row.id),
+        ["generated", "revealed"],
+        "no event without its change"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dash.row(&row.id).last_used_at.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the use counted while unwritable was lost"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dash.browser.get(&new_form).await.status(), StatusCode::OK);
+    let res = dash.browser.post_form(&disable, &[("csrf_token", &token)]).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the same session changes again"
+    );
+    assert_eq!(dash.row(&row.id).status, "disabled");
+}
+
+async fn readyz_answers_503_while_the_database_cannot_be_written_and_200_once_it_can(backend: Backend) {
+    let Some(storage) = Storage::create(backend) else {
+        return;
+    };
+    let app = spawn_on(&storage).await;
+    let browser = app.browser();
+    let readyz = || async {
+        let res = browser.get("/readyz").await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        (status, body)
+    };
+    assert_eq!(readyz().await.0, StatusCode::OK);
+    storage.refuse_writes(&app.db);
+    let (status, body) = readyz().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "database_unwritable");
+    assert_eq!(browser.get("/healthz").await.status(), StatusCode::OK);
+    storage.take_writes();
+    let (status, body) = readyz().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
 }

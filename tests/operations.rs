@@ -7,6 +7,7 @@ db_test!(
     healthz_and_readyz_answer_while_the_database_does,
     readyz_fails_when_the_database_is_gone_while_healthz_still_answers,
     a_500_shows_an_error_id_that_the_log_carries_with_its_cause,
+    an_api_failure_answers_json_with_an_error_id_that_one_log_line_carries_with_its_cause,
     request_logs_carry_method_path_status_and_no_secret,
     health_checks_and_assets_answer_a_signed_in_browser_with_the_database_gone,
 );
@@ -60,6 +61,50 @@ async fn a_500_shows_an_error_id_that_the_log_carries_with_its_cause(backend: Ba
     assert!(
         line.contains("memberships"),
         "the cause chain names the failure: {line}"
+    );
+}
+
+async fn an_api_failure_answers_json_with_an_error_id_that_one_log_line_carries_with_its_cause(
+    backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = crate::keys::Dashboard::admin(&app)
+        .await
+        .generate_ok("Lost")
+        .await;
+    // The table keys are looked up in disappears: an unexpected failure, not a bad key.
+    app.execute("ALTER TABLE api_keys RENAME TO api_keys_gone");
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/whoami", app.address))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "internal_error");
+    let error_id = body["error"]["error_id"]
+        .as_str()
+        .expect("an error ID")
+        .to_owned();
+    assert_eq!(error_id.len(), 32, "{body}");
+    let logs = logs();
+    let lines: Vec<&str> = logs.lines().filter(|line| line.contains(&error_id)).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(&format!("request_id={request_id}")),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("path=/api/v1/whoami"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("api_keys"),
+        "the cause chain names the failure: {}",
+        lines[0]
     );
 }
 

@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::db::DbError;
+use crate::error::Failure;
 
 /// Why a request to the key-authenticated API was refused.
 #[derive(Debug, thiserror::Error)]
@@ -95,9 +96,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if matches!(self, ApiError::Unavailable(_) | ApiError::Unexpected(_)) {
-            tracing::error!(code = self.code(), cause = %crate::error::cause_chain(self), "API request failed");
-        }
         let mut response = HttpResponse::build(self.status_code());
         match self {
             ApiError::RateLimited { retry_after, .. } => {
@@ -111,8 +109,15 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(serde_json::json!({
-            "error": {"code": self.code(), "message": self.to_string()}
-        }))
+        let mut error = serde_json::json!({"code": self.code(), "message": self.to_string()});
+        if !self.status_code().is_server_error() {
+            return response.json(serde_json::json!({ "error": error }));
+        }
+        // The request log writes the ID with the cause chain, which the client never sees.
+        let failure = Failure::of(self);
+        error["error_id"] = failure.id.clone().into();
+        let mut response = response.json(serde_json::json!({ "error": error }));
+        response.extensions_mut().insert(failure);
+        response
     }
 }

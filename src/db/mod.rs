@@ -13,6 +13,7 @@ pub mod sessions;
 pub mod usage;
 pub mod users;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -58,6 +59,10 @@ pub enum DbError {
     /// SQLite stayed locked by another connection past the busy timeout.
     #[error("the database is busy: {0}")]
     Busy(String),
+    /// The database refuses writes: its disk is full, its file or mount is read-only,
+    /// or Postgres is read-only (a standby, `default_transaction_read_only`).
+    #[error("the database cannot be written: {0}")]
+    Unwritable(String),
     /// A row with the same unique value exists already.
     #[error("a row with the same unique value exists already ({0})")]
     UniqueViolation(String),
@@ -85,12 +90,24 @@ impl From<diesel::result::Error> for DbError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => DbError::ConnectionLost(info.message().to_owned()),
+            diesel::result::Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
+                DbError::Unwritable(info.message().to_owned())
+            }
             // SQLite's texts for SQLITE_BUSY and SQLITE_LOCKED, which diesel reports as
             // unknown errors.
             diesel::result::Error::DatabaseError(_, info)
                 if matches!(info.message(), "database is locked" | "database table is locked") =>
             {
                 DbError::Busy(info.message().to_owned())
+            }
+            // And for SQLITE_FULL and SQLITE_READONLY.
+            diesel::result::Error::DatabaseError(_, info)
+                if matches!(
+                    info.message(),
+                    "database or disk is full" | "attempt to write a readonly database"
+                ) =>
+            {
+                DbError::Unwritable(info.message().to_owned())
             }
             other => DbError::Query(other),
         }
@@ -99,11 +116,16 @@ impl From<diesel::result::Error> for DbError {
 
 impl DbError {
     /// True for failures that say nothing about the request and may pass by themselves
-    /// (the database out of reach, saturated or locked): the answer is 503, retry later.
+    /// (the database out of reach, saturated, locked, full or read-only): the answer is
+    /// 503, retry later.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            DbError::Pool(_) | DbError::Connect(_) | DbError::ConnectionLost(_) | DbError::Busy(_)
+            DbError::Pool(_)
+                | DbError::Connect(_)
+                | DbError::ConnectionLost(_)
+                | DbError::Busy(_)
+                | DbError::Unwritable(_)
         )
     }
 }
@@ -111,6 +133,14 @@ impl DbError {
 /// Opening a connection failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// The SQLite file did not exist and could not be created.
+    #[error("cannot create the SQLite file `{path}`")]
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The server or file could not be opened.
     #[error(transparent)]
     Open(#[from] diesel::ConnectionError),
@@ -151,6 +181,10 @@ impl ConnectionManager {
     fn open_backend(&self) -> Result<DbConnection, ConnectError> {
         match &self.url {
             DatabaseUrl::Sqlite(path) => {
+                create_private_file(path).map_err(|source| ConnectError::CreateFile {
+                    path: path.clone(),
+                    source,
+                })?;
                 let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
                 // busy_timeout first, so switching to WAL waits for a concurrent opener.
                 conn.batch_execute(
@@ -169,6 +203,22 @@ impl ConnectionManager {
                 Ok(DbConnection::Postgres(conn))
             }
         }
+    }
+}
+
+/// Creates the SQLite file, readable and writable by its owner only, unless it exists.
+/// SQLite gives its -wal and -shm files the mode of the database file, so they are
+/// private too; left to SQLite, all three would follow the umask (often world-readable).
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => Err(err),
+        _ => Ok(()),
     }
 }
 
@@ -343,23 +393,80 @@ impl Db {
         applied.map_err(|err| DbError::Migration(err.to_string()))
     }
 
-    /// True when the database answers a query within two seconds and, on SQLite, its
-    /// file is still where it was opened (a deleted file would lose every write).
-    pub async fn is_ready(&self) -> bool {
+    /// Whether the database answers a query within two seconds and takes writes, found
+    /// without writing: on SQLite, its file is still where it was opened (a deleted file
+    /// would lose every write), the process may write it and its disk has room; on
+    /// Postgres, the server is not read-only (`SHOW transaction_read_only`).
+    pub async fn readiness(&self) -> Readiness {
         let pool = self.pool.clone();
         let url = self.url.clone();
         actix_web::rt::task::spawn_blocking(move || {
-            if let DatabaseUrl::Sqlite(path) = &*url
-                && !path.exists()
-            {
-                return false;
+            let file = match &*url {
+                DatabaseUrl::Sqlite(path) => Some(path.as_path()),
+                DatabaseUrl::Postgres(_) => None,
+            };
+            if file.is_some_and(|path| !path.exists()) {
+                return Readiness::Unavailable;
             }
-            pool.get_timeout(Duration::from_secs(2))
-                .is_ok_and(|mut conn| conn.conn.batch_execute("SELECT 1").is_ok())
+            let Ok(mut conn) = pool.get_timeout(Duration::from_secs(2)) else {
+                return Readiness::Unavailable;
+            };
+            let writable = match &mut conn.conn {
+                DbConnection::Sqlite(sqlite) => sqlite
+                    .batch_execute("SELECT 1")
+                    .map(|()| file.is_none_or(sqlite_has_room)),
+                DbConnection::Postgres(pg) => postgres_takes_writes(pg),
+            };
+            match writable {
+                Ok(true) => Readiness::Ready,
+                Ok(false) => Readiness::Unwritable,
+                Err(_) => {
+                    if conn.conn.ping().is_err() {
+                        conn.lost = true;
+                    }
+                    Readiness::Unavailable
+                }
+            }
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or(Readiness::Unavailable)
     }
+}
+
+/// What `/readyz` reports about the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// It answers and takes writes.
+    Ready,
+    /// It does not answer, or its SQLite file is gone.
+    Unavailable,
+    /// It answers but would refuse a write: read-only, or its disk is full.
+    Unwritable,
+}
+
+/// Free space below which a SQLite database counts as unwritable: a change appends a
+/// few 4 KiB pages to the WAL, so with less than this, writes are about to fail.
+const SQLITE_MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+/// True when this process may write the SQLite file (not a read-only file or mount)
+/// and its file system has [`SQLITE_MIN_FREE_BYTES`] free.
+fn sqlite_has_room(path: &Path) -> bool {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+        && rustix::fs::statvfs(path)
+            .is_ok_and(|fs| fs.f_bavail.saturating_mul(fs.f_frsize) >= SQLITE_MIN_FREE_BYTES)
+}
+
+/// True unless the Postgres server refuses writes in a new transaction (a standby, or
+/// `default_transaction_read_only`).
+fn postgres_takes_writes(conn: &mut diesel::PgConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct ReadOnly {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        transaction_read_only: String,
+    }
+    diesel::sql_query("SHOW transaction_read_only")
+        .get_result::<ReadOnly>(conn)
+        .map(|setting| setting.transaction_read_only == "off")
 }
 
 fn with_connection<T, E, F>(pool: &Pool, work: F) -> Result<T, E>

@@ -20,6 +20,7 @@ pub mod modal;
 pub mod ops;
 pub mod request_log;
 pub mod session;
+pub mod session_failures;
 pub mod session_store;
 pub mod settings;
 pub mod shell;

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
+use crate::db::Readiness;
 use crate::web::AppState;
 
 /// `GET /healthz`: the process answers; touches no database.
@@ -9,14 +10,18 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 only while the database answers.
+/// `GET /readyz`: 200 only while the database answers and takes writes.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.db.is_ready().await {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable().json(serde_json::json!({
-            "status": "unavailable",
-            "error": {"code": "database_unavailable", "message": "The database does not answer."}
-        }))
-    }
+    let (code, message) = match state.db.readiness().await {
+        Readiness::Ready => return HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Readiness::Unavailable => ("database_unavailable", "The database does not answer."),
+        Readiness::Unwritable => (
+            "database_unwritable",
+            "The database answers but cannot be written: it is read-only or its disk is full.",
+        ),
+    };
+    HttpResponse::ServiceUnavailable().json(serde_json::json!({
+        "status": "unavailable",
+        "error": {"code": code, "message": message}
+    }))
 }

@@ -8,13 +8,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
 
-use crate::error::{ErrorId, WebError, cause_chain};
+use crate::error::Failure;
 
 /// The response header that carries the request ID.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Middleware: logs each request once it is answered; a 500 also logs its error ID
-/// and the whole cause chain.
+/// Middleware: logs each request once it is answered; a server-side failure also logs
+/// its error ID and the whole cause chain.
 pub async fn log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -26,17 +26,8 @@ pub async fn log(
     let mut res = next.call(req).await?;
     let status = res.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let error_id = res
-        .response()
-        .extensions()
-        .get::<ErrorId>()
-        .map(|id| id.0.clone());
-    if let Some(error_id) = error_id {
-        let cause = res
-            .response()
-            .error()
-            .and_then(|err| err.as_error::<WebError>())
-            .map_or_else(|| "unknown".to_owned(), |err| cause_chain(err));
+    let failure = res.response().extensions().get::<Failure>().cloned();
+    if let Some(Failure { id: error_id, cause }) = failure {
         tracing::error!(%request_id, %method, %path, status, latency_ms, %error_id, %cause, "request failed");
     } else {
         tracing::info!(%request_id, %method, %path, status, latency_ms, "request");

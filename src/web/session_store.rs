@@ -1,6 +1,7 @@
 //! actix-session's `SessionStore` over the `sessions` table, with idle and absolute
 //! timeouts measured on Keyward's clock.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -98,7 +99,7 @@ impl SessionStore for DbSessionStore {
                 )
             })
             .await
-            .map_err(|err: DbError| SaveError::Other(anyhow!(err)))?;
+            .or_else(|err: DbError| write_failed(err).map_err(SaveError::Other))?;
         Ok(key)
     }
 
@@ -120,7 +121,8 @@ impl SessionStore for DbSessionStore {
         self.db
             .run(move |conn| sessions::update(conn, &id, user_id.as_deref(), &json, expires_at))
             .await
-            .map_err(|err: DbError| UpdateError::Other(anyhow!(err)))?;
+            .map(drop)
+            .or_else(|err: DbError| write_failed(err).map_err(UpdateError::Other))?;
         Ok(key)
     }
 
@@ -144,6 +146,43 @@ impl SessionStore for DbSessionStore {
         self.db
             .run(move |conn| sessions::delete(conn, &id))
             .await
-            .map_err(|err: DbError| anyhow!(err))
+            .or_else(write_failed)
+    }
+}
+
+tokio::task_local! {
+    /// Why the store could not write this request's session.
+    static WRITE_FAILURE: RefCell<Option<DbError>>;
+}
+
+/// Runs `request` (the session middleware and everything inside it) so that a failure
+/// of the store to write the session is handed back with the request's outcome instead
+/// of failing it: actix-session would answer an empty 500 that keeps the cause to
+/// itself and drops the request, leaving nothing to put the error page on.
+pub async fn watching_writes<T>(request: impl Future<Output = T>) -> (T, Option<DbError>) {
+    WRITE_FAILURE
+        .scope(RefCell::new(None), async move {
+            let outcome = request.await;
+            (outcome, WRITE_FAILURE.with(RefCell::take))
+        })
+        .await
+}
+
+/// Hands a failed write to [`watching_writes`] (`Ok`, so actix-session carries on and
+/// the watcher answers); with nothing watching, returns it for actix-session to fail
+/// the request.
+fn write_failed(err: DbError) -> Result<(), anyhow::Error> {
+    let mut unwatched = Some(err);
+    let _ = WRITE_FAILURE.try_with(|failure| {
+        let err = unwatched.take();
+        // The first failure is the one that stopped the session.
+        let mut failure = failure.borrow_mut();
+        if failure.is_none() {
+            *failure = err;
+        }
+    });
+    match unwatched {
+        None => Ok(()),
+        Some(err) => Err(anyhow!(crate::error::cause_chain(&err))),
     }
 }
