@@ -4,6 +4,7 @@
 //! `tests/corpus/` (inputs found worth keeping; add a line when a bug is found).
 
 use proptest::prelude::*;
+use unicode_normalization::UnicodeNormalization;
 
 use super::*;
 
@@ -51,7 +52,7 @@ fn key_like() -> impl Strategy<Value = String> {
 fn field() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
-        "[ a-zA-Z0-9@._:<>\"'}{\t\n\u{0}\u{202E}\u{2066}\u{200F}é-]{0,120}",
+        "[ a-zA-Z0-9@._:<>\"'}{\t\n\u{0}\u{202E}\u{2066}\u{200F}\u{200B}\u{FEFF}ＡﬁéP-]{0,120}",
         "[0-9 +-]{0,12}",
     ]
 }
@@ -67,7 +68,14 @@ fn check_key(raw: &str) {
 
 fn check_single_line(accepted: Option<&str>, raw: &str, max: usize) {
     if let Some(value) = accepted {
-        assert_eq!(value, raw.trim(), "{raw:?}");
+        // Names are kept in their NFKC form, so look-alikes are one name.
+        let normalized: String = raw.nfkc().collect();
+        assert_eq!(value, normalized.trim(), "{raw:?}");
+        assert!(value.nfkc().eq(value.chars()), "{raw:?} is stored normalized");
+        assert!(
+            !value.contains(['\u{200B}', '\u{200D}', '\u{FEFF}', '\u{2060}']),
+            "{raw:?}"
+        );
         assert!((1..=max).contains(&value.chars().count()), "{raw:?}");
         assert!(!value.chars().any(is_forbidden_char), "{raw:?}");
     }
