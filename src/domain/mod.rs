@@ -4,6 +4,7 @@
 mod actions;
 mod actor;
 mod email;
+mod grace;
 mod key;
 mod lifecycle;
 mod names;
@@ -19,15 +20,16 @@ mod throttle;
 pub use actions::{AllowedActions, KeySurroundings, allowed_actions};
 pub use actor::{Actor, ActorKind};
 pub use email::Email;
+pub use grace::GracePeriod;
 pub use key::{ApiKey, KEY_PREFIX, KeyFormatError, KeyPepper};
 pub use lifecycle::{
-    DisplayStatus, Expiry, GracePeriod, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES,
-    Refusal, check_delete, check_disable, check_edit, check_enable, check_limit, check_renew, check_revoke,
+    DisplayStatus, Expiry, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES, Refusal,
+    check_delete, check_disable, check_edit, check_enable, check_limit, check_renew, check_revoke,
     check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
 };
 pub use names::{MerchantName, PersonName};
 pub use password::{Password, PasswordHash, generate_password, prepare_password_checks, random_token};
-pub use policy::{KeyPolicy, PolicyPreset};
+pub use policy::{KeyPolicy, MAX_LIFETIME_DAYS, PolicyPreset};
 pub use role::{Permission, Role, UnknownRole};
 pub use scope::{Scope, Scopes};
 pub use search::SupportQuery;

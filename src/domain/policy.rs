@@ -1,12 +1,13 @@
 //! A merchant's key policy: the settings that pick between the seeds' behaviours.
 
 use super::ValidationError;
-use super::lifecycle::GracePeriod;
+use super::grace::GracePeriod;
 
 /// The most active keys a policy may allow.
 pub const MAX_ACTIVE_KEYS_LIMIT: u32 = 100;
-/// The longest lifetime a policy may cap keys at, in days (ten years).
-pub const MAX_LIFETIME_LIMIT_DAYS: u32 = 3650;
+/// The longest lifetime a key can be given, and a policy can cap keys at, in days (ten
+/// years).
+pub const MAX_LIFETIME_DAYS: u32 = 3650;
 
 /// The rules a merchant's keys follow. A change applies to the next action and never
 /// alters existing keys.
@@ -163,7 +164,7 @@ impl KeyPolicy {
             });
         }
         if let Some(days) = self.max_lifetime_days
-            && !(1..=MAX_LIFETIME_LIMIT_DAYS).contains(&days)
+            && !(1..=MAX_LIFETIME_DAYS).contains(&days)
         {
             return Err(ValidationError::Invalid {
                 field: "Maximum key lifetime",

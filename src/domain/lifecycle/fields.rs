@@ -1,0 +1,82 @@
+//! The fields a person types for a key: name, description and its own rate limit.
+
+use crate::domain::names::parse_single_line;
+use crate::domain::{ValidationError, is_forbidden_char};
+
+const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// A key's name, or none when the policy lets it be left empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(String);
+
+impl KeyName {
+    /// Parses a typed name: one line, at most 100 characters, in its NFKC form, with no
+    /// invisible characters. Empty is `None` when the name is optional.
+    pub fn parse(raw: &str, required: bool) -> Result<Option<Self>, ValidationError> {
+        const FIELD: &str = "Name";
+        match parse_single_line(raw, FIELD) {
+            Err(ValidationError::Empty { .. }) if !required => Ok(None),
+            parsed => parsed.map(|name| Some(Self(name))),
+        }
+    }
+
+    /// The name given to the n-th unnamed key.
+    pub fn numbered(n: u64) -> Self {
+        Self(format!("Key {n}"))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A key's free-text description: up to 500 characters, line breaks allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyDescription(String);
+
+impl KeyDescription {
+    /// Parses a typed description.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        const FIELD: &str = "Description";
+        let text = raw.trim();
+        if text.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(ValidationError::TooLong {
+                field: FIELD,
+                max: MAX_DESCRIPTION_CHARS,
+            });
+        }
+        if text
+            .chars()
+            .any(|c| !matches!(c, '\n' | '\r' | '\t') && is_forbidden_char(c))
+        {
+            return Err(ValidationError::ControlCharacters { field: FIELD });
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The description as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The most requests per minute a key's own limit may allow.
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 1_000_000;
+
+/// Parses the optional per-key limit typed at Generate: empty for none, or a whole
+/// number of requests per minute.
+pub fn parse_rate_limit(raw: &str) -> Result<Option<u32>, ValidationError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<u32>()
+        .ok()
+        .filter(|limit| (1..=MAX_RATE_LIMIT_PER_MINUTE).contains(limit))
+        .map(Some)
+        .ok_or(ValidationError::Invalid {
+            field: "Rate limit",
+            reason: "give a whole number of requests per minute from 1 to 1000000, or leave it empty",
+        })
+}
