@@ -1,0 +1,190 @@
+//! A key as a card on API Credentials and at the top of its dialogs and page.
+
+use std::collections::HashMap;
+
+use time::PrimitiveDateTime;
+
+use crate::db::DbError;
+use crate::db::keys::KeyRow;
+use crate::domain::{AllowedActions, DisplayStatus, Refusal};
+use crate::web::format;
+
+/// A key as a card or a row on the page.
+pub struct KeyCard {
+    /// Version ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `kw_live_AbCd…WxYz`.
+    pub masked: String,
+    /// Created Date.
+    pub created: String,
+    /// Created by.
+    pub created_by: String,
+    /// Last Used, relative ("5 minutes ago"), or Never.
+    pub last_used: String,
+    /// Last Used exactly, for the hover text and `<time datetime>`; empty when never.
+    pub last_used_exact: String,
+    /// Last Used as RFC 3339.
+    pub last_used_iso: String,
+    /// Successful requests in the last 24 hours.
+    pub succeeded_24h: i64,
+    /// Failed requests in the last 24 hours.
+    pub failed_24h: i64,
+    /// Failed share of the last 24 hours' requests, as text.
+    pub error_rate: String,
+    /// Requests in the last hour.
+    pub last_hour: i64,
+    /// For a rotated key: requests in the last hour on the version that replaced it.
+    pub successor_last_hour: i64,
+    /// For a rotated key: the version that replaced it.
+    pub successor_version: i32,
+    /// For a rotated key: unused for the last 60 minutes, so revoking it breaks nothing.
+    pub safe_to_revoke: bool,
+    /// Expires within 7 days.
+    pub expires_soon: bool,
+    /// The key's own limit, as text.
+    pub rate_limit: String,
+    /// Version number.
+    pub version: i32,
+    /// Status badge text.
+    pub status: &'static str,
+    /// Status for CSS.
+    pub status_class: &'static str,
+    /// Scope names.
+    pub scopes: Vec<&'static str>,
+    /// Expiry, or Never.
+    pub expires: String,
+    /// For a rotated key: `2d 5h`.
+    pub grace_remaining: String,
+    /// For a revoked key: when.
+    pub revoked: String,
+    /// For a revoked key: by whom.
+    pub revoked_by: String,
+    /// Rotate Key is offered.
+    pub can_rotate: bool,
+    /// Rotation waits for a previous version's grace period to end.
+    pub rotation_waits: bool,
+    /// Revoke Key is offered.
+    pub can_revoke: bool,
+    /// Disable is offered.
+    pub can_disable: bool,
+    /// Enable is offered.
+    pub can_enable: bool,
+    /// Why a disabled key cannot be enabled now (the active-key limit), if so.
+    pub enable_refused: Option<String>,
+    /// Edit and Duplicate are offered.
+    pub can_edit: bool,
+    /// Renew is offered.
+    pub can_renew: bool,
+    /// Delete is offered.
+    pub can_delete: bool,
+    pub(super) display: DisplayStatus,
+    pub(super) created_at: PrimitiveDateTime,
+    pub(super) lineage_id: String,
+}
+
+impl KeyCard {
+    /// Offers exactly the actions the rules allow (see [`allowed_actions`]).
+    pub(super) fn offer(&mut self, allowed: &AllowedActions) {
+        self.can_rotate = allowed.rotate.is_ok();
+        self.rotation_waits = allowed.rotate == Err(Refusal::RotationInGrace);
+        self.can_revoke = allowed.revoke.is_ok();
+        self.can_disable = allowed.disable.is_ok();
+        self.can_enable = allowed.enable.is_ok();
+        self.enable_refused = match &allowed.enable {
+            Err(refusal @ Refusal::LimitReached { .. }) => Some(refusal.to_string()),
+            _ => None,
+        };
+        self.can_edit = allowed.edit.is_ok();
+        self.can_renew = allowed.renew.is_ok();
+        self.can_delete = allowed.delete.is_ok();
+    }
+}
+
+/// The usage numbers a card shows, read in one query for the whole page.
+#[derive(Default)]
+pub(super) struct Usage {
+    pub(super) day: HashMap<String, (i64, i64)>,
+    pub(super) hour: HashMap<String, (i64, i64)>,
+}
+
+impl Usage {
+    pub(super) fn apply(&self, card: &mut KeyCard) {
+        let (ok, failed) = self.day.get(&card.id).copied().unwrap_or_default();
+        card.succeeded_24h = ok;
+        card.failed_24h = failed;
+        card.error_rate = if ok + failed == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.1}%", failed as f64 * 100.0 / (ok + failed) as f64)
+        };
+        card.last_hour = self.hour.get(&card.id).map_or(0, |(ok, failed)| ok + failed);
+    }
+}
+
+/// A key's card as shown at `now`, offering no action until [`KeyCard::offer`].
+pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
+    let facts = row.facts()?;
+    let display = facts.display_status(now);
+    Ok(KeyCard {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        masked: row.masked_key.clone(),
+        created: format::datetime(row.created_at),
+        created_by: row.created_by.clone(),
+        last_used: row
+            .last_used_at
+            .map_or_else(|| "Never".to_owned(), |at| format::ago(now, at)),
+        last_used_exact: row.last_used_at.map(format::datetime).unwrap_or_default(),
+        last_used_iso: row.last_used_at.map(format::iso).unwrap_or_default(),
+        succeeded_24h: 0,
+        failed_24h: 0,
+        error_rate: String::new(),
+        last_hour: 0,
+        successor_last_hour: 0,
+        successor_version: row.version + 1,
+        safe_to_revoke: row
+            .last_used_at
+            .is_none_or(|at| now - at >= time::Duration::minutes(60)),
+        expires_soon: row
+            .expires_at
+            .is_some_and(|at| at > now && at - now <= time::Duration::days(7)),
+        rate_limit: row
+            .rate_limit_per_minute
+            .map_or_else(|| "None".to_owned(), |limit| format!("{limit} per minute")),
+        version: row.version,
+        status: display.label(),
+        status_class: match display {
+            DisplayStatus::Active => "active",
+            DisplayStatus::Disabled => "disabled",
+            DisplayStatus::Rotated => "rotated",
+            _ => "inactive",
+        },
+        scopes: row.scopes()?.names(),
+        expires: row
+            .expires_at
+            .map_or_else(|| "Never".to_owned(), format::datetime),
+        grace_remaining: row
+            .grace_ends_at
+            .map(|end| format::remaining(now, end))
+            .unwrap_or_default(),
+        revoked: row.revoked_at.map(format::datetime).unwrap_or_default(),
+        revoked_by: row.revoked_by.clone().unwrap_or_default(),
+        can_rotate: false,
+        rotation_waits: false,
+        can_revoke: false,
+        can_disable: false,
+        can_enable: false,
+        enable_refused: None,
+        can_edit: false,
+        can_renew: false,
+        can_delete: false,
+        display,
+        created_at: row.created_at,
+        lineage_id: row.lineage_id.clone(),
+    })
+}

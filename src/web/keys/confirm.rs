@@ -1,0 +1,112 @@
+//! The irreversible actions, Revoke and Delete, each confirmed in its dialog.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::*;
+use crate::db::keys::KeyRow;
+use crate::error::WebError;
+use crate::keys;
+use crate::web::AppState;
+use crate::web::current_user::CurrentUser;
+use crate::web::forms::FormFields;
+
+/// The two irreversible actions, each confirmed in its own way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Irreversible {
+    /// Revoke Key: type REVOKE.
+    Revoke,
+    /// Delete: tick the checkbox.
+    Delete,
+}
+
+impl Irreversible {
+    fn title(self) -> &'static str {
+        match self {
+            Irreversible::Revoke => "Revoke API Key",
+            Irreversible::Delete => "Delete API Key",
+        }
+    }
+}
+
+/// The Revoke or Delete form's body.
+#[derive(Template)]
+#[template(path = "partials/confirm_form.html")]
+struct ConfirmForm {
+    csrf_token: String,
+    error: Option<String>,
+    card: KeyCard,
+    revoke: bool,
+}
+
+async fn confirm_form(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    row: &KeyRow,
+    action: Irreversible,
+    refused: Option<(StatusCode, String)>,
+) -> Result<HttpResponse, WebError> {
+    let (status, error) = refused.map_or((StatusCode::OK, None), |(status, message)| {
+        (status, Some(message))
+    });
+    let form = ConfirmForm {
+        csrf_token: user.session.csrf_token(),
+        error,
+        card: card(row, state.clock.now())?,
+        revoke: action == Irreversible::Revoke,
+    };
+    modal(req, user, status, action.title(), &form)
+}
+
+/// `GET /settings/api-credentials/{key_id}/revoke` and `…/delete`.
+pub async fn confirm_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    action: Irreversible,
+) -> Result<HttpResponse, WebError> {
+    let (_, row) = managed_key(&user, &state, &path).await?;
+    confirm_form(&req, &user, &state, &row, action, None).await
+}
+
+/// `POST /settings/api-credentials/{key_id}/revoke` (field `confirm`, exactly
+/// `REVOKE`) and `…/delete` (checkbox `understood`).
+pub async fn confirm(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+    action: Irreversible,
+) -> Result<HttpResponse, WebError> {
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
+    let now = state.clock.now();
+    let (actor, merchant_id, key_id) = (user.actor(&req), merchant.merchant_id.clone(), row.id.clone());
+    let (confirmation, understood) = (form.get("confirm").to_owned(), form.checked("understood"));
+    let outcome = state
+        .change_keys(move |conn| match action {
+            Irreversible::Revoke => {
+                keys::revoke(conn, &merchant_id, &key_id, &confirmation, &actor, now).map(|_| ())
+            }
+            Irreversible::Delete => keys::delete(conn, &merchant_id, &key_id, understood, &actor, now),
+        })
+        .await;
+    match outcome {
+        Ok(()) => {
+            let message = match action {
+                Irreversible::Revoke => {
+                    format!(
+                        "\"{}\" was revoked. Requests with it are refused from now on.",
+                        row.name
+                    )
+                }
+                Irreversible::Delete => format!("\"{}\" was deleted.", row.name),
+            };
+            Ok(done(&req, &user, &message))
+        }
+        Err(err) => confirm_form(&req, &user, &state, &row, action, Some(in_place(err)?)).await,
+    }
+}

@@ -1,0 +1,117 @@
+//! A key's own page: the developers corner, the 24-hour chart and its history.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::*;
+use crate::db::keys::KeyLabel;
+use crate::db::{DbError, keys as key_rows, usage as db_usage};
+use crate::error::WebError;
+use crate::usage::hour_of as usage_hour;
+use crate::web::chart::UsageChart;
+use crate::web::current_user::CurrentUser;
+use crate::web::shell::Shell;
+use crate::web::{AppState, format, history, render};
+
+/// A version in the lineage list.
+pub struct VersionView {
+    /// ID.
+    pub id: String,
+    /// Version number.
+    pub version: i32,
+    /// Masked key.
+    pub masked: String,
+    /// Status badge.
+    pub status: &'static str,
+    /// Created.
+    pub created: String,
+    /// This is the page's key.
+    pub current: bool,
+}
+
+/// The key page.
+#[derive(Template)]
+#[template(path = "settings/key_detail.html")]
+struct KeyDetailPage {
+    shell: Shell,
+    card: KeyCard,
+    versions: Vec<VersionView>,
+    chart: UsageChart,
+    events: Vec<history::EventView>,
+}
+
+/// `GET /settings/api-credentials/{key_id}`: the developers corner (ID, masked key,
+/// version, earlier versions), the 24-hour chart and the key's history.
+pub async fn detail(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.merchant()?.clone();
+    // Deleted keys keep their page: their history stays readable.
+    let row = any_key_of(&state, &merchant.merchant_id, &path).await?;
+    let now = state.clock.now();
+    let (merchant_id, lineage_id, key_id) = (
+        merchant.merchant_id.clone(),
+        row.lineage_id.clone(),
+        row.id.clone(),
+    );
+    let (lineage, hours, events) = state
+        .db
+        .run(move |conn| -> Result<_, DbError> {
+            Ok((
+                key_rows::lineage(conn, &merchant_id, &lineage_id)?,
+                db_usage::hourly(conn, &key_id, usage_hour(now - time::Duration::hours(23)))?,
+                crate::db::key_events::for_key(conn, &merchant_id, &key_id)?,
+            ))
+        })
+        .await?;
+    let versions = lineage
+        .iter()
+        .rev()
+        .map(|version| {
+            Ok(VersionView {
+                id: version.id.clone(),
+                version: version.version,
+                masked: version.masked_key.clone(),
+                status: version.facts()?.display_status(now).label(),
+                created: format::datetime(version.created_at),
+                current: version.id == row.id,
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let labels = lineage
+        .iter()
+        .map(|version| {
+            (
+                version.id.clone(),
+                KeyLabel {
+                    id: version.id.clone(),
+                    name: version.name.clone(),
+                    version: version.version,
+                    masked_key: version.masked_key.clone(),
+                },
+            )
+        })
+        .collect();
+    let events = events
+        .iter()
+        .rev()
+        .map(|event| history::view(event, &labels))
+        .collect();
+    let mut card = card(&row, now)?;
+    let chart = UsageChart::new(now, &hours);
+    card.succeeded_24h = chart.succeeded;
+    card.failed_24h = chart.failed;
+    render(
+        StatusCode::OK,
+        &KeyDetailPage {
+            shell: Shell::new(&user, "api-credentials"),
+            card,
+            versions,
+            chart,
+            events,
+        },
+    )
+}

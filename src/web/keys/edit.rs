@@ -1,0 +1,90 @@
+//! Edit: a key's name, description and (where the policy allows) scopes.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::*;
+use crate::error::WebError;
+use crate::keys::{self, EditRequest};
+use crate::web::AppState;
+use crate::web::current_user::CurrentUser;
+use crate::web::forms::FormFields;
+
+/// The Edit form's body.
+#[derive(Template)]
+#[template(path = "partials/edit_form.html")]
+struct EditForm {
+    csrf_token: String,
+    error: Option<String>,
+    card: KeyCard,
+    name: String,
+    description: String,
+    scopes: Vec<ScopeChoice>,
+    scopes_editable: bool,
+}
+
+/// `GET /settings/api-credentials/{key_id}/edit`.
+pub async fn edit_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
+    let selected: Vec<String> = row.scopes()?.names().into_iter().map(str::to_owned).collect();
+    let form = EditForm {
+        csrf_token: user.session.csrf_token(),
+        error: None,
+        name: row.name.clone(),
+        description: row.description.clone(),
+        scopes: scope_choices(&selected),
+        scopes_editable: policy.scopes_editable,
+        card: card(&row, state.clock.now())?,
+    };
+    modal(&req, &user, StatusCode::OK, "Edit API Key", &form)
+}
+
+/// `POST /settings/api-credentials/{key_id}/edit`.
+pub async fn edit(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
+    let now = state.clock.now();
+    let request = EditRequest {
+        name: form.get("name").to_owned(),
+        description: form.get("description").to_owned(),
+        scopes: form.all("scopes"),
+    };
+    let (actor, merchant_id, key_id, attempt) = (
+        user.actor(&req),
+        merchant.merchant_id.clone(),
+        row.id.clone(),
+        request.clone(),
+    );
+    let outcome = state
+        .change_keys(move |conn| keys::edit(conn, &merchant_id, &key_id, &attempt, &actor, now))
+        .await;
+    match outcome {
+        Ok(edited) => Ok(done(&req, &user, &format!("\"{}\" was saved.", edited.name))),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let form = EditForm {
+                csrf_token: user.session.csrf_token(),
+                error: Some(message),
+                name: request.name,
+                description: request.description,
+                scopes: scope_choices(&request.scopes),
+                scopes_editable: policy.scopes_editable,
+                card: card(&row, now)?,
+            };
+            modal(&req, &user, status, "Edit API Key", &form)
+        }
+    }
+}

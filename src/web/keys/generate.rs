@@ -1,0 +1,250 @@
+//! Generate and Duplicate: the form, the key made, and its one-time Reveal.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::PrimitiveDateTime;
+
+use super::*;
+use crate::db::keys as key_rows;
+use crate::domain::{KeyPolicy, LIFETIME_CHOICES, Refusal};
+use crate::error::WebError;
+use crate::keys::{self, GenerateRequest, Generated};
+use crate::web::current_user::CurrentUser;
+use crate::web::forms::FormFields;
+use crate::web::{AppState, modal};
+
+/// An expiry choice on the Generate form.
+pub struct ExpiryChoice {
+    /// Form value.
+    pub value: String,
+    /// Label.
+    pub label: String,
+    /// Chosen.
+    pub selected: bool,
+}
+
+/// The Generate form's body.
+#[derive(Template)]
+#[template(path = "partials/generate_form.html")]
+struct GenerateForm {
+    csrf_token: String,
+    nonce: String,
+    error: Option<String>,
+    name: String,
+    description: String,
+    name_required: bool,
+    scopes: Vec<ScopeChoice>,
+    expiry_choices: Vec<ExpiryChoice>,
+    expires_on: String,
+    duplicated_from: Option<String>,
+    limit_note: Option<String>,
+    rate_limit: String,
+}
+
+fn expiry_choices(policy: &KeyPolicy, selected: &str) -> Vec<ExpiryChoice> {
+    let max = policy.max_lifetime_days;
+    let mut choices = Vec::new();
+    if max.is_none() {
+        choices.push(("never".to_owned(), "Never".to_owned()));
+    }
+    for days in LIFETIME_CHOICES
+        .into_iter()
+        .filter(|days| max.is_none_or(|max| *days <= max))
+    {
+        let label = if days == 365 {
+            "1 year".to_owned()
+        } else {
+            format!("{days} days")
+        };
+        choices.push((days.to_string(), label));
+    }
+    // A lifetime the form does not offer (given on the command line) is kept as is.
+    if let Ok(days) = selected.parse::<u32>()
+        && !choices.iter().any(|(value, _)| *value == selected)
+        && max.is_none_or(|max| days <= max)
+    {
+        choices.push((days.to_string(), format!("{days} days")));
+    }
+    choices.push(("custom".to_owned(), "Custom date".to_owned()));
+    let selected = if choices.iter().any(|(value, _)| value == selected) {
+        selected.to_owned()
+    } else {
+        choices[0].0.clone()
+    };
+    choices
+        .into_iter()
+        .map(|(value, label)| ExpiryChoice {
+            selected: value == selected,
+            value,
+            label,
+        })
+        .collect()
+}
+
+struct GenerateDefaults {
+    rate_limit: String,
+    description: String,
+    scopes: Vec<String>,
+    expires: String,
+    duplicated_from: Option<String>,
+}
+
+async fn generate_form(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    defaults: GenerateDefaults,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let policy = policy_of(state, &merchant.merchant_id).await?;
+    let merchant_id = merchant.merchant_id.clone();
+    let now = state.clock.now();
+    let active = state
+        .db
+        .run(move |conn| key_rows::count_active(conn, &merchant_id, now))
+        .await?;
+    let limit_note = (active >= u64::from(policy.max_active_keys)).then(|| {
+        Refusal::LimitReached {
+            active,
+            max: policy.max_active_keys,
+        }
+        .to_string()
+    });
+    let form = GenerateForm {
+        csrf_token: user.session.csrf_token(),
+        nonce: user.session.issue_form_nonce(),
+        error: None,
+        name: String::new(),
+        description: defaults.description,
+        name_required: policy.name_required,
+        scopes: scope_choices(&defaults.scopes),
+        expiry_choices: expiry_choices(&policy, &defaults.expires),
+        expires_on: String::new(),
+        duplicated_from: defaults.duplicated_from,
+        limit_note,
+        rate_limit: defaults.rate_limit,
+    };
+    modal(req, user, StatusCode::OK, "Generate New API Key", &form)
+}
+
+/// `GET /settings/api-credentials/new`: the Generate form.
+pub async fn new_form(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let defaults = GenerateDefaults {
+        rate_limit: String::new(),
+        description: String::new(),
+        scopes: Vec::new(),
+        expires: String::new(),
+        duplicated_from: None,
+    };
+    generate_form(&req, &user, &state, defaults).await
+}
+
+/// `GET /settings/api-credentials/{key_id}/duplicate`: the Generate form, prefilled
+/// with the key's description, scopes and lifetime.
+pub async fn duplicate_form(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (_, row) = managed_key(&user, &state, &path).await?;
+    let defaults = GenerateDefaults {
+        rate_limit: row
+            .rate_limit_per_minute
+            .map(|limit| limit.to_string())
+            .unwrap_or_default(),
+        description: row.description.clone(),
+        scopes: row.scopes()?.names().into_iter().map(str::to_owned).collect(),
+        expires: row
+            .lifetime_days
+            .map(|days| days.to_string())
+            .unwrap_or_else(|| "never".to_owned()),
+        duplicated_from: Some(row.id),
+    };
+    generate_form(&req, &user, &state, defaults).await
+}
+
+/// The Reveal: the whole key, once.
+#[derive(Template)]
+#[template(path = "partials/reveal.html")]
+struct Reveal<'a> {
+    key: &'a str,
+    card: KeyCard,
+    rotated: bool,
+}
+
+pub(super) fn reveal(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    generated: &Generated,
+    now: PrimitiveDateTime,
+    rotated: bool,
+) -> Result<HttpResponse, WebError> {
+    let body = Reveal {
+        key: generated.key.expose(),
+        card: card(&generated.row, now)?,
+        rotated,
+    };
+    let response = modal(req, user, StatusCode::OK, "Your New API Key", &body)?;
+    Ok(modal::no_store(response))
+}
+
+/// `POST /settings/api-credentials`: generates a key and answers with the Reveal.
+pub async fn generate(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?.clone();
+    let nonce = form.get("nonce").to_owned();
+    if !user.session.consume_form_nonce(&nonce) {
+        return Err(WebError::AlreadySubmitted);
+    }
+    let request = GenerateRequest {
+        request_id: Some(nonce),
+        name: form.get("name").to_owned(),
+        description: form.get("description").to_owned(),
+        scopes: form.all("scopes"),
+        expires: form.get("expires").to_owned(),
+        expires_on: form.get("expires_on").to_owned(),
+        rate_limit: form.get("rate_limit").to_owned(),
+        duplicated_from: Some(form.get("duplicated_from").to_owned()).filter(|id| !id.is_empty()),
+    };
+    let actor = user.actor(&req);
+    let now = state.clock.now();
+    let pepper = state.pepper.clone();
+    let merchant_id = merchant.merchant_id.clone();
+    let attempt = request.clone();
+    let outcome = state
+        .db
+        .run(move |conn| keys::generate(conn, &merchant_id, &attempt, &actor, &pepper, now))
+        .await;
+    match outcome {
+        Ok(generated) => reveal(&req, &user, &generated, now, false),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let form = GenerateForm {
+                csrf_token: user.session.csrf_token(),
+                nonce: user.session.issue_form_nonce(),
+                error: Some(message),
+                name: request.name,
+                description: request.description,
+                name_required: policy.name_required,
+                scopes: scope_choices(&request.scopes),
+                expiry_choices: expiry_choices(&policy, &request.expires),
+                expires_on: request.expires_on,
+                duplicated_from: request.duplicated_from,
+                limit_note: None,
+                rate_limit: request.rate_limit,
+            };
+            modal(&req, &user, status, "Generate New API Key", &form)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The reversible actions made straight from a card: Disable, Enable, Renew.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::*;
+use crate::error::WebError;
+use crate::keys;
+use crate::web::current_user::CurrentUser;
+use crate::web::{AppState, format};
+
+/// A reversible change made straight from a card: Disable, Enable, Renew.
+#[derive(Clone, Copy)]
+pub enum QuickAction {
+    /// Switch an active key off.
+    Disable,
+    /// Switch a disabled key on.
+    Enable,
+    /// Move a key's expiry one lifetime ahead.
+    Renew,
+}
+
+/// `POST /settings/api-credentials/{key_id}/disable`, `…/enable` and `…/renew`.
+pub async fn quick(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    action: QuickAction,
+) -> Result<HttpResponse, WebError> {
+    let key_id = path.into_inner();
+    let (merchant, _) = managed_key(&user, &state, &key_id).await?;
+    let now = state.clock.now();
+    let (actor, merchant_id) = (user.actor(&req), merchant.merchant_id.clone());
+    let outcome = state
+        .change_keys(move |conn| match action {
+            QuickAction::Disable => keys::disable(conn, &merchant_id, &key_id, &actor, now),
+            QuickAction::Enable => keys::enable(conn, &merchant_id, &key_id, &actor, now),
+            QuickAction::Renew => keys::renew(conn, &merchant_id, &key_id, &actor, now),
+        })
+        .await;
+    match outcome {
+        Ok(row) => {
+            let message = match action {
+                QuickAction::Disable => {
+                    format!("\"{}\" was disabled. Enable it again at any time.", row.name)
+                }
+                QuickAction::Enable => format!("\"{}\" was enabled.", row.name),
+                QuickAction::Renew => format!(
+                    "\"{}\" was renewed; it now expires {}.",
+                    row.name,
+                    row.expires_at.map(format::datetime).unwrap_or_default()
+                ),
+            };
+            Ok(done(&req, &user, &message))
+        }
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            list_page(&user, &state, status, Some(message), None).await
+        }
+    }
+}

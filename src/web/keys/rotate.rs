@@ -1,0 +1,126 @@
+//! Rotate: a new version, the old one kept for the chosen grace period.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::PrimitiveDateTime;
+
+use super::*;
+use crate::db::keys::KeyRow;
+use crate::domain::GracePeriod;
+use crate::error::WebError;
+use crate::keys::{self, KeyError};
+use crate::web::AppState;
+use crate::web::current_user::CurrentUser;
+use crate::web::forms::FormFields;
+
+/// A grace choice on the Rotate form.
+pub struct GraceChoice {
+    /// Form value.
+    pub value: &'static str,
+    /// Label.
+    pub label: &'static str,
+    /// Chosen.
+    pub checked: bool,
+}
+
+/// The Rotate form's body.
+#[derive(Template)]
+#[template(path = "partials/rotate_form.html")]
+struct RotateForm {
+    csrf_token: String,
+    nonce: String,
+    error: Option<String>,
+    card: KeyCard,
+    next_version: i32,
+    graces: Vec<GraceChoice>,
+}
+
+fn rotate_form(
+    user: &CurrentUser,
+    row: &KeyRow,
+    now: PrimitiveDateTime,
+    chosen: GracePeriod,
+    error: Option<String>,
+) -> Result<RotateForm, WebError> {
+    Ok(RotateForm {
+        csrf_token: user.session.csrf_token(),
+        nonce: user.session.issue_form_nonce(),
+        error,
+        card: card(row, now)?,
+        next_version: row.version + 1,
+        graces: GracePeriod::ALL
+            .into_iter()
+            .map(|grace| GraceChoice {
+                value: grace.as_str(),
+                label: grace.label(),
+                checked: grace == chosen,
+            })
+            .collect(),
+    })
+}
+
+/// `GET /settings/api-credentials/{key_id}/rotate`.
+pub async fn rotate_page(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
+    let form = rotate_form(&user, &row, state.clock.now(), policy.default_grace, None)?;
+    modal(&req, &user, StatusCode::OK, "Rotate API Key", &form)
+}
+
+/// `POST /settings/api-credentials/{key_id}/rotate`: answers with the new key's Reveal.
+pub async fn rotate(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FormFields,
+) -> Result<HttpResponse, WebError> {
+    let (merchant, row) = managed_key(&user, &state, &path).await?;
+    let nonce = form.get("nonce").to_owned();
+    if !user.session.consume_form_nonce(&nonce) {
+        return Err(WebError::AlreadySubmitted);
+    }
+    let now = state.clock.now();
+    let grace = GracePeriod::parse(form.get("grace"));
+    let outcome = match grace.clone() {
+        Err(err) => Err(KeyError::Invalid(err)),
+        Ok(grace) => {
+            let (actor, pepper, merchant_id, key_id) = (
+                user.actor(&req),
+                state.pepper.clone(),
+                merchant.merchant_id.clone(),
+                row.id.clone(),
+            );
+            state
+                .change_keys(move |conn| {
+                    keys::rotate(
+                        conn,
+                        &merchant_id,
+                        &key_id,
+                        grace,
+                        Some(&nonce),
+                        &actor,
+                        &pepper,
+                        now,
+                    )
+                })
+                .await
+        }
+    };
+    match outcome {
+        Ok(generated) => reveal(&req, &user, &generated, now, true),
+        Err(err) => {
+            let (status, message) = in_place(err)?;
+            let policy = policy_of(&state, &merchant.merchant_id).await?;
+            let chosen = grace.unwrap_or(policy.default_grace);
+            let form = rotate_form(&user, &row, now, chosen, Some(message))?;
+            modal(&req, &user, status, "Rotate API Key", &form)
+        }
+    }
+}
