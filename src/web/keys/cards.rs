@@ -150,9 +150,11 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
         safe_to_revoke: row
             .last_used_at
             .is_none_or(|at| now - at >= time::Duration::minutes(60)),
-        expires_soon: row
-            .expires_at
-            .is_some_and(|at| at > now && at - now <= time::Duration::days(7)),
+        // A rotated version stops when its grace period ends, whatever its expiry.
+        expires_soon: matches!(display, DisplayStatus::Active | DisplayStatus::Disabled)
+            && row
+                .expires_at
+                .is_some_and(|at| at > now && at - now <= time::Duration::days(7)),
         rate_limit: row
             .rate_limit_per_minute
             .map_or_else(|| "None".to_owned(), |limit| format!("{limit} per minute")),
