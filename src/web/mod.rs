@@ -230,10 +230,7 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
             web::resource("/support/merchants/{merchant_id}/keys/{key_id}")
                 .route(web::get().to(support::open_key))
                 .route(web::post().to(support::open_merchant_on_key)),
-        )
-        .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
-        .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
+        );
 }
 
 /// A 303 to `location`: where a plain form post or a page without content of its own
