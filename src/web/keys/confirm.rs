@@ -4,7 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::*;
+use super::cards::{KeyCard, card};
+use super::shared::{done, in_place, managed_key, modal};
 use crate::db::keys::KeyRow;
 use crate::error::WebError;
 use crate::keys;

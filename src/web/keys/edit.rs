@@ -4,7 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::*;
+use super::cards::{KeyCard, card};
+use super::shared::{ScopeChoice, done, in_place, managed_key, modal, policy_of, scope_choices};
 use crate::error::WebError;
 use crate::keys::{self, EditRequest};
 use crate::web::AppState;

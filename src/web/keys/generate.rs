@@ -5,7 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
-use super::*;
+use super::cards::{KeyCard, card};
+use super::shared::{ScopeChoice, in_place, managed_key, modal, policy_of, scope_choices};
 use crate::db::keys as key_rows;
 use crate::domain::{KeyPolicy, LIFETIME_CHOICES, Refusal};
 use crate::error::WebError;

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::*;
+use super::cards::{KeyCard, Usage, card};
 use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
 use crate::domain::{DisplayStatus, KeySurroundings, allowed_actions};
 use crate::error::WebError;

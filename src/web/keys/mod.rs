@@ -1,6 +1,6 @@
 //! Settings → API Credentials: the key list and every key action, each modal also a
-//! plain page when JavaScript is off. One module per page area; the helpers every area
-//! shares (finding the key, showing a refusal in place) live here.
+//! plain page when JavaScript is off. One module per page area; what they share is in
+//! `shared`, and this module only names them.
 
 mod cards;
 mod confirm;
@@ -10,6 +10,7 @@ mod generate;
 mod list;
 mod quick;
 mod rotate;
+mod shared;
 
 pub use confirm::{Irreversible, confirm, confirm_page};
 pub use detail::detail;
@@ -18,114 +19,3 @@ pub use generate::{duplicate_form, generate, new_form};
 pub use list::list;
 pub use quick::{QuickAction, quick};
 pub use rotate::{rotate, rotate_page};
-
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
-use askama::Template;
-
-use crate::db::keys::KeyRow;
-use crate::db::memberships::MerchantAccess;
-use crate::db::{key_policies, keys as key_rows};
-use crate::domain::{KeyPolicy, KeyStatus, Scope};
-use crate::error::WebError;
-use crate::keys::KeyError;
-use crate::web::current_user::CurrentUser;
-use crate::web::forms::sentence;
-use crate::web::{AppState, modal};
-use cards::{KeyCard, Usage, card};
-use generate::reveal;
-use list::list_page;
-
-const LIST: &str = "/settings/api-credentials";
-
-/// One scope as a checkbox.
-pub struct ScopeChoice {
-    /// `orders:read`.
-    pub name: &'static str,
-    /// What it allows.
-    pub description: &'static str,
-    /// Ticked.
-    pub checked: bool,
-}
-
-fn scope_choices(selected: &[String]) -> Vec<ScopeChoice> {
-    Scope::ALL
-        .into_iter()
-        .map(|scope| ScopeChoice {
-            name: scope.as_str(),
-            description: scope.description(),
-            checked: selected.iter().any(|name| name == scope.as_str()),
-        })
-        .collect()
-}
-
-/// A modal in its frame (for htmx) or as a page of its own (without JavaScript).
-fn modal(
-    req: &HttpRequest,
-    user: &CurrentUser,
-    status: StatusCode,
-    title: &str,
-    body: &impl Template,
-) -> Result<HttpResponse, WebError> {
-    modal::show(req, user, "api-credentials", status, title, body)
-}
-
-/// After a change: back to the list with a message (htmx reloads the page).
-fn done(req: &HttpRequest, user: &CurrentUser, message: &str) -> HttpResponse {
-    modal::after_change(req, user, LIST, message)
-}
-
-/// How a refused or invalid action is shown in place: its message and status.
-fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> {
-    match err {
-        KeyError::Invalid(err) => Ok((StatusCode::UNPROCESSABLE_ENTITY, sentence(&err))),
-        KeyError::NameTaken(_) | KeyError::Refused(_) => Ok((StatusCode::CONFLICT, err.to_string())),
-        KeyError::NotFound => Err(WebError::NotFound),
-        KeyError::NotPermitted => Err(WebError::Forbidden),
-        KeyError::AlreadySubmitted => Err(WebError::AlreadySubmitted),
-        KeyError::Db(err) => Err(err.into()),
-    }
-}
-
-async fn policy_of(state: &AppState, merchant_id: &str) -> Result<KeyPolicy, WebError> {
-    let merchant_id = merchant_id.to_owned();
-    Ok(state
-        .db
-        .run(move |conn| key_policies::get(conn, &merchant_id))
-        .await?)
-}
-
-/// The merchant and the key a change names, for a user who may change keys. The key is
-/// looked up first: another merchant's key is not found, whatever the user's role.
-async fn managed_key(
-    user: &CurrentUser,
-    state: &AppState,
-    key_id: &str,
-) -> Result<(MerchantAccess, KeyRow), WebError> {
-    let merchant = user.merchant()?;
-    let row = key_of(state, &merchant.merchant_id, key_id).await?;
-    Ok((user.key_manager()?.clone(), row))
-}
-
-/// A key of this merchant that was not deleted: what changes act on.
-async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
-    let row = any_key_of(state, merchant_id, key_id).await?;
-    if row.status == KeyStatus::Deleted.as_str() {
-        return Err(WebError::NotFound);
-    }
-    Ok(row)
-}
-
-/// A key of this merchant in any state, deleted included; another merchant's key is
-/// not found.
-async fn any_key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
-    if uuid::Uuid::parse_str(key_id).is_err() {
-        return Err(WebError::NotFound);
-    }
-    let (merchant_id, key_id) = (merchant_id.to_owned(), key_id.to_owned());
-    state
-        .db
-        .run(move |conn| key_rows::find(conn, &merchant_id, &key_id))
-        .await?
-        .ok_or(WebError::NotFound)
-}

@@ -2,7 +2,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::*;
+use super::list::list_page;
+use super::shared::{done, in_place, managed_key};
 use crate::error::WebError;
 use crate::keys;
 use crate::web::current_user::CurrentUser;

@@ -5,7 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
-use super::*;
+use super::cards::{KeyCard, card};
+use super::generate::reveal;
+use super::shared::{in_place, managed_key, modal, policy_of};
 use crate::db::keys::KeyRow;
 use crate::domain::GracePeriod;
 use crate::error::WebError;
