@@ -240,12 +240,13 @@ impl TestApp {
         use keyward::db::users;
         use keyward::domain::{Email, Password, PersonName};
         let mut conn = self.db.get().unwrap();
+        let email = Email::parse(email).unwrap();
         users::create(
             &mut conn,
             users::NewUser {
-                email: &Email::parse(email).unwrap(),
+                email: &email,
                 name: &PersonName::parse("Test User").unwrap(),
-                password_hash: &Password::parse_new(password.to_owned()).unwrap().hash(),
+                password_hash: &Password::parse_new(password.to_owned(), &email).unwrap().hash(),
                 access: users::Access::Member { merchant_id, role },
                 password_change_required: false,
             },
@@ -271,12 +272,13 @@ impl TestApp {
         use keyward::db::users;
         use keyward::domain::{Email, Password, PersonName};
         let mut conn = self.db.get().unwrap();
+        let email = Email::parse(email).unwrap();
         users::create(
             &mut conn,
             users::NewUser {
-                email: &Email::parse(email).unwrap(),
+                email: &email,
                 name: &PersonName::parse("Sam Support").unwrap(),
-                password_hash: &Password::parse_new(password.to_owned()).unwrap().hash(),
+                password_hash: &Password::parse_new(password.to_owned(), &email).unwrap().hash(),
                 access: users::Access::Support,
                 password_change_required: false,
             },

@@ -14,6 +14,7 @@ mod keys;
 mod members;
 mod operations;
 mod pages;
+mod passwords;
 mod roles;
 mod scaleout;
 mod security;

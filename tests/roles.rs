@@ -304,12 +304,13 @@ impl World<'_> {
 
     pub(crate) fn user(&self, email: &str, membership: Option<(&str, Role)>) -> String {
         let mut conn = self.app.db.get().unwrap();
+        let email = Email::parse(email).unwrap();
         users::create(
             &mut conn,
             users::NewUser {
-                email: &Email::parse(email).unwrap(),
+                email: &email,
                 name: &PersonName::parse("Matrix User").unwrap(),
-                password_hash: &Password::parse_new(PASSWORD.to_owned()).unwrap().hash(),
+                password_hash: &Password::parse_new(PASSWORD.to_owned(), &email).unwrap().hash(),
                 access: match membership {
                     Some((merchant_id, role)) => users::Access::Member { merchant_id, role },
                     None => users::Access::Support,

@@ -57,6 +57,14 @@ pub enum ValidationError {
     /// A scope that is not in the catalogue.
     #[error("unknown scope `{0}`")]
     UnknownScope(String),
+    /// A new password the strength estimator finds easy to guess.
+    #[error("{field} is too easy to guess. {reason}")]
+    TooEasyToGuess {
+        /// The field's label as shown to people.
+        field: &'static str,
+        /// Why, and what would help, as whole sentences.
+        reason: String,
+    },
     /// The field does not have the shape it must have.
     #[error("{field} is not valid: {reason}")]
     Invalid {

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::db::users;
-use crate::domain::{Password, PasswordHash};
+use crate::domain::{Email, Password, PasswordHash};
 use crate::error::WebError;
 use crate::web::auth::HOME;
 use crate::web::current_user::CurrentUser;
@@ -54,7 +54,8 @@ pub async fn change_password(
     if form.get("new_password") != form.get("confirm_password") {
         return refuse("The new password and its confirmation do not match.".to_owned());
     }
-    let new = match Password::parse_new(form.get("new_password").to_owned()) {
+    let email = Email::from_stored(user.user.email.clone());
+    let new = match Password::parse_new(form.get("new_password").to_owned(), &email) {
         Ok(password) => password,
         Err(err) => return refuse(sentence(&err)),
     };
