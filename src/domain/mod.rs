@@ -29,7 +29,7 @@ pub use policy::{KeyPolicy, PolicyPreset};
 pub use role::{Role, UnknownRole};
 pub use scope::{Scope, Scopes};
 pub use search::SupportQuery;
-pub use throttle::SignInThrottle;
+pub use throttle::{AttemptRecord, Held, SignInThrottle, Verdict};
 
 /// Why a raw value was refused, worded for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
