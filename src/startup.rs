@@ -105,6 +105,7 @@ impl Application {
             proxies: TrustedProxies(settings.trusted_proxies.clone()),
             session: settings.session,
             throttle: SignInThrottle::default(),
+            visitor_tokens: web::csrf::VisitorTokens::new(&settings.secret),
             pepper: key_pepper(&settings.secret),
             password_checks: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),

@@ -349,12 +349,10 @@ async fn signing_in_renews_the_session_cookie(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let browser = app.browser();
-    browser.csrf_token("/login").await;
-    let before = browser
-        .session_cookie()
-        .expect("the sign-in form starts a session");
-    let token = browser.csrf_token("/login").await;
+    let browser = app.signed_in_admin().await;
+    let before = browser.session_cookie().expect("a signed-in session");
+    // Signing in again over a live session (a planted cookie, a shared computer).
+    let token = browser.csrf_token("/settings/api-credentials").await;
     let res = browser
         .post_form(
             "/login",

@@ -2,6 +2,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use askama::Template;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
@@ -38,20 +39,44 @@ pub async fn home(session: TypedSession) -> Result<HttpResponse, WebError> {
     })
 }
 
-/// `GET /login`.
-pub async fn login_form(session: TypedSession) -> Result<HttpResponse, WebError> {
+/// `GET /login`: the form's CSRF token comes in a signed cookie of its own, so showing
+/// it stores nothing.
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
     session.require_store()?;
     if session.user_id().is_some() {
         return Ok(see_other(HOME));
     }
-    render(
-        StatusCode::OK,
+    login_page(&req, &state, StatusCode::OK, "", None)
+}
+
+/// The sign-in page with `email` filled in and `error` shown, carrying the visitor's
+/// CSRF token (and the cookie that holds it, when the browser has none yet).
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, WebError> {
+    let (csrf_token, cookie) = state.visitor_tokens.issue(req);
+    let mut response = render(
+        status,
         &LoginPage {
-            csrf_token: &session.csrf_token(),
-            email: "",
-            error: None,
+            csrf_token: &csrf_token,
+            email,
+            error,
         },
-    )
+    )?;
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .context("Failed to set the CSRF cookie")?;
+    }
+    Ok(response)
 }
 
 /// `POST /login` (fields `email`, `password`; `csrf_token` is checked by the CSRF
@@ -67,16 +92,7 @@ pub async fn login(
     let typed_email: String = email.trim().to_lowercase().chars().take(254).collect();
     let address = state.client_address(&req);
     let throttle = state.throttle;
-    let page = |status, error: &str| {
-        render(
-            status,
-            &LoginPage {
-                csrf_token: &session.csrf_token(),
-                email: &typed_email,
-                error: Some(error),
-            },
-        )
-    };
+    let page = |status, error: &str| login_page(&req, &state, status, &typed_email, Some(error));
 
     let admission = {
         let (email, address, now) = (typed_email.clone(), address.clone(), state.clock.now());

@@ -52,6 +52,8 @@ pub struct AppState {
     pub session: SessionSettings,
     /// Failed password check limits.
     pub throttle: SignInThrottle,
+    /// CSRF tokens of visitors who are not signed in.
+    pub visitor_tokens: csrf::VisitorTokens,
     /// The HMAC key for key digests.
     pub pepper: KeyPepper,
     /// Password checks allowed at once (one per core).

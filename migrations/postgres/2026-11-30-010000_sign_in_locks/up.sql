@@ -10,3 +10,6 @@ CREATE TABLE sign_in_locks (
 );
 CREATE INDEX sign_in_locks_email_idx ON sign_in_locks (email, locked_until);
 
+-- Only signed-in sessions are stored from now on: a visitor's CSRF token lives in a
+-- signed cookie of its own, and the visitors' rows stored until now are of no use.
+DELETE FROM sessions WHERE user_id IS NULL;
