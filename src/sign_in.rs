@@ -110,7 +110,7 @@ pub fn succeeded(conn: &mut DbConnection, attempt: &Attempt) -> Result<(), DbErr
 /// reaches the account's allowance, the account is locked for the throttle's short
 /// lock and the lock recorded there too, all in one transaction. `account` is the
 /// account behind the email, if any (the throttle treats unknown emails alike, but only
-/// an account has a history). Returns when the lock it set ends.
+/// an account has a history).
 pub fn failed(
     conn: &mut DbConnection,
     throttle: &SignInThrottle,
@@ -119,7 +119,7 @@ pub fn failed(
     account: Option<&User>,
     actor: &Actor,
     now: PrimitiveDateTime,
-) -> Result<Option<PrimitiveDateTime>, DbError> {
+) -> Result<(), DbError> {
     if attempt.fills_address {
         tracing::warn!(
             address = %attempt.address,
@@ -168,5 +168,5 @@ pub fn failed(
             "an account was locked after repeated failed password checks"
         );
     }
-    Ok(locked_until)
+    Ok(())
 }

@@ -301,7 +301,7 @@ async fn wrong_current_passwords_count_toward_the_lock_and_are_recorded(backend:
     assert!(res.headers().contains_key("retry-after"));
     let html = res.text().await.unwrap();
     assert!(
-        html.contains("Too many wrong passwords for this account. Try again in 5 minutes"),
+        html.contains("Too many wrong passwords. Try again in 5 minutes"),
         "{html}"
     );
     assert_eq!(

@@ -122,7 +122,7 @@ async fn check_current_password(
         Admission::Check(attempt) => attempt,
         Admission::Refused { until } => {
             let now = state.clock.now();
-            let message = retry_message("Too many wrong passwords for this account.", now, until);
+            let message = retry_message("Too many wrong passwords.", now, until);
             let response = page(user, StatusCode::TOO_MANY_REQUESTS, Some(message))?;
             return Ok(Some(too_many_attempts(response, now, until)?));
         }

@@ -143,7 +143,7 @@ async fn check(req: &mut ServiceRequest) -> Result<(), Refusal> {
         req.app_data::<Data<AppState>>()
             .and_then(|state| state.visitor_tokens.read(req.request()))
     }
-    .ok_or("no session token")?;
+    .ok_or("no session or visitor token")?;
     let provided = match header_token(req.headers()) {
         Some(token) => token,
         None => form_token(req).await?.ok_or("no token in the request")?,
