@@ -338,7 +338,8 @@ impl World<'_> {
             "SELECT user_id || '|' || merchant_id || '|' || role || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM memberships ORDER BY user_id, merchant_id",
             "SELECT id || '|' || email || '|' || password_hash || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM users ORDER BY id",
             "SELECT merchant_id || '|' || max_active_keys || '|' || default_grace || '|' || updated_at AS text FROM key_policies ORDER BY merchant_id",
-            "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type <> 'change_refused'",
+            // Refusals recorded by design: support's changes, a wrong current password.
+            "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type NOT IN ('change_refused', 'password_check_failed', 'sign_in_locked')",
         ] {
             for row in diesel::sql_query(query).load::<Row>(&mut **conn).unwrap() {
                 all.push(row.text);

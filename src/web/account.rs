@@ -57,8 +57,15 @@ pub async fn change_password(
     if form.get("new_password") != form.get("confirm_password") {
         return refuse("The new password and its confirmation do not match.".to_owned());
     }
-    let email = Email::from_stored(user.user.email.clone());
-    let new = match Password::parse_new(form.get("new_password").to_owned(), &email) {
+    // The strength estimate is CPU work, like hashing: off the executor.
+    let (typed, email) = (
+        form.get("new_password").to_owned(),
+        Email::from_stored(user.user.email.clone()),
+    );
+    let new = match state
+        .password_work(move || Password::parse_new(typed, &email))
+        .await?
+    {
         Ok(password) => password,
         Err(err) => return refuse(sentence(&err)),
     };
