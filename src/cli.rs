@@ -362,12 +362,14 @@ fn create_merchant(database: &DatabaseUrl, raw_name: &str) -> Result<(), CliErro
     }
 }
 
-fn read_password_line() -> Result<Password, CliError> {
+/// Reads the new password for the account with `email` from the first line of
+/// standard input, under the same rules as the dashboard.
+fn read_password_line(email: &Email) -> Result<Password, CliError> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let line = line.strip_suffix('\n').unwrap_or(&line);
     let line = line.strip_suffix('\r').unwrap_or(line);
-    Ok(Password::parse_new(line.to_owned())?)
+    Ok(Password::parse_new(line.to_owned(), email)?)
 }
 
 fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliError> {
@@ -385,7 +387,7 @@ fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliEr
         ));
     }
     let (password, generated) = if args.password_stdin {
-        (read_password_line()?, false)
+        (read_password_line(&email)?, false)
     } else {
         (generate_password(), true)
     };

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod members;
+pub mod sign_in;
 pub mod startup;
 pub mod usage;
 pub mod web;

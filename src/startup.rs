@@ -105,6 +105,7 @@ impl Application {
             proxies: TrustedProxies(settings.trusted_proxies.clone()),
             session: settings.session,
             throttle: SignInThrottle::default(),
+            visitor_tokens: web::csrf::VisitorTokens::new(&settings.secret),
             pepper: key_pepper(&settings.secret),
             password_checks: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -306,8 +307,8 @@ pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, 
 }
 
 /// Scheduled work, every `every`: records the lapses nobody clicks for ("grace ended",
-/// "expired"), deletes sessions past their timeouts and sign-in failures that have
-/// left the throttle's window.
+/// "expired"), deletes sessions past their timeouts and sign-in failures and locks that
+/// have left the throttle's window.
 async fn sweep(state: AppState, every: StdDuration) {
     let mut interval = actix_web::rt::time::interval(every);
     // The first tick is immediate: start sweeping one period after start-up.

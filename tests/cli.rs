@@ -4,7 +4,7 @@ use std::process::{Child, Command, Output, Stdio};
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestDb, spawn_app};
+use crate::helpers::{Backend, Browser, TestDb, csrf_token_in, field_value, spawn_app};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
@@ -79,6 +79,8 @@ db_test!(
     user_create_takes_the_password_from_stdin,
     user_create_makes_support_users,
     user_create_refusals_print_one_line_and_exit_non_zero,
+    user_create_refuses_a_weak_password_or_the_email_saying_why,
+    user_commands_refuse_an_email_the_dashboard_refuses_with_its_message,
     user_disable_ends_the_users_sessions,
 );
 
@@ -412,6 +414,105 @@ async fn user_create_refusals_print_one_line_and_exit_non_zero(backend: Backend)
         ),
         "--support",
     );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM users"),
+        1,
+        "nothing was created"
+    );
+}
+
+async fn user_create_refuses_a_weak_password_or_the_email_saying_why(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let create = |password: &str| {
+        run_with_stdin(
+            &app.test_db.url_string(),
+            &[
+                "user",
+                "create",
+                "--email",
+                "ops@example.com",
+                "--name",
+                "Ops",
+                "--support",
+                "--password-stdin",
+            ],
+            &format!("{password}\n"),
+        )
+    };
+    assert_one_line_error(
+        &create("password1234"),
+        "Password is too easy to guess. This is a very common password.",
+    );
+    assert_one_line_error(
+        &create("iloveyou2026"),
+        "This is similar to a commonly used password.",
+    );
+    assert_one_line_error(
+        &create("OPS@example.com"),
+        "Password is not valid: it must not be your email address",
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM users"),
+        1,
+        "nothing was created"
+    );
+}
+
+async fn user_commands_refuse_an_email_the_dashboard_refuses_with_its_message(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = app.signed_in_admin().await;
+    for (email, message) in [
+        (
+            "ana@example..com",
+            "Email is not valid: the part after @ must be a domain such as example.com",
+        ),
+        (
+            "<ana>@example.com",
+            "Email is not valid: the part before @ may hold only letters a to z, digits and",
+        ),
+    ] {
+        let output = run(
+            &app.test_db.url_string(),
+            &[
+                "user",
+                "create",
+                "--email",
+                email,
+                "--name",
+                "Ana",
+                "--merchant",
+                "Demo Merchant",
+                "--role",
+                "viewer",
+            ],
+        );
+        assert_one_line_error(&output, message);
+        assert_one_line_error(
+            &run(&app.test_db.url_string(), &["user", "disable", "--email", email]),
+            message,
+        );
+
+        let html = admin.html("/settings/members").await;
+        let res = admin
+            .post_form(
+                "/settings/members",
+                &[
+                    ("csrf_token", csrf_token_in(&html).unwrap().as_str()),
+                    ("nonce", field_value(&html, "nonce").unwrap().as_str()),
+                    ("email", email),
+                    ("name", "Ana"),
+                    ("role", "viewer"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{email}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains(message), "{message:?} not on the dashboard: {page}");
+    }
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM users"),
         1,

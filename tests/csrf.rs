@@ -1,7 +1,10 @@
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, Browser, TestApp, spawn_app};
+
+/// The cookie holding a visitor's CSRF token.
+const VISITOR_COOKIE: &str = "keyward_csrf";
 
 db_test!(
     a_sign_out_without_the_token_is_refused_and_changes_nothing,
@@ -12,6 +15,7 @@ db_test!(
     a_browser_form_with_a_null_origin_and_the_token_is_accepted,
     a_sign_in_without_the_token_is_refused_before_any_password_check,
     switching_merchant_without_the_token_leaves_the_session_as_it_was,
+    a_sign_in_needs_the_token_of_its_own_signed_cookie,
 );
 
 async fn a_sign_out_without_the_token_is_refused_and_changes_nothing(backend: Backend) {
@@ -182,4 +186,75 @@ async fn a_browser_form_with_a_null_origin_and_the_token_is_accepted(backend: Ba
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(!browser.is_signed_in().await);
+}
+
+/// Posts the sign-in form with the admin's right password and `token`.
+async fn sign_in(app: &TestApp, browser: &Browser, token: &str) -> reqwest::Response {
+    browser
+        .post_form(
+            "/login",
+            &[
+                ("email", app.admin_email.as_str()),
+                ("password", app.admin_password.as_str()),
+                ("csrf_token", token),
+            ],
+        )
+        .await
+}
+
+/// The sign-in form stores no session: its token is checked against a signed cookie of
+/// its own, which can be neither left out, nor swapped for another visitor's, nor made up.
+async fn a_sign_in_needs_the_token_of_its_own_signed_cookie(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let visitor = app.browser();
+    let token = visitor.csrf_token("/login").await;
+    let cookie = visitor.cookie(VISITOR_COOKIE).expect("the form sets its cookie");
+
+    // No cookie.
+    visitor.set_cookie(VISITOR_COOKIE, None);
+    assert_eq!(
+        sign_in(&app, &visitor, &token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Its value altered: the signature no longer holds.
+    let mut forged = cookie.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    visitor.set_cookie(VISITOR_COOKIE, Some(forged));
+    assert_eq!(
+        sign_in(&app, &visitor, &token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Made up from the token alone.
+    visitor.set_cookie(VISITOR_COOKIE, Some(token.clone()));
+    assert_eq!(
+        sign_in(&app, &visitor, &token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Another visitor's genuine cookie with this form's token.
+    let other = app.browser();
+    let other_token = other.csrf_token("/login").await;
+    assert_ne!(other_token, token);
+    visitor.set_cookie(VISITOR_COOKIE, other.cookie(VISITOR_COOKIE));
+    assert_eq!(
+        sign_in(&app, &visitor, &token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(!visitor.is_signed_in().await);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM login_failures"),
+        0,
+        "no password was checked"
+    );
+
+    // Its own cookie and token, kept across several forms (tabs): signed in.
+    visitor.set_cookie(VISITOR_COOKIE, Some(cookie.clone()));
+    assert_eq!(visitor.csrf_token("/login").await, token, "one token per browser");
+    assert_eq!(
+        sign_in(&app, &visitor, &token).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(visitor.is_signed_in().await);
 }

@@ -1,6 +1,7 @@
 //! Test harness: a fresh database per test on SQLite and on Postgres, the real server
 //! on port 0, and a cookie-keeping client that never follows redirects.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Mutex, Once, OnceLock};
 
@@ -241,12 +242,13 @@ impl TestApp {
         use keyward::db::users;
         use keyward::domain::{Email, Password, PersonName};
         let mut conn = self.db.get().unwrap();
+        let email = Email::parse(email).unwrap();
         users::create(
             &mut conn,
             users::NewUser {
-                email: &Email::parse(email).unwrap(),
+                email: &email,
                 name: &PersonName::parse("Test User").unwrap(),
-                password_hash: &Password::parse_new(password.to_owned()).unwrap().hash(),
+                password_hash: &Password::parse_new(password.to_owned(), &email).unwrap().hash(),
                 access: users::Access::Member { merchant_id, role },
                 password_change_required: false,
             },
@@ -272,12 +274,13 @@ impl TestApp {
         use keyward::db::users;
         use keyward::domain::{Email, Password, PersonName};
         let mut conn = self.db.get().unwrap();
+        let email = Email::parse(email).unwrap();
         users::create(
             &mut conn,
             users::NewUser {
-                email: &Email::parse(email).unwrap(),
+                email: &email,
                 name: &PersonName::parse("Sam Support").unwrap(),
-                password_hash: &Password::parse_new(password.to_owned()).unwrap().hash(),
+                password_hash: &Password::parse_new(password.to_owned(), &email).unwrap().hash(),
                 access: users::Access::Support,
                 password_change_required: false,
             },
@@ -352,13 +355,16 @@ impl TestApp {
     }
 }
 
-/// An HTTP client that keeps the session cookie like a browser and never follows
-/// redirects, so tests see each answer.
+/// An HTTP client that keeps its cookies (the session's and the sign-in form's CSRF
+/// cookie) like a browser and never follows redirects, so tests see each answer.
 pub struct Browser {
     base: String,
     http: reqwest::Client,
-    cookie: Mutex<Option<String>>,
+    cookies: Mutex<BTreeMap<String, String>>,
 }
+
+/// The session cookie's name.
+const SESSION_COOKIE: &str = "keyward_session";
 
 impl Browser {
     pub fn new(base: &str) -> Self {
@@ -376,36 +382,55 @@ impl Browser {
                 .user_agent(USER_AGENT)
                 .build()
                 .unwrap(),
-            cookie: Mutex::new(None),
+            cookies: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The value of the cookie `name` as the browser holds it now.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
     }
 
     /// The session cookie's value as the browser holds it now.
     pub fn session_cookie(&self) -> Option<String> {
-        self.cookie.lock().unwrap().clone()
+        self.cookie(SESSION_COOKIE)
     }
 
     /// Replaces the session cookie (to replay an old one).
     pub fn set_session_cookie(&self, value: Option<String>) {
-        *self.cookie.lock().unwrap() = value;
+        self.set_cookie(SESSION_COOKIE, value);
+    }
+
+    /// Replaces the cookie `name`, or removes it.
+    pub fn set_cookie(&self, name: &str, value: Option<String>) {
+        let mut cookies = self.cookies.lock().unwrap();
+        match value {
+            Some(value) => cookies.insert(name.to_owned(), value),
+            None => cookies.remove(name),
+        };
     }
 
     fn remember(&self, headers: &HeaderMap) {
         for header in headers.get_all(SET_COOKIE) {
             let header = header.to_str().unwrap();
-            let Some(rest) = header.strip_prefix("keyward_session=") else {
+            let Some((name, rest)) = header.split_once('=') else {
                 continue;
             };
             let value = rest.split(';').next().unwrap_or_default();
             let removed = value.is_empty() || header.contains("Max-Age=0");
-            *self.cookie.lock().unwrap() = (!removed).then(|| value.to_owned());
+            self.set_cookie(name, (!removed).then(|| value.to_owned()));
         }
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(cookie) = self.session_cookie() {
-            request = request.header("Cookie", format!("keyward_session={cookie}"));
+        let cookies = self.cookies.lock().unwrap();
+        if !cookies.is_empty() {
+            let header: Vec<String> = cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            request = request.header("Cookie", header.join("; "));
         }
         request
     }

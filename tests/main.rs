@@ -16,6 +16,7 @@ mod keys;
 mod members;
 mod operations;
 mod pages;
+mod passwords;
 mod recheck;
 mod roles;
 mod scaleout;

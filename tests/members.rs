@@ -184,12 +184,15 @@ fn rival(app: &TestApp) -> (String, String) {
 fn create_support(app: &TestApp) {
     use keyward::db::users;
     use keyward::domain::{Email, Password, PersonName};
+    let email = Email::parse("support@example.com").unwrap();
     users::create(
         &mut app.db.get().unwrap(),
         users::NewUser {
-            email: &Email::parse("support@example.com").unwrap(),
+            email: &email,
             name: &PersonName::parse("Sam Support").unwrap(),
-            password_hash: &Password::parse_new("support password".into()).unwrap().hash(),
+            password_hash: &Password::parse_new("support password".into(), &email)
+                .unwrap()
+                .hash(),
             access: users::Access::Support,
             password_change_required: false,
         },

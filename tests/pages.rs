@@ -9,6 +9,7 @@ pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src '
 db_test!(
     every_html_response_carries_the_security_headers,
     the_session_cookie_is_http_only_secure_lax_and_site_wide,
+    the_sign_in_forms_csrf_cookie_is_http_only_secure_lax_and_site_wide,
     the_profile_menu_leads_to_settings_and_api_credentials,
     anonymous_visitors_are_sent_to_sign_in,
     unknown_paths_get_a_404_page_and_api_paths_a_json_404,
@@ -77,12 +78,32 @@ async fn the_session_cookie_is_http_only_secure_lax_and_site_wide(backend: Backe
         .await;
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("keyward_session="), "{cookie}");
+    assert_cookie_flags(&cookie);
+}
+
+fn assert_cookie_flags(cookie: &str) {
     for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
         assert!(
             cookie.split("; ").any(|part| part == flag),
             "{flag} missing from {cookie}"
         );
     }
+}
+
+async fn the_sign_in_forms_csrf_cookie_is_http_only_secure_lax_and_site_wide(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let res = app.browser().get("/login").await;
+    let cookies: Vec<&str> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 1, "only the CSRF cookie, no session: {cookies:?}");
+    assert!(cookies[0].starts_with("keyward_csrf="), "{cookies:?}");
+    assert_cookie_flags(cookies[0]);
 }
 
 async fn the_profile_menu_leads_to_settings_and_api_credentials(backend: Backend) {

@@ -316,12 +316,13 @@ impl World<'_> {
 
     pub(crate) fn user(&self, email: &str, membership: Option<(&str, Role)>) -> String {
         let mut conn = self.app.db.get().unwrap();
+        let email = Email::parse(email).unwrap();
         users::create(
             &mut conn,
             users::NewUser {
-                email: &Email::parse(email).unwrap(),
+                email: &email,
                 name: &PersonName::parse("Matrix User").unwrap(),
-                password_hash: &Password::parse_new(PASSWORD.to_owned()).unwrap().hash(),
+                password_hash: &Password::parse_new(PASSWORD.to_owned(), &email).unwrap().hash(),
                 access: match membership {
                     Some((merchant_id, role)) => users::Access::Member { merchant_id, role },
                     None => users::Access::Support,
@@ -349,7 +350,8 @@ impl World<'_> {
             "SELECT user_id || '|' || merchant_id || '|' || role || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM memberships ORDER BY user_id, merchant_id",
             "SELECT id || '|' || email || '|' || password_hash || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM users ORDER BY id",
             "SELECT merchant_id || '|' || max_active_keys || '|' || default_grace || '|' || updated_at AS text FROM key_policies ORDER BY merchant_id",
-            "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type <> 'change_refused'",
+            // Refusals recorded by design: support's changes, a wrong current password.
+            "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type NOT IN ('change_refused', 'password_check_failed', 'sign_in_locked')",
         ] {
             for row in diesel::sql_query(query).load::<Row>(&mut **conn).unwrap() {
                 all.push(row.text);

@@ -928,7 +928,10 @@ async fn a_whole_lifecycle_logged_at_trace_level_leaks_no_secret(backend: Backen
     let wrong = "wrong-password-7c1e9";
     admin.sign_in("admin@example.com", wrong).await;
     secrets.push(("a wrong password", wrong.into()));
-    secrets.push(("the cookie before sign-in", admin.session_cookie().unwrap()));
+    secrets.push((
+        "the sign-in form's CSRF cookie",
+        admin.cookie("keyward_csrf").unwrap(),
+    ));
     let res = admin.sign_in("admin@example.com", &admin_password).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     secrets.push(("the signed-in cookie", admin.session_cookie().unwrap()));

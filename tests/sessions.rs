@@ -15,6 +15,7 @@ db_test!(
     a_tampered_cookie_is_anonymous_not_an_error,
     sessions_are_stored_as_digests_not_cookie_values,
     htmx_requests_without_a_session_are_sent_to_sign_in,
+    a_thousand_anonymous_page_views_store_no_session_and_sign_in_still_works,
 );
 
 async fn signing_out_ends_the_session_and_a_replayed_cookie_is_anonymous(backend: Backend) {
@@ -185,4 +186,51 @@ async fn htmx_requests_without_a_session_are_sent_to_sign_in(backend: Backend) {
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["hx-redirect"], "/login");
+}
+
+async fn a_thousand_anonymous_page_views_store_no_session_and_sign_in_still_works(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let paths = [
+        "/login",
+        "/",
+        "/settings/api-credentials",
+        "/account/password",
+        "/no-such-page",
+    ];
+    let returning = app.browser();
+    for i in 0..1000 {
+        let path = paths[i % paths.len()];
+        // Half from one browser that keeps its cookies, half from new ones with none.
+        let res = if i % 2 == 0 {
+            returning.get(path).await
+        } else {
+            app.browser().get(path).await
+        };
+        assert!(
+            [StatusCode::OK, StatusCode::SEE_OTHER, StatusCode::NOT_FOUND].contains(&res.status()),
+            "{}",
+            res.status()
+        );
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM sessions"),
+        0,
+        "no row for a visitor"
+    );
+
+    let browser = app.browser();
+    let res = browser.sign_in(&app.admin_email, &app.admin_password).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "sign-in with its CSRF token works"
+    );
+    assert!(browser.is_signed_in().await);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM sessions"),
+        1,
+        "the signed-in session"
+    );
 }

@@ -80,16 +80,26 @@ event_types! {
     MemberEnabled => "member_enabled", "Member enabled";
     /// A member was removed from the merchant.
     MemberRemoved => "member_removed", "Member removed";
+    /// A member's account was locked for a short time after repeated failed password
+    /// checks (recorded in each merchant the account belongs to).
+    SignInLocked => "sign_in_locked", "Sign-in locked";
+    /// A signed-in member typed a wrong current password to choose a new one.
+    PasswordCheckFailed => "password_check_failed", "Password change refused (wrong current password)";
 }
 
 impl EventType {
     /// True for changes other instances are told of: key and policy changes (their
     /// verification caches are dropped) and membership changes. Lapses are worked out from the
-    /// cached times, and a first use or a refusal changes nothing.
+    /// cached times, and a first use, a refusal or an account's lock changes nothing they cache.
     pub fn is_announced(self) -> bool {
         !matches!(
             self,
-            EventType::GraceEnded | EventType::Expired | EventType::FirstUsed | EventType::ChangeRefused
+            EventType::GraceEnded
+                | EventType::Expired
+                | EventType::FirstUsed
+                | EventType::ChangeRefused
+                | EventType::SignInLocked
+                | EventType::PasswordCheckFailed
         )
     }
 }

@@ -54,6 +54,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_in_locks (id) {
+        id -> Text,
+        email -> Text,
+        address -> Text,
+        locked_at -> Timestamp,
+        locked_until -> Timestamp,
+    }
+}
+
+diesel::table! {
     api_keys (id) {
         id -> Text,
         merchant_id -> Text,
@@ -142,6 +152,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     sessions,
     login_failures,
+    sign_in_locks,
     api_keys,
     key_events,
     key_policies,

@@ -12,8 +12,8 @@ use super::{DbConnection, DbError};
 pub struct NewSession<'a> {
     /// Digest of the session key.
     pub id: &'a str,
-    /// The signed-in user, if any.
-    pub user_id: Option<&'a str>,
+    /// The signed-in user: only signed-in sessions are stored.
+    pub user_id: &'a str,
     /// The session state as JSON.
     pub state: &'a str,
     /// Now.

@@ -33,7 +33,7 @@ pub use policy::{KeyPolicy, MAX_LIFETIME_DAYS, PolicyPreset};
 pub use role::{Permission, Role, UnknownRole};
 pub use scope::{Scope, Scopes};
 pub use search::SupportQuery;
-pub use throttle::SignInThrottle;
+pub use throttle::{AttemptRecord, Held, SignInThrottle, Verdict};
 
 /// Why a raw value was refused, worded for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +67,14 @@ pub enum ValidationError {
     /// A scope that is not in the catalogue.
     #[error("unknown scope `{0}`")]
     UnknownScope(String),
+    /// A new password the strength estimator finds easy to guess.
+    #[error("{field} is too easy to guess. {reason}")]
+    TooEasyToGuess {
+        /// The field's label as shown to people.
+        field: &'static str,
+        /// Why, and what would help, as whole sentences.
+        reason: String,
+    },
     /// The field does not have the shape it must have.
     #[error("{field} is not valid: {reason}")]
     Invalid {

@@ -7,11 +7,14 @@ use rand::distr::Alphanumeric;
 use rand::rngs::OsRng;
 use rand::{Rng, TryRngCore};
 
-use super::ValidationError;
+use super::{Email, ValidationError};
 
 const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_CHARS: usize = 1024;
 const GENERATED_PASSWORD_CHARS: usize = 24;
+/// The lowest zxcvbn score a new password may have: 3 means an estimated 10^8 guesses
+/// or more, the estimator's own bar for "safe against an online attack".
+const MIN_STRENGTH: zxcvbn::Score = zxcvbn::Score::Three;
 
 /// A password as typed. Its `Debug` never prints it.
 #[derive(Clone)]
@@ -24,8 +27,11 @@ impl fmt::Debug for Password {
 }
 
 impl Password {
-    /// Parses a new password being set: 12 to 1024 characters, kept exactly as typed.
-    pub fn parse_new(raw: String) -> Result<Self, ValidationError> {
+    /// Parses a new password being set for the account with `email`: 12 to 1024
+    /// characters, not the email itself, and not easy to guess by the zxcvbn estimator
+    /// (common passwords, words, names, dates, keyboard rows, repeats, the email's
+    /// parts); kept exactly as typed. The refusal says which rule it broke.
+    pub fn parse_new(raw: String, email: &Email) -> Result<Self, ValidationError> {
         const FIELD: &str = "Password";
         let chars = raw.chars().count();
         if chars < MIN_PASSWORD_CHARS {
@@ -38,6 +44,20 @@ impl Password {
             return Err(ValidationError::TooLong {
                 field: FIELD,
                 max: MAX_PASSWORD_CHARS,
+            });
+        }
+        if raw.trim().eq_ignore_ascii_case(email.as_str()) {
+            return Err(ValidationError::Invalid {
+                field: FIELD,
+                reason: "it must not be your email address",
+            });
+        }
+        let local_part = email.as_str().split('@').next().unwrap_or_default();
+        let estimate = zxcvbn::zxcvbn(&raw, &[email.as_str(), local_part]);
+        if estimate.score() < MIN_STRENGTH {
+            return Err(ValidationError::TooEasyToGuess {
+                field: FIELD,
+                reason: weakness(estimate.feedback()),
             });
         }
         Ok(Self(raw))
@@ -65,6 +85,26 @@ impl Password {
             .hash_password(self.0.as_bytes(), &salt)
             .expect("argon2 with default parameters never fails on a 16-byte salt");
         PasswordHash(phc.to_string())
+    }
+}
+
+/// Why the estimator finds a password weak, and what would help, as sentences:
+/// "This is a top-100 common password. Add another word or two. Uncommon words are better."
+fn weakness(feedback: Option<&zxcvbn::feedback::Feedback>) -> String {
+    let sentences: Vec<String> = feedback
+        .map(|feedback| {
+            feedback
+                .warning()
+                .map(|warning| warning.to_string())
+                .into_iter()
+                .chain(feedback.suggestions().iter().map(ToString::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if sentences.is_empty() {
+        "Add another word or two. Uncommon words are better.".to_owned()
+    } else {
+        sentences.join(" ")
     }
 }
 
@@ -136,11 +176,13 @@ pub fn random_token(len: usize) -> String {
 mod tests {
     use super::*;
 
+    fn email() -> Email {
+        Email::parse("ana.lima@example.com").unwrap()
+    }
+
     #[test]
     fn a_hash_verifies_its_password_and_no_other() {
-        let hash = Password::parse_new("correct horse battery".into())
-            .unwrap()
-            .hash();
+        let hash = Password::attempt("correct horse battery".into()).hash();
         assert!(PasswordHash::verify(
             Some(&hash),
             &Password::attempt("correct horse battery".into())
@@ -157,9 +199,41 @@ mod tests {
     }
 
     #[test]
-    fn short_passwords_are_refused() {
-        assert!(Password::parse_new("short".into()).is_err());
-        assert!(Password::parse_new("twelve chars".into()).is_ok());
+    fn short_passwords_are_refused_for_their_length() {
+        let err = Password::parse_new("Zq8#vT!m2".into(), &email()).unwrap_err();
+        assert!(err.to_string().contains("at least 12 characters"), "{err}");
+        assert!(Password::parse_new("Zq8#vT!m2xLp".into(), &email()).is_ok());
+    }
+
+    #[test]
+    fn common_and_patterned_passwords_are_refused_saying_why() {
+        for (weak, why) in [
+            ("password1234", "This is a very common password."),
+            ("zxcvbnm,./asdfg", "Straight rows of keys are easy to guess."),
+            ("aaaaaaaaaaaaaaaa", "Repeats like \"aaa\" are easy to guess."),
+            (
+                "abcdefghijklmnop",
+                "Sequences like abc or 6543 are easy to guess.",
+            ),
+        ] {
+            let err = Password::parse_new(weak.into(), &email()).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with("Password is too easy to guess. "),
+                "{weak}: {message}"
+            );
+            assert!(message.contains(why), "{weak}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_email_or_its_name_part_is_refused() {
+        let err = Password::parse_new(" Ana.Lima@Example.com".into(), &email()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Password is not valid: it must not be your email address"
+        );
+        assert!(Password::parse_new("ana.lima2026!".into(), &email()).is_err());
     }
 
     #[test]
@@ -174,5 +248,16 @@ mod tests {
         let (a, b) = (generate_password(), generate_password());
         assert_eq!(a.expose().len(), 24);
         assert_ne!(a.expose(), b.expose());
+    }
+
+    /// The first admin's password and the one-time passwords are generated: each must
+    /// be one its owner could have chosen.
+    #[test]
+    fn generated_passwords_pass_the_rules_for_a_new_password() {
+        for _ in 0..200 {
+            let generated = generate_password();
+            let parsed = Password::parse_new(generated.expose().to_owned(), &email());
+            assert!(parsed.is_ok(), "{}: {parsed:?}", generated.expose());
+        }
     }
 }

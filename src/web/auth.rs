@@ -2,16 +2,18 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use askama::Template;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
-use crate::db::{DbError, login_failures, memberships, users};
-use crate::domain::{Email, Password, PasswordHash};
+use crate::db::{DbError, memberships, users};
+use crate::domain::{Actor, Email, Password, PasswordHash};
 use crate::error::WebError;
+use crate::sign_in::{self, Admission, Check};
 use crate::web::forms::FormFields;
 use crate::web::session::TypedSession;
-use crate::web::{AppState, render, see_other};
+use crate::web::{AppState, render, see_other, user_agent};
 
 /// Where a signed-in user lands.
 pub const HOME: &str = "/settings/api-credentials";
@@ -37,25 +39,49 @@ pub async fn home(session: TypedSession) -> Result<HttpResponse, WebError> {
     })
 }
 
-/// `GET /login`.
-pub async fn login_form(session: TypedSession) -> Result<HttpResponse, WebError> {
+/// `GET /login`: the form's CSRF token comes in a signed cookie of its own, so showing
+/// it stores nothing.
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
     session.require_store()?;
     if session.user_id().is_some() {
         return Ok(see_other(HOME));
     }
-    render(
-        StatusCode::OK,
+    login_page(&req, &state, StatusCode::OK, "", None)
+}
+
+/// The sign-in page with `email` filled in and `error` shown, carrying the visitor's
+/// CSRF token (and the cookie that holds it, when the browser has none yet).
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, WebError> {
+    let (csrf_token, cookie) = state.visitor_tokens.issue(req);
+    let mut response = render(
+        status,
         &LoginPage {
-            csrf_token: &session.csrf_token(),
-            email: "",
-            error: None,
+            csrf_token: &csrf_token,
+            email,
+            error,
         },
-    )
+    )?;
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .context("Failed to set the CSRF cookie")?;
+    }
+    Ok(response)
 }
 
 /// `POST /login` (fields `email`, `password`; `csrf_token` is checked by the CSRF
-/// middleware): the attempt is recorded first, so parallel guesses count each other;
-/// then argon2id runs off the executor; success renews the session.
+/// middleware): the attempt goes through the sign-in throttle first, then argon2id runs
+/// off the executor; success renews the session.
 pub async fn login(
     req: HttpRequest,
     form: FormFields,
@@ -65,52 +91,24 @@ pub async fn login(
     let email = form.get("email").to_owned();
     let typed_email: String = email.trim().to_lowercase().chars().take(254).collect();
     let address = state.client_address(&req);
-    let now = state.clock.now();
     let throttle = state.throttle;
-    let page = |status, error: &str| {
-        render(
-            status,
-            &LoginPage {
-                csrf_token: &session.csrf_token(),
-                email: &typed_email,
-                error: Some(error),
-            },
-        )
-    };
+    let page = |status, error: &str| login_page(&req, &state, status, &typed_email, Some(error));
 
-    let (attempt_id, blocked_until) = {
-        let (email, address) = (typed_email.clone(), address.clone());
-        let since = throttle.window_start(now);
-        let limit = i64::try_from(throttle.max_failures + 1).unwrap_or(i64::MAX);
+    let admission = {
+        let (email, address, now) = (typed_email.clone(), address.clone(), state.clock.now());
         state
             .db
-            .run(move |conn| -> Result<_, DbError> {
-                let id = login_failures::record(conn, &email, &address, now)?;
-                let (for_email, for_address) =
-                    login_failures::newest_since(conn, &email, &address, since, limit)?;
-                let blocked = [
-                    throttle.blocked_until(&for_email),
-                    throttle.blocked_until(&for_address),
-                ]
-                .into_iter()
-                .flatten()
-                .max();
-                if blocked.is_some() {
-                    // A refused attempt is not a failure: it must not extend the lock.
-                    login_failures::forget(conn, &id)?;
-                }
-                Ok((id, blocked))
-            })
+            .run(move |conn| sign_in::admit(conn, &throttle, &email, &address, now))
             .await?
     };
-    if let Some(until) = blocked_until {
-        let mut response = page(StatusCode::TOO_MANY_REQUESTS, &retry_message(now, until))?;
-        let seconds = (until - now).whole_seconds().max(1);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        return Ok(response);
-    }
+    let attempt = match admission {
+        Admission::Check(attempt) => attempt,
+        Admission::Refused { until } => {
+            let now = state.clock.now();
+            let message = retry_message("Too many failed sign-in attempts.", now, until);
+            return too_many_attempts(page(StatusCode::TOO_MANY_REQUESTS, &message)?, now, until);
+        }
+    };
 
     let user = match Email::parse(&email) {
         Ok(email) => {
@@ -129,19 +127,38 @@ pub async fn login(
         .password_work(move || PasswordHash::verify(hash.as_ref(), &password))
         .await?;
 
-    let Some(user) = user.filter(|user| verified && user.is_active()) else {
+    let Some(user) = user.clone().filter(|user| verified && user.is_active()) else {
+        let actor = Actor {
+            address: Some(address),
+            user_agent: user_agent(&req),
+            ..Actor::system()
+        };
+        let now = state.clock.now();
+        state
+            .db
+            .run(move |conn| {
+                sign_in::failed(
+                    conn,
+                    &throttle,
+                    &attempt,
+                    Check::SignIn,
+                    user.as_ref(),
+                    &actor,
+                    now,
+                )
+            })
+            .await?;
         return page(StatusCode::UNAUTHORIZED, GENERIC_FAILURE);
     };
 
     let user_id = user.id.clone();
-    let email = user.email.clone();
+    let now = state.clock.now();
     let merchants = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             let merchants = memberships::for_user(conn, &user_id)?;
             users::record_sign_in(conn, &user_id, now)?;
-            login_failures::forget(conn, &attempt_id)?;
-            login_failures::clear_for_email(conn, &email)?;
+            sign_in::succeeded(conn, &attempt)?;
             Ok(merchants)
         })
         .await?;
@@ -156,13 +173,27 @@ pub async fn login(
     Ok(see_other(HOME))
 }
 
-fn retry_message(now: PrimitiveDateTime, until: PrimitiveDateTime) -> String {
+/// "Too many failed sign-in attempts. Try again in 5 minutes (after 14:07 UTC)."
+pub(crate) fn retry_message(what: &str, now: PrimitiveDateTime, until: PrimitiveDateTime) -> String {
     let minutes = ((until - now).whole_seconds() + 59) / 60;
     let clock = until
         .format(format_description!("[hour]:[minute]"))
         .unwrap_or_default();
     let unit = if minutes == 1 { "minute" } else { "minutes" };
-    format!("Too many failed sign-in attempts. Try again in {minutes} {unit} (after {clock} UTC).")
+    format!("{what} Try again in {minutes} {unit} (after {clock} UTC).")
+}
+
+/// `response` (a 429 page) with `Retry-After`: the seconds until `until`.
+pub(crate) fn too_many_attempts(
+    mut response: HttpResponse,
+    now: PrimitiveDateTime,
+    until: PrimitiveDateTime,
+) -> Result<HttpResponse, WebError> {
+    let seconds = (until - now).whole_seconds().max(1);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    Ok(response)
 }
 
 /// `POST /logout`: deletes the session everywhere and returns to the sign-in page.

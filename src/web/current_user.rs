@@ -76,11 +76,7 @@ impl CurrentUser {
                 .app_data::<web::Data<AppState>>()
                 .map(|state| state.client_address(req))
                 .or_else(|| req.peer_addr().map(|addr| addr.ip().to_string())),
-            user_agent: req
-                .headers()
-                .get(actix_web::http::header::USER_AGENT)
-                .and_then(|value| value.to_str().ok())
-                .map(|agent| agent.chars().take(300).collect()),
+            user_agent: crate::web::user_agent(req),
         }
     }
 }

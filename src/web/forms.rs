@@ -41,7 +41,7 @@ impl FormFields {
     }
 }
 
-/// A validation error as a sentence for a page: capitalised, with a full stop.
+/// A validation error as a sentence for a page: capitalised, ending in a full stop.
 pub fn sentence(err: &ValidationError) -> String {
     let text = err.to_string();
     let mut chars = text.chars();
@@ -49,7 +49,8 @@ pub fn sentence(err: &ValidationError) -> String {
         .next()
         .map(|c| c.to_uppercase().collect::<String>())
         .unwrap_or_default();
-    format!("{first}{}.", chars.as_str())
+    let stop = if text.ends_with('.') { "" } else { "." };
+    format!("{first}{}{stop}", chars.as_str())
 }
 
 impl FromRequest for FormFields {

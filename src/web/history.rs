@@ -117,13 +117,19 @@ fn summary(event_type: EventType, details: &Value) -> String {
         EventType::Expired => format!("reached its expiry at {}", text("expired_at")),
         EventType::DuplicatedFrom => format!("settings copied from “{}”", text("source_name")),
         EventType::ChangeRefused => format!("{} {}", text("method"), text("path")),
+        EventType::SignInLocked => format!(
+            "{} after {} failed password checks; locked until {}",
+            member(details),
+            text("failures"),
+            text("locked_until")
+        ),
+        EventType::PasswordCheckFailed => member(details),
         EventType::MemberAdded
         | EventType::MemberDisabled
         | EventType::MemberEnabled
         | EventType::MemberRemoved
         | EventType::MemberRoleChanged => {
-            let member = &details["member"];
-            let mut line = format!("{} ({})", shown(&member["name"]), shown(&member["email"]));
+            let mut line = member(details);
             if !details["role"].is_null() {
                 line.push_str(&format!(", {}", text("role")));
             }
@@ -142,6 +148,12 @@ fn summary(event_type: EventType, details: &Value) -> String {
             }
         }
     }
+}
+
+/// The member an event concerns: "Ana Lima (ana@example.com)".
+fn member(details: &Value) -> String {
+    let member = &details["member"];
+    format!("{} ({})", shown(&member["name"]), shown(&member["email"]))
 }
 
 /// "name: Old → New; scopes: a → a, b" for every value `after` changed.
@@ -241,6 +253,20 @@ mod tests {
         assert_eq!(
             summary(EventType::MemberRoleChanged, &details),
             "Ana Lima (ana@example.com); role: viewer → developer"
+        );
+    }
+
+    #[test]
+    fn a_lock_reads_with_the_member_the_failures_and_its_end() {
+        let until = time::macros::datetime!(2026-11-03 14:07:00.5);
+        let details = json!({
+            "member": {"id": "u1", "name": "Ana Lima", "email": "ana@example.com"},
+            "failures": 5,
+            "locked_until": until.to_string(),
+        });
+        assert_eq!(
+            summary(EventType::SignInLocked, &details),
+            "Ana Lima (ana@example.com) after 5 failed password checks; locked until 3 Nov 2026 14:07 UTC"
         );
     }
 }

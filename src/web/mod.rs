@@ -52,8 +52,10 @@ pub struct AppState {
     pub clock: Clock,
     /// Session lifetimes.
     pub session: SessionSettings,
-    /// Failed sign-in limits.
+    /// Failed password check limits.
     pub throttle: SignInThrottle,
+    /// CSRF tokens of visitors who are not signed in.
+    pub visitor_tokens: csrf::VisitorTokens,
     /// The HMAC key for key digests.
     pub pepper: KeyPepper,
     /// Password checks allowed at once (one per core).
@@ -107,6 +109,14 @@ impl AppState {
             .client_address(req)
             .map_or_else(|| "unknown".to_owned(), |address| address.to_string())
     }
+}
+
+/// The request's user agent as history keeps it: at most 300 characters.
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| agent.chars().take(300).collect())
 }
 
 /// Routes that need no session: health, readiness and assets.

@@ -1,5 +1,6 @@
 //! The session as Keyward uses it: who is signed in, in which merchant, and the CSRF
-//! token, over actix-session's untyped map.
+//! token, over actix-session's untyped map. Only signing in writes to an empty
+//! session, so a visitor who is not signed in never gets a stored one.
 
 use std::future::{Ready, ready};
 
@@ -21,7 +22,7 @@ const FORM_NONCES: &str = "form_nonces";
 const MAX_OPEN_FORMS: usize = 20;
 
 /// Length of a CSRF token, in letters and digits (about 238 bits).
-const CSRF_TOKEN_CHARS: usize = 40;
+pub(crate) const CSRF_TOKEN_CHARS: usize = 40;
 
 /// The request's session, typed.
 #[derive(Clone)]
@@ -94,13 +95,9 @@ impl TypedSession {
         self.0.purge();
     }
 
-    /// The CSRF token to put in forms, created on first use.
+    /// The CSRF token to put in this signed-in session's forms (made at sign-in).
     pub fn csrf_token(&self) -> String {
-        self.expected_csrf_token().unwrap_or_else(|| {
-            let token = random_token(CSRF_TOKEN_CHARS);
-            self.set_string(CSRF_TOKEN, &token);
-            token
-        })
+        self.expected_csrf_token().unwrap_or_default()
     }
 
     /// Leaves a message for the next page this session shows.

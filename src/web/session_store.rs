@@ -76,11 +76,16 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
-        let json = serde_json::to_string(&state).map_err(|err| SaveError::Serialization(anyhow!(err)))?;
         let key = SessionKey::try_from(random_token(SESSION_KEY_CHARS))
             .map_err(|err| SaveError::Other(anyhow!(err)))?;
+        // Only signed-in sessions are stored, so requests without an account can never
+        // fill the table; a visitor's state is dropped and its key points at nothing.
+        let Some(user_id) = user_id_of(&state) else {
+            tracing::debug!("an anonymous session was not stored");
+            return Ok(key);
+        };
+        let json = serde_json::to_string(&state).map_err(|err| SaveError::Serialization(anyhow!(err)))?;
         let id = row_id(&key);
-        let user_id = user_id_of(&state);
         let now = self.clock.now();
         let expires_at = self.deadline(ttl);
         let absolute_expires_at = now + self.absolute_timeout;
@@ -90,7 +95,7 @@ impl SessionStore for DbSessionStore {
                     conn,
                     NewSession {
                         id: &id,
-                        user_id: user_id.as_deref(),
+                        user_id: &user_id,
                         state: &json,
                         created_at: now,
                         expires_at,
