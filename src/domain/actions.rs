@@ -4,10 +4,12 @@
 
 use time::PrimitiveDateTime;
 
-use super::{
-    KeyFacts, KeyPolicy, Permission, Refusal, Role, check_delete, check_disable, check_edit, check_enable,
-    check_renew, check_revoke, check_rotate,
+use super::lifecycle::{
+    KeyFacts, Refusal, check_delete, check_disable, check_edit, check_enable, check_renew, check_revoke,
+    check_rotate,
 };
+use super::policy::KeyPolicy;
+use super::role::{Permission, Role};
 
 /// What the rules look at besides the key itself.
 #[derive(Debug, Clone, Copy)]

@@ -1,4 +1,4 @@
-use super::{ValidationError, is_forbidden_char};
+use super::validation::{ValidationError, is_forbidden_char};
 
 const MAX_EMAIL_CHARS: usize = 254;
 const MAX_DOMAIN_LABEL_CHARS: usize = 63;

@@ -3,7 +3,7 @@
 
 use time::{Duration, PrimitiveDateTime};
 
-use super::ValidationError;
+use super::validation::ValidationError;
 
 /// The grace period a rotation leaves the old key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

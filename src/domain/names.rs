@@ -1,6 +1,6 @@
 use unicode_normalization::UnicodeNormalization;
 
-use super::{ValidationError, is_forbidden_char};
+use super::validation::{ValidationError, is_forbidden_char};
 
 const MAX_NAME_CHARS: usize = 100;
 

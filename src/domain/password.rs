@@ -7,7 +7,8 @@ use rand::distr::Alphanumeric;
 use rand::rngs::OsRng;
 use rand::{Rng, TryRngCore};
 
-use super::{Email, ValidationError};
+use super::email::Email;
+use super::validation::ValidationError;
 
 const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_CHARS: usize = 1024;

@@ -1,7 +1,7 @@
 //! A merchant's key policy: the settings that pick between the seeds' behaviours.
 
-use super::ValidationError;
 use super::grace::GracePeriod;
+use super::validation::ValidationError;
 
 /// The most active keys a policy may allow.
 pub const MAX_ACTIVE_KEYS_LIMIT: u32 = 100;

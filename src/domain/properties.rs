@@ -6,6 +6,7 @@
 use proptest::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 
+use super::validation::is_forbidden_char;
 use super::*;
 
 const KEYS: &str = include_str!("../../tests/corpus/keys.txt");

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::ValidationError;
+use super::validation::ValidationError;
 
 /// One permission a key can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

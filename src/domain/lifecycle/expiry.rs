@@ -4,8 +4,8 @@
 use time::{Date, Duration, PrimitiveDateTime, Time};
 
 use super::status::KeyFacts;
-use crate::domain::ValidationError;
 use crate::domain::policy::{KeyPolicy, MAX_LIFETIME_DAYS};
+use crate::domain::validation::ValidationError;
 
 /// When a new key stops working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The fields a person types for a key: name, description and its own rate limit.
 
 use crate::domain::names::parse_single_line;
-use crate::domain::{ValidationError, is_forbidden_char};
+use crate::domain::validation::{ValidationError, is_forbidden_char};
 
 const MAX_DESCRIPTION_CHARS: usize = 500;
 

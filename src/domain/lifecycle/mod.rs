@@ -20,7 +20,7 @@ mod tests {
     use time::{Duration, PrimitiveDateTime};
 
     use super::*;
-    use crate::domain::GracePeriod;
+    use crate::domain::grace::GracePeriod;
     use crate::domain::policy::{KeyPolicy, PolicyPreset};
 
     const NOW: PrimitiveDateTime = datetime!(2026-11-03 14:02);
