@@ -23,9 +23,10 @@ use crate::db::{Db, DbError, exclusively, login_failures, merchants, sessions, u
 use crate::domain::{
     Email, KeyPepper, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,
 };
-use crate::error::ErrorPage;
 use crate::usage::{UsageRecorder, run_flusher};
-use crate::web::{self, AppState};
+use crate::web;
+use crate::web::error::ErrorPage;
+use crate::web::state::AppState;
 use actix_web::web::{Data, route, scope};
 
 /// The session cookie's name.
@@ -105,7 +106,7 @@ impl Application {
             proxies: TrustedProxies(settings.trusted_proxies.clone()),
             session: settings.session,
             throttle: SignInThrottle::default(),
-            visitor_tokens: web::csrf::VisitorTokens::new(&settings.secret),
+            visitor_tokens: web::visitor_tokens::VisitorTokens::new(&settings.secret),
             pepper: key_pepper(&settings.secret),
             password_checks: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -217,13 +218,13 @@ fn serve(
             .service(
                 scope("")
                     .configure(web::dashboard)
-                    .default_service(route().to(web::not_found))
+                    .default_service(route().to(web::respond::not_found))
                     .wrap(from_fn(web::csrf::protect))
                     .wrap(sessions)
                     .wrap(from_fn(web::session_failures::answer))
                     .wrap(from_fn(web::body::deadline)),
             )
-            .default_service(route().to(web::not_found))
+            .default_service(route().to(web::respond::not_found))
             .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed_page))
             .wrap(from_fn(web::headers::secure))
             .wrap(from_fn(web::request_log::log))

@@ -5,6 +5,7 @@ mod helpers;
 
 mod actions;
 mod api;
+mod architecture;
 mod audit;
 mod browser;
 mod cli;

@@ -7,16 +7,15 @@ use askama::Template;
 
 use crate::db::users;
 use crate::domain::{Email, Password, PasswordHash};
-use crate::error::WebError;
 use crate::sign_in::{self, Admission, Check};
-use crate::web::auth::{HOME, retry_message, too_many_attempts};
+use crate::web::auth::{retry_message, too_many_attempts};
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::{FormFields, sentence};
+use crate::web::paths::HOME;
+use crate::web::respond::render;
 use crate::web::shell::Shell;
-use crate::web::{AppState, render};
-
-/// The Change password page; the one page an account on its one-time password may open.
-pub const PASSWORD: &str = "/account/password";
+use crate::web::state::AppState;
 
 /// Change password.
 #[derive(Template)]
@@ -100,7 +99,7 @@ pub async fn change_password(
     );
     user.session
         .set_flash("Your password was changed. Any other session of yours was signed out.");
-    Ok(crate::web::see_other(HOME))
+    Ok(crate::web::respond::see_other(HOME))
 }
 
 /// Checks the current password under the same throttle as signing in, counted against

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 
-use crate::error::WebError;
+use crate::web::error::WebError;
 
 /// The vendored htmx file's name; its version is part of it, so it can be cached forever.
 pub const HTMX_FILE: &str = "htmx-2.0.11.min.js";

@@ -13,12 +13,13 @@ use crate::db::key_events::{self, ActorFilter, AuditFilter, EventType};
 use crate::db::keys::{self as key_rows, KeyLabel};
 use crate::db::{DbConnection, DbError};
 use crate::domain::{ActorKind, is_bidi_control};
-use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::escape::BIDI_REPLACEMENT;
 use crate::web::history::{self, EventView};
+use crate::web::respond::render;
 use crate::web::shell::Shell;
-use crate::web::{AppState, render};
+use crate::web::state::AppState;
 
 /// Events per page.
 const PAGE_SIZE: i64 = 50;

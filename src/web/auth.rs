@@ -9,14 +9,13 @@ use time::macros::format_description;
 
 use crate::db::{DbError, memberships, users};
 use crate::domain::{Actor, Email, Password, PasswordHash};
-use crate::error::WebError;
 use crate::sign_in::{self, Admission, Check};
+use crate::web::error::WebError;
 use crate::web::forms::FormFields;
+use crate::web::paths::HOME;
+use crate::web::respond::{render, see_other, user_agent};
 use crate::web::session::TypedSession;
-use crate::web::{AppState, render, see_other, user_agent};
-
-/// Where a signed-in user lands.
-pub const HOME: &str = "/settings/api-credentials";
+use crate::web::state::AppState;
 
 /// The one message for every failed sign-in, so it tells nobody which accounts exist.
 const GENERIC_FAILURE: &str = "Incorrect email or password.";

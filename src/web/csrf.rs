@@ -3,12 +3,8 @@
 //! visitor who is not signed in has no stored session: the sign-in form's token lives in
 //! a signed cookie of its own.
 
-use std::fmt;
-
 use actix_session::SessionExt;
-use actix_web::HttpRequest;
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
@@ -16,71 +12,15 @@ use actix_web::middleware::Next;
 use actix_web::web::{Bytes, Data};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
-use crate::domain::random_token;
-use crate::error::WebError;
-use crate::web::AppState;
+use crate::web::error::WebError;
 use crate::web::forms::MAX_FORM_BYTES;
-use crate::web::session::{CSRF_TOKEN_CHARS, TypedSession};
+use crate::web::session::TypedSession;
+use crate::web::state::AppState;
 
 /// The header htmx sends the token in.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 /// The form field plain forms send the token in.
 pub const CSRF_FIELD: &str = "csrf_token";
-/// The cookie holding the token of a visitor who is not signed in.
-pub const VISITOR_CSRF_COOKIE: &str = "keyward_csrf";
-
-/// Tokens for visitors who are not signed in (the sign-in form): a random token in a
-/// cookie signed with a key derived from the server secret, so it costs no stored row,
-/// cannot be made up, and every instance sharing the secret accepts it.
-#[derive(Clone)]
-pub struct VisitorTokens {
-    key: Key,
-}
-
-impl fmt::Debug for VisitorTokens {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("VisitorTokens(<redacted>)")
-    }
-}
-
-impl VisitorTokens {
-    /// Signs with a key of the secret's own for this purpose.
-    pub fn new(secret: &Secret) -> Self {
-        Self {
-            key: Key::derive_from(&secret.derive("visitor-csrf-cookie")),
-        }
-    }
-
-    /// The token the request's cookie carries, when its signature holds.
-    pub fn read(&self, req: &HttpRequest) -> Option<String> {
-        let cookie = req.cookie(VISITOR_CSRF_COOKIE)?;
-        CookieJar::new()
-            .signed(&self.key)
-            .verify(cookie)
-            .map(|cookie| cookie.value().to_owned())
-    }
-
-    /// The token for a form shown to a visitor: the one the browser already holds, so
-    /// that forms open in several tabs all work, or a new one with the cookie to set.
-    pub fn issue(&self, req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
-        if let Some(token) = self.read(req) {
-            return (token, None);
-        }
-        let token = random_token(CSRF_TOKEN_CHARS);
-        let mut jar = CookieJar::new();
-        jar.signed_mut(&self.key).add(
-            Cookie::build(VISITOR_CSRF_COOKIE, token.clone())
-                .path("/")
-                .secure(true)
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .finish(),
-        );
-        let cookie = jar.get(VISITOR_CSRF_COOKIE).cloned();
-        (token, cookie)
-    }
-}
 
 /// Middleware: refuses with 403, before any handler runs, every unsafe request to the
 /// dashboard that comes from another site or lacks this session's token; then refuses

@@ -7,13 +7,15 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use crate::db::DbError;
+use crate::db::key_events;
 use crate::db::memberships::{self, MerchantAccess};
 use crate::db::merchants;
 use crate::db::users::{self, User};
 use crate::domain::{Actor, ActorKind, Permission, Role};
-use crate::error::WebError;
+use crate::web::error::WebError;
+use crate::web::respond::is_htmx;
 use crate::web::session::TypedSession;
-use crate::web::{AppState, is_htmx, support};
+use crate::web::state::AppState;
 
 /// The signed-in user, their merchants and the one they are working in.
 pub struct CurrentUser {
@@ -76,7 +78,7 @@ impl CurrentUser {
                 .app_data::<web::Data<AppState>>()
                 .map(|state| state.client_address(req))
                 .or_else(|| req.peer_addr().map(|addr| addr.ip().to_string())),
-            user_agent: crate::web::user_agent(req),
+            user_agent: crate::web::respond::user_agent(req),
         }
     }
 }
@@ -88,7 +90,7 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = TypedSession::of(req);
         let htmx = is_htmx(req);
-        let on_password_page = req.path() == crate::web::account::PASSWORD;
+        let on_password_page = req.path() == crate::web::paths::PASSWORD;
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let req = req.clone();
         Box::pin(async move {
@@ -138,7 +140,7 @@ impl FromRequest for CurrentUser {
                     session,
                 };
                 if is_change(&req) {
-                    support::record_refusal(&state, &current, &req).await?;
+                    record_refusal(&state, &current, &req).await?;
                     return Err(WebError::ReadOnly);
                 }
                 return Ok(current);
@@ -172,6 +174,34 @@ impl FromRequest for CurrentUser {
 /// only what their own session looks at (signing out needs no `CurrentUser`).
 fn is_change(req: &HttpRequest) -> bool {
     !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && req.path() != crate::web::account::PASSWORD
+        && req.path() != crate::web::paths::PASSWORD
         && !req.path().starts_with("/support/merchants/")
+}
+
+/// Records a change support staff tried, on the merchant it concerned, before it is
+/// refused.
+async fn record_refusal(state: &AppState, user: &CurrentUser, req: &HttpRequest) -> Result<(), WebError> {
+    let key_id = req
+        .match_info()
+        .get("key_id")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .map(|id| id.hyphenated().to_string());
+    let viewed = user.merchant.as_ref().map(|m| m.merchant_id.clone());
+    let actor = user.actor(req);
+    let details = serde_json::json!({ "method": req.method().as_str(), "path": req.path() });
+    let now = state.clock.now();
+    let recorded = state
+        .db
+        .run(move |conn| {
+            key_events::record_refusal(conn, viewed.as_deref(), key_id.as_deref(), &actor, &details, now)
+        })
+        .await?;
+    if !recorded {
+        // Nothing to record it on: no merchant was open and the path named no key.
+        tracing::info!(
+            path = req.path(),
+            "refused a change by support staff outside any merchant"
+        );
+    }
+    Ok(())
 }

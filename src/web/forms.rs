@@ -8,7 +8,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::domain::ValidationError;
-use crate::error::WebError;
+use crate::web::error::WebError;
 
 /// The largest form body accepted.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;

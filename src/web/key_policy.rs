@@ -6,12 +6,13 @@ use askama::Template;
 
 use crate::db::key_policies;
 use crate::domain::{GracePeriod, KeyPolicy, PolicyPreset, ValidationError};
-use crate::error::WebError;
 use crate::keys::{self, KeyError};
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::FormFields;
+use crate::web::respond::render;
 use crate::web::shell::Shell;
-use crate::web::{AppState, render};
+use crate::web::state::AppState;
 
 /// A preset as offered.
 pub struct PresetView {
@@ -167,7 +168,7 @@ pub async fn save(
     user.session.set_flash(&format!(
         "Key policy saved ({label}). It applies to the next action; existing keys are unchanged."
     ));
-    Ok(crate::web::see_other("/settings/key-policy"))
+    Ok(crate::web::respond::see_other("/settings/key-policy"))
 }
 
 #[cfg(test)]

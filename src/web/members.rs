@@ -9,12 +9,14 @@ use time::PrimitiveDateTime;
 use crate::db::memberships::{self, Member, MemberStatus};
 use crate::db::{DbConnection, users};
 use crate::domain::{Actor, Email, Password, PersonName, Role, ValidationError, generate_password};
-use crate::error::WebError;
 use crate::members::{self, MemberError, NewAccount};
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::{FormFields, sentence};
+use crate::web::respond::render;
 use crate::web::shell::Shell;
-use crate::web::{AppState, format, modal, render};
+use crate::web::state::AppState;
+use crate::web::{format, modal};
 
 const MEMBERS: &str = "/settings/members";
 const ACTIVE: &str = "members";

@@ -1,4 +1,6 @@
 //! The dashboard: sign-in, sessions, CSRF, security headers, and one module per page area.
+//! This module names them and registers the routes; what handlers share lives in `state`,
+//! `respond`, `error` and `paths`.
 
 pub mod account;
 pub mod assets;
@@ -8,6 +10,7 @@ pub mod body;
 pub mod chart;
 pub mod csrf;
 pub mod current_user;
+pub mod error;
 pub mod escape;
 pub mod format;
 pub mod forms;
@@ -18,106 +21,19 @@ pub mod keys;
 pub mod members;
 pub mod modal;
 pub mod ops;
+pub mod paths;
 pub mod request_log;
+pub mod respond;
 pub mod session;
 pub mod session_failures;
 pub mod session_store;
 pub mod settings;
 pub mod shell;
+pub mod state;
 pub mod support;
+pub mod visitor_tokens;
 
-use std::sync::Arc;
-
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
-use anyhow::Context;
-use askama::Template;
-use tokio::sync::Semaphore;
-
-use crate::api::TrustedProxies;
-use crate::api::cache::KeyCache;
-use crate::clock::Clock;
-use crate::config::SessionSettings;
-use crate::db::{Db, DbConnection};
-use crate::domain::{KeyPepper, SignInThrottle};
-use crate::error::{ErrorPage, WebError};
-use crate::keys::KeyError;
-
-/// What every handler may need, shared across workers.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The database.
-    pub db: Db,
-    /// The source of "now".
-    pub clock: Clock,
-    /// Session lifetimes.
-    pub session: SessionSettings,
-    /// Failed password check limits.
-    pub throttle: SignInThrottle,
-    /// CSRF tokens of visitors who are not signed in.
-    pub visitor_tokens: csrf::VisitorTokens,
-    /// The HMAC key for key digests.
-    pub pepper: KeyPepper,
-    /// Password checks allowed at once (one per core).
-    pub password_checks: Arc<Semaphore>,
-    /// Verified keys; cleared whenever a key changes here.
-    pub key_cache: Arc<KeyCache>,
-    /// Proxies whose X-Forwarded-For names the client.
-    pub proxies: TrustedProxies,
-}
-
-impl AppState {
-    /// Runs a key change and, once it has committed, clears the verification cache, in
-    /// the same blocking task: a request cancelled meanwhile cannot leave a revoked key
-    /// cached.
-    pub async fn change_keys<T, F>(&self, change: F) -> Result<T, KeyError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, KeyError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let cache = self.key_cache.clone();
-        self.db
-            .run(move |conn| {
-                let changed = change(conn)?;
-                cache.clear();
-                Ok(changed)
-            })
-            .await
-    }
-
-    /// Runs password work (argon2id: ~19 MiB and a core per hash or check) on a blocking
-    /// thread, one per core at once: a flood of sign-ins queues here instead of
-    /// exhausting memory.
-    pub async fn password_work<T, F>(&self, work: F) -> Result<T, WebError>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let _permit = self
-            .password_checks
-            .acquire()
-            .await
-            .map_err(|_| anyhow::anyhow!("The password check queue was closed"))?;
-        Ok(actix_web::rt::task::spawn_blocking(work)
-            .await
-            .map_err(|_| anyhow::anyhow!("Failed to run the password check"))?)
-    }
-
-    /// The client's address, through trusted proxies.
-    pub fn client_address(&self, req: &HttpRequest) -> String {
-        self.proxies
-            .client_address(req)
-            .map_or_else(|| "unknown".to_owned(), |address| address.to_string())
-    }
-}
-
-/// The request's user agent as history keeps it: at most 300 characters.
-pub fn user_agent(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .map(|agent| agent.chars().take(300).collect())
-}
+use actix_web::web;
 
 /// Routes that need no session: health, readiness and assets.
 pub fn operations(cfg: &mut web::ServiceConfig) {
@@ -241,42 +157,4 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(support::open_key))
                 .route(web::post().to(support::open_merchant_on_key)),
         );
-}
-
-/// A 303 to `location`: where a plain form post or a page without content of its own
-/// sends the browser.
-pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, location))
-        .finish()
-}
-
-/// True for requests made by htmx, which get a partial instead of a whole page.
-pub fn is_htmx(req: &HttpRequest) -> bool {
-    req.headers().contains_key("HX-Request")
-}
-
-/// Renders a template as an HTML response with `status`.
-pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, WebError> {
-    let body = template.render().context("Failed to render a page template")?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
-}
-
-/// The answer to any path no route serves: a JSON error under `/api/`, a page elsewhere.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    if req.path().starts_with("/api/") {
-        return HttpResponse::NotFound().json(serde_json::json!({
-            "error": {"code": "not_found", "message": "There is no API endpoint at this path."}
-        }));
-    }
-    ErrorPage {
-        title: "Page not found",
-        message: "There is nothing at this address.",
-        error_id: None,
-        next_href: "/",
-        next_label: "Back to the dashboard",
-    }
-    .respond(StatusCode::NOT_FOUND)
 }

@@ -5,10 +5,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
+use crate::web::respond::{is_htmx, render};
 use crate::web::shell::Shell;
-use crate::web::{is_htmx, render};
 
 /// A modal in its frame, for htmx.
 #[derive(Template)]
@@ -70,6 +70,6 @@ pub fn after_change(req: &HttpRequest, user: &CurrentUser, location: &str, messa
             .insert_header(("HX-Redirect", location))
             .finish()
     } else {
-        crate::web::see_other(location)
+        crate::web::respond::see_other(location)
     }
 }

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::db::Readiness;
-use crate::web::AppState;
+use crate::web::state::AppState;
 
 /// `GET /healthz`: the process answers; touches no database.
 pub async fn healthz() -> HttpResponse {

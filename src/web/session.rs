@@ -55,9 +55,9 @@ impl TypedSession {
     }
 
     /// Fails with 503 when the session could not be loaded.
-    pub fn require_store(&self) -> Result<(), crate::error::WebError> {
+    pub fn require_store(&self) -> Result<(), crate::web::error::WebError> {
         if self.is_store_unavailable() {
-            Err(crate::error::WebError::SessionsUnavailable)
+            Err(crate::web::error::WebError::SessionsUnavailable)
         } else {
             Ok(())
         }

@@ -7,7 +7,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
-use crate::error::WebError;
+use crate::web::error::WebError;
 use crate::web::session_store::watching_writes;
 
 /// Middleware around the session middleware: when the store could not write the

@@ -2,10 +2,10 @@
 
 use actix_web::HttpResponse;
 
-use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::FormFields;
-use crate::web::see_other;
+use crate::web::respond::see_other;
 
 /// `GET /settings`: the first settings page.
 pub async fn index(_user: CurrentUser) -> HttpResponse {

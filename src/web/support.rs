@@ -5,46 +5,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use crate::db::DbError;
 use crate::db::keys::{self as key_rows, FoundKey, KeyRow, KeySearch};
 use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
-use crate::db::{DbError, key_events};
 use crate::domain::SupportQuery;
-use crate::error::WebError;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
+use crate::web::format;
+use crate::web::respond::{render, see_other};
 use crate::web::shell::Shell;
-use crate::web::{AppState, format, render, see_other};
+use crate::web::state::AppState;
 
 /// Results shown per kind.
 const RESULTS: usize = 50;
-
-/// Records a change support staff tried, on the merchant it concerned, before it is
-/// refused.
-pub async fn record_refusal(state: &AppState, user: &CurrentUser, req: &HttpRequest) -> Result<(), WebError> {
-    let key_id = req
-        .match_info()
-        .get("key_id")
-        .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .map(|id| id.hyphenated().to_string());
-    let viewed = user.merchant.as_ref().map(|m| m.merchant_id.clone());
-    let actor = user.actor(req);
-    let details = serde_json::json!({ "method": req.method().as_str(), "path": req.path() });
-    let now = state.clock.now();
-    let recorded = state
-        .db
-        .run(move |conn| {
-            key_events::record_refusal(conn, viewed.as_deref(), key_id.as_deref(), &actor, &details, now)
-        })
-        .await?;
-    if !recorded {
-        // Nothing to record it on: no merchant was open and the path named no key.
-        tracing::info!(
-            path = req.path(),
-            "refused a change by support staff outside any merchant"
-        );
-    }
-    Ok(())
-}
 
 fn support_only(user: &CurrentUser) -> Result<(), WebError> {
     if user.is_support() {

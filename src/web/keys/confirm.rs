@@ -7,11 +7,11 @@ use askama::Template;
 use super::cards::{KeyCard, card};
 use super::shared::{done, in_place, managed_key, modal};
 use crate::db::keys::KeyRow;
-use crate::error::WebError;
 use crate::keys;
-use crate::web::AppState;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::FormFields;
+use crate::web::state::AppState;
 
 /// The two irreversible actions, each confirmed in its own way.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -8,12 +8,14 @@ use super::cards::{KeyCard, card};
 use super::shared::any_key_of;
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
-use crate::error::WebError;
 use crate::usage::hour_of as usage_hour;
 use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
+use crate::web::respond::render;
 use crate::web::shell::Shell;
-use crate::web::{AppState, format, history, render};
+use crate::web::state::AppState;
+use crate::web::{format, history};
 
 /// A version in the lineage list.
 pub struct VersionView {

@@ -6,11 +6,11 @@ use askama::Template;
 
 use super::cards::{KeyCard, card};
 use super::shared::{ScopeChoice, done, in_place, managed_key, modal, policy_of, scope_choices};
-use crate::error::WebError;
 use crate::keys::{self, EditRequest};
-use crate::web::AppState;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::FormFields;
+use crate::web::state::AppState;
 
 /// The Edit form's body.
 #[derive(Template)]

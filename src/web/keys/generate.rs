@@ -9,11 +9,12 @@ use super::cards::{KeyCard, card};
 use super::shared::{ScopeChoice, in_place, managed_key, modal, policy_of, scope_choices};
 use crate::db::keys as key_rows;
 use crate::domain::{KeyPolicy, LIFETIME_CHOICES, Refusal};
-use crate::error::WebError;
 use crate::keys::{self, GenerateRequest, Generated};
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::FormFields;
-use crate::web::{AppState, modal};
+use crate::web::modal;
+use crate::web::state::AppState;
 
 /// An expiry choice on the Generate form.
 pub struct ExpiryChoice {

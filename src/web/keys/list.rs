@@ -7,11 +7,12 @@ use askama::Template;
 use super::cards::{KeyCard, Usage, card};
 use crate::db::{DbError, key_policies, keys as key_rows, usage as db_usage};
 use crate::domain::{DisplayStatus, KeySurroundings, allowed_actions};
-use crate::error::WebError;
 use crate::usage::hour_of as usage_hour;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
+use crate::web::respond::render;
 use crate::web::shell::Shell;
-use crate::web::{AppState, render};
+use crate::web::state::AppState;
 
 /// Settings → API Credentials.
 #[derive(Template)]
@@ -47,7 +48,7 @@ pub(super) async fn list_page(
     let shell = Shell::new(user, "api-credentials");
     let Some(merchant) = user.merchant.clone() else {
         // Only support staff work in no merchant: they pick one in the console first.
-        return Ok(crate::web::see_other("/support"));
+        return Ok(crate::web::respond::see_other("/support"));
     };
     let now = state.clock.now();
     let merchant_id = merchant.merchant_id.clone();

@@ -4,10 +4,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::list::list_page;
 use super::shared::{done, in_place, managed_key};
-use crate::error::WebError;
 use crate::keys;
 use crate::web::current_user::CurrentUser;
-use crate::web::{AppState, format};
+use crate::web::error::WebError;
+use crate::web::format;
+use crate::web::state::AppState;
 
 /// A reversible change made straight from a card: Disable, Enable, Renew.
 #[derive(Clone, Copy)]

@@ -10,11 +10,11 @@ use super::generate::reveal;
 use super::shared::{in_place, managed_key, modal, policy_of};
 use crate::db::keys::KeyRow;
 use crate::domain::GracePeriod;
-use crate::error::WebError;
 use crate::keys::{self, KeyError};
-use crate::web::AppState;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::FormFields;
+use crate::web::state::AppState;
 
 /// A grace choice on the Rotate form.
 pub struct GraceChoice {

@@ -9,11 +9,12 @@ use crate::db::keys::KeyRow;
 use crate::db::memberships::MerchantAccess;
 use crate::db::{key_policies, keys as key_rows};
 use crate::domain::{KeyPolicy, KeyStatus, Scope};
-use crate::error::WebError;
 use crate::keys::KeyError;
 use crate::web::current_user::CurrentUser;
+use crate::web::error::WebError;
 use crate::web::forms::sentence;
-use crate::web::{AppState, modal};
+use crate::web::modal;
+use crate::web::state::AppState;
 
 pub(super) const LIST: &str = "/settings/api-credentials";
 
