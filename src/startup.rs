@@ -15,7 +15,8 @@ use tokio::sync::Semaphore;
 
 use crate::api::TrustedProxies;
 use crate::api::cache::KeyCache;
-use crate::api::limits::{FAILURES_PER_MINUTE, FailureThrottle, KeyRateLimiter};
+use crate::api::known::KnownDigests;
+use crate::api::limits::{KeyRateLimiter, UNKNOWN_KEY_READS_PER_MINUTE, UnknownKeyBudget};
 use crate::api::verify::Verifier;
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Settings};
@@ -123,7 +124,8 @@ impl Application {
             pepper: state.pepper.clone(),
             cache: state.key_cache.clone(),
             usage: usage.clone(),
-            failures: FailureThrottle::new(FAILURES_PER_MINUTE),
+            unknown: UnknownKeyBudget::new(UNKNOWN_KEY_READS_PER_MINUTE),
+            known: KnownDigests::default(),
             limits: KeyRateLimiter::default(),
         };
         let server =

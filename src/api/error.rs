@@ -33,7 +33,7 @@ pub enum ApiError {
     /// `X-Merchant-Id` names another merchant.
     #[error("This API key does not belong to the merchant in X-Merchant-Id.")]
     MerchantMismatch,
-    /// Too many requests (the key's limit, or failures from this address).
+    /// Too many requests with this key (its own limit).
     #[error("{message} Retry after {retry_after} seconds.")]
     RateLimited {
         /// What was exceeded.

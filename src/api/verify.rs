@@ -1,7 +1,7 @@
 //! Verifying `Authorization: ApiKey <key>`: shape and checksum first (no I/O), then the
-//! peppered digest, the cache or one indexed read, then state, expiry, grace period,
-//! merchant, scope and the key's own rate limit. Every outcome for a known key is
-//! counted in memory.
+//! peppered digest, the cache or one indexed read (screened in memory for an address
+//! past its budget of unknown keys), then state, expiry, grace period, merchant, scope
+//! and the key's own rate limit. Every outcome for a known key is counted in memory.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use time::PrimitiveDateTime;
 
 use super::cache::{CachedKey, KeyCache, Lookup};
 use super::error::ApiError;
-use super::limits::{FailureThrottle, KeyRateLimiter};
+use super::known::KnownDigests;
+use super::limits::{KeyRateLimiter, UnknownKeyBudget};
 use crate::clock::Clock;
 use crate::config::DatabaseUrl;
 use crate::db::{Db, DbError, keys};
@@ -43,8 +44,10 @@ pub struct Verifier {
     pub cache: Arc<KeyCache>,
     /// Usage counters.
     pub usage: Arc<UsageRecorder>,
-    /// Failed verifications per client address.
-    pub failures: FailureThrottle,
+    /// Reads of unknown digests per client address.
+    pub unknown: UnknownKeyBudget,
+    /// Every stored digest, for addresses past that budget.
+    pub known: KnownDigests,
     /// Each key's own limit.
     pub limits: KeyRateLimiter,
 }
@@ -86,45 +89,19 @@ fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
 }
 
 impl Verifier {
-    /// Verifies the request's key. `client` is the address made-up keys are counted
-    /// for: past its limit, only keys already in the cache are still verified, so a flood
-    /// of made-up keys never reaches the database while a shared address (a gateway)
-    /// keeps working for real keys.
+    /// Verifies the request's key. `client` is the address whose budget of reads of
+    /// unknown digests pays for a cache miss; past it the digest is screened in memory
+    /// first, so a flood of made-up keys costs the database little while every real key
+    /// from that address (behind a gateway or a NAT, other clients) keeps working.
     pub async fn verify(
         &self,
         headers: &HeaderMap,
         client: IpAddr,
         requirements: Requirements<'_>,
     ) -> Result<Verified, ApiError> {
-        let blocked = self.failures.blocked(client);
-        let outcome = self.check(headers, client, requirements, blocked).await;
-        if matches!(outcome, Err(ApiError::MalformedKey(_) | ApiError::InvalidKey)) {
-            self.failures.note_failure(client);
-        }
-        outcome
-    }
-
-    async fn check(
-        &self,
-        headers: &HeaderMap,
-        client: IpAddr,
-        requirements: Requirements<'_>,
-        blocked: Option<u64>,
-    ) -> Result<Verified, ApiError> {
-        let throttled = |retry_after| ApiError::RateLimited {
-            message: "Too many requests with unknown keys from this address.",
-            retry_after,
-        };
-        let key = presented_key(headers).map_err(|err| match (blocked, err) {
-            (Some(retry_after), ApiError::MalformedKey(_)) => throttled(retry_after),
-            (_, err) => err,
-        })?;
+        let key = presented_key(headers)?;
         let digest = key.digest(&self.pepper);
-        let cached = self
-            .lookup(digest, blocked.is_none())
-            .await?
-            .ok_or_else(|| blocked.map_or(ApiError::InvalidKey, throttled))?
-            .ok_or(ApiError::InvalidKey)?;
+        let cached = self.lookup(digest, client).await?.ok_or(ApiError::InvalidKey)?;
         let now = self.clock.now();
         let outcome = judge(&cached, headers, &requirements, now).and_then(|verified| {
             match cached.rate_limit_per_minute {
@@ -144,18 +121,21 @@ impl Verifier {
         outcome
     }
 
-    /// The key with this digest: from the cache, or when `may_read` from the database.
-    /// `None` when the cache does not know it and reading was not allowed.
-    async fn lookup(
-        &self,
-        digest: String,
-        may_read: bool,
-    ) -> Result<Option<Option<Arc<CachedKey>>>, ApiError> {
+    /// The key with this digest, from the cache or the database; `None` for a digest
+    /// no key has.
+    async fn lookup(&self, digest: String, client: IpAddr) -> Result<Option<Arc<CachedKey>>, ApiError> {
         let generation = match self.cache.get(&digest) {
-            Lookup::Hit(key) => return Ok(Some(key)),
-            Lookup::Miss(_) | Lookup::Refresh(_) if !may_read => return Ok(None),
+            Lookup::Hit(key) => return Ok(key),
             Lookup::Miss(generation) | Lookup::Refresh(generation) => generation,
         };
+        // Within the address's budget a miss is read at once. Past it, only a digest that
+        // may belong to a stored key is: made-up keys stop costing reads, while a real key
+        // (which an attacker sharing the address cannot tell from a made-up one) still
+        // verifies; no limit on reads alone could keep both promises.
+        let budgeted = self.unknown.take(client);
+        if !budgeted && !self.known.may_exist(&self.db, &digest).await? {
+            return Ok(None);
+        }
         // Stamped before the read: an entry is never trusted longer than the lifetime
         // after the state it holds was read.
         let read_at = std::time::Instant::now();
@@ -181,11 +161,14 @@ impl Verifier {
                     .await?
             }
         };
+        if budgeted && row.is_some() {
+            self.unknown.give_back(client);
+        }
         let key = row
             .map(|row| CachedKey::from_row(row).map(Arc::new))
             .transpose()?;
         self.cache.put(digest, key.clone(), generation, read_at);
-        Ok(Some(key))
+        Ok(key)
     }
 }
 
