@@ -83,6 +83,7 @@ db_test!(
     a_flood_of_made_up_keys_never_locks_out_a_cached_real_key_from_that_address,
     a_flood_of_made_up_keys_never_locks_out_an_uncached_real_key_from_that_address,
     a_key_stored_elsewhere_during_a_flood_works_at_once_from_the_flooding_address,
+    x_merchant_id_sent_more_than_once_is_refused_with_400,
 );
 
 async fn whoami_describes_the_key(backend: Backend) {
@@ -752,6 +753,55 @@ async fn a_key_whose_insert_commits_after_a_newer_one_still_works_from_a_floodin
     slow.join().unwrap();
     assert_eq!(newer_status.await.unwrap(), StatusCode::OK);
     assert_eq!(whoami_from(FLOODER, &app, &slow_key).await, StatusCode::OK);
+}
+
+async fn x_merchant_id_sent_more_than_once_is_refused_with_400(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = generate(&app, "Merchant", &[], GenerateRequest::default());
+    let merchant = app.demo_merchant_id();
+    let request = || {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/whoami", app.address))
+            .header("Authorization", bearer(&key))
+    };
+    let before = app.db.queries_started();
+    for (what, request) in [
+        (
+            "the same value twice",
+            request()
+                .header("X-Merchant-Id", merchant.as_str())
+                .header("X-Merchant-Id", merchant.as_str()),
+        ),
+        (
+            "another merchant second",
+            request()
+                .header("X-Merchant-Id", merchant.as_str())
+                .header("X-Merchant-Id", "someone-else"),
+        ),
+        (
+            "folded into one header",
+            request().header("X-Merchant-Id", format!("{merchant}, someone-else")),
+        ),
+    ] {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "duplicate_merchant_id", "{what}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("X-Merchant-Id"))
+        );
+    }
+    assert_eq!(app.db.queries_started(), before, "refused before any lookup");
+    let once = request()
+        .header("X-Merchant-Id", merchant.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(once.status(), StatusCode::OK, "once is fine");
 }
 
 db_test!(

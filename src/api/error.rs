@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The key lacks the scope asked for.
     #[error("This API key does not have the scope `{0}`.")]
     InsufficientScope(String),
+    /// `X-Merchant-Id` sent more than once.
+    #[error("Send X-Merchant-Id once: this request carries several values.")]
+    DuplicateMerchantId,
     /// `X-Merchant-Id` names another merchant.
     #[error("This API key does not belong to the merchant in X-Merchant-Id.")]
     MerchantMismatch,
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::KeyRevoked => "key_revoked",
             ApiError::KeyExpired(_) => "key_expired",
             ApiError::InsufficientScope(_) => "insufficient_scope",
+            ApiError::DuplicateMerchantId => "duplicate_merchant_id",
             ApiError::MerchantMismatch => "merchant_mismatch",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -87,6 +91,7 @@ impl ResponseError for ApiError {
             | ApiError::KeyDisabled
             | ApiError::KeyRevoked
             | ApiError::KeyExpired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::DuplicateMerchantId => StatusCode::BAD_REQUEST,
             ApiError::InsufficientScope(_) | ApiError::MerchantMismatch => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use time::PrimitiveDateTime;
 
 use super::cache::{CachedKey, KeyCache, Lookup};
@@ -88,6 +88,20 @@ fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
         .map_err(|_| ApiError::MalformedKey("This is not a Keyward API key: check that it was copied whole."))
 }
 
+/// The merchant named in `X-Merchant-Id`, if any. Sent more than once, as several
+/// headers or joined by commas (as a proxy may fold them), it is refused rather than
+/// one of them picked: another hop might pick another.
+fn named_merchant(headers: &HeaderMap) -> Result<Option<&HeaderValue>, ApiError> {
+    let mut values = headers.get_all(MERCHANT_HEADER);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() || value.as_bytes().contains(&b',') {
+        return Err(ApiError::DuplicateMerchantId);
+    }
+    Ok(Some(value))
+}
+
 impl Verifier {
     /// Verifies the request's key. `client` is the address whose budget of reads of
     /// unknown digests pays for a cache miss; past it the digest is screened in memory
@@ -100,10 +114,11 @@ impl Verifier {
         requirements: Requirements<'_>,
     ) -> Result<Verified, ApiError> {
         let key = presented_key(headers)?;
+        let merchant = named_merchant(headers)?;
         let digest = key.digest(&self.pepper);
         let cached = self.lookup(digest, client).await?.ok_or(ApiError::InvalidKey)?;
         let now = self.clock.now();
-        let outcome = judge(&cached, headers, &requirements, now).and_then(|verified| {
+        let outcome = judge(&cached, merchant, &requirements, now).and_then(|verified| {
             match cached.rate_limit_per_minute {
                 Some(limit) => {
                     self.limits
@@ -175,7 +190,7 @@ impl Verifier {
 /// The checks after the key is known: state, expiry, grace, merchant, scope.
 fn judge(
     key: &Arc<CachedKey>,
-    headers: &HeaderMap,
+    merchant: Option<&HeaderValue>,
     requirements: &Requirements<'_>,
     now: PrimitiveDateTime,
 ) -> Result<Verified, ApiError> {
@@ -197,7 +212,7 @@ fn judge(
             "This API key has expired. Renew it or generate a new one.",
         ));
     }
-    if let Some(merchant) = headers.get(MERCHANT_HEADER)
+    if let Some(merchant) = merchant
         && merchant.to_str().map(str::trim).ok() != Some(key.merchant_id.as_str())
     {
         return Err(ApiError::MerchantMismatch);
@@ -216,8 +231,6 @@ fn judge(
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::HeaderValue;
-
     use super::*;
 
     fn headers(values: &[&[u8]]) -> HeaderMap {
