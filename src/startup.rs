@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer};
@@ -156,6 +156,12 @@ impl Application {
     /// The database handle the server uses.
     pub fn db(&self) -> Db {
         self.state.db.clone()
+    }
+
+    /// Stops the server from elsewhere in the process, as a signal would: for a
+    /// benchmark that runs it in-process to read [`Db::queries_started`].
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until the process is told to stop (SIGTERM, Ctrl-C), then drains and
