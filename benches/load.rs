@@ -6,8 +6,11 @@
 //! `KW_BENCH_SECONDS` (default 5) sets each run's length; `KW_BENCH_SIZES` (default
 //! `1000,1000000`) the key counts, `KW_BENCH_BACKENDS` (default `SQLite,Postgres`) the
 //! backends, and `KW_BENCH_CACHE_TTL_MS` (default 1000) the cache lifetime of the
-//! cache-hit server. With Postgres, a last part starts two instances on one database:
-//! how long a revocation takes to be seen by the other, and their throughput together.
+//! cache-hit server. For each backend and size, a flood of made-up keys from one address
+//! runs against the server in this process (to count its statements), with a real key
+//! sent from the same address alongside. With Postgres, a last part starts two
+//! instances on one database: how long a revocation takes to be seen by the other, and
+//! their throughput together.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -265,6 +268,7 @@ struct Config {
     unknown: Run,
     invalid: Run,
     writes_during_hit: Option<i64>,
+    floods: Vec<Flood>,
 }
 
 fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
@@ -353,6 +357,10 @@ fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
     );
     healthz.push(healthz_run(&address, pid));
     drop(server);
+    let floods = [1000, 0]
+        .into_iter()
+        .map(|ttl_ms| flood(&url, &plaintexts[0], &unknown_file, ttl_ms))
+        .collect();
     Config {
         backend,
         keys,
@@ -362,17 +370,137 @@ fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
         unknown,
         invalid,
         writes_during_hit: (writes_before >= 0).then_some(writes_after - writes_before),
+        floods,
     }
 }
 
-/// The status `GET /api/v1/whoami` answers with `key`, over a connection of its own.
-fn whoami_status(address: &str, key: &str) -> u16 {
+/// The one client address every flood request and the real key's requests come from.
+const FLOODER: &str = "203.0.113.7";
+/// Connections the flood keeps busy: made-up keys past the budget wait for the next
+/// read of new keys, so the flood's rate grows with them.
+const FLOOD_CONNECTIONS: u32 = 256;
+/// How often the real key is sent from the flooding address meanwhile.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// A flood of made-up keys from one address, with a real key sent from the same address
+/// alongside.
+struct Flood {
+    cache_ttl_ms: u64,
+    /// The first made-up key past the budget: it waits for the first read of every
+    /// stored digest.
+    first_screened_ms: f64,
+    /// The growth of the server process's resident memory over that first read.
+    first_read_rss_mb: f64,
+    made_up: Run,
+    seconds: f64,
+    /// Every statement the server started during the run.
+    statements: u64,
+    /// The real key's requests during the run: how many, how many got 200, and their
+    /// latencies in milliseconds, sorted.
+    real: Vec<(u16, f64)>,
+}
+
+fn resident_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Runs the server in this process (so its statement counter can be read) with the cache
+/// lifetime `ttl_ms`, spends the flooding address's budget of unknown keys, then floods
+/// from it with wrk while sending `real_key` from it every [`PROBE_EVERY`].
+fn flood(url: &str, real_key: &str, made_up_file: &Path, ttl_ms: u64) -> Flood {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let settings = keyward::config::Settings {
+        database: DatabaseUrl::parse(url).unwrap(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        secret: Secret::from_bytes(SECRET.as_bytes().to_vec()).unwrap(),
+        session: keyward::config::SessionSettings::default(),
+        workers: None,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        key_cache_ttl: Duration::from_millis(ttl_ms),
+        sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
+    };
+    let app = runtime
+        .block_on(async { keyward::startup::Application::build(settings, Clock::default()) })
+        .expect("the server starts");
+    let (address, db, handle) = (format!("http://127.0.0.1:{}", app.port()), app.db(), app.handle());
+    let served = runtime.spawn(app.run_until_stopped());
+
+    let made_up = std::fs::read_to_string(made_up_file).unwrap();
+    let mut made_up = made_up.lines();
+    for _ in 0..keyward::api::limits::UNKNOWN_KEY_READS_PER_MINUTE {
+        assert_eq!(
+            whoami_status(&address, made_up.next().unwrap(), Some(FLOODER)),
+            401
+        );
+    }
+    let (rss_before, started) = (resident_mb(), std::time::Instant::now());
+    assert_eq!(
+        whoami_status(&address, made_up.next().unwrap(), Some(FLOODER)),
+        401
+    );
+    let first_screened_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let first_read_rss_mb = resident_mb() - rss_before;
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (made_up, seconds, statements, mut real) = std::thread::scope(|scope| {
+        let prober = scope.spawn(|| {
+            let mut real = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                let status = whoami_status(&address, real_key, Some(FLOODER));
+                real.push((status, started.elapsed().as_secs_f64() * 1000.0));
+                std::thread::sleep(PROBE_EVERY);
+            }
+            real
+        });
+        let (before, started) = (db.queries_started(), std::time::Instant::now());
+        let made_up = wrk_with(
+            &format!("{address}/api/v1/whoami"),
+            "flood.lua",
+            &[
+                ("KW_KEYS", made_up_file.display().to_string()),
+                ("KW_FLOODER", FLOODER.to_owned()),
+            ],
+            std::process::id(),
+            FLOOD_CONNECTIONS,
+        );
+        let (statements, seconds) = (db.queries_started() - before, started.elapsed().as_secs_f64());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (made_up, seconds, statements, prober.join().unwrap())
+    });
+    runtime.block_on(handle.stop(true));
+    runtime.block_on(served).unwrap().unwrap();
+    real.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Flood {
+        cache_ttl_ms: ttl_ms,
+        first_screened_ms,
+        first_read_rss_mb,
+        made_up,
+        seconds,
+        statements,
+        real,
+    }
+}
+
+/// The status `GET /api/v1/whoami` answers with `key`, over a connection of its own,
+/// sent for the client `forwarded_for` if given.
+fn whoami_status(address: &str, key: &str, forwarded_for: Option<&str>) -> u16 {
     use std::io::{Read, Write};
     let host = address.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).expect("the server answers");
+    let forwarded = forwarded_for.map_or_else(String::new, |client| format!("X-Forwarded-For: {client}\r\n"));
     write!(
         stream,
-        "GET /api/v1/whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: ApiKey {key}\r\nConnection: close\r\n\r\n"
+        "GET /api/v1/whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: ApiKey {key}\r\n{forwarded}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut head = [0u8; 12];
@@ -415,7 +543,7 @@ fn scale_out() -> ScaleOut {
             .unwrap()
             .unwrap()
             .id;
-        assert_eq!(whoami_status(&second_address, key), 200);
+        assert_eq!(whoami_status(&second_address, key, None), 200);
         let started = std::time::Instant::now();
         keyward::keys::revoke(
             &mut connection_of(&seeding),
@@ -426,7 +554,7 @@ fn scale_out() -> ScaleOut {
             Clock::default().now(),
         )
         .unwrap();
-        while whoami_status(&second_address, key) == 200 {
+        while whoami_status(&second_address, key, None) == 200 {
             assert!(
                 started.elapsed() < Duration::from_secs(5),
                 "a revocation was not seen"
@@ -533,6 +661,46 @@ fn report(configs: &[Config]) -> String {
         row("cache miss", &config.miss);
         row("unknown key (valid checksum)", &config.unknown);
         row("invalid key (bad checksum)", &config.invalid);
+    }
+    writeln!(out).unwrap();
+    writeln!(
+        out,
+        "Flood from one address ({FLOOD_CONNECTIONS} connections of made-up keys past the address's budget, the real key sent from the same address every {} ms):\n",
+        PROBE_EVERY.as_millis()
+    )
+    .unwrap();
+    writeln!(out, "| backend | keys | cache | made-up req/s | made-up p50 ms | non-2xx | statements/s | of which the real key's reads/s | real key 200s | real key p50 ms | real key p99 ms | first past the budget ms | its memory MB |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    for config in configs {
+        for flood in &config.floods {
+            let real = &flood.real;
+            let at = |share: f64| real[((real.len() - 1) as f64 * share).round() as usize].1;
+            let ok = real.iter().filter(|(status, _)| *status == 200).count();
+            // Uncached, each of the real key's requests is one read.
+            let real_reads = if flood.cache_ttl_ms == 0 {
+                real.len() as f64
+            } else {
+                0.0
+            };
+            writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {:.1} | {} | {:.1} | {:.1} | {ok} / {} | {:.2} | {:.2} | {:.0} | {:.1} |",
+                config.backend,
+                config.keys,
+                if flood.cache_ttl_ms == 0 { "off".to_owned() } else { format!("{} ms", flood.cache_ttl_ms) },
+                flood.made_up.rps,
+                flood.made_up.p50_ms,
+                flood.made_up.non_2xx,
+                flood.statements as f64 / flood.seconds,
+                real_reads / flood.seconds,
+                real.len(),
+                at(0.5),
+                at(0.99),
+                flood.first_screened_ms,
+                flood.first_read_rss_mb,
+            )
+            .unwrap();
+        }
     }
     writeln!(out).unwrap();
     for config in configs {

@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer};
@@ -15,7 +15,8 @@ use tokio::sync::Semaphore;
 
 use crate::api::TrustedProxies;
 use crate::api::cache::KeyCache;
-use crate::api::limits::{FAILURES_PER_MINUTE, FailureThrottle, KeyRateLimiter};
+use crate::api::known::KnownDigests;
+use crate::api::limits::{KeyRateLimiter, UNKNOWN_KEY_READS_PER_MINUTE, UnknownKeyBudget};
 use crate::api::verify::Verifier;
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Settings};
@@ -125,7 +126,8 @@ impl Application {
             pepper: state.pepper.clone(),
             cache: state.key_cache.clone(),
             usage: usage.clone(),
-            failures: FailureThrottle::new(FAILURES_PER_MINUTE),
+            unknown: UnknownKeyBudget::new(UNKNOWN_KEY_READS_PER_MINUTE),
+            known: KnownDigests::default(),
             limits: KeyRateLimiter::default(),
         };
         let server =
@@ -156,6 +158,12 @@ impl Application {
     /// The database handle the server uses.
     pub fn db(&self) -> Db {
         self.state.db.clone()
+    }
+
+    /// Stops the server from elsewhere in the process, as a signal would: for a
+    /// benchmark that runs it in-process to read [`Db::queries_started`].
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until the process is told to stop (SIGTERM, Ctrl-C), then drains and

@@ -243,4 +243,17 @@ async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_re
     let res = get("/anything", Some(limited.key.expose())).await.unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
+
+    // So does its 400 for a doubled X-Merchant-Id, which nginx hands the subrequest as is.
+    let res = client
+        .get(format!("{gateway}/anything"))
+        .header("Authorization", format!("ApiKey {}", reader.key.expose()))
+        .header("X-Merchant-Id", merchant.as_str())
+        .header("X-Merchant-Id", merchant.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "duplicate_merchant_id");
 }

@@ -31,10 +31,13 @@ pub enum ApiError {
     /// The key lacks the scope asked for.
     #[error("This API key does not have the scope `{0}`.")]
     InsufficientScope(String),
+    /// `X-Merchant-Id` sent more than once.
+    #[error("Send X-Merchant-Id once: this request carries several values.")]
+    DuplicateMerchantId,
     /// `X-Merchant-Id` names another merchant.
     #[error("This API key does not belong to the merchant in X-Merchant-Id.")]
     MerchantMismatch,
-    /// Too many requests (the key's limit, or failures from this address).
+    /// Too many requests with this key (its own limit).
     #[error("{message} Retry after {retry_after} seconds.")]
     RateLimited {
         /// What was exceeded.
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::KeyRevoked => "key_revoked",
             ApiError::KeyExpired(_) => "key_expired",
             ApiError::InsufficientScope(_) => "insufficient_scope",
+            ApiError::DuplicateMerchantId => "duplicate_merchant_id",
             ApiError::MerchantMismatch => "merchant_mismatch",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -88,6 +92,7 @@ impl ResponseError for ApiError {
             | ApiError::KeyDisabled
             | ApiError::KeyRevoked
             | ApiError::KeyExpired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::DuplicateMerchantId => StatusCode::BAD_REQUEST,
             ApiError::InsufficientScope(_) | ApiError::MerchantMismatch => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

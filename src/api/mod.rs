@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod error;
+pub mod known;
 pub mod limits;
 pub mod verify;
 

@@ -1,17 +1,18 @@
 //! Verifying `Authorization: ApiKey <key>`: shape and checksum first (no I/O), then the
-//! peppered digest, the cache or one indexed read, then state, expiry, grace period,
-//! merchant, scope and the key's own rate limit. Every outcome for a known key is
-//! counted in memory.
+//! peppered digest, the cache or one indexed read (screened in memory for an address
+//! past its budget of unknown keys), then state, expiry, grace period, merchant, scope
+//! and the key's own rate limit. Every outcome for a known key is counted in memory.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use time::PrimitiveDateTime;
 
 use super::cache::{CachedKey, KeyCache, Lookup};
 use super::error::ApiError;
-use super::limits::{FailureThrottle, KeyRateLimiter};
+use super::known::KnownDigests;
+use super::limits::{KeyRateLimiter, UnknownKeyBudget};
 use crate::clock::Clock;
 use crate::config::DatabaseUrl;
 use crate::db::{Db, DbError, keys};
@@ -43,8 +44,10 @@ pub struct Verifier {
     pub cache: Arc<KeyCache>,
     /// Usage counters.
     pub usage: Arc<UsageRecorder>,
-    /// Failed verifications per client address.
-    pub failures: FailureThrottle,
+    /// Reads of unknown digests per client address.
+    pub unknown: UnknownKeyBudget,
+    /// Every stored digest, for addresses past that budget.
+    pub known: KnownDigests,
     /// Each key's own limit.
     pub limits: KeyRateLimiter,
 }
@@ -85,48 +88,37 @@ fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
         .map_err(|_| ApiError::MalformedKey("This is not a Keyward API key: check that it was copied whole."))
 }
 
+/// The merchant named in `X-Merchant-Id`, if any. Sent more than once, as several
+/// headers or joined by commas (as a proxy may fold them), it is refused rather than
+/// one of them picked: another hop might pick another.
+fn named_merchant(headers: &HeaderMap) -> Result<Option<&HeaderValue>, ApiError> {
+    let mut values = headers.get_all(MERCHANT_HEADER);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() || value.as_bytes().contains(&b',') {
+        return Err(ApiError::DuplicateMerchantId);
+    }
+    Ok(Some(value))
+}
+
 impl Verifier {
-    /// Verifies the request's key. `client` is the address made-up keys are counted
-    /// for: past its limit, only keys already in the cache are still verified, so a flood
-    /// of made-up keys never reaches the database while a shared address (a gateway)
-    /// keeps working for real keys.
+    /// Verifies the request's key. `client` is the address whose budget of reads of
+    /// unknown digests pays for a cache miss; past it the digest is screened in memory
+    /// first, so a flood of made-up keys costs the database little while every real key
+    /// from that address (behind a gateway or a NAT, other clients) keeps working.
     pub async fn verify(
         &self,
         headers: &HeaderMap,
         client: IpAddr,
         requirements: Requirements<'_>,
     ) -> Result<Verified, ApiError> {
-        let blocked = self.failures.blocked(client);
-        let outcome = self.check(headers, client, requirements, blocked).await;
-        if matches!(outcome, Err(ApiError::MalformedKey(_) | ApiError::InvalidKey)) {
-            self.failures.note_failure(client);
-        }
-        outcome
-    }
-
-    async fn check(
-        &self,
-        headers: &HeaderMap,
-        client: IpAddr,
-        requirements: Requirements<'_>,
-        blocked: Option<u64>,
-    ) -> Result<Verified, ApiError> {
-        let throttled = |retry_after| ApiError::RateLimited {
-            message: "Too many requests with unknown keys from this address.",
-            retry_after,
-        };
-        let key = presented_key(headers).map_err(|err| match (blocked, err) {
-            (Some(retry_after), ApiError::MalformedKey(_)) => throttled(retry_after),
-            (_, err) => err,
-        })?;
+        let key = presented_key(headers)?;
+        let merchant = named_merchant(headers)?;
         let digest = key.digest(&self.pepper);
-        let cached = self
-            .lookup(digest, blocked.is_none())
-            .await?
-            .ok_or_else(|| blocked.map_or(ApiError::InvalidKey, throttled))?
-            .ok_or(ApiError::InvalidKey)?;
+        let cached = self.lookup(digest, client).await?.ok_or(ApiError::InvalidKey)?;
         let now = self.clock.now();
-        let outcome = judge(&cached, headers, &requirements, now).and_then(|verified| {
+        let outcome = judge(&cached, merchant, &requirements, now).and_then(|verified| {
             match cached.rate_limit_per_minute {
                 Some(limit) => {
                     self.limits
@@ -144,18 +136,21 @@ impl Verifier {
         outcome
     }
 
-    /// The key with this digest: from the cache, or when `may_read` from the database.
-    /// `None` when the cache does not know it and reading was not allowed.
-    async fn lookup(
-        &self,
-        digest: String,
-        may_read: bool,
-    ) -> Result<Option<Option<Arc<CachedKey>>>, ApiError> {
+    /// The key with this digest, from the cache or the database; `None` for a digest
+    /// no key has.
+    async fn lookup(&self, digest: String, client: IpAddr) -> Result<Option<Arc<CachedKey>>, ApiError> {
         let generation = match self.cache.get(&digest) {
-            Lookup::Hit(key) => return Ok(Some(key)),
-            Lookup::Miss(_) | Lookup::Refresh(_) if !may_read => return Ok(None),
+            Lookup::Hit(key) => return Ok(key),
             Lookup::Miss(generation) | Lookup::Refresh(generation) => generation,
         };
+        // Within the address's budget a miss is read at once. Past it, only a digest that
+        // may belong to a stored key is: made-up keys stop costing reads, while a real key
+        // (which an attacker sharing the address cannot tell from a made-up one) still
+        // verifies; no limit on reads alone could keep both promises.
+        let budgeted = self.unknown.take(client);
+        if !budgeted && !self.known.may_exist(&self.db, &digest).await? {
+            return Ok(None);
+        }
         // Stamped before the read: an entry is never trusted longer than the lifetime
         // after the state it holds was read.
         let read_at = std::time::Instant::now();
@@ -181,18 +176,21 @@ impl Verifier {
                     .await?
             }
         };
+        if budgeted && row.is_some() {
+            self.unknown.give_back(client);
+        }
         let key = row
             .map(|row| CachedKey::from_row(row).map(Arc::new))
             .transpose()?;
         self.cache.put(digest, key.clone(), generation, read_at);
-        Ok(Some(key))
+        Ok(key)
     }
 }
 
 /// The checks after the key is known: state, expiry, grace, merchant, scope.
 fn judge(
     key: &Arc<CachedKey>,
-    headers: &HeaderMap,
+    merchant: Option<&HeaderValue>,
     requirements: &Requirements<'_>,
     now: PrimitiveDateTime,
 ) -> Result<Verified, ApiError> {
@@ -214,7 +212,7 @@ fn judge(
             "This API key has expired. Renew it or generate a new one.",
         ));
     }
-    if let Some(merchant) = headers.get(MERCHANT_HEADER)
+    if let Some(merchant) = merchant
         && merchant.to_str().map(str::trim).ok() != Some(key.merchant_id.as_str())
     {
         return Err(ApiError::MerchantMismatch);
@@ -233,8 +231,6 @@ fn judge(
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::HeaderValue;
-
     use super::*;
 
     fn headers(values: &[&[u8]]) -> HeaderMap {

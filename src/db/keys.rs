@@ -2,7 +2,7 @@
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{BigInt, Bool};
 use time::PrimitiveDateTime;
 
 use super::schema::api_keys;
@@ -236,8 +236,16 @@ pub struct NewKey<'a> {
     pub rate_limit_per_minute: Option<i32>,
 }
 
-/// Stores a new active key version.
+/// Stores a new active key version, inside the transaction that commits it.
 pub fn insert(conn: &mut DbConnection, key: NewKey<'_>) -> Result<(), DbError> {
+    // Postgres draws `seq` at insert time, and transactions may commit out of that order:
+    // holding this lock until commit lets `settled_seq` wait for every drawn value to
+    // settle. SQLite commits one writer at a time, in `seq` order already.
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind::<BigInt, _>(super::KEY_ORDER_LOCK_ID)
+            .execute(pg)?;
+    }
     diesel::insert_into(api_keys::table)
         .values((
             (
@@ -440,6 +448,46 @@ pub fn find_for_verification(
         .filter(api_keys::key_hash.eq(digest))
         .get_result(conn)
         .optional()?)
+}
+
+/// The newest `seq` such that every key stored with a `seq` up to it has committed (or
+/// rolled back): a read of keys up to it afterwards misses none. On Postgres it waits
+/// for the inserts in progress to commit (see [`insert`]); 0 for an empty table.
+pub fn settled_seq(conn: &mut DbConnection) -> Result<i64, DbError> {
+    let newest = |conn: &mut DbConnection| -> Result<i64, DbError> {
+        Ok(api_keys::table
+            .select(diesel::dsl::max(api_keys::seq))
+            .get_result::<Option<i64>>(conn)?
+            .unwrap_or(0))
+    };
+    match conn {
+        DbConnection::Postgres(_) => conn.transaction(|conn| {
+            if let DbConnection::Postgres(pg) = &mut *conn {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<BigInt, _>(super::KEY_ORDER_LOCK_ID)
+                    .execute(pg)?;
+            }
+            newest(conn)
+        }),
+        DbConnection::Sqlite(_) => newest(conn),
+    }
+}
+
+/// The `seq` and digest of the first `limit` keys stored with `after < seq <= upto`, in
+/// `seq` order.
+pub fn digests_stored_between(
+    conn: &mut DbConnection,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(api_keys::table
+        .select((api_keys::seq, api_keys::key_hash))
+        .filter(api_keys::seq.gt(after))
+        .filter(api_keys::seq.le(upto))
+        .order(api_keys::seq.asc())
+        .limit(limit)
+        .load(conn)?)
 }
 
 /// A key that lapsed without anyone acting: a grace period or a lifetime that ended.

@@ -35,6 +35,10 @@ const MIGRATION_LOCK_ID: i64 = 0x6B65_7977_6172_6401;
 /// Keeps each scheduled job to one instance at a time (an advisory lock's ID).
 pub const SCHEDULE_LOCK_ID: i64 = 0x6B65_7977_6172_6402;
 
+/// Held shared by every key insert until it commits, and taken exclusively by a reader
+/// who needs every `api_keys.seq` up to some value settled (an advisory lock's ID).
+const KEY_ORDER_LOCK_ID: i64 = 0x6B65_7977_6172_6403;
+
 /// One connection to either backend; queries are written once for both.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

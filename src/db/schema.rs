@@ -95,6 +95,7 @@ diesel::table! {
         grace_end_recorded -> Bool,
         expiry_recorded_for -> Nullable<Timestamp>,
         first_use_recorded -> Bool,
+        seq -> BigInt,
     }
 }
 
