@@ -427,6 +427,7 @@ fn flood(url: &str, real_key: &str, made_up_file: &Path, ttl_ms: u64) -> Flood {
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
         key_cache_ttl: Duration::from_millis(ttl_ms),
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
+        body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
     };
     let app = runtime
         .block_on(async { keyward::startup::Application::build(settings, Clock::default()) })
