@@ -546,7 +546,7 @@ fn scale_out() -> ScaleOut {
             .id;
         assert_eq!(whoami_status(&second_address, key, None), 200);
         let started = std::time::Instant::now();
-        keyward::keys::revoke(
+        keyward::service::keys::revoke(
             &mut connection_of(&seeding),
             &merchant.id,
             &id,

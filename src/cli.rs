@@ -14,7 +14,7 @@ use crate::domain::{
     Actor, Email, GracePeriod, KeyPepper, KeyStatus, MerchantName, Password, PersonName, Role,
     ValidationError, generate_password,
 };
-use crate::keys::{self, GenerateRequest, KeyError};
+use crate::service::keys::{self, GenerateRequest, KeyError};
 use crate::startup::{Application, FirstAdmin};
 
 /// Keyward: API-key management with a server-rendered dashboard.
@@ -536,12 +536,15 @@ fn key_command(
                 Some(raw) => GracePeriod::parse(&raw)?,
                 None => key_policies::get(conn, &row.merchant_id)?.default_grace,
             };
+            let command = keys::Rotate {
+                key_id: &row.id,
+                grace,
+                request_id: None,
+            };
             let generated = keys::rotate(
                 conn,
                 &row.merchant_id,
-                &row.id,
-                grace,
-                None,
+                &command,
                 &actor,
                 &pepper(database, secret_file)?,
                 now,

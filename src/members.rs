@@ -5,12 +5,12 @@
 use serde_json::json;
 use time::PrimitiveDateTime;
 
-use crate::authority::{self, Denied};
 use crate::db::key_events::{self, EventType};
 use crate::db::memberships::{self, Member};
 use crate::db::users::{self, Access, NewUser};
 use crate::db::{DbConnection, DbError, write_transaction};
 use crate::domain::{Actor, Email, PasswordHash, Permission, PersonName, Role, ValidationError};
+use crate::service::authority::{self, Denied};
 
 /// Why a member change did not happen. Nothing was written.
 #[derive(Debug, thiserror::Error)]

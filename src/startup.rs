@@ -330,7 +330,7 @@ async fn sweep(state: AppState, every: StdDuration) {
         // instance at a time, the others skipping it this round.
         let lapses = state
             .db
-            .run(move |conn| exclusively(conn, |conn| crate::keys::record_lapses(conn, now)))
+            .run(move |conn| exclusively(conn, |conn| crate::service::lapses::record_lapses(conn, now)))
             .await;
         let sessions = state
             .db

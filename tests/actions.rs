@@ -8,7 +8,7 @@ use keyward::domain::{
     Actor, ActorKind, AllowedActions, GracePeriod, KeyPepper, KeyPolicy, KeySurroundings, Refusal, Role,
     allowed_actions,
 };
-use keyward::keys::{EditRequest, GenerateRequest, KeyError};
+use keyward::service::keys::{EditRequest, GenerateRequest, KeyError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use time::{Duration, PrimitiveDateTime};
@@ -116,13 +116,18 @@ fn attempt(
     let (merchant, id) = (row.merchant_id.as_str(), row.id.as_str());
     match action {
         Action::Rotate(grace) => {
-            keyward::keys::rotate(conn, merchant, id, grace, None, actor, pepper, now).map(drop)
+            let command = keyward::service::keys::Rotate {
+                key_id: id,
+                grace,
+                request_id: None,
+            };
+            keyward::service::keys::rotate(conn, merchant, &command, actor, pepper, now).map(drop)
         }
-        Action::Revoke => keyward::keys::revoke(conn, merchant, id, "REVOKE", actor, now).map(drop),
-        Action::Disable => keyward::keys::disable(conn, merchant, id, actor, now).map(drop),
-        Action::Enable => keyward::keys::enable(conn, merchant, id, actor, now).map(drop),
-        Action::Renew => keyward::keys::renew(conn, merchant, id, actor, now).map(drop),
-        Action::Delete => keyward::keys::delete(conn, merchant, id, true, actor, now),
+        Action::Revoke => keyward::service::keys::revoke(conn, merchant, id, "REVOKE", actor, now).map(drop),
+        Action::Disable => keyward::service::keys::disable(conn, merchant, id, actor, now).map(drop),
+        Action::Enable => keyward::service::keys::enable(conn, merchant, id, actor, now).map(drop),
+        Action::Renew => keyward::service::keys::renew(conn, merchant, id, actor, now).map(drop),
+        Action::Delete => keyward::service::keys::delete(conn, merchant, id, true, actor, now),
         Action::Edit => {
             let request = EditRequest {
                 name: row.name.clone(),
@@ -135,7 +140,7 @@ fn attempt(
                     .map(str::to_owned)
                     .collect(),
             };
-            keyward::keys::edit(conn, merchant, id, &request, actor, now).map(drop)
+            keyward::service::keys::edit(conn, merchant, id, &request, actor, now).map(drop)
         }
     }
 }
@@ -219,7 +224,7 @@ async fn every_action_is_offered_exactly_when_its_transaction_would_let_it_throu
                 memberships::add(conn, actor.id.as_deref().unwrap(), &merchant, *role, start).unwrap();
             }
             let admin = &people[0].1;
-            keyward::keys::set_policy(conn, &merchant, &case.policy, admin, start).unwrap();
+            keyward::service::policy::set_policy(conn, &merchant, &case.policy, admin, start).unwrap();
             let mut now = start;
             let mut lineages = Vec::new();
             let generate =
@@ -230,7 +235,7 @@ async fn every_action_is_offered_exactly_when_its_transaction_would_let_it_throu
                         ..GenerateRequest::default()
                     };
                     if let Ok(generated) =
-                        keyward::keys::generate(conn, &merchant, &request, admin, &pepper, now)
+                        keyward::service::keys::generate(conn, &merchant, &request, admin, &pepper, now)
                     {
                         lineages.push(generated.row.lineage_id);
                     }

@@ -4,7 +4,7 @@ use std::time::Duration as StdDuration;
 
 use keyward::api::http_date;
 use keyward::domain::{Actor, ApiKey};
-use keyward::keys::{self, GenerateRequest, Generated};
+use keyward::service::keys::{self, GenerateRequest, Generated};
 use reqwest::{Response, StatusCode};
 use time::Duration;
 
@@ -33,9 +33,11 @@ async fn rotate(app: &TestApp, old: &Generated, grace: keyward::domain::GracePer
     let new = keys::rotate(
         &mut app.db.get().unwrap(),
         &app.demo_merchant_id(),
-        &old.row.id,
-        grace,
-        None,
+        &keys::Rotate {
+            key_id: &old.row.id,
+            grace,
+            request_id: None,
+        },
         &Actor::cli(),
         &keyward::startup::key_pepper(&test_secret()),
         app.clock.now(),

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keyward::domain::Actor;
-use keyward::keys::{self, GenerateRequest};
+use keyward::service::keys::{self, GenerateRequest};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

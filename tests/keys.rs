@@ -1670,10 +1670,10 @@ async fn oversized_fields_and_foreign_sources_are_refused_cleanly(backend: Backe
         .unwrap()
         .id
     };
-    let foreign = keyward::keys::generate(
+    let foreign = keyward::service::keys::generate(
         &mut app.db.get().unwrap(),
         &rival,
-        &keyward::keys::GenerateRequest {
+        &keyward::service::keys::GenerateRequest {
             name: "Theirs".into(),
             ..Default::default()
         },

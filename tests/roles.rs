@@ -5,7 +5,7 @@
 use diesel::RunQueryDsl;
 use keyward::db::users;
 use keyward::domain::{Actor, Email, Password, PersonName, Role};
-use keyward::keys::{self, GenerateRequest};
+use keyward::service::keys::{self, GenerateRequest};
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;

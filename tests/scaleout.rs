@@ -81,7 +81,7 @@ async fn a_key_revoked_from_the_command_line_is_refused_by_every_instance_within
     prime(&app.address, &key).await;
     prime(&second, &key).await;
     // What `keyward key revoke` runs: the library, in a process with no cache of its own.
-    keyward::keys::revoke(
+    keyward::service::keys::revoke(
         &mut app.db.get().unwrap(),
         &admin.merchant_id,
         &id,

@@ -307,10 +307,10 @@ async fn every_route_answers_405_to_a_method_it_does_not_serve_and_changes_nothi
             "GET {path}"
         );
     }
-    let api_key = keyward::keys::generate(
+    let api_key = keyward::service::keys::generate(
         &mut app.db.get().unwrap(),
         &matrix.world.merchant_a,
-        &keyward::keys::GenerateRequest {
+        &keyward::service::keys::GenerateRequest {
             name: "Methods".into(),
             ..Default::default()
         },

@@ -50,10 +50,10 @@ async fn only_a_form_with_the_token_switches_the_merchant_support_is_viewing(bac
     };
     let demo = app.demo_merchant_id();
     let rival = app.create_merchant("Rival");
-    let rival_key = keyward::keys::generate(
+    let rival_key = keyward::service::keys::generate(
         &mut app.db.get().unwrap(),
         &rival,
-        &keyward::keys::GenerateRequest {
+        &keyward::service::keys::GenerateRequest {
             name: "Rival key".to_owned(),
             expires: "never".to_owned(),
             ..Default::default()

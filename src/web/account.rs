@@ -7,7 +7,7 @@ use askama::Template;
 
 use crate::db::users;
 use crate::domain::{Email, Password, PasswordHash};
-use crate::sign_in::{self, Admission, Check};
+use crate::service::sign_in::{self, Admission, Check};
 use crate::web::auth::{retry_message, too_many_attempts};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;

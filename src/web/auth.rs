@@ -9,7 +9,7 @@ use time::macros::format_description;
 
 use crate::db::{DbError, memberships, users};
 use crate::domain::{Actor, Email, Password, PasswordHash};
-use crate::sign_in::{self, Admission, Check};
+use crate::service::sign_in::{self, Admission, Check};
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;
 use crate::web::paths::HOME;

@@ -1,7 +1,7 @@
 //! A deadline on every dashboard request body. Who may make a change is read when the
 //! request starts; a body held back for minutes must not carry a change made with a
 //! role the member has since lost (the change's transaction checks again, see
-//! [`crate::authority`]), nor keep a worker's connection busy for as long as a client
+//! [`crate::service::authority`]), nor keep a worker's connection busy for as long as a client
 //! likes. A body that has not arrived in time ends the request with 408.
 
 use std::io;

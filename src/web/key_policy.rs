@@ -6,7 +6,8 @@ use askama::Template;
 
 use crate::db::key_policies;
 use crate::domain::{GracePeriod, KeyPolicy, PolicyPreset, ValidationError};
-use crate::keys::{self, KeyError};
+use crate::service::keys::KeyError;
+use crate::service::policy;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;
@@ -157,7 +158,7 @@ pub async fn save(
     let (actor, now) = (user.actor(&req), state.clock.now());
     state
         .db
-        .run(move |conn| keys::set_policy(conn, &merchant_id, &policy, &actor, now))
+        .run(move |conn| policy::set_policy(conn, &merchant_id, &policy, &actor, now))
         .await
         .map_err(|err| match err {
             KeyError::Db(err) => WebError::from(err),

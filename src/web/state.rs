@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::SessionSettings;
 use crate::db::{Db, DbConnection};
 use crate::domain::{KeyPepper, SignInThrottle};
-use crate::keys::KeyError;
+use crate::service::keys::KeyError;
 use crate::web::error::WebError;
 use crate::web::visitor_tokens;
 

@@ -7,7 +7,7 @@ use askama::Template;
 use super::cards::{KeyCard, card};
 use super::shared::{done, in_place, managed_key, modal};
 use crate::db::keys::KeyRow;
-use crate::keys;
+use crate::service::keys;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;

@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::cards::{KeyCard, card};
 use super::shared::{ScopeChoice, done, in_place, managed_key, modal, policy_of, scope_choices};
-use crate::keys::{self, EditRequest};
+use crate::service::keys::{self, EditRequest};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;

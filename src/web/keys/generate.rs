@@ -9,7 +9,7 @@ use super::cards::{KeyCard, card};
 use super::shared::{ScopeChoice, in_place, managed_key, modal, policy_of, scope_choices};
 use crate::db::keys as key_rows;
 use crate::domain::{KeyPolicy, LIFETIME_CHOICES, Refusal};
-use crate::keys::{self, GenerateRequest, Generated};
+use crate::service::keys::{self, GenerateRequest, Generated};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::list::list_page;
 use super::shared::{done, in_place, managed_key};
-use crate::keys;
+use crate::service::keys;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::format;

@@ -10,7 +10,7 @@ use super::generate::reveal;
 use super::shared::{in_place, managed_key, modal, policy_of};
 use crate::db::keys::KeyRow;
 use crate::domain::GracePeriod;
-use crate::keys::{self, KeyError};
+use crate::service::keys::{self, KeyError, Rotate};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;
@@ -101,16 +101,12 @@ pub async fn rotate(
             );
             state
                 .change_keys(move |conn| {
-                    keys::rotate(
-                        conn,
-                        &merchant_id,
-                        &key_id,
+                    let command = Rotate {
+                        key_id: &key_id,
                         grace,
-                        Some(&nonce),
-                        &actor,
-                        &pepper,
-                        now,
-                    )
+                        request_id: Some(&nonce),
+                    };
+                    keys::rotate(conn, &merchant_id, &command, &actor, &pepper, now)
                 })
                 .await
         }

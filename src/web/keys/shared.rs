@@ -9,7 +9,7 @@ use crate::db::keys::KeyRow;
 use crate::db::memberships::MerchantAccess;
 use crate::db::{key_policies, keys as key_rows};
 use crate::domain::{KeyPolicy, KeyStatus, Scope};
-use crate::keys::KeyError;
+use crate::service::keys::KeyError;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::sentence;

@@ -5,9 +5,11 @@
 use serde_json::json;
 use time::PrimitiveDateTime;
 
-use crate::authority::{self, Denied};
-use crate::db::key_events::{self, EventType};
-use crate::db::keys::{self, KeyRow, Lapse, NewKey, Transition};
+use super::authority::Denied;
+use super::change::Change;
+use super::lapses;
+use crate::db::key_events::EventType;
+use crate::db::keys::{self, KeyRow, NewKey, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
     Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyPolicy, KeyStatus, Permission,
@@ -100,8 +102,9 @@ pub struct EditRequest {
     pub scopes: Vec<String>,
 }
 
-/// A key an action works on, inside the action's transaction. A lapse the sweep has
-/// not recorded yet is recorded first, so the action cannot hide it from history.
+/// The key an action works on, read inside the action's transaction; deleted keys are
+/// not found. Any lapse it shows that history lacks is recorded first, as its own step,
+/// so the action cannot hide it.
 fn load(
     conn: &mut DbConnection,
     merchant_id: &str,
@@ -112,29 +115,10 @@ fn load(
         return Err(KeyError::NotFound);
     }
     let row = keys::find(conn, merchant_id, key_id)?.ok_or(KeyError::NotFound)?;
-    let status = row.status()?;
-    if status == KeyStatus::Deleted {
+    if row.status()? == KeyStatus::Deleted {
         return Err(KeyError::NotFound);
     }
-    let lapse = |at: PrimitiveDateTime| Lapse {
-        id: row.id.clone(),
-        merchant_id: row.merchant_id.clone(),
-        at,
-    };
-    if let Some(ends) = row.grace_ends_at
-        && status == KeyStatus::Rotated
-        && ends <= now
-        && !row.grace_end_recorded
-    {
-        record_grace_end(conn, &lapse(ends))?;
-    }
-    if let Some(expires) = row.expires_at
-        && matches!(status, KeyStatus::Active | KeyStatus::Disabled)
-        && expires <= now
-        && row.expiry_recorded_for != Some(expires)
-    {
-        record_expiry(conn, &lapse(expires))?;
-    }
+    lapses::record_lapses_of(conn, &row, now)?;
     Ok(row)
 }
 
@@ -247,80 +231,6 @@ fn mint(
     Ok((key, id))
 }
 
-/// Keys handled per sweep and kind; the next sweep takes the rest.
-const LAPSES_PER_SWEEP: i64 = 500;
-
-/// Records the "grace ended" and "expired" events nobody clicks for, each once, at the
-/// time the key lapsed (the key is marked in the event's transaction, so instances
-/// sweeping at once never both record it). Returns how many events were recorded.
-pub fn record_lapses(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, DbError> {
-    let mut recorded = 0;
-    for lapse in keys::grace_ends_to_record(conn, now, LAPSES_PER_SWEEP)? {
-        recorded += usize::from(write_transaction(conn, |conn| record_grace_end(conn, &lapse))?);
-    }
-    for lapse in keys::expiries_to_record(conn, now, LAPSES_PER_SWEEP)? {
-        recorded += usize::from(write_transaction(conn, |conn| record_expiry(conn, &lapse))?);
-    }
-    Ok(recorded)
-}
-
-/// Marks and records a grace period's end; false when it was recorded already.
-fn record_grace_end(conn: &mut DbConnection, lapse: &Lapse) -> Result<bool, DbError> {
-    if !keys::mark_grace_end_recorded(conn, &lapse.id)? {
-        return Ok(false);
-    }
-    let details = json!({ "grace_ended_at": lapse.at.to_string() });
-    key_events::record(
-        conn,
-        &lapse.merchant_id,
-        Some(&lapse.id),
-        EventType::GraceEnded,
-        &Actor::system(),
-        &details,
-        lapse.at,
-    )?;
-    Ok(true)
-}
-
-/// Marks and records an expiry; false when it was recorded already or the key was
-/// renewed meanwhile.
-fn record_expiry(conn: &mut DbConnection, lapse: &Lapse) -> Result<bool, DbError> {
-    if !keys::mark_expiry_recorded(conn, &lapse.id, lapse.at)? {
-        return Ok(false);
-    }
-    let details = json!({ "expired_at": lapse.at.to_string() });
-    key_events::record(
-        conn,
-        &lapse.merchant_id,
-        Some(&lapse.id),
-        EventType::Expired,
-        &Actor::system(),
-        &details,
-        lapse.at,
-    )?;
-    Ok(true)
-}
-
-/// Records that a new key's plaintext was handed to `actor`, the one time it is.
-fn record_reveal(
-    conn: &mut DbConnection,
-    merchant_id: &str,
-    key_id: &str,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-) -> Result<(), KeyError> {
-    key_events::record(
-        conn,
-        merchant_id,
-        Some(key_id),
-        EventType::Revealed,
-        actor,
-        &json!({}),
-        now,
-    )?;
-    Ok(())
-}
-
 /// Generates a key: checks the policy's limit, the name and the expiry, stores the
 /// digest and records the event. The plaintext is returned once and kept nowhere.
 pub fn generate(
@@ -332,7 +242,7 @@ pub fn generate(
     now: PrimitiveDateTime,
 ) -> Result<Generated, KeyError> {
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let name = KeyName::parse(&request.name, policy.name_required)?;
         let description = KeyDescription::parse(&request.description)?;
@@ -372,51 +282,46 @@ pub fn generate(
             "expires_at": expires_at.map(|at| at.to_string()),
             "duplicated_from": duplicated_from.as_ref().map(|source| &source.id),
         });
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&id),
-            EventType::Generated,
-            actor,
-            &details,
-            now,
-        )?;
+        change.record(conn, Some(&id), EventType::Generated, &details)?;
         if let Some(source) = &duplicated_from {
             let details = json!({ "source_key_id": source.id, "source_name": source.name });
-            key_events::record(
-                conn,
-                merchant_id,
-                Some(&id),
-                EventType::DuplicatedFrom,
-                actor,
-                &details,
-                now,
-            )?;
+            change.record(conn, Some(&id), EventType::DuplicatedFrom, &details)?;
         }
-        record_reveal(conn, merchant_id, &id, actor, now)?;
+        // The one time the plaintext is handed over.
+        change.record(conn, Some(&id), EventType::Revealed, &json!({}))?;
         let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
         Ok(Generated { key, row, policy })
     })
 }
 
+/// What a rotation asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotate<'a> {
+    /// The version to rotate.
+    pub key_id: &'a str,
+    /// How long the old version keeps working.
+    pub grace: GracePeriod,
+    /// The one-time value of the form, so the same form never rotates twice.
+    pub request_id: Option<&'a str>,
+}
+
 /// Rotates a key: a new version with the same name, description, scopes and lifetime;
 /// the old one keeps working until the grace period ends (never past its own expiry).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one argument per fact the rotation needs"
-)]
 pub fn rotate(
     conn: &mut DbConnection,
     merchant_id: &str,
-    key_id: &str,
-    grace: GracePeriod,
-    request_id: Option<&str>,
+    command: &Rotate<'_>,
     actor: &Actor,
     pepper: &KeyPepper,
     now: PrimitiveDateTime,
 ) -> Result<Generated, KeyError> {
+    let Rotate {
+        key_id,
+        grace,
+        request_id,
+    } = *command;
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let old = load(conn, merchant_id, key_id, now)?;
         let facts = old.facts()?;
         check_rotate(&facts, keys::lineage_in_grace(conn, &old.lineage_id, now)?, now)?;
@@ -458,26 +363,11 @@ pub fn rotate(
             "grace": grace.as_str(),
             "grace_ends_at": grace_ends_at.to_string(),
         });
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&old.id),
-            EventType::Rotated,
-            actor,
-            &details,
-            now,
-        )?;
+        change.record(conn, Some(&old.id), EventType::Rotated, &details)?;
         let generated = json!({ "name": old.name, "version": version, "rotated_from": old.id });
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&id),
-            EventType::Generated,
-            actor,
-            &generated,
-            now,
-        )?;
-        record_reveal(conn, merchant_id, &id, actor, now)?;
+        change.record(conn, Some(&id), EventType::Generated, &generated)?;
+        // The one time the plaintext is handed over.
+        change.record(conn, Some(&id), EventType::Revealed, &json!({}))?;
         let row = keys::find(conn, merchant_id, &id)?.ok_or(KeyError::NotFound)?;
         Ok(Generated { key, row, policy })
     })
@@ -493,22 +383,14 @@ pub fn revoke(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
         check_revoke(&facts, confirmation, &policy)?;
         apply(conn, &row, facts.status, Transition::Revoked, actor, now)?;
         let details = json!({ "from": facts.status.as_str(), "version": row.version });
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&row.id),
-            EventType::Revoked,
-            actor,
-            &details,
-            now,
-        )?;
+        change.record(conn, Some(&row.id), EventType::Revoked, &details)?;
         reload(conn, &row)
     })
 }
@@ -522,19 +404,11 @@ pub fn disable(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let row = load(conn, merchant_id, key_id, now)?;
         check_disable(&row.facts()?)?;
         apply(conn, &row, KeyStatus::Active, Transition::Disabled, actor, now)?;
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&row.id),
-            EventType::Disabled,
-            actor,
-            &json!({}),
-            now,
-        )?;
+        change.record(conn, Some(&row.id), EventType::Disabled, &json!({}))?;
         reload(conn, &row)
     })
 }
@@ -548,7 +422,7 @@ pub fn enable(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         check_enable(
@@ -558,15 +432,7 @@ pub fn enable(
             now,
         )?;
         apply(conn, &row, KeyStatus::Disabled, Transition::Enabled, actor, now)?;
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&row.id),
-            EventType::Enabled,
-            actor,
-            &json!({}),
-            now,
-        )?;
+        change.record(conn, Some(&row.id), EventType::Enabled, &json!({}))?;
         reload(conn, &row)
     })
 }
@@ -581,7 +447,7 @@ pub fn edit(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let name = KeyName::parse(&request.name, true)?;
@@ -609,30 +475,14 @@ pub fn edit(
                 "before": {"name": row.name, "description": row.description},
                 "after": {"name": name.as_str(), "description": description.as_str()},
             });
-            key_events::record(
-                conn,
-                merchant_id,
-                Some(&row.id),
-                EventType::Edited,
-                actor,
-                &details,
-                now,
-            )?;
+            change.record(conn, Some(&row.id), EventType::Edited, &details)?;
         }
         if scopes != old_scopes {
             let details = json!({
                 "before": {"scopes": old_scopes.names()},
                 "after": {"scopes": scopes.names()},
             });
-            key_events::record(
-                conn,
-                merchant_id,
-                Some(&row.id),
-                EventType::ScopesChanged,
-                actor,
-                &details,
-                now,
-            )?;
+            change.record(conn, Some(&row.id), EventType::ScopesChanged, &details)?;
         }
         reload(conn, &row)
     })
@@ -647,7 +497,7 @@ pub fn renew(
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
@@ -659,15 +509,7 @@ pub fn renew(
             "before": row.expires_at.map(|at| at.to_string()),
             "after": expires_at.to_string(),
         });
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&row.id),
-            EventType::Renewed,
-            actor,
-            &details,
-            now,
-        )?;
+        change.record(conn, Some(&row.id), EventType::Renewed, &details)?;
         reload(conn, &row)
     })
 }
@@ -682,62 +524,14 @@ pub fn delete(
     now: PrimitiveDateTime,
 ) -> Result<(), KeyError> {
     write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::ManageKeys)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let row = load(conn, merchant_id, key_id, now)?;
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
         check_delete(&facts, understood, &policy, now)?;
         apply(conn, &row, facts.status, Transition::Deleted, actor, now)?;
         let details = json!({ "from": facts.status.as_str(), "name": row.name });
-        key_events::record(
-            conn,
-            merchant_id,
-            Some(&row.id),
-            EventType::Deleted,
-            actor,
-            &details,
-            now,
-        )?;
+        change.record(conn, Some(&row.id), EventType::Deleted, &details)?;
         Ok(())
-    })
-}
-
-/// Replaces the merchant's key policy; existing keys are left as they are.
-pub fn set_policy(
-    conn: &mut DbConnection,
-    merchant_id: &str,
-    policy: &KeyPolicy,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-) -> Result<(), KeyError> {
-    let policy = policy.validate()?;
-    write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::Admin)?;
-        let before = key_policies::get(conn, merchant_id)?;
-        key_policies::put(conn, merchant_id, &policy, now, &actor.name)?;
-        let details = json!({ "before": policy_json(&before), "after": policy_json(&policy) });
-        key_events::record(
-            conn,
-            merchant_id,
-            None,
-            EventType::PolicyChanged,
-            actor,
-            &details,
-            now,
-        )?;
-        Ok(())
-    })
-}
-
-fn policy_json(policy: &KeyPolicy) -> serde_json::Value {
-    json!({
-        "preset": policy.preset().map(|preset| preset.as_str()),
-        "max_active_keys": policy.max_active_keys,
-        "default_grace": policy.default_grace.as_str(),
-        "name_required": policy.name_required,
-        "revoke_only_disabled": policy.revoke_only_disabled,
-        "delete_only_inactive": policy.delete_only_inactive,
-        "scopes_editable": policy.scopes_editable,
-        "max_lifetime_days": policy.max_lifetime_days,
     })
 }
