@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, TestRunner};
 use time::{Duration, PrimitiveDateTime};
 
 use crate::db_test;
-use crate::helpers::{Backend, spawn_app, test_secret};
+use crate::support::{Backend, spawn_app, test_secret};
 
 /// One step of a merchant's history: a new key, or an action on one of the keys; then
 /// time passing.

@@ -9,7 +9,7 @@ use reqwest::{Response, StatusCode};
 use time::Duration;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, spawn_app, spawn_app_with, test_secret};
+use crate::support::{Backend, Browser, TestApp, spawn_app, spawn_app_with, test_secret};
 
 fn generate(app: &TestApp, name: &str, scopes: &[&str], extra: GenerateRequest) -> Generated {
     keys::generate(
@@ -977,7 +977,7 @@ async fn the_rate_limit_is_chosen_at_generate_and_shown(backend: Backend) {
         async move {
             let form = browser.html("/settings/api-credentials/new").await;
             assert!(form.contains(r#"name="rate_limit""#));
-            let (token, nonce) = (crate::helpers::csrf_token_in(&form).unwrap(), nonce_in(&form));
+            let (token, nonce) = (crate::support::csrf_token_in(&form).unwrap(), nonce_in(&form));
             let fields = [
                 ("csrf_token", token.as_str()),
                 ("nonce", &nonce),

@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use time::Duration;
 
 use crate::db_test;
-use crate::helpers::{Backend, TestApp, USER_AGENT, spawn_app, spawn_app_with};
-use crate::keys::{Dashboard, LIST};
+use crate::support::dashboard::{Dashboard, LIST};
+use crate::support::{Backend, TestApp, USER_AGENT, spawn_app, spawn_app_with};
 
 db_test!(
     policy_and_member_changes_are_in_the_audit_log_and_filter_by_who_made_them,

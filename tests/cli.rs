@@ -1,31 +1,11 @@
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestDb, csrf_token_in, field_value, spawn_app};
-
-const BIN: &str = env!("CARGO_BIN_EXE_keyward");
-
-/// The binary with a clean environment: only what the test sets.
-pub(crate) fn keyward(database_url: &str) -> Command {
-    let mut command = Command::new(BIN);
-    for var in [
-        "DATABASE_URL",
-        "KEYWARD_BIND",
-        "KEYWARD_SECRET",
-        "KEYWARD_SECRET_FILE",
-        "KEYWARD_SESSION_IDLE_TIMEOUT",
-        "KEYWARD_SESSION_ABSOLUTE_TIMEOUT",
-        "KEYWARD_WORKERS",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("DATABASE_URL", database_url);
-    command
-}
+use crate::support::cli::{ServerProcess, keyward, start_server_with};
+use crate::support::{Backend, Browser, TestDb, csrf_token_in, field_value, spawn_app};
 
 fn run(database_url: &str, args: &[&str]) -> Output {
     keyward(database_url)
@@ -84,58 +64,10 @@ db_test!(
     user_disable_ends_the_users_sessions,
 );
 
-/// A server process, killed when the test ends, pass or fail.
-pub(crate) struct ServerProcess(pub(crate) Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `keyward` in the test's folder and reads standard output up to the
 /// listening line.
 fn start_server(db: &TestDb, backend: Backend) -> (ServerProcess, Vec<String>, String) {
     start_server_with(db, backend, |_| {})
-}
-
-/// [`start_server`] with the command changed by `configure` just before it starts
-/// (standard error is discarded unless `configure` sends it elsewhere).
-pub(crate) fn start_server_with(
-    db: &TestDb,
-    backend: Backend,
-    configure: impl FnOnce(&mut Command),
-) -> (ServerProcess, Vec<String>, String) {
-    let mut command = keyward(&db.url_string());
-    if backend == Backend::Sqlite {
-        // The README's first command: no DATABASE_URL, a keyward.db in the current folder.
-        command.env_remove("DATABASE_URL");
-    } else {
-        command.env("KEYWARD_SECRET", "s".repeat(64));
-    }
-    command
-        .current_dir(db.dir.path())
-        .env("KEYWARD_BIND", "127.0.0.1:0")
-        .env("KEYWARD_WORKERS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    configure(&mut command);
-    let mut child = ServerProcess(command.spawn().expect("the server starts"));
-    let mut reader = BufReader::new(child.0.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "the server exited early: {lines:?}"
-        );
-        if let Some(rest) = line.strip_prefix("Keyward is listening on ") {
-            let address = rest.split_whitespace().next().unwrap().to_owned();
-            return (child, lines, address);
-        }
-        lines.push(line.trim_end().to_owned());
-    }
 }
 
 async fn first_start_creates_the_database_prints_the_admin_once_and_serves_sign_in(backend: Backend) {
@@ -736,7 +668,7 @@ fn run_key(url: &str, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn key_rows(app: &crate::helpers::TestApp) -> Vec<keyward::db::keys::KeyRow> {
+fn key_rows(app: &crate::support::TestApp) -> Vec<keyward::db::keys::KeyRow> {
     keyward::db::keys::list(&mut app.db.get().unwrap(), &app.demo_merchant_id()).unwrap()
 }
 
@@ -769,7 +701,7 @@ async fn key_create_prints_the_key_alone_and_list_shows_it_masked(backend: Backe
         .into_iter()
         .find(|row| row.name == "From CLI")
         .unwrap();
-    let pepper = keyward::startup::key_pepper(&crate::helpers::test_secret());
+    let pepper = keyward::startup::key_pepper(&crate::support::test_secret());
     assert_eq!(row.key_hash, key.digest(&pepper), "the server's pepper");
     assert_eq!(
         (row.scopes.as_str(), row.lifetime_days, row.created_by.as_str()),

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, spawn_app};
+use crate::support::{Backend, Browser, TestApp, spawn_app};
 
 /// The cookie holding a visitor's CSRF token.
 const VISITOR_COOKIE: &str = "keyward_csrf";

@@ -14,8 +14,8 @@ use keyward::config::DatabaseUrl;
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;
-use crate::helpers::{Backend, TestDb, spawn_app, spawn_app_with};
-use crate::keys::{Dashboard, LIST};
+use crate::support::dashboard::{Dashboard, LIST};
+use crate::support::{Backend, TestDb, spawn_app, spawn_app_with};
 
 const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
 
@@ -345,9 +345,9 @@ async fn a_server_killed_under_load_keeps_every_key_and_event_and_loses_at_most_
     let Some(db) = TestDb::create(backend) else {
         return;
     };
-    let (server, _, address) = crate::cli::start_server_with(&db, backend, |_| {});
+    let (server, _, address) = crate::support::cli::start_server_with(&db, backend, |_| {});
     let cli = |args: &[&str]| {
-        let mut command = crate::cli::keyward(&db.url_string());
+        let mut command = crate::support::cli::keyward(&db.url_string());
         if backend == Backend::Postgres {
             // The secret the test server was started with.
             command.env("KEYWARD_SECRET", "s".repeat(64));
@@ -445,7 +445,7 @@ async fn a_server_killed_under_load_keeps_every_key_and_event_and_loses_at_most_
         "{total} counted, but {settled} were answered more than a second before the kill"
     );
 
-    let (_restarted, _, address) = crate::cli::start_server_with(&db, backend, |_| {});
+    let (_restarted, _, address) = crate::support::cli::start_server_with(&db, backend, |_| {});
     assert_eq!(before, durable_state(&handle), "a key or an event changed");
     for key in &keys {
         let res = client
@@ -591,7 +591,7 @@ impl PrivatePostgres {
 }
 
 /// Starts the server over `storage`; the SQLite TestDb only lends its folder.
-async fn spawn_on(storage: &Storage) -> crate::helpers::TestApp {
+async fn spawn_on(storage: &Storage) -> crate::support::TestApp {
     let url = storage.url();
     spawn_app_with(Backend::Sqlite, |settings| settings.database = url)
         .await
@@ -623,7 +623,7 @@ async fn assert_failure_page(res: reqwest::Response, path: &str, refusal: &str) 
     let marker = "Error ID: <code>";
     let start = html.find(marker).expect("an error ID on the page") + marker.len();
     let error_id = &html[start..start + 32];
-    let logs = crate::helpers::logs();
+    let logs = crate::support::logs();
     let lines: Vec<&str> = logs.lines().filter(|line| line.contains(error_id)).collect();
     assert_eq!(lines.len(), 1, "one log line carries {error_id}: {lines:?}");
     let line = lines[0];

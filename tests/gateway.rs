@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::db_test;
-use crate::helpers::{Backend, free_port, spawn_app, test_secret};
+use crate::support::{Backend, free_port, spawn_app, test_secret};
 
 const NGINX: &str = "/usr/sbin/nginx";
 

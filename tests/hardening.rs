@@ -3,8 +3,8 @@
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, spawn_app};
-use crate::keys::Dashboard;
+use crate::support::dashboard::Dashboard;
+use crate::support::{Backend, spawn_app};
 
 async fn key_names_that_read_the_same_cannot_both_exist(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

@@ -1,7 +1,7 @@
 //! The one integration-test binary: every test drives the real server over HTTP or the
 //! real binary from a shell, on SQLite and on Postgres.
 
-mod helpers;
+mod support;
 
 mod actions;
 mod api;
@@ -24,4 +24,4 @@ mod scaleout;
 mod security;
 mod sessions;
 mod sign_in;
-mod support;
+mod support_console;

@@ -8,7 +8,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, csrf_token_in, field_value, location, logs, spawn_app};
+use crate::support::{Backend, Browser, TestApp, csrf_token_in, field_value, location, logs, spawn_app};
 
 const MEMBERS: &str = "/settings/members";
 const PASSWORD: &str = "/account/password";

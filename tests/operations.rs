@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, logs, spawn_app};
+use crate::support::{Backend, logs, spawn_app};
 
 db_test!(
     healthz_and_readyz_answer_while_the_database_does,
@@ -70,7 +70,7 @@ async fn an_api_failure_answers_json_with_an_error_id_that_one_log_line_carries_
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let key = crate::keys::Dashboard::admin(&app)
+    let key = crate::support::dashboard::Dashboard::admin(&app)
         .await
         .generate_ok("Lost")
         .await;
@@ -177,7 +177,7 @@ async fn lost_postgres_connections_are_replaced_and_never_answer_500() {
     // What a server restart or a failover does to every open connection.
     {
         use diesel::{Connection, PgConnection, connection::SimpleConnection};
-        let mut admin = PgConnection::establish(crate::helpers::POSTGRES_ADMIN_URL).unwrap();
+        let mut admin = PgConnection::establish(crate::support::POSTGRES_ADMIN_URL).unwrap();
         admin
             .batch_execute(&format!(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"

@@ -2,9 +2,7 @@ use keyward::domain::Role;
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, csrf_token_in, location, raw_get, spawn_app};
-
-pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+use crate::support::{Backend, CSP, csrf_token_in, location, raw_get, spawn_app};
 
 db_test!(
     every_html_response_carries_the_security_headers,

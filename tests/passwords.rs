@@ -5,7 +5,7 @@ use keyward::domain::Role;
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, csrf_token_in, spawn_app};
+use crate::support::{Backend, Browser, csrf_token_in, spawn_app};
 
 db_test!(
     weak_common_or_email_passwords_are_refused_on_change_password_saying_why,

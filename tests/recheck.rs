@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, csrf_token_in, field_value, spawn_app, spawn_app_with};
-use crate::keys::{Dashboard, LIST};
+use crate::support::dashboard::{Dashboard, LIST};
+use crate::support::{Backend, Browser, TestApp, csrf_token_in, field_value, spawn_app, spawn_app_with};
 
 /// A change sent like htmx sends it (the CSRF token in its header), whose head has
 /// arrived but whose body's last byte is held back until [`HeldChange::finish`].
@@ -37,7 +37,7 @@ impl HeldChange {
              X-CSRF-Token: {token}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
              Content-Length: {}\r\nUser-Agent: {}\r\nConnection: close\r\n\r\n",
             body.len(),
-            crate::helpers::USER_AGENT,
+            crate::support::USER_AGENT,
         );
         let mut stream = TcpStream::connect(host).await.unwrap();
         let (all_but_last, last) = body.as_bytes().split_at(body.len() - 1);
@@ -220,7 +220,7 @@ async fn a_revoke_held_open_while_the_account_is_disabled_from_the_cli_revokes_n
         &[("nonce", &nonce), ("confirm", "REVOKE")],
     )
     .await;
-    let output = crate::cli::keyward(&app.test_db.url_string())
+    let output = crate::support::cli::keyward(&app.test_db.url_string())
         .args(["user", "disable", "--email", "dev@example.com"])
         .output()
         .unwrap();

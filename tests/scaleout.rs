@@ -7,8 +7,8 @@ use std::time::{Duration as StdDuration, Instant};
 use keyward::domain::Role;
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, Browser, TestApp, spawn_app_with};
-use crate::keys::{Dashboard, LIST};
+use crate::support::dashboard::{Dashboard, LIST};
+use crate::support::{Backend, Browser, TestApp, spawn_app_with};
 
 /// Long enough that only a notification can explain a change being seen in time.
 const LONG_CACHE: StdDuration = StdDuration::from_secs(60);

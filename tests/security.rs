@@ -13,11 +13,11 @@ use keyward::domain::Role;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use crate::db_test;
-use crate::helpers::{
+use crate::support::dashboard::{Dashboard, LIST, revealed_key};
+use crate::support::routes::{self, Fixture, ROUTES, World};
+use crate::support::{
     Backend, Browser, TestApp, TestDb, csrf_token_in, field_value, spawn_app, spawn_app_with,
 };
-use crate::keys::{Dashboard, LIST, revealed_key};
-use crate::roles::{self, Fixture, ROUTES, World};
 
 db_test!(
     every_change_route_refuses_a_missing_wrong_foreign_or_misplaced_token_and_changes_nothing,
@@ -45,7 +45,7 @@ fn change_fields(world: &World<'_>, n: u32) -> Vec<(&'static str, String)> {
         ("email", format!("forged{n}@a.example")),
         ("role", "admin".into()),
         ("merchant_id", world.merchant_a.clone()),
-        ("current_password", roles::PASSWORD.into()),
+        ("current_password", routes::PASSWORD.into()),
         ("new_password", "a forged password 123".into()),
         ("confirm_password", "a forged password 123".into()),
     ]
@@ -83,7 +83,7 @@ impl<'a> Matrix<'a> {
         let world = World { event_a, ..world };
         let member = world.member(Role::Developer);
         world.user("admin@a.example", Some((&world.merchant_a, Role::Admin)));
-        let admin = roles::sign_in(app, "admin@a.example").await;
+        let admin = routes::sign_in(app, "admin@a.example").await;
         Self {
             world,
             admin,
@@ -315,7 +315,7 @@ async fn every_route_answers_405_to_a_method_it_does_not_serve_and_changes_nothi
             ..Default::default()
         },
         &keyward::domain::Actor::cli(),
-        &keyward::startup::key_pepper(&crate::helpers::test_secret()),
+        &keyward::startup::key_pepper(&crate::support::test_secret()),
         app.clock.now(),
     )
     .unwrap()
@@ -436,7 +436,7 @@ fn assert_hardened(res: &Response, what: &str) {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(header("content-security-policy"), crate::pages::CSP, "{what}");
+    assert_eq!(header("content-security-policy"), crate::support::CSP, "{what}");
     assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
     assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
     assert_eq!(header("x-frame-options"), "DENY", "{what}");
@@ -450,7 +450,7 @@ async fn every_page_and_error_page_carries_the_security_headers_and_no_store(bac
     let matrix = Matrix::new(&app).await;
     let support_email = "support@platform.example";
     matrix.world.user(support_email, None);
-    let support = roles::sign_in(&app, support_email).await;
+    let support = routes::sign_in(&app, support_email).await;
     let gets: Vec<String> = ROUTES
         .iter()
         .filter(|route| route.method == Method::GET)
@@ -851,7 +851,7 @@ async fn hostile_names_are_escaped_in_every_page_and_attribute(backend: Backend)
          UPDATE users SET name = '{sql}';
          UPDATE key_events SET actor_name = '{sql}', user_agent = '{sql}';"
     ));
-    let support = roles::sign_in(&app, support_email).await;
+    let support = routes::sign_in(&app, support_email).await;
     let search = format!("/support?q={}", "%3Cscript%3E%22%7D%E2%80%AE");
     let mut paths: Vec<(&Browser, String)> = ROUTES
         .iter()
@@ -913,7 +913,7 @@ async fn a_whole_lifecycle_logged_at_trace_level_leaks_no_secret(backend: Backen
     };
     let log_path = db.dir.path().join("trace.log");
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let (mut server, lines, address) = crate::cli::start_server_with(&db, backend, |command| {
+    let (mut server, lines, address) = crate::support::cli::start_server_with(&db, backend, |command| {
         command.env("RUST_LOG", "trace").stderr(Stdio::from(log_file));
     });
     let admin_password = lines

@@ -3,7 +3,7 @@ use reqwest::StatusCode;
 use time::Duration;
 
 use crate::db_test;
-use crate::helpers::{Backend, location, spawn_app};
+use crate::support::{Backend, location, spawn_app};
 
 db_test!(
     signing_out_ends_the_session_and_a_replayed_cookie_is_anonymous,

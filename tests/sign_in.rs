@@ -3,7 +3,7 @@ use reqwest::StatusCode;
 use time::Duration;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, USER_AGENT, location, logs, spawn_app};
+use crate::support::{Backend, Browser, USER_AGENT, location, logs, spawn_app};
 
 /// A password the strength rules accept, for the accounts these tests make.
 const ANA_PASSWORD: &str = "ana's password!";

@@ -13,7 +13,7 @@ use thirtyfour::extensions::query::ElementPollerWithTimeout;
 use thirtyfour::prelude::*;
 use thirtyfour::{ChromiumLikeCapabilities, LoggingPrefsLogLevel};
 
-use crate::helpers::free_port;
+use crate::support::free_port;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -355,9 +355,9 @@ fn decode_screenshot(body: &str) -> Option<Vec<u8>> {
 /// exception and an unexpected failed request each reach the journal; a failure the test
 /// said it expects passes, once.
 pub async fn the_journal_reports_csp_violations_console_errors_and_failed_requests(
-    backend: crate::helpers::Backend,
+    backend: crate::support::Backend,
 ) {
-    let Some(app) = crate::helpers::spawn_app(backend).await else {
+    let Some(app) = crate::support::spawn_app(backend).await else {
         return;
     };
     let Some(mut chrome) = Chrome::start("journal", &app.address, Javascript::On).await else {

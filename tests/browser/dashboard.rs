@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use thirtyfour::prelude::*;
 
 use super::chrome::{Chrome, Javascript};
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 
 /// The open modal's dialog.
 const DIALOG: &str = "#modal [role=dialog]";

@@ -6,7 +6,7 @@ use thirtyfour::prelude::*;
 use super::chrome::Javascript;
 use super::dashboard::Person;
 use super::spawn_app_for_a_browser;
-use crate::helpers::Backend;
+use crate::support::Backend;
 
 pub async fn gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one(backend: Backend) {
     let Some(app) = spawn_app_for_a_browser(backend).await else {

@@ -17,7 +17,7 @@ use violet::violets_guide_generates_copies_rotates_and_revokes_the_one_key;
 use without_javascript::without_javascript_plain_pages_generate_rotate_and_revoke_a_key;
 
 use crate::db_test;
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::support::{Backend, TestApp, spawn_app_with};
 
 /// The server for a browser test: sessions outlast the clock moves a test makes to show a
 /// countdown or an expiry.
@@ -39,7 +39,7 @@ macro_rules! browser_test {
         mod $name {
             #[tokio::test]
             async fn sqlite() {
-                super::$module::$name(crate::helpers::Backend::Sqlite).await
+                super::$module::$name(crate::support::Backend::Sqlite).await
             }
         }
     )+};

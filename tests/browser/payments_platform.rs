@@ -7,7 +7,7 @@ use thirtyfour::prelude::*;
 use super::chrome::Javascript;
 use super::dashboard::Person;
 use super::spawn_app_for_a_browser;
-use crate::helpers::Backend;
+use crate::support::Backend;
 
 pub async fn the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes_fixed_at_creation(
     backend: Backend,

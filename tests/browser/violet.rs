@@ -8,7 +8,7 @@ use time::Duration;
 use super::chrome::Javascript;
 use super::dashboard::Person;
 use super::spawn_app_for_a_browser;
-use crate::helpers::Backend;
+use crate::support::Backend;
 
 pub async fn violets_guide_generates_copies_rotates_and_revokes_the_one_key(backend: Backend) {
     let Some(app) = spawn_app_for_a_browser(backend).await else {

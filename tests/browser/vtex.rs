@@ -8,7 +8,7 @@ use time::Duration;
 use super::chrome::Javascript;
 use super::dashboard::Person;
 use super::spawn_app_for_a_browser;
-use crate::helpers::Backend;
+use crate::support::Backend;
 
 pub async fn vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_inactive(backend: Backend) {
     let Some(app) = spawn_app_for_a_browser(backend).await else {

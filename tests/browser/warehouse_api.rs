@@ -4,7 +4,7 @@
 use super::chrome::Javascript;
 use super::dashboard::Person;
 use super::spawn_app_for_a_browser;
-use crate::helpers::Backend;
+use crate::support::Backend;
 
 pub async fn the_warehouse_apis_five_keys_take_optional_names_and_the_sixth_is_refused(backend: Backend) {
     let Some(app) = spawn_app_for_a_browser(backend).await else {

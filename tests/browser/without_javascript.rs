@@ -6,7 +6,7 @@ use thirtyfour::prelude::*;
 use super::chrome::Javascript;
 use super::dashboard::Person;
 use super::spawn_app_for_a_browser;
-use crate::helpers::Backend;
+use crate::support::Backend;
 
 pub async fn without_javascript_plain_pages_generate_rotate_and_revoke_a_key(backend: Backend) {
     let Some(app) = spawn_app_for_a_browser(backend).await else {

@@ -5,8 +5,8 @@ use keyward::domain::{ApiKey, Role};
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::helpers::{Backend, Browser, TestApp, USER_AGENT, csrf_token_in, location, spawn_app};
-use crate::keys::{Dashboard, LIST};
+use crate::support::dashboard::{Dashboard, LIST};
+use crate::support::{Backend, Browser, TestApp, USER_AGENT, csrf_token_in, location, spawn_app};
 
 db_test!(
     support_finds_a_key_from_the_four_characters_a_merchant_reads_out,
@@ -59,7 +59,7 @@ async fn only_a_form_with_the_token_switches_the_merchant_support_is_viewing(bac
             ..Default::default()
         },
         &keyward::domain::Actor::cli(),
-        &keyward::startup::key_pepper(&crate::helpers::test_secret()),
+        &keyward::startup::key_pepper(&crate::support::test_secret()),
         app.clock.now(),
     )
     .unwrap()
