@@ -167,3 +167,10 @@ impl<'a> Dashboard<'a> {
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "applying {preset}");
     }
 }
+
+/// Checks a refused or invalid action's status and that its page says `message`.
+pub async fn assert_message(res: Response, status: StatusCode, message: &str) {
+    assert_eq!(res.status(), status, "expected {status} for {message:?}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains(message), "{message:?} not in {html}");
+}

@@ -1,0 +1,8 @@
+//! Settings → API Credentials, driven over HTTP as a person clicks it: one module per
+//! area of the page.
+
+mod access;
+mod generate;
+mod policy;
+mod rotate;
+mod states;
