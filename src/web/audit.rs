@@ -17,6 +17,7 @@ use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::escape::BIDI_REPLACEMENT;
 use crate::web::history::{self, EventView};
+use crate::web::paths;
 use crate::web::respond::render;
 use crate::web::shell::Shell;
 use crate::web::state::AppState;
@@ -123,7 +124,7 @@ impl Typed {
     }
 }
 
-const LOG: &str = "/settings/audit-log";
+const LOG: &str = paths::AUDIT_LOG;
 
 fn day(raw: &str, field: &str) -> Result<Option<Date>, String> {
     let raw = raw.trim();

@@ -140,10 +140,10 @@ impl ResponseError for WebError {
         };
         match self {
             WebError::SignInRequired { htmx: false } => HttpResponse::SeeOther()
-                .insert_header(("Location", "/login"))
+                .insert_header(("Location", crate::web::paths::LOGIN))
                 .finish(),
             WebError::SignInRequired { htmx: true } => HttpResponse::Unauthorized()
-                .insert_header(("HX-Redirect", "/login"))
+                .insert_header(("HX-Redirect", crate::web::paths::LOGIN))
                 .finish(),
             WebError::PasswordChangeRequired { htmx: false } => HttpResponse::SeeOther()
                 .insert_header(("Location", crate::web::paths::PASSWORD))
@@ -156,7 +156,7 @@ impl ResponseError for WebError {
                 title: "Read-only access",
                 message: "Support staff can look at every merchant but change nothing. This attempt was refused and, when it concerned a merchant, recorded in that merchant's audit log.",
                 error_id: None,
-                next_href: "/support",
+                next_href: crate::web::paths::SUPPORT,
                 next_label: "Back to Support",
             }
             .respond(status),
@@ -164,7 +164,7 @@ impl ResponseError for WebError {
                 title: "Request refused",
                 message: "This form has expired or did not come from this site. Reload the page and try again; if your session ended, sign in again.",
                 error_id: None,
-                next_href: "/login",
+                next_href: crate::web::paths::LOGIN,
                 next_label: "Go to sign-in",
             }
             .respond(status),
@@ -191,7 +191,7 @@ impl ResponseError for WebError {
                 title: "Already submitted",
                 message: "This form was already submitted, so nothing was done again. A key is shown only once: if you did not copy it, rotate the key to get a new one.",
                 error_id: None,
-                next_href: "/settings/api-credentials",
+                next_href: crate::web::paths::API_CREDENTIALS,
                 next_label: "Back to API Credentials",
             }
             .respond(status),

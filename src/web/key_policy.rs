@@ -169,7 +169,7 @@ pub async fn save(
     user.session.set_flash(&format!(
         "Key policy saved ({label}). It applies to the next action; existing keys are unchanged."
     ));
-    Ok(crate::web::respond::see_other("/settings/key-policy"))
+    Ok(crate::web::respond::see_other(crate::web::paths::KEY_POLICY))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::web::respond::see_other;
 
 /// `GET /settings`: the first settings page.
 pub async fn index(_user: CurrentUser) -> HttpResponse {
-    see_other("/settings/api-credentials")
+    see_other(crate::web::paths::API_CREDENTIALS)
 }
 
 /// `POST /settings/merchant` (field `merchant_id`): works in another of the user's merchants. A merchant the
@@ -21,5 +21,5 @@ pub async fn switch_merchant(user: CurrentUser, form: FormFields) -> Result<Http
         .find(|m| m.merchant_id == form.get("merchant_id"))
         .ok_or(WebError::NotFound)?;
     user.session.set_merchant_id(&merchant.merchant_id);
-    Ok(see_other("/settings/api-credentials"))
+    Ok(see_other(crate::web::paths::API_CREDENTIALS))
 }

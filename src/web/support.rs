@@ -13,6 +13,7 @@ use crate::domain::SupportQuery;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::format;
+use crate::web::paths;
 use crate::web::respond::{render, see_other};
 use crate::web::shell::Shell;
 use crate::web::state::AppState;
@@ -100,7 +101,7 @@ pub async fn console(
         && let Some(query) = &query
     {
         let masked = serde_urlencoded::to_string([("q", query.display())]).unwrap_or_default();
-        return Ok(see_other(&format!("/support?{masked}")));
+        return Ok(see_other(&format!("{}?{masked}", paths::SUPPORT)));
     }
     let now = state.clock.now();
     let (merchants, keys) = match query.clone() {
@@ -288,7 +289,7 @@ pub async fn open_merchant(
     let found = state.db.run(move |conn| merchants::find(conn, &lookup)).await?;
     let merchant = found.ok_or(WebError::NotFound)?;
     user.session.set_merchant_id(&merchant.id);
-    Ok(see_other(&format!("/support/merchants/{}", merchant.id)))
+    Ok(see_other(&paths::support_merchant(&merchant.id)))
 }
 
 /// The key `key_id` if it belongs to `merchant_id`; anything else is not found.
@@ -317,7 +318,7 @@ pub async fn open_key(
     let merchant_id = merchant_id_in(merchant_id)?;
     let key = key_of(&state, &merchant_id, &key_id).await?;
     if is_open(&user, &merchant_id) {
-        return Ok(see_other(&format!("/settings/api-credentials/{}", key.id)));
+        return Ok(see_other(&paths::key(&key.id)));
     }
     let open_key = KeyToOpen {
         id: key.id,
@@ -338,5 +339,5 @@ pub async fn open_merchant_on_key(
     let merchant_id = merchant_id_in(merchant_id)?;
     let key = key_of(&state, &merchant_id, &key_id).await?;
     user.session.set_merchant_id(&merchant_id);
-    Ok(see_other(&format!("/settings/api-credentials/{}", key.id)))
+    Ok(see_other(&paths::key(&key.id)))
 }

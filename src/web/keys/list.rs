@@ -48,7 +48,7 @@ pub(super) async fn list_page(
     let shell = Shell::new(user, "api-credentials");
     let Some(merchant) = user.merchant.clone() else {
         // Only support staff work in no merchant: they pick one in the console first.
-        return Ok(crate::web::respond::see_other("/support"));
+        return Ok(crate::web::respond::see_other(crate::web::paths::SUPPORT));
     };
     let now = state.clock.now();
     let merchant_id = merchant.merchant_id.clone();

@@ -16,7 +16,7 @@ use crate::web::forms::sentence;
 use crate::web::modal;
 use crate::web::state::AppState;
 
-pub(super) const LIST: &str = "/settings/api-credentials";
+pub(super) const LIST: &str = crate::web::paths::API_CREDENTIALS;
 
 /// One scope as a checkbox.
 pub struct ScopeChoice {
