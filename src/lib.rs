@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod invitations;
 pub mod keys;
 pub mod members;
 pub mod startup;

@@ -6,7 +6,7 @@ use askama::Template;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
-use crate::db::{DbError, login_failures, memberships, users};
+use crate::db::{DbError, invitations, login_failures, memberships, users};
 use crate::domain::{Email, Password, PasswordHash};
 use crate::error::WebError;
 use crate::web::forms::FormFields;
@@ -135,20 +135,22 @@ pub async fn login(
 
     let user_id = user.id.clone();
     let email = user.email.clone();
-    let merchants = state
+    let (merchants, invited) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             let merchants = memberships::for_user(conn, &user_id)?;
+            let invited = invitations::count_pending_for(conn, &email, now)? > 0;
             users::record_sign_in(conn, &user_id, now)?;
             login_failures::forget(conn, &attempt_id)?;
             login_failures::clear_for_email(conn, &email)?;
-            Ok(merchants)
+            Ok((merchants, invited))
         })
         .await?;
-    if merchants.is_empty() && !user.is_support {
+    // An account in no merchant signs in only to answer the invitations waiting for it.
+    if merchants.is_empty() && !user.is_support && !invited {
         return page(
             StatusCode::FORBIDDEN,
-            "Your account is not a member of any merchant. Ask a merchant admin to add you.",
+            "Your account is not a member of any merchant. Ask a merchant admin to invite you.",
         );
     }
     session.sign_in(&user.id, merchants.first().map(|m| m.merchant_id.as_str()));

@@ -239,8 +239,14 @@ async fn list_page(
 ) -> Result<HttpResponse, WebError> {
     let shell = Shell::new(user, "api-credentials");
     let Some(merchant) = user.merchant.clone() else {
-        // Only support staff work in no merchant: they pick one in the console first.
-        return Ok(crate::web::see_other("/support"));
+        // Support staff pick a merchant in the console first; an account in no merchant
+        // yet has only its invitations to answer.
+        let elsewhere = if user.is_support() {
+            "/support"
+        } else {
+            crate::web::invitations::INVITATIONS
+        };
+        return Ok(crate::web::see_other(elsewhere));
     };
     let now = state.clock.now();
     let merchant_id = merchant.merchant_id.clone();
