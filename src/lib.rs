@@ -7,7 +7,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod members;
 pub mod service;
 pub mod startup;
 pub mod usage;

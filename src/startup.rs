@@ -316,8 +316,8 @@ pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, 
 }
 
 /// Scheduled work, every `every`: records the lapses nobody clicks for ("grace ended",
-/// "expired"), deletes sessions past their timeouts and sign-in failures and locks that
-/// have left the throttle's window.
+/// "expired", an invitation's expiry), deletes sessions past their timeouts and sign-in
+/// failures and locks that have left the throttle's window.
 async fn sweep(state: AppState, every: StdDuration) {
     let mut interval = actix_web::rt::time::interval(every);
     // The first tick is immediate: start sweeping one period after start-up.
@@ -332,6 +332,14 @@ async fn sweep(state: AppState, every: StdDuration) {
             .db
             .run(move |conn| exclusively(conn, |conn| crate::service::lapses::record_lapses(conn, now)))
             .await;
+        let invitations = state
+            .db
+            .run(move |conn| {
+                exclusively(conn, |conn| {
+                    crate::service::invitations::record_expiries(conn, now)
+                })
+            })
+            .await;
         let sessions = state
             .db
             .run(move |conn| exclusively(conn, |conn| sessions::delete_expired(conn, now)))
@@ -342,6 +350,7 @@ async fn sweep(state: AppState, every: StdDuration) {
             .await;
         for (step, outcome) in [
             ("lapse events", lapses),
+            ("invitation expiries", invitations),
             ("sessions", sessions),
             ("sign-in failures", failures),
         ] {

@@ -70,7 +70,8 @@ event_types! {
     PolicyChanged => "policy_changed", "Key policy changed";
     /// Support staff tried a change and were refused.
     ChangeRefused => "change_refused", "Change refused (support is read only)";
-    /// A member joined the merchant.
+    /// A member joined the merchant at an admin's word alone (history from before
+    /// invitations; members now join by accepting one).
     MemberAdded => "member_added", "Member added";
     /// A member's role changed.
     MemberRoleChanged => "member_role_changed", "Member role changed";
@@ -85,12 +86,23 @@ event_types! {
     SignInLocked => "sign_in_locked", "Sign-in locked";
     /// A signed-in member typed a wrong current password to choose a new one.
     PasswordCheckFailed => "password_check_failed", "Password change refused (wrong current password)";
+    /// An admin invited an email to join the merchant.
+    InvitationSent => "invitation_sent", "Invitation sent";
+    /// The account with the invited email accepted and joined the merchant.
+    InvitationAccepted => "invitation_accepted", "Invitation accepted";
+    /// The account with the invited email declined.
+    InvitationDeclined => "invitation_declined", "Invitation declined";
+    /// An admin cancelled an invitation.
+    InvitationCancelled => "invitation_cancelled", "Invitation cancelled";
+    /// An invitation reached its expiry unanswered (recorded by the sweep).
+    InvitationExpired => "invitation_expired", "Invitation expired";
 }
 
 impl EventType {
     /// True for changes other instances are told of: key and policy changes (their
     /// verification caches are dropped) and membership changes. Lapses are worked out from the
-    /// cached times, and a first use, a refusal or an account's lock changes nothing they cache.
+    /// cached times, and a first use, a refusal, an account's lock or an invitation not
+    /// accepted changes nothing they hold.
     pub fn is_announced(self) -> bool {
         !matches!(
             self,
@@ -100,6 +112,10 @@ impl EventType {
                 | EventType::ChangeRefused
                 | EventType::SignInLocked
                 | EventType::PasswordCheckFailed
+                | EventType::InvitationSent
+                | EventType::InvitationDeclined
+                | EventType::InvitationCancelled
+                | EventType::InvitationExpired
         )
     }
 }

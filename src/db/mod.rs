@@ -2,6 +2,7 @@
 //! one module of queries per table group.
 
 pub mod changes;
+pub mod invitations;
 pub mod key_events;
 pub mod key_policies;
 pub mod keys;

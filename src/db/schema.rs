@@ -139,7 +139,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        merchant_id -> Text,
+        email -> Text,
+        role -> Text,
+        invited_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        expiry_recorded -> Bool,
+    }
+}
+
 diesel::joinable!(api_keys -> merchants (merchant_id));
+diesel::joinable!(invitations -> merchants (merchant_id));
 diesel::joinable!(key_events -> merchants (merchant_id));
 diesel::joinable!(key_usage_hourly -> api_keys (key_id));
 diesel::joinable!(key_policies -> merchants (merchant_id));
@@ -158,4 +172,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_events,
     key_policies,
     key_usage_hourly,
+    invitations,
 );

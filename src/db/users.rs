@@ -51,6 +51,8 @@ pub enum Access<'a> {
     },
     /// Platform support staff.
     Support,
+    /// Made for an invitation: a member of no merchant until it accepts one.
+    Invitee,
 }
 
 /// A new account's details.
@@ -68,8 +70,8 @@ pub struct NewUser<'a> {
     pub password_change_required: bool,
 }
 
-/// Creates a user and, for a member, the membership, in one transaction. A taken
-/// email is a `UniqueViolation`.
+/// Creates a user and, for a member, the membership, in one transaction (a savepoint
+/// inside another). A taken email is a `UniqueViolation`.
 pub fn create(conn: &mut DbConnection, new: NewUser<'_>, now: PrimitiveDateTime) -> Result<User, DbError> {
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),

@@ -57,6 +57,18 @@ impl Actor {
         Self { address, ..self }
     }
 
+    /// The account behind an invitation, as the merchant may know it while it is not a
+    /// member: by the invited email alone, without its name, address or user agent.
+    pub fn invitee(user_id: &str, email: &str) -> Self {
+        Self {
+            kind: ActorKind::User,
+            id: Some(user_id.to_owned()),
+            name: email.to_owned(),
+            address: None,
+            user_agent: None,
+        }
+    }
+
     /// The command line, as history names it.
     pub fn cli() -> Self {
         Self {

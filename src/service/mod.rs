@@ -4,7 +4,9 @@
 
 pub mod authority;
 pub mod change;
+pub mod invitations;
 pub mod keys;
 pub mod lapses;
+pub mod members;
 pub mod policy;
 pub mod sign_in;

@@ -7,7 +7,7 @@ use askama::Template;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
-use crate::db::{DbError, memberships, users};
+use crate::db::{DbError, invitations, memberships, users};
 use crate::domain::{Actor, Email, Password, PasswordHash};
 use crate::service::sign_in::{self, Admission, Check};
 use crate::web::error::WebError;
@@ -152,19 +152,22 @@ pub async fn login(
 
     let user_id = user.id.clone();
     let now = state.clock.now();
-    let merchants = state
+    let email = user.email.clone();
+    let (merchants, invited) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             let merchants = memberships::for_user(conn, &user_id)?;
+            let invited = invitations::count_pending_for(conn, &email, now)? > 0;
             users::record_sign_in(conn, &user_id, now)?;
             sign_in::succeeded(conn, &attempt)?;
-            Ok(merchants)
+            Ok((merchants, invited))
         })
         .await?;
-    if merchants.is_empty() && !user.is_support {
+    // An account in no merchant signs in only to answer the invitations waiting for it.
+    if merchants.is_empty() && !user.is_support && !invited {
         return page(
             StatusCode::FORBIDDEN,
-            "Your account is not a member of any merchant. Ask a merchant admin to add you.",
+            "Your account is not a member of any merchant. Ask a merchant admin to invite you.",
         );
     }
     session.sign_in(&user.id, merchants.first().map(|m| m.merchant_id.as_str()));

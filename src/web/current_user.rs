@@ -7,6 +7,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use crate::db::DbError;
+use crate::db::invitations;
 use crate::db::key_events;
 use crate::db::memberships::{self, MerchantAccess};
 use crate::db::merchants;
@@ -24,8 +25,11 @@ pub struct CurrentUser {
     /// Every merchant the user belongs to, by name (none for support staff).
     pub merchants: Vec<MerchantAccess>,
     /// The merchant the user is working in; for support staff, the one opened from the
-    /// console, seen as a viewer sees it.
+    /// console, seen as a viewer sees it. None for an account that belongs to no
+    /// merchant yet and signed in to answer its invitations.
     pub merchant: Option<MerchantAccess>,
+    /// Invitations to the user's email that can still be accepted (none for support).
+    pub invitations: i64,
     /// The session, for its CSRF token and changes.
     pub session: TypedSession,
 }
@@ -98,11 +102,12 @@ impl FromRequest for CurrentUser {
             session.require_store()?;
             let user_id = session.user_id().ok_or(WebError::SignInRequired { htmx })?;
             let chosen = session.merchant_id();
-            let (user, merchants, viewed) = state
+            let now = state.clock.now();
+            let (user, merchants, viewed, pending) = state
                 .db
                 .run(move |conn| -> Result<_, DbError> {
                     let Some(user) = users::find(conn, &user_id)? else {
-                        return Ok((None, Vec::new(), None));
+                        return Ok((None, Vec::new(), None, 0));
                     };
                     if user.is_support {
                         // Support staff belong to no merchant: the one they look at is
@@ -115,10 +120,11 @@ impl FromRequest for CurrentUser {
                             }),
                             None => None,
                         };
-                        return Ok((Some(user), Vec::new(), viewed));
+                        return Ok((Some(user), Vec::new(), viewed, 0));
                     }
                     let merchants = memberships::for_user(conn, &user.id)?;
-                    Ok((Some(user), merchants, None))
+                    let pending = invitations::count_pending_for(conn, &user.email, now)?;
+                    Ok((Some(user), merchants, None, pending))
                 })
                 .await?;
             let user = match user {
@@ -137,6 +143,7 @@ impl FromRequest for CurrentUser {
                     user,
                     merchants,
                     merchant: viewed,
+                    invitations: pending,
                     session,
                 };
                 if is_change(&req) {
@@ -146,23 +153,30 @@ impl FromRequest for CurrentUser {
                 return Ok(current);
             }
             // A session whose merchant was taken away (removed, disabled) goes on in the
-            // user's next merchant; with none left, it ends.
+            // user's next merchant; with none left, only while an invitation waits for
+            // an answer, and otherwise it ends.
             let merchant = session
                 .merchant_id()
                 .and_then(|chosen| merchants.iter().find(|m| m.merchant_id == chosen))
                 .or_else(|| merchants.first())
                 .cloned();
-            let Some(merchant) = merchant else {
-                session.sign_out();
-                return Err(WebError::SignInRequired { htmx });
-            };
-            if session.merchant_id().as_deref() != Some(merchant.merchant_id.as_str()) {
-                session.set_merchant_id(&merchant.merchant_id);
+            match &merchant {
+                Some(merchant) => {
+                    if session.merchant_id().as_deref() != Some(merchant.merchant_id.as_str()) {
+                        session.set_merchant_id(&merchant.merchant_id);
+                    }
+                }
+                None if pending > 0 => {}
+                None => {
+                    session.sign_out();
+                    return Err(WebError::SignInRequired { htmx });
+                }
             }
             Ok(CurrentUser {
                 user,
                 merchants,
-                merchant: Some(merchant),
+                merchant,
+                invitations: pending,
                 session,
             })
         })

@@ -139,6 +139,22 @@ fn summary(event_type: EventType, details: &Value) -> String {
             }
             line
         }
+        // Before it is accepted, an invitation names nobody but the email.
+        EventType::InvitationSent
+        | EventType::InvitationDeclined
+        | EventType::InvitationCancelled
+        | EventType::InvitationExpired => {
+            format!("{}, {}", shown(&details["invitation"]["email"]), text("role"))
+        }
+        EventType::InvitationAccepted => {
+            let member = &details["member"];
+            format!(
+                "{} ({}), {}",
+                shown(&member["name"]),
+                shown(&member["email"]),
+                text("role")
+            )
+        }
         _ => {
             let changes = changes(details);
             if changes.is_empty() {
@@ -240,6 +256,25 @@ mod tests {
         assert_eq!(
             summary(EventType::Expired, &json!({"expired_at": at.to_string()})),
             "reached its expiry at 3 Nov 2026 14:02 UTC"
+        );
+    }
+
+    #[test]
+    fn invitations_read_with_the_email_alone_until_accepted() {
+        let invitation = json!({"id": "i1", "email": "ana@example.com"});
+        let sent = json!({"invitation": invitation, "role": "developer"});
+        assert_eq!(
+            summary(EventType::InvitationSent, &sent),
+            "ana@example.com, developer"
+        );
+        let accepted = json!({
+            "invitation": invitation,
+            "member": {"id": "u1", "name": "Ana Lima", "email": "ana@example.com"},
+            "role": "developer",
+        });
+        assert_eq!(
+            summary(EventType::InvitationAccepted, &accepted),
+            "Ana Lima (ana@example.com), developer"
         );
     }
 

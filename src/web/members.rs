@@ -1,15 +1,18 @@
-//! Settings → Members (admins only): the merchant's members, adding one by email (a new
-//! account's one-time password shown once), role changes, Disable / Enable and Remove.
+//! Settings → Members (admins only): the merchant's members and invitations, inviting
+//! by email (answered the same whatever exists behind it), role changes, Disable /
+//! Enable, Remove, and cancelling an invitation.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
+use crate::db::invitations::{self as invitation_rows, Invitation};
 use crate::db::memberships::{self, Member, MemberStatus};
-use crate::db::{DbConnection, users};
+use crate::db::{DbConnection, DbError};
 use crate::domain::{Actor, Email, Password, PersonName, Role, ValidationError, generate_password};
-use crate::members::{self, MemberError, NewAccount};
+use crate::service::invitations::{self, InvitationError, NewAccount};
+use crate::service::members::{self, MemberError};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::{FormFields, sentence};
@@ -18,7 +21,7 @@ use crate::web::shell::Shell;
 use crate::web::state::AppState;
 use crate::web::{format, modal};
 
-const MEMBERS: &str = "/settings/members";
+const MEMBERS: &str = crate::web::paths::MEMBERS;
 const ACTIVE: &str = "members";
 
 /// What a second submission of one Add member form is told.
@@ -97,6 +100,37 @@ fn row(member: &Member, you: &str, now: PrimitiveDateTime) -> MemberRow {
     }
 }
 
+/// An invitation as a row of the Invitations table: the email alone, whatever account
+/// is behind it.
+pub struct InvitationRow {
+    /// The invitation's ID.
+    pub id: String,
+    /// The invited email.
+    pub email: String,
+    /// The role it gives.
+    pub role: &'static str,
+    /// When it was sent.
+    pub sent: String,
+    /// When it expires or expired.
+    pub expires: String,
+    /// When it expires, as RFC 3339.
+    pub expires_iso: String,
+    /// It can no longer be accepted.
+    pub expired: bool,
+}
+
+fn invitation_row(invitation: &Invitation, now: PrimitiveDateTime) -> InvitationRow {
+    InvitationRow {
+        id: invitation.id.clone(),
+        email: invitation.email.clone(),
+        role: invitation.role.label(),
+        sent: format::datetime(invitation.created_at),
+        expires: format::datetime(invitation.expires_at),
+        expires_iso: format::iso(invitation.expires_at),
+        expired: invitation.is_expired(now),
+    }
+}
+
 /// The Add member form as typed, to show again after a refusal.
 #[derive(Default)]
 struct AddForm {
@@ -113,6 +147,7 @@ struct MembersPage {
     flash: Option<String>,
     error: Option<String>,
     members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
     nonce: String,
     email: String,
     name: String,
@@ -127,9 +162,14 @@ async fn members_page(
     typed: AddForm,
 ) -> Result<HttpResponse, WebError> {
     let merchant_id = user.admin()?.merchant_id.clone();
-    let members = state
+    let (members, invitations) = state
         .db
-        .run(move |conn| memberships::members(conn, &merchant_id))
+        .run(move |conn| -> Result<_, DbError> {
+            Ok((
+                memberships::members(conn, &merchant_id)?,
+                invitation_rows::of_merchant(conn, &merchant_id)?,
+            ))
+        })
         .await?;
     let now = state.clock.now();
     let role = if typed.role.is_empty() {
@@ -146,6 +186,10 @@ async fn members_page(
             members: members
                 .iter()
                 .map(|member| row(member, &user.user.id, now))
+                .collect(),
+            invitations: invitations
+                .iter()
+                .map(|invitation| invitation_row(invitation, now))
                 .collect(),
             nonce: user.session.issue_form_nonce(),
             roles: role_choices(role),
@@ -171,14 +215,23 @@ fn parse_role(raw: &str) -> Result<Role, ValidationError> {
 fn refusal(err: MemberError) -> Result<(StatusCode, String), WebError> {
     match err {
         MemberError::Invalid(err) => Ok((StatusCode::UNPROCESSABLE_ENTITY, sentence(&err))),
-        MemberError::NameRequired(_) => Ok((StatusCode::UNPROCESSABLE_ENTITY, err.to_string())),
-        MemberError::SupportAccount(_)
-        | MemberError::AlreadyMember(_)
-        | MemberError::CreatedMeanwhile(_)
-        | MemberError::LastAdmin { .. } => Ok((StatusCode::CONFLICT, err.to_string())),
+        MemberError::LastAdmin { .. } => Ok((StatusCode::CONFLICT, err.to_string())),
         MemberError::NotFound => Err(WebError::NotFound),
         MemberError::NotPermitted => Err(WebError::Forbidden),
         MemberError::Db(err) => Err(err.into()),
+    }
+}
+
+/// How a refused invitation step is shown: its status and message.
+fn invitation_refusal(err: InvitationError) -> Result<(StatusCode, String), WebError> {
+    match err {
+        InvitationError::AlreadyMember(_)
+        | InvitationError::AlreadyInvited(_)
+        | InvitationError::Expired(_)
+        | InvitationError::AlreadyJoined(_) => Ok((StatusCode::CONFLICT, err.to_string())),
+        InvitationError::NotFound => Err(WebError::NotFound),
+        InvitationError::NotPermitted => Err(WebError::Forbidden),
+        InvitationError::Db(err) => Err(err.into()),
     }
 }
 
@@ -186,8 +239,9 @@ fn refusal(err: MemberError) -> Result<(StatusCode, String), WebError> {
 struct AddRequest {
     email: Email,
     role: Role,
-    /// Only a new account takes it; an existing one keeps its own name.
-    name: Option<PersonName>,
+    /// The name of the account made when the email has none; an existing account keeps
+    /// its own. Asked for every email, so the form tells nothing about which it is.
+    name: PersonName,
 }
 
 impl AddRequest {
@@ -195,67 +249,53 @@ impl AddRequest {
         Ok(Self {
             email: Email::parse(&typed.email)?,
             role: parse_role(&typed.role)?,
-            name: match typed.name.trim() {
-                "" => None,
-                name => Some(PersonName::parse(name)?),
-            },
+            name: PersonName::parse(&typed.name)?,
         })
     }
 }
 
-/// For an email with no account yet, a one-time password and the account to make with
-/// it, hashed before the transaction because hashing is slow.
-async fn prepare_account(
-    state: &AppState,
-    request: &AddRequest,
-) -> Result<Option<(Password, NewAccount)>, WebError> {
-    let Some(name) = request.name.clone() else {
-        return Ok(None);
-    };
-    let email = request.email.clone();
-    let existing = state
-        .db
-        .run(move |conn| users::find_by_email(conn, &email))
-        .await?;
-    if existing.is_some() {
-        return Ok(None);
-    }
+/// A one-time password and its hash, made for every invitation whatever is behind the
+/// email, so that neither the answer nor its timing depends on it. Hashed before the
+/// transaction because hashing is slow.
+async fn prepare_account(state: &AppState, name: PersonName) -> Result<(Password, NewAccount), WebError> {
     let password = generate_password();
     let password_hash = {
         let password = password.clone();
         state.password_work(move || password.hash()).await?
     };
-    Ok(Some((password, NewAccount { name, password_hash })))
+    Ok((password, NewAccount { name, password_hash }))
 }
 
-/// The one-time password of an account just made, shown once.
+/// The answer to an invitation, shown once: the same for every email.
 #[derive(Template)]
-#[template(path = "partials/one_time_password.html")]
-struct OneTimePassword<'a> {
-    name: &'a str,
+#[template(path = "partials/invitation_sent.html")]
+struct InvitationSent<'a> {
     email: &'a str,
     role: &'static str,
+    expires: String,
     password: &'a str,
 }
 
-fn one_time_password(
+fn invitation_sent(
     req: &HttpRequest,
     user: &CurrentUser,
-    member: &Member,
+    invitation: &Invitation,
     password: &Password,
 ) -> Result<HttpResponse, WebError> {
-    let body = OneTimePassword {
-        name: &member.name,
-        email: &member.email,
-        role: member.role.label(),
+    let body = InvitationSent {
+        email: &invitation.email,
+        role: invitation.role.label(),
+        expires: format::datetime(invitation.expires_at),
         password: password.expose(),
     };
-    let response = modal::show(req, user, ACTIVE, StatusCode::OK, "Member added", &body)?;
+    let response = modal::show(req, user, ACTIVE, StatusCode::OK, "Invitation sent", &body)?;
     Ok(modal::no_store(response))
 }
 
-/// `POST /settings/members` (fields `email`, `name`, `role`, `nonce`): adds the account
-/// with that email, or makes one with a one-time password shown here once.
+/// `POST /settings/members` (fields `email`, `name`, `role`, `nonce`): invites the
+/// email and shows the invitation with a one-time password, once. The answer is the
+/// same whether the email has an account, has none (one is made with that password) or
+/// belongs to support staff.
 pub async fn add(
     req: HttpRequest,
     user: CurrentUser,
@@ -268,8 +308,7 @@ pub async fn add(
         name: form.get("name").to_owned(),
         role: form.get("role").to_owned(),
     };
-    // A refresh or a second click must neither make a second account nor show the
-    // password again.
+    // A refresh or a second click must neither invite twice nor show the password again.
     if !user.session.consume_form_nonce(form.get("nonce")) {
         let message = Some(ALREADY_SUBMITTED.to_owned());
         return members_page(&user, &state, StatusCode::CONFLICT, message, typed).await;
@@ -281,29 +320,56 @@ pub async fn add(
             return members_page(&user, &state, StatusCode::UNPROCESSABLE_ENTITY, message, typed).await;
         }
     };
-    let (password, new_account) = prepare_account(&state, &request).await?.unzip();
+    let AddRequest { email, role, name } = request;
+    let (password, new_account) = prepare_account(&state, name).await?;
     let (actor, now) = (user.actor(&req), state.clock.now());
-    let AddRequest { email, role, .. } = request;
     let outcome = state
         .db
-        .run(move |conn| members::add(conn, &merchant_id, &email, role, new_account, &actor, now))
+        .run(move |conn| invitations::invite(conn, &merchant_id, &email, role, new_account, &actor, now))
         .await;
     match outcome {
-        Ok(added) => match password.filter(|_| added.created) {
-            Some(password) => one_time_password(&req, &user, &added.member, &password),
-            None => {
-                let message = format!(
-                    "{} ({}) was added as {}. They sign in with the password they already have.",
-                    added.member.name,
-                    added.member.email,
-                    added.member.role.label()
-                );
-                Ok(modal::after_change(&req, &user, MEMBERS, &message))
-            }
-        },
+        Ok(invitation) => invitation_sent(&req, &user, &invitation, &password),
         Err(err) => {
-            let (status, message) = refusal(err)?;
+            let (status, message) = invitation_refusal(err)?;
             members_page(&user, &state, status, Some(message), typed).await
+        }
+    }
+}
+
+/// `POST /settings/members/invitations/{invitation_id}/cancel`: the invitation can no
+/// longer be accepted. Another merchant's is not found, whatever the user's role.
+pub async fn cancel_invitation(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let merchant_id = user.merchant()?.merchant_id.clone();
+    let invitation_id = path.into_inner();
+    let found = {
+        let invitation_id = invitation_id.clone();
+        state
+            .db
+            .run(move |conn| invitation_rows::find(conn, &invitation_id))
+            .await?
+    };
+    if !found.is_some_and(|invitation| invitation.merchant_id == merchant_id) {
+        return Err(WebError::NotFound);
+    }
+    user.admin()?;
+    let (actor, now) = (user.actor(&req), state.clock.now());
+    let outcome = state
+        .db
+        .run(move |conn| invitations::cancel(conn, &merchant_id, &invitation_id, &actor, now))
+        .await;
+    match outcome {
+        Ok(invitation) => {
+            let message = format!("The invitation to {} was cancelled.", invitation.email);
+            Ok(modal::after_change(&req, &user, MEMBERS, &message))
+        }
+        Err(err) => {
+            let (status, message) = invitation_refusal(err)?;
+            members_page(&user, &state, status, Some(message), AddForm::default()).await
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod format;
 pub mod forms;
 pub mod headers;
 pub mod history;
+pub mod invitations;
 pub mod key_policy;
 pub mod keys;
 pub mod members;
@@ -137,6 +138,17 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
             web::resource("/settings/members/{user_id}/remove")
                 .route(web::get().to(members::remove_page))
                 .route(web::post().to(members::remove)),
+        )
+        .service(
+            web::resource("/settings/members/invitations/{invitation_id}/cancel")
+                .route(web::post().to(members::cancel_invitation)),
+        )
+        .service(web::resource(paths::INVITATIONS).route(web::get().to(invitations::page)))
+        .service(
+            web::resource("/invitations/{invitation_id}/accept").route(web::post().to(invitations::accept)),
+        )
+        .service(
+            web::resource("/invitations/{invitation_id}/decline").route(web::post().to(invitations::decline)),
         )
         .service(
             web::resource("/account/password")

@@ -28,6 +28,9 @@ pub const SETTINGS: &str = "/settings";
 /// Signs out.
 pub const LOGOUT: &str = "/logout";
 
+/// The invitations waiting for the signed-in account.
+pub const INVITATIONS: &str = "/invitations";
+
 /// The support console.
 pub const SUPPORT: &str = "/support";
 

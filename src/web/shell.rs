@@ -20,6 +20,8 @@ pub struct Shell {
     pub active: &'static str,
     /// Support staff, who see the merchant they opened read only.
     pub support: bool,
+    /// Invitations waiting for the user's answer.
+    pub invitations: i64,
 }
 
 impl Shell {
@@ -33,6 +35,7 @@ impl Shell {
             merchant: user.merchant.clone(),
             active,
             support: user.is_support(),
+            invitations: user.invitations,
         }
     }
 
@@ -53,6 +56,12 @@ impl Shell {
     /// True when the user administers the merchant being worked in.
     pub fn is_admin(&self) -> bool {
         self.merchant.as_ref().is_some_and(|m| m.role.is_admin())
+    }
+
+    /// True when the sidebar links to the user's invitations: while some wait for an
+    /// answer, and always for an account in no merchant yet.
+    pub fn shows_invitations(&self) -> bool {
+        !self.support && (self.invitations > 0 || self.merchant.is_none())
     }
 
     /// True when the user can switch between merchants.

@@ -47,8 +47,14 @@ pub(super) async fn list_page(
 ) -> Result<HttpResponse, WebError> {
     let shell = Shell::new(user, "api-credentials");
     let Some(merchant) = user.merchant.clone() else {
-        // Only support staff work in no merchant: they pick one in the console first.
-        return Ok(crate::web::respond::see_other(crate::web::paths::SUPPORT));
+        // Support staff pick a merchant in the console first; an account in no merchant
+        // yet has only its invitations to answer.
+        let elsewhere = if user.is_support() {
+            crate::web::paths::SUPPORT
+        } else {
+            crate::web::paths::INVITATIONS
+        };
+        return Ok(crate::web::respond::see_other(elsewhere));
     };
     let now = state.clock.now();
     let merchant_id = merchant.merchant_id.clone();

@@ -5,12 +5,11 @@
 use serde_json::json;
 use time::PrimitiveDateTime;
 
+use super::authority::{self, Denied};
 use crate::db::key_events::{self, EventType};
 use crate::db::memberships::{self, Member};
-use crate::db::users::{self, Access, NewUser};
 use crate::db::{DbConnection, DbError, write_transaction};
-use crate::domain::{Actor, Email, PasswordHash, Permission, PersonName, Role, ValidationError};
-use crate::service::authority::{self, Denied};
+use crate::domain::{Actor, Permission, Role, ValidationError};
 
 /// Why a member change did not happen. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -21,18 +20,6 @@ pub enum MemberError {
     /// A field is wrong.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    /// The email has no account yet and no name came to create one with.
-    #[error("No account uses {0} yet. Enter the new member's name to create one.")]
-    NameRequired(String),
-    /// The email belongs to support staff, who are members of no merchant.
-    #[error("{0} belongs to Keyward support staff, who cannot be members of a merchant.")]
-    SupportAccount(String),
-    /// The account is a member of this merchant already.
-    #[error("{0} is already a member of this merchant.")]
-    AlreadyMember(String),
-    /// Another request made an account with this email while this one ran.
-    #[error("An account for {0} was created by another request just now. Submit the form again to add it.")]
-    CreatedMeanwhile(String),
     /// The change would leave the merchant without an active admin.
     #[error(
         "{name} is this merchant's last active admin and cannot be {change}. Make another member an admin first."
@@ -61,26 +48,8 @@ impl From<Denied> for MemberError {
     }
 }
 
-/// A new account's name and the hash of its one-time password, made before the
-/// transaction because hashing is slow.
-#[derive(Debug)]
-pub struct NewAccount {
-    /// Display name.
-    pub name: PersonName,
-    /// The hashed one-time password.
-    pub password_hash: PasswordHash,
-}
-
-/// A member just added.
-#[derive(Debug)]
-pub struct Added {
-    /// The member as now stored.
-    pub member: Member,
-    /// The account was created here, with the one-time password given to [`add`].
-    pub created: bool,
-}
-
-fn member_json(member: &Member) -> serde_json::Value {
+/// A member as history records them.
+pub(crate) fn member_json(member: &Member) -> serde_json::Value {
     json!({ "id": member.user_id, "email": member.email, "name": member.name })
 }
 
@@ -113,67 +82,6 @@ fn keep_an_admin(
         });
     }
     Ok(())
-}
-
-/// Adds the account with this email to the merchant. Without an account, creates one
-/// from `new_account`, whose password it must change at first sign-in. Support staff
-/// and existing members are refused.
-pub fn add(
-    conn: &mut DbConnection,
-    merchant_id: &str,
-    email: &Email,
-    role: Role,
-    new_account: Option<NewAccount>,
-    actor: &Actor,
-    now: PrimitiveDateTime,
-) -> Result<Added, MemberError> {
-    write_transaction(conn, |conn| {
-        authority::lock_for(conn, merchant_id, actor, Permission::Admin)?;
-        let (user_id, created) = match users::find_by_email(conn, email)? {
-            Some(user) if user.is_support => {
-                return Err(MemberError::SupportAccount(user.email));
-            }
-            Some(user) => {
-                if memberships::member(conn, merchant_id, &user.id)?.is_some() {
-                    return Err(MemberError::AlreadyMember(user.email));
-                }
-                memberships::add(conn, &user.id, merchant_id, role, now)?;
-                (user.id, false)
-            }
-            None => {
-                let account =
-                    new_account.ok_or_else(|| MemberError::NameRequired(email.as_str().to_owned()))?;
-                let user = users::create(
-                    conn,
-                    NewUser {
-                        email,
-                        name: &account.name,
-                        password_hash: &account.password_hash,
-                        access: Access::Member { merchant_id, role },
-                        password_change_required: true,
-                    },
-                    now,
-                )
-                .map_err(|err| match err {
-                    DbError::UniqueViolation(_) => MemberError::CreatedMeanwhile(email.as_str().to_owned()),
-                    other => MemberError::Db(other),
-                })?;
-                (user.id, true)
-            }
-        };
-        let member = memberships::member(conn, merchant_id, &user_id)?.ok_or(MemberError::NotFound)?;
-        let details = json!({ "member": member_json(&member), "role": role.as_str() });
-        key_events::record(
-            conn,
-            merchant_id,
-            None,
-            EventType::MemberAdded,
-            actor,
-            &details,
-            now,
-        )?;
-        Ok(Added { member, created })
-    })
 }
 
 /// Gives a member another role; the merchant's last active admin keeps theirs.
