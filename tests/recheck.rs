@@ -266,6 +266,51 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_changes_nothing
     assert!(admin.page().await.contains("API Credentials"));
 }
 
+async fn a_password_change_held_open_while_the_account_is_disabled_changes_nothing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let developer = Dashboard::member(&app, "dev@example.com", Role::Developer).await;
+    let token = developer.browser.csrf_token("/account/password").await;
+    let new_password = "a completely different passphrase 42";
+
+    let held = HeldChange::start(
+        &app,
+        &developer.browser,
+        "/account/password",
+        &token,
+        &[
+            ("current_password", "member password"),
+            ("new_password", new_password),
+            ("confirm_password", new_password),
+        ],
+    )
+    .await;
+    let output = crate::support::cli::keyward(&app.test_db.url_string())
+        .args(["user", "disable", "--email", "dev@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (status, answer) = held.finish().await;
+
+    assert_eq!(status, 403, "{answer}");
+    let email = keyward::domain::Email::parse("dev@example.com").unwrap();
+    let user = keyward::db::users::find_by_email(&mut app.db.get().unwrap(), &email)
+        .unwrap()
+        .unwrap();
+    assert!(
+        keyward::domain::PasswordHash::verify(
+            Some(&keyward::domain::PasswordHash::from_stored(user.password_hash)),
+            &keyward::domain::Password::attempt("member password".to_owned()),
+        ),
+        "the old password still holds"
+    );
+}
+
 fn developer_id(app: &TestApp) -> String {
     developer_id_of(app, "dev@example.com")
 }
@@ -284,4 +329,5 @@ db_test!(
     a_policy_change_held_open_while_the_admin_is_demoted_changes_nothing,
     a_revoke_held_open_while_the_account_is_disabled_from_the_cli_revokes_nothing,
     a_body_that_does_not_arrive_in_time_is_answered_408_and_changes_nothing,
+    a_password_change_held_open_while_the_account_is_disabled_changes_nothing,
 );

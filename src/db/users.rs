@@ -155,16 +155,21 @@ pub fn record_sign_in(conn: &mut DbConnection, user_id: &str, now: PrimitiveDate
 
 /// Replaces the user's password, so the account no longer needs to choose one, and
 /// ends every session of theirs, in one transaction: whoever knew the old password is
-/// signed out.
-pub fn set_password(conn: &mut DbConnection, user_id: &str, hash: &PasswordHash) -> Result<(), DbError> {
+/// signed out. False, with nothing changed, when the account is disabled.
+pub fn set_password(conn: &mut DbConnection, user_id: &str, hash: &PasswordHash) -> Result<bool, DbError> {
     write_transaction(conn, |conn| {
-        diesel::update(users::table.find(user_id))
+        // Checked where it commits: an account disabled while the request was on its way
+        // keeps its password.
+        let changed = diesel::update(users::table.find(user_id).filter(users::disabled_at.is_null()))
             .set((
                 users::password_hash.eq(hash.as_str()),
                 users::password_change_required.eq(false),
             ))
             .execute(conn)?;
+        if changed == 0 {
+            return Ok(false);
+        }
         diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
-        Ok(())
+        Ok(true)
     })
 }

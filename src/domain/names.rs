@@ -10,6 +10,12 @@ const MAX_NAME_CHARS: usize = 100;
 /// are refused, so two names that read the same cannot both exist.
 pub(crate) fn parse_single_line(raw: &str, field: &'static str) -> Result<String, ValidationError> {
     let normalized: String = raw.nfkc().collect();
+    // Runs of spaces read as one on every page, so they are one in the name.
+    let normalized = normalized
+        .split(' ')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     let trimmed = normalized.trim();
     if trimmed.is_empty() {
         return Err(ValidationError::Empty { field });
@@ -37,7 +43,12 @@ fn is_invisible(c: char) -> bool {
         c,
         '\u{00AD}'
             | '\u{034F}'
+            | '\u{0600}'..='\u{0605}'
             | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
             | '\u{115F}'
             | '\u{1160}'
             | '\u{17B4}'
@@ -46,11 +57,15 @@ fn is_invisible(c: char) -> bool {
             | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}'
             | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
             | '\u{3164}'
             | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
             | '\u{FFA0}'
-            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
             | '\u{1BCA0}'..='\u{1BCA3}'
             | '\u{1D173}'..='\u{1D17A}'
             | '\u{E0000}'..='\u{E0FFF}'
@@ -120,6 +135,7 @@ mod tests {
         assert_eq!(PersonName::parse("Ｐｒｏｄ").unwrap().as_str(), "Prod");
         assert_eq!(PersonName::parse("\u{FB01}le").unwrap().as_str(), "file");
         assert_eq!(PersonName::parse("Cafe\u{301}").unwrap().as_str(), "Caf\u{E9}");
+        assert_eq!(PersonName::parse("Prod   Key").unwrap().as_str(), "Prod Key");
     }
 
     #[test]

@@ -88,10 +88,13 @@ pub async fn change_password(
         return refuse("Choose a password other than the one you have now.".to_owned());
     };
     let user_id = user.user.id.clone();
-    state
+    let changed = state
         .db
         .run(move |conn| users::set_password(conn, &user_id, &hash))
         .await?;
+    if !changed {
+        return Err(WebError::Forbidden);
+    }
     // The old session row was deleted with the others: this one goes on under a new key.
     user.session.sign_in(
         &user.user.id,
