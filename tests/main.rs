@@ -10,6 +10,7 @@ mod cli;
 mod csrf;
 mod faults;
 mod gateway;
+mod invitations;
 mod keys;
 mod members;
 mod operations;

@@ -44,11 +44,13 @@ pub(crate) enum Fixture {
     DisabledKey,
     KeyWithLifetime,
     Member,
+    /// A pending invitation of merchant A, to an email nobody signs in with here.
+    Invitation,
 }
 
 pub(crate) struct Route {
     pub(crate) method: Method,
-    /// `{key}`, `{member}`, `{event}` and `{merchant}` are merchant A's.
+    /// `{key}`, `{member}`, `{invitation}`, `{event}` and `{merchant}` are merchant A's.
     pub(crate) path: &'static str,
     pub(crate) fixture: Fixture,
     /// The page whose form carries the one-time value, for forms that need one.
@@ -77,7 +79,7 @@ const fn post(path: &'static str, fixture: Fixture, form: Option<&'static str>, 
     }
 }
 
-use Fixture::{ActiveKey, DisabledKey, KeyWithLifetime, Member, Nothing};
+use Fixture::{ActiveKey, DisabledKey, Invitation, KeyWithLifetime, Member, Nothing};
 
 /// Every dashboard route. Admin B works in merchant B: routes without an ID serve B's
 /// own pages; routes naming A's key, member or event are not found.
@@ -155,6 +157,7 @@ pub(crate) const ROUTES: &[Route] = &[
         [303, 403, 403, 403, 403, 303],
     ),
     get("/account/password", Nothing, [303, 200, 200, 200, 200, 200]),
+    get("/invitations", Nothing, [303, 200, 200, 200, 200, 403]),
     post(
         "/settings/api-credentials",
         Nothing,
@@ -240,6 +243,25 @@ pub(crate) const ROUTES: &[Route] = &[
         [303, 403, 403, 303, 404, 403],
     ),
     post(
+        "/settings/members/invitations/{invitation}/cancel",
+        Invitation,
+        None,
+        [303, 403, 403, 303, 404, 403],
+    ),
+    // Only the invited account answers: everyone else's answer is not found.
+    post(
+        "/invitations/{invitation}/accept",
+        Invitation,
+        None,
+        [303, 404, 404, 404, 404, 403],
+    ),
+    post(
+        "/invitations/{invitation}/decline",
+        Invitation,
+        None,
+        [303, 404, 404, 404, 404, 403],
+    ),
+    post(
         "/settings/merchant",
         Nothing,
         None,
@@ -302,6 +324,25 @@ impl World<'_> {
         self.user(&format!("member{n}@a.example"), Some((&self.merchant_a, role)))
     }
 
+    /// A pending invitation of merchant A to a new email, sent outside the dashboard.
+    pub(crate) fn invitation(&self) -> String {
+        let n = self.next();
+        keyward::invitations::invite(
+            &mut self.app.db.get().unwrap(),
+            &self.merchant_a,
+            &Email::parse(&format!("invited{n}@a.example")).unwrap(),
+            Role::Viewer,
+            keyward::invitations::NewAccount {
+                name: PersonName::parse("Invited User").unwrap(),
+                password_hash: Password::parse_new(PASSWORD.to_owned()).unwrap().hash(),
+            },
+            &Actor::cli(),
+            self.app.clock.now(),
+        )
+        .unwrap()
+        .id
+    }
+
     pub(crate) fn user(&self, email: &str, membership: Option<(&str, Role)>) -> String {
         let mut conn = self.app.db.get().unwrap();
         users::create(
@@ -337,6 +378,7 @@ impl World<'_> {
             "SELECT user_id || '|' || merchant_id || '|' || role || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM memberships ORDER BY user_id, merchant_id",
             "SELECT id || '|' || email || '|' || password_hash || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM users ORDER BY id",
             "SELECT merchant_id || '|' || max_active_keys || '|' || default_grace || '|' || updated_at AS text FROM key_policies ORDER BY merchant_id",
+            "SELECT id || '|' || merchant_id || '|' || email || '|' || role || '|' || expires_at AS text FROM invitations ORDER BY id",
             "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type <> 'change_refused'",
         ] {
             for row in diesel::sql_query(query).load::<Row>(&mut **conn).unwrap() {
@@ -397,16 +439,22 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
             let expected = route.expect[column];
             let key = match route.fixture {
                 ActiveKey | DisabledKey | KeyWithLifetime => world.key(route.fixture),
-                Nothing | Member => first_key.clone(),
+                Nothing | Member | Invitation => first_key.clone(),
             };
             let member = if route.fixture == Member {
                 world.member(Role::Developer)
             } else {
                 String::new()
             };
+            let invitation = if route.fixture == Invitation {
+                world.invitation()
+            } else {
+                String::new()
+            };
             let fill = |path: &str| {
                 path.replace("{key}", &key)
                     .replace("{member}", &member)
+                    .replace("{invitation}", &invitation)
                     .replace("{event}", &world.event_a)
                     .replace("{merchant}", &world.merchant_a)
             };
@@ -492,6 +540,7 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
     let b_key = world.key(ActiveKey);
     let b_disabled = world.key(DisabledKey);
     let b_member = world.member(Role::Developer);
+    let b_invitation = world.invitation();
     let b_event = keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &merchant_b, &b_key)
         .unwrap()
         .remove(0)
@@ -526,6 +575,11 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
                 .iter()
                 .map(|action| format!("/settings/api-credentials/{b_disabled}/{action}")),
         );
+        posts.extend([
+            format!("/settings/members/invitations/{b_invitation}/cancel"),
+            format!("/invitations/{b_invitation}/accept"),
+            format!("/invitations/{b_invitation}/decline"),
+        ]);
         if admin {
             gets.push(format!("/settings/members/{b_member}/remove"));
             posts.extend(
