@@ -13,6 +13,7 @@ mod csrf;
 mod faults;
 mod gateway;
 mod hardening;
+mod invitations;
 mod keys;
 mod members;
 mod operations;

@@ -8,16 +8,17 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::support::{Backend, Browser, TestApp, csrf_token_in, field_value, location, logs, spawn_app};
+use crate::support::{
+    Backend, Browser, TestApp, csrf_token_in, field_value, location, logs, one_time_password, spawn_app,
+};
 
 const MEMBERS: &str = "/settings/members";
 const PASSWORD: &str = "/account/password";
 const HOME: &str = "/settings/api-credentials";
 
 db_test!(
-    an_admin_adds_a_developer_who_chooses_a_password_then_manages_keys_but_not_members,
+    an_invited_new_developer_chooses_a_password_accepts_then_manages_keys_but_not_members,
     a_password_change_needs_the_current_password_and_signs_out_other_sessions,
-    an_existing_account_joins_with_the_password_it_has,
     an_added_viewer_reads_but_every_change_is_403,
     only_admins_see_and_open_the_members_page,
     a_role_change_takes_effect_on_the_members_next_request,
@@ -28,17 +29,6 @@ db_test!(
     each_member_change_records_one_event_with_the_member_and_role,
     bad_member_input_gets_a_clear_message_and_changes_nothing,
 );
-
-/// The one-time password on the page shown after a new account was added.
-fn one_time_password(html: &str) -> String {
-    let marker = r#"id="one-time-password" class="revealed-key" type="text" readonly value=""#;
-    let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no one-time password in {html}"))
-        + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].to_owned()
-}
 
 /// A member's row in the Members table.
 fn row_of<'a>(page: &'a str, user_id: &str) -> &'a str {
@@ -97,12 +87,24 @@ impl<'a> Admin<'a> {
             .await
     }
 
-    /// Adds a new account; returns its ID and one-time password.
-    async fn add_new(&self, email: &str, name: &str, role: &str) -> (String, String) {
+    /// Invites an email with no account, then signs in as its new account, chooses
+    /// `new_password` and accepts; returns the account's ID, its one-time password and
+    /// its browser, working in this merchant.
+    async fn add_new(
+        &self,
+        email: &str,
+        name: &str,
+        role: &str,
+        new_password: &str,
+    ) -> (String, String, Browser) {
         let res = self.add(email, name, role).await;
-        assert_eq!(res.status(), StatusCode::OK, "adding {email}");
-        let password = one_time_password(&res.text().await.unwrap());
-        (user_id(self.app, email), password)
+        assert_eq!(res.status(), StatusCode::OK, "inviting {email}");
+        let one_time = one_time_password(&res.text().await.unwrap());
+        let browser = first_sign_in(self.app, email, &one_time, new_password).await;
+        let res = browser.answer_invitation("Demo Merchant", "accept").await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{email} accepts");
+        assert_eq!(location(&res), HOME);
+        (user_id(self.app, email), one_time, browser)
     }
 
     /// Posts a row action (`role`, `disable`, `enable`, `remove`) for a member.
@@ -231,7 +233,7 @@ fn count_events(app: &TestApp, event_type: &str) -> usize {
         .count()
 }
 
-async fn an_admin_adds_a_developer_who_chooses_a_password_then_manages_keys_but_not_members(
+async fn an_invited_new_developer_chooses_a_password_accepts_then_manages_keys_but_not_members(
     backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
@@ -269,10 +271,7 @@ async fn an_admin_adds_a_developer_who_chooses_a_password_then_manages_keys_but_
     let html = res.text().await.unwrap();
     let password = one_time_password(&html);
     assert_eq!(password.len(), 24);
-    assert!(
-        html.contains("Dana Dev") && html.contains("dana@example.com"),
-        "{html}"
-    );
+    assert!(html.contains("dana@example.com"), "{html}");
 
     // A refresh sends the same form again: nothing is made and nothing shown.
     let again = assert_message(
@@ -289,17 +288,14 @@ async fn an_admin_adds_a_developer_who_chooses_a_password_then_manages_keys_but_
     let dana = user_id(&app, "dana@example.com");
     let page = admin.page().await;
     assert!(!page.contains(&password));
-    let row = row_of(&page, &dana);
-    for text in [
-        "Dana Dev",
-        "dana@example.com",
-        r#"<option value="developer" selected>"#,
-        "Never",
-        "Must set a password",
-        ">Disable<",
-        ">Remove<",
-    ] {
-        assert!(row.contains(text), "{text} not in {row}");
+    assert!(
+        !page.contains(&format!(r#"id="member-{dana}""#)),
+        "not a member yet"
+    );
+    assert!(admin.member(&dana).is_none());
+    let invitations = &page[page.find("<h2>Invitations</h2>").unwrap()..];
+    for text in ["dana@example.com", "Developer", "Pending", ">Cancel invitation<"] {
+        assert!(invitations.contains(text), "{text} not in {invitations}");
     }
 
     // Signed in with the one-time password, every page leads to the password change.
@@ -382,16 +378,36 @@ async fn an_admin_adds_a_developer_who_chooses_a_password_then_manages_keys_but_
     let res = choose("dana's own password", "dana's own password").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), HOME);
+    // In no merchant yet, Dana has the invitation to answer and nothing else.
+    let res = browser.get(HOME).await;
+    assert_eq!(location(&res), "/invitations");
+    let page = browser.html("/invitations").await;
+    assert!(page.contains("Your password was changed"), "{page}");
+    assert_eq!(browser.get(MEMBERS).await.status(), StatusCode::FORBIDDEN);
+    let res = browser.answer_invitation("Demo Merchant", "accept").await;
+    assert_eq!(location(&res), HOME);
     let page = browser.get(HOME).await;
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.unwrap();
-    assert!(page.contains("Your password was changed"), "{page}");
+    assert!(page.contains("You joined Demo Merchant as Developer."), "{page}");
     assert!(
         !page.contains(r#"href="/settings/members""#),
         "developers see no Members link"
     );
     assert!(!admin.member(&dana).unwrap().password_change_required);
-    assert!(row_of(&admin.page().await, &dana).contains("Active"));
+    let page = admin.page().await;
+    let row = row_of(&page, &dana);
+    for text in [
+        "Dana Dev",
+        "dana@example.com",
+        r#"<option value="developer" selected>"#,
+        "Active",
+        ">Disable<",
+        ">Remove<",
+    ] {
+        assert!(row.contains(text), "{text} not in {row}");
+    }
+    assert!(page.contains("No invitation is waiting for an answer."));
 
     // A developer generates keys but does not open Members.
     let html = browser.html("/settings/api-credentials/new").await;
@@ -473,55 +489,25 @@ async fn a_password_change_needs_the_current_password_and_signs_out_other_sessio
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
-async fn an_existing_account_joins_with_the_password_it_has(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
-        return;
-    };
-    let (rival_merchant, rival_id) = rival(&app);
-    let admin = Admin::new(&app).await;
-    // A name given for an existing account does not rename it.
-    let res = admin.add("RIVAL@example.com", "Somebody Else", "viewer").await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&res), MEMBERS);
-    let page = admin.page().await;
-    assert!(
-        page.contains("Test User (rival@example.com) was added as Viewer."),
-        "{page}"
-    );
-    assert!(!page.contains("one-time-password"));
-    let member = admin.member(&rival_id).unwrap();
-    assert_eq!(member.role, Role::Viewer);
-    assert_eq!(member.name, "Test User");
-    assert!(!member.password_change_required);
-    assert!(row_of(&page, &rival_id).contains("Active"));
-    let theirs = memberships::member(&mut app.db.get().unwrap(), &rival_merchant, &rival_id).unwrap();
-    assert_eq!(
-        theirs.unwrap().role,
-        Role::Admin,
-        "their own merchant is untouched"
-    );
-
-    let browser = app.browser();
-    let res = browser.sign_in("rival@example.com", "rival password").await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(browser.is_signed_in().await);
-}
-
 async fn an_added_viewer_reads_but_every_change_is_403(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
     let admin = Admin::new(&app).await;
     let admin_id = user_id(&app, &app.admin_email);
-    let (vic, one_time) = admin
-        .add_new("vic@example.com", "Vic <b>Viewer</b>", "viewer")
+    let (vic, _, viewer) = admin
+        .add_new(
+            "vic@example.com",
+            "Vic <b>Viewer</b>",
+            "viewer",
+            "vic's own password",
+        )
         .await;
     let row = row_of(&admin.page().await, &vic).to_owned();
     assert!(
         row.contains("Vic &#60;b&#62;Viewer&#60;/b&#62;") && !row.contains("<b>"),
         "{row}"
     );
-    let viewer = first_sign_in(&app, "vic@example.com", &one_time, "vic's own password").await;
     let res = viewer.get(HOME).await;
     assert_eq!(res.status(), StatusCode::OK);
     let page = res.text().await.unwrap();
@@ -564,7 +550,7 @@ async fn an_added_viewer_reads_but_every_change_is_403(backend: Backend) {
     assert!(me.disabled_at.is_none());
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM memberships"), 2);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM api_keys"), 0);
-    assert_eq!(member_events(&app).len(), 1, "only the viewer's own addition");
+    assert!(member_events(&app).is_empty());
 }
 
 async fn only_admins_see_and_open_the_members_page(backend: Backend) {
@@ -863,7 +849,9 @@ async fn each_member_change_records_one_event_with_the_member_and_role(backend: 
     };
     let admin = Admin::new(&app).await;
     let admin_id = user_id(&app, &app.admin_email);
-    let (dana, password) = admin.add_new("dana@example.com", "Dana Dev", "developer").await;
+    let (dana, password, _) = admin
+        .add_new("dana@example.com", "Dana Dev", "developer", "dana's own password")
+        .await;
     for (action, fields) in [
         ("role", vec![("role", "viewer")]),
         ("disable", vec![]),
@@ -879,7 +867,6 @@ async fn each_member_change_records_one_event_with_the_member_and_role(backend: 
 
     let member = json!({ "id": dana, "email": "dana@example.com", "name": "Dana Dev" });
     let expected = [
-        ("member_added", json!({ "member": member, "role": "developer" })),
         (
             "member_role_changed",
             json!({ "member": member, "before": { "role": "developer" }, "after": { "role": "viewer" } }),
@@ -916,7 +903,6 @@ async fn bad_member_input_gets_a_clear_message_and_changes_nothing(backend: Back
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    create_support(&app);
     let admin = Admin::new(&app).await;
     let admin_email = app.admin_email.as_str();
     let long_name = "n".repeat(101);
@@ -937,13 +923,7 @@ async fn bad_member_input_gets_a_clear_message_and_changes_nothing(backend: Back
             422,
             "Role is not valid: choose Admin, Developer or Viewer.",
         ),
-        (
-            "nora@example.com",
-            "",
-            "viewer",
-            422,
-            "No account uses nora@example.com yet. Enter the new member",
-        ),
+        ("nora@example.com", "", "viewer", 422, "Name must not be empty."),
         (
             "nora@example.com",
             "No\u{202E}ra",
@@ -959,15 +939,8 @@ async fn bad_member_input_gets_a_clear_message_and_changes_nothing(backend: Back
             "Name must be at most 100 characters.",
         ),
         (
-            "support@example.com",
-            "",
-            "viewer",
-            409,
-            "support@example.com belongs to Keyward support staff",
-        ),
-        (
             admin_email,
-            "",
+            "Someone",
             "developer",
             409,
             "admin@example.com is already a member of this merchant.",
@@ -989,6 +962,7 @@ async fn bad_member_input_gets_a_clear_message_and_changes_nothing(backend: Back
     .await;
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM users"), users_before);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM memberships"), 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM invitations"), 0);
     assert_eq!(admin.member(&me).unwrap().role, Role::Admin);
     assert!(member_events(&app).is_empty());
 }

@@ -6,7 +6,7 @@ use keyward::domain::Role;
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;
-use crate::support::routes::Fixture::{ActiveKey, DisabledKey, KeyWithLifetime, Member, Nothing};
+use crate::support::routes::Fixture::{ActiveKey, DisabledKey, Invitation, KeyWithLifetime, Member, Nothing};
 use crate::support::routes::{ROUTES, World, sign_in};
 use crate::support::{Backend, csrf_token_in, field_value, spawn_app};
 
@@ -80,16 +80,22 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
             let expected = route.expect[column];
             let key = match route.fixture {
                 ActiveKey | DisabledKey | KeyWithLifetime => world.key(route.fixture),
-                Nothing | Member => first_key.clone(),
+                Nothing | Member | Invitation => first_key.clone(),
             };
             let member = if route.fixture == Member {
                 world.member(Role::Developer)
             } else {
                 String::new()
             };
+            let invitation = if route.fixture == Invitation {
+                world.invitation()
+            } else {
+                String::new()
+            };
             let fill = |path: &str| {
                 path.replace("{key}", &key)
                     .replace("{member}", &member)
+                    .replace("{invitation}", &invitation)
                     .replace("{event}", &world.event_a)
                     .replace("{merchant}", &world.merchant_a)
             };
@@ -175,6 +181,7 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
     let b_key = world.key(ActiveKey);
     let b_disabled = world.key(DisabledKey);
     let b_member = world.member(Role::Developer);
+    let b_invitation = world.invitation();
     let b_event = keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &merchant_b, &b_key)
         .unwrap()
         .remove(0)
@@ -209,6 +216,11 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
                 .iter()
                 .map(|action| format!("/settings/api-credentials/{b_disabled}/{action}")),
         );
+        posts.extend([
+            format!("/settings/members/invitations/{b_invitation}/cancel"),
+            format!("/invitations/{b_invitation}/accept"),
+            format!("/invitations/{b_invitation}/decline"),
+        ]);
         if admin {
             gets.push(format!("/settings/members/{b_member}/remove"));
             posts.extend(

@@ -57,6 +57,7 @@ struct Matrix<'a> {
     admin: Browser,
     keys: HashMap<Fixture, String>,
     member: String,
+    invitation: String,
 }
 
 impl<'a> Matrix<'a> {
@@ -82,6 +83,7 @@ impl<'a> Matrix<'a> {
         .id;
         let world = World { event_a, ..world };
         let member = world.member(Role::Developer);
+        let invitation = world.invitation();
         world.user("admin@a.example", Some((&world.merchant_a, Role::Admin)));
         let admin = routes::sign_in(app, "admin@a.example").await;
         Self {
@@ -89,6 +91,7 @@ impl<'a> Matrix<'a> {
             admin,
             keys,
             member,
+            invitation,
         }
     }
 
@@ -97,6 +100,7 @@ impl<'a> Matrix<'a> {
         let key = self.keys.get(&fixture).unwrap_or(&self.keys[&Fixture::ActiveKey]);
         path.replace("{key}", key)
             .replace("{member}", &self.member)
+            .replace("{invitation}", &self.invitation)
             .replace("{event}", &self.world.event_a)
             .replace("{merchant}", &self.world.merchant_a)
     }

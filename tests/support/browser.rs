@@ -149,6 +149,39 @@ impl Browser {
     }
 }
 
+/// The one-time password on the page shown after an invitation was sent.
+pub fn one_time_password(html: &str) -> String {
+    let marker = r#"id="one-time-password" class="revealed-key" type="text" readonly value=""#;
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no one-time password in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_owned()
+}
+
+impl Browser {
+    /// The ID of the invitation from `merchant_name` on this user's Invitations page.
+    pub async fn invitation_from(&self, merchant_name: &str) -> String {
+        let page = self.html("/invitations").await;
+        let heading = format!(r#"-name">{merchant_name}</h2>"#);
+        let end = page
+            .find(&heading)
+            .unwrap_or_else(|| panic!("no invitation from {merchant_name} in {page}"));
+        let marker = r#"id="invitation-"#;
+        let start = page[..end].rfind(marker).unwrap() + marker.len();
+        page[start..end].to_owned()
+    }
+
+    /// Answers the invitation from `merchant_name`: `accept` or `decline`.
+    pub async fn answer_invitation(&self, merchant_name: &str, answer: &str) -> Response {
+        let id = self.invitation_from(merchant_name).await;
+        let token = self.csrf_token("/invitations").await;
+        self.post_form(&format!("/invitations/{id}/{answer}"), &[("csrf_token", &token)])
+            .await
+    }
+}
+
 /// The value of the first `csrf_token` hidden input in a page.
 pub fn csrf_token_in(html: &str) -> Option<String> {
     let marker = r#"name="csrf_token" value=""#;

@@ -18,11 +18,13 @@ pub enum Fixture {
     DisabledKey,
     KeyWithLifetime,
     Member,
+    /// A pending invitation of merchant A, to an email nobody signs in with here.
+    Invitation,
 }
 
 pub struct Route {
     pub method: Method,
-    /// `{key}`, `{member}`, `{event}` and `{merchant}` are merchant A's.
+    /// `{key}`, `{member}`, `{invitation}`, `{event}` and `{merchant}` are merchant A's.
     pub path: &'static str,
     pub fixture: Fixture,
     /// The page whose form carries the one-time value, for forms that need one.
@@ -51,7 +53,7 @@ const fn post(path: &'static str, fixture: Fixture, form: Option<&'static str>, 
     }
 }
 
-use Fixture::{ActiveKey, DisabledKey, KeyWithLifetime, Member, Nothing};
+use Fixture::{ActiveKey, DisabledKey, Invitation, KeyWithLifetime, Member, Nothing};
 
 /// Every dashboard route. Admin B works in merchant B: routes without an ID serve B's
 /// own pages; routes naming A's key, member or event are not found.
@@ -141,6 +143,7 @@ pub const ROUTES: &[Route] = &[
         [303, 403, 403, 403, 403, 303],
     ),
     get("/account/password", Nothing, [303, 200, 200, 200, 200, 200]),
+    get("/invitations", Nothing, [303, 200, 200, 200, 200, 403]),
     post(
         "/settings/api-credentials",
         Nothing,
@@ -226,6 +229,25 @@ pub const ROUTES: &[Route] = &[
         [303, 403, 403, 303, 404, 403],
     ),
     post(
+        "/settings/members/invitations/{invitation}/cancel",
+        Invitation,
+        None,
+        [303, 403, 403, 303, 404, 403],
+    ),
+    // Only the invited account answers: everyone else's answer is not found.
+    post(
+        "/invitations/{invitation}/accept",
+        Invitation,
+        None,
+        [303, 404, 404, 404, 404, 403],
+    ),
+    post(
+        "/invitations/{invitation}/decline",
+        Invitation,
+        None,
+        [303, 404, 404, 404, 404, 403],
+    ),
+    post(
         "/settings/merchant",
         Nothing,
         None,
@@ -288,6 +310,26 @@ impl World<'_> {
         self.user(&format!("member{n}@a.example"), Some((&self.merchant_a, role)))
     }
 
+    /// A pending invitation of merchant A to a new email, sent outside the dashboard.
+    pub fn invitation(&self) -> String {
+        let n = self.next();
+        let email = Email::parse(&format!("invited{n}@a.example")).unwrap();
+        keyward::service::invitations::invite(
+            &mut self.app.db.get().unwrap(),
+            &self.merchant_a,
+            &email,
+            Role::Viewer,
+            keyward::service::invitations::NewAccount {
+                name: PersonName::parse("Invited User").unwrap(),
+                password_hash: Password::parse_new(PASSWORD.to_owned(), &email).unwrap().hash(),
+            },
+            &Actor::cli(),
+            self.app.clock.now(),
+        )
+        .unwrap()
+        .id
+    }
+
     pub fn user(&self, email: &str, membership: Option<(&str, Role)>) -> String {
         let mut conn = self.app.db.get().unwrap();
         let email = Email::parse(email).unwrap();
@@ -324,6 +366,7 @@ impl World<'_> {
             "SELECT user_id || '|' || merchant_id || '|' || role || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM memberships ORDER BY user_id, merchant_id",
             "SELECT id || '|' || email || '|' || password_hash || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM users ORDER BY id",
             "SELECT merchant_id || '|' || max_active_keys || '|' || default_grace || '|' || updated_at AS text FROM key_policies ORDER BY merchant_id",
+            "SELECT id || '|' || merchant_id || '|' || email || '|' || role || '|' || expires_at AS text FROM invitations ORDER BY id",
             // Refusals recorded by design: support's changes, a wrong current password.
             "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type NOT IN ('change_refused', 'password_check_failed', 'sign_in_locked')",
         ] {
