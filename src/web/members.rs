@@ -353,7 +353,7 @@ pub async fn cancel_invitation(
             .run(move |conn| invitation_rows::find(conn, &invitation_id))
             .await?
     };
-    if !found.is_some_and(|invitation| invitation.merchant_id == merchant_id) {
+    if found.is_none_or(|invitation| invitation.merchant_id != merchant_id) {
         return Err(WebError::NotFound);
     }
     user.admin()?;
