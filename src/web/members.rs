@@ -349,9 +349,9 @@ pub async fn cancel_invitation(
             .run(move |conn| invitation_rows::find(conn, &invitation_id))
             .await?
     };
-    if !found.is_some_and(|invitation| invitation.merchant_id == merchant_id) {
-        return Err(WebError::NotFound);
-    }
+    found
+        .filter(|invitation| invitation.merchant_id == merchant_id)
+        .ok_or(WebError::NotFound)?;
     user.admin()?;
     let (actor, now) = (user.actor(&req), state.clock.now());
     let outcome = state
