@@ -16,7 +16,8 @@ use crate::db_test;
 use crate::support::dashboard::{Dashboard, LIST, revealed_key};
 use crate::support::routes::{self, Fixture, ROUTES, World};
 use crate::support::{
-    Backend, Browser, TestApp, TestDb, csrf_token_in, field_value, spawn_app, spawn_app_with,
+    Backend, Browser, TestApp, TestDb, csrf_token_in, field_value, one_time_password, spawn_app,
+    spawn_app_with,
 };
 
 db_test!(
@@ -1026,11 +1027,7 @@ async fn a_whole_lifecycle_logged_at_trace_level_leaks_no_secret(backend: Backen
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
-    let one_time = {
-        let marker = r#"id="one-time-password" class="revealed-key" type="text" readonly value=""#;
-        let start = html.find(marker).expect("a one-time password") + marker.len();
-        html[start..start + html[start..].find('"').unwrap()].to_owned()
-    };
+    let one_time = one_time_password(&html);
     let member = Browser::new(&address);
     assert_eq!(
         member.sign_in("traced@example.com", &one_time).await.status(),
