@@ -220,15 +220,7 @@ async fn a_revoke_held_open_while_the_account_is_disabled_from_the_cli_revokes_n
         &[("nonce", &nonce), ("confirm", "REVOKE")],
     )
     .await;
-    let output = crate::support::cli::keyward(&app.test_db.url_string())
-        .args(["user", "disable", "--email", "dev@example.com"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    disable_from_the_cli(&app, "dev@example.com");
     let (status, answer) = held.finish().await;
 
     assert_eq!(status, 403, "{answer}");
@@ -286,15 +278,7 @@ async fn a_password_change_held_open_while_the_account_is_disabled_changes_nothi
         ],
     )
     .await;
-    let output = crate::support::cli::keyward(&app.test_db.url_string())
-        .args(["user", "disable", "--email", "dev@example.com"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    disable_from_the_cli(&app, "dev@example.com");
     let (status, answer) = held.finish().await;
 
     assert_eq!(status, 403, "{answer}");
@@ -308,6 +292,19 @@ async fn a_password_change_held_open_while_the_account_is_disabled_changes_nothi
             &keyward::domain::Password::attempt("member password".to_owned()),
         ),
         "the old password still holds"
+    );
+}
+
+/// Disables the account with `email` as an operator would, with `keyward user disable`.
+fn disable_from_the_cli(app: &TestApp, email: &str) {
+    let output = crate::support::cli::keyward(&app.test_db.url_string())
+        .args(["user", "disable", "--email", email])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
