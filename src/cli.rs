@@ -15,6 +15,7 @@ use crate::domain::{
     ValidationError, generate_password,
 };
 use crate::service::keys::{self, GenerateRequest, KeyError};
+use crate::service::members;
 use crate::startup::{Application, FirstAdmin};
 
 /// Keyward: API-key management with a server-rendered dashboard.
@@ -407,7 +408,7 @@ fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliEr
         },
         _ => users::Access::Support,
     };
-    let user = users::create(
+    let user = members::create_member(
         &mut conn,
         users::NewUser {
             email: &email,
@@ -416,6 +417,7 @@ fn create_user(database: &DatabaseUrl, args: UserCreateArgs) -> Result<(), CliEr
             access,
             password_change_required: false,
         },
+        &Actor::cli(),
         Clock::default().now(),
     )
     .map_err(|err| match err {

@@ -215,6 +215,16 @@ async fn user_create_prints_a_one_time_password_that_signs_in(backend: Backend) 
         ],
     );
     assert!(output.status.success(), "{output:?}");
+
+    // Each member the command line adds is in the merchant's history, added by "cli".
+    let added = |email: &str| {
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM key_events WHERE event_type = 'member_added' \
+             AND actor_type = 'cli' AND merchant_id = '{merchant_id}' AND details LIKE '%{email}%'"
+        ))
+    };
+    assert_eq!(added("vic@example.com"), 1);
+    assert_eq!(added("ana@example.com"), 1);
 }
 
 async fn user_create_takes_the_password_from_stdin(backend: Backend) {

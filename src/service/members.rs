@@ -8,6 +8,7 @@ use time::PrimitiveDateTime;
 use super::authority::{self, Denied};
 use crate::db::key_events::{self, EventType};
 use crate::db::memberships::{self, Member};
+use crate::db::users::{self, Access, NewUser, User};
 use crate::db::{DbConnection, DbError, write_transaction};
 use crate::domain::{Actor, Permission, Role, ValidationError};
 
@@ -46,6 +47,36 @@ impl From<Denied> for MemberError {
             Denied::Db(err) => MemberError::Db(err),
         }
     }
+}
+
+/// Creates an account that belongs to the merchant from the start, for the operator's
+/// `keyward user create --merchant` (no invitation: the operator vouches for the person),
+/// and records "member added" in the same transaction, as every member change is.
+pub fn create_member(
+    conn: &mut DbConnection,
+    new_user: NewUser<'_>,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+) -> Result<User, DbError> {
+    write_transaction(conn, |conn| {
+        let access = new_user.access;
+        let user = users::create(conn, new_user, now)?;
+        if let Access::Member { merchant_id, role } = access {
+            let member = memberships::member(conn, merchant_id, &user.id)?
+                .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+            let details = json!({ "member": member_json(&member), "role": role.as_str() });
+            key_events::record(
+                conn,
+                merchant_id,
+                None,
+                EventType::MemberAdded,
+                actor,
+                &details,
+                now,
+            )?;
+        }
+        Ok(user)
+    })
 }
 
 /// A member as history records them.
