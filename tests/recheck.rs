@@ -149,19 +149,7 @@ async fn a_demoted_admin_cannot_make_themselves_admin_again_with_a_held_request(
         &[("role", "admin")],
     )
     .await;
-    let admin_token = admin.browser.csrf_token("/settings/members").await;
-    let res = admin
-        .browser
-        .post_form(
-            &format!("/settings/members/{second_id}/role"),
-            &[("csrf_token", &admin_token), ("role", "viewer")],
-        )
-        .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::SEE_OTHER,
-        "the first admin demotes the second"
-    );
+    give_role(&admin, &second_id, "viewer").await;
     let (status, answer) = held.finish().await;
 
     assert_eq!(status, 403, "{answer}");
@@ -188,15 +176,7 @@ async fn a_policy_change_held_open_while_the_admin_is_demoted_changes_nothing(ba
         &[("preset", "single-key")],
     )
     .await;
-    let admin_token = admin.browser.csrf_token("/settings/members").await;
-    let res = admin
-        .browser
-        .post_form(
-            &format!("/settings/members/{second_id}/role"),
-            &[("csrf_token", &admin_token), ("role", "developer")],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    give_role(&admin, &second_id, "developer").await;
     let (status, answer) = held.finish().await;
 
     assert_eq!(status, 403, "{answer}");
@@ -292,6 +272,23 @@ async fn a_password_change_held_open_while_the_account_is_disabled_changes_nothi
             &keyward::domain::Password::attempt("member password".to_owned()),
         ),
         "the old password still holds"
+    );
+}
+
+/// The admin on `admin`'s dashboard gives the member `user_id` another role.
+async fn give_role(admin: &Dashboard<'_>, user_id: &str, role: &str) {
+    let token = admin.browser.csrf_token("/settings/members").await;
+    let res = admin
+        .browser
+        .post_form(
+            &format!("/settings/members/{user_id}/role"),
+            &[("csrf_token", &token), ("role", role)],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the admin makes {user_id} a {role}"
     );
 }
 

@@ -130,13 +130,12 @@ fn reload(conn: &mut DbConnection, row: &KeyRow) -> Result<KeyRow, KeyError> {
 /// makes this one fail rather than overwrite it.
 fn apply(
     conn: &mut DbConnection,
+    change: &Change<'_>,
     row: &KeyRow,
     from: KeyStatus,
     transition: Transition,
-    actor: &Actor,
-    now: PrimitiveDateTime,
 ) -> Result<(), KeyError> {
-    if keys::transition(conn, &row.id, from, transition, now, &actor.name)? {
+    if keys::transition(conn, &row.id, from, transition, change.now, &change.actor.name)? {
         Ok(())
     } else {
         Err(KeyError::Refused(Refusal::Concurrent))
@@ -328,11 +327,10 @@ pub fn rotate(
         let grace_ends_at = grace.ends_at(now, old.expires_at);
         apply(
             conn,
+            &change,
             &old,
             KeyStatus::Active,
             Transition::Rotated { grace_ends_at },
-            actor,
-            now,
         )?;
 
         let version = old.version + 1;
@@ -388,7 +386,7 @@ pub fn revoke(
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
         check_revoke(&facts, confirmation, &policy)?;
-        apply(conn, &row, facts.status, Transition::Revoked, actor, now)?;
+        apply(conn, &change, &row, facts.status, Transition::Revoked)?;
         let details = json!({ "from": facts.status.as_str(), "version": row.version });
         change.record(conn, Some(&row.id), EventType::Revoked, &details)?;
         reload(conn, &row)
@@ -407,7 +405,7 @@ pub fn disable(
         let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let row = load(conn, merchant_id, key_id, now)?;
         check_disable(&row.facts()?)?;
-        apply(conn, &row, KeyStatus::Active, Transition::Disabled, actor, now)?;
+        apply(conn, &change, &row, KeyStatus::Active, Transition::Disabled)?;
         change.record(conn, Some(&row.id), EventType::Disabled, &json!({}))?;
         reload(conn, &row)
     })
@@ -431,7 +429,7 @@ pub fn enable(
             &policy,
             now,
         )?;
-        apply(conn, &row, KeyStatus::Disabled, Transition::Enabled, actor, now)?;
+        apply(conn, &change, &row, KeyStatus::Disabled, Transition::Enabled)?;
         change.record(conn, Some(&row.id), EventType::Enabled, &json!({}))?;
         reload(conn, &row)
     })
@@ -529,7 +527,7 @@ pub fn delete(
         let policy = key_policies::get(conn, merchant_id)?;
         let facts = row.facts()?;
         check_delete(&facts, understood, &policy, now)?;
-        apply(conn, &row, facts.status, Transition::Deleted, actor, now)?;
+        apply(conn, &change, &row, facts.status, Transition::Deleted)?;
         let details = json!({ "from": facts.status.as_str(), "name": row.name });
         change.record(conn, Some(&row.id), EventType::Deleted, &details)?;
         Ok(())
