@@ -1,5 +1,7 @@
 //! `GET /settings/api-credentials`: the merchant's keys by state, with their usage.
 
+use std::collections::HashSet;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -78,11 +80,15 @@ pub(super) async fn list_page(
         .iter()
         .filter(|(_, facts)| facts.counts_toward_limit(now))
         .count();
+    // Lineages with a version in its grace period: their current version waits to rotate.
+    let in_grace: HashSet<&str> = facts
+        .iter()
+        .filter(|(_, key)| key.in_grace(now))
+        .map(|(row, _)| row.lineage_id.as_str())
+        .collect();
     let mut cards = Vec::with_capacity(facts.len());
     for (row, key) in &facts {
-        let lineage_in_grace = facts.iter().any(|(other, facts)| {
-            other.lineage_id == row.lineage_id && other.id != row.id && facts.in_grace(now)
-        });
+        let lineage_in_grace = !key.in_grace(now) && in_grace.contains(row.lineage_id.as_str());
         let mut card = card(row, now)?;
         card.offer(&allowed_actions(
             key,
