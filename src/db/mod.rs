@@ -2,6 +2,8 @@
 //! one module of queries per table group.
 
 pub mod changes;
+mod connection;
+mod error;
 pub mod invitations;
 pub mod key_events;
 pub mod key_policies;
@@ -14,7 +16,7 @@ pub mod sessions;
 pub mod usage;
 pub mod users;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,10 +24,12 @@ use std::time::Duration;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
-use diesel::result::DatabaseErrorKind;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
+
+pub use connection::{ConnectionManager, DbConnection, ManagedConnection, prepare_tls};
+pub use error::{ConnectError, DbError};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -39,234 +43,6 @@ pub const SCHEDULE_LOCK_ID: i64 = 0x6B65_7977_6172_6402;
 /// Held shared by every key insert until it commits, and taken exclusively by a reader
 /// who needs every `api_keys.seq` up to some value settled (an advisory lock's ID).
 const KEY_ORDER_LOCK_ID: i64 = 0x6B65_7977_6172_6403;
-
-/// One connection to either backend; queries are written once for both.
-#[derive(diesel::MultiConnection)]
-pub enum DbConnection {
-    /// A SQLite file.
-    Sqlite(diesel::SqliteConnection),
-    /// A Postgres server.
-    Postgres(diesel::PgConnection),
-}
-
-/// A database failure, as the layers above see it.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// The database could not be reached or refused the credentials.
-    #[error("cannot connect to the database")]
-    Connect(#[from] ConnectError),
-    /// No pooled connection became free in time, or the pool could not open one.
-    #[error("no database connection is available")]
-    Pool(#[from] r2d2::Error),
-    /// The connection died mid-query (the server restarted, a failover).
-    #[error("the database connection was lost: {0}")]
-    ConnectionLost(String),
-    /// SQLite stayed locked by another connection past the busy timeout.
-    #[error("the database is busy: {0}")]
-    Busy(String),
-    /// The database refuses writes: its disk is full, its file or mount is read-only,
-    /// or Postgres is read-only (a standby, `default_transaction_read_only`).
-    #[error("the database cannot be written: {0}")]
-    Unwritable(String),
-    /// A row with the same unique value exists already.
-    #[error("a row with the same unique value exists already ({0})")]
-    UniqueViolation(String),
-    /// Any other query failure.
-    #[error("database query failed")]
-    Query(#[source] diesel::result::Error),
-    /// Applying migrations failed.
-    #[error("applying database migrations failed: {0}")]
-    Migration(String),
-    /// A stored value is not one Keyward writes (a role, say).
-    #[error("unexpected value in the database: {0}")]
-    Corrupt(String),
-    /// The blocking task running the query panicked or was cancelled.
-    #[error("the database task stopped before it finished")]
-    TaskStopped,
-}
-
-impl From<diesel::result::Error> for DbError {
-    fn from(err: diesel::result::Error) -> Self {
-        match err {
-            diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                DbError::UniqueViolation(info.message().to_owned())
-            }
-            diesel::result::Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                info,
-            ) => DbError::ConnectionLost(info.message().to_owned()),
-            diesel::result::Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
-                DbError::Unwritable(info.message().to_owned())
-            }
-            // SQLite's texts for SQLITE_BUSY and SQLITE_LOCKED, which diesel reports as
-            // unknown errors.
-            diesel::result::Error::DatabaseError(_, info)
-                if matches!(info.message(), "database is locked" | "database table is locked") =>
-            {
-                DbError::Busy(info.message().to_owned())
-            }
-            // And for SQLITE_FULL and SQLITE_READONLY.
-            diesel::result::Error::DatabaseError(_, info)
-                if matches!(
-                    info.message(),
-                    "database or disk is full" | "attempt to write a readonly database"
-                ) =>
-            {
-                DbError::Unwritable(info.message().to_owned())
-            }
-            other => DbError::Query(other),
-        }
-    }
-}
-
-impl DbError {
-    /// True for failures that say nothing about the request and may pass by themselves
-    /// (the database out of reach, saturated, locked, full or read-only): the answer is
-    /// 503, retry later.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            DbError::Pool(_)
-                | DbError::Connect(_)
-                | DbError::ConnectionLost(_)
-                | DbError::Busy(_)
-                | DbError::Unwritable(_)
-        )
-    }
-}
-
-/// Opening a connection failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The SQLite file did not exist and could not be created.
-    #[error("cannot create the SQLite file `{path}`")]
-    CreateFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The server or file could not be opened.
-    #[error(transparent)]
-    Open(#[from] diesel::ConnectionError),
-    /// The connection opened but its settings could not be applied.
-    #[error("setting up the connection failed")]
-    Setup(#[from] diesel::result::Error),
-}
-
-/// Initialises OpenSSL without its exit-time cleanup. libpq otherwise sets OpenSSL up
-/// with an `atexit` handler that frees its state while pool and worker threads may
-/// still be closing TLS connections, which crashes the process as it exits. Call it
-/// before the first Postgres connection; later calls do nothing.
-pub fn prepare_tls() {
-    openssl_sys::init();
-}
-
-/// Opens connections of the backend the URL names. Built by hand rather than through
-/// the derived `establish`, which hides a refused connection or a wrong password
-/// behind a generic message after a long wait.
-#[derive(Debug, Clone)]
-pub struct ConnectionManager {
-    url: DatabaseUrl,
-    queries: Arc<AtomicU64>,
-}
-
-impl ConnectionManager {
-    fn open(&self) -> Result<DbConnection, ConnectError> {
-        let mut conn = self.open_backend()?;
-        let queries = self.queries.clone();
-        conn.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
-            if matches!(event, diesel::connection::InstrumentationEvent::StartQuery { .. }) {
-                queries.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        Ok(conn)
-    }
-
-    fn open_backend(&self) -> Result<DbConnection, ConnectError> {
-        match &self.url {
-            DatabaseUrl::Sqlite(path) => {
-                create_private_file(path).map_err(|source| ConnectError::CreateFile {
-                    path: path.clone(),
-                    source,
-                })?;
-                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;
-                // busy_timeout first, so switching to WAL waits for a concurrent opener.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000;
-                     PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON;
-                     PRAGMA journal_size_limit = 67108864;",
-                )?;
-                Ok(DbConnection::Sqlite(conn))
-            }
-            DatabaseUrl::Postgres(url) => {
-                prepare_tls();
-                let mut conn = diesel::PgConnection::establish(url)?;
-                conn.batch_execute("SET TIME ZONE 'UTC'")?;
-                Ok(DbConnection::Postgres(conn))
-            }
-        }
-    }
-}
-
-/// Creates the SQLite file, readable and writable by its owner only, unless it exists.
-/// SQLite gives its -wal and -shm files the mode of the database file, so they are
-/// private too; left to SQLite, all three would follow the umask (often world-readable).
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    match created {
-        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => Err(err),
-        _ => Ok(()),
-    }
-}
-
-/// A pooled connection and whether it was found dead, so the pool drops it instead of
-/// handing it out again (diesel only notices broken transactions, not a lost server).
-pub struct ManagedConnection {
-    conn: DbConnection,
-    lost: bool,
-}
-
-impl std::ops::Deref for ManagedConnection {
-    type Target = DbConnection;
-
-    fn deref(&self) -> &DbConnection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for ManagedConnection {
-    fn deref_mut(&mut self) -> &mut DbConnection {
-        &mut self.conn
-    }
-}
-
-impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = ManagedConnection;
-    type Error = ConnectError;
-
-    fn connect(&self) -> Result<ManagedConnection, ConnectError> {
-        Ok(ManagedConnection {
-            conn: self.open()?,
-            lost: false,
-        })
-    }
-
-    fn is_valid(&self, conn: &mut ManagedConnection) -> Result<(), ConnectError> {
-        conn.conn.ping().map_err(ConnectError::Setup)
-    }
-
-    fn has_broken(&self, conn: &mut ManagedConnection) -> bool {
-        conn.lost || conn.conn.is_broken()
-    }
-}
 
 type Pool = r2d2::Pool<ConnectionManager>;
 

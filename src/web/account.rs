@@ -14,7 +14,7 @@ use crate::web::error::WebError;
 use crate::web::forms::{FormFields, sentence};
 use crate::web::paths::HOME;
 use crate::web::respond::render;
-use crate::web::shell::Shell;
+use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
 
 /// Change password.
@@ -30,7 +30,7 @@ fn page(user: &CurrentUser, status: StatusCode, error: Option<String>) -> Result
     render(
         status,
         &PasswordPage {
-            shell: Shell::new(user, "password"),
+            shell: Shell::new(user, Area::Password),
             error,
             one_time: user.user.password_change_required,
         },

@@ -189,7 +189,9 @@ impl FromRequest for CurrentUser {
 fn is_change(req: &HttpRequest) -> bool {
     !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && req.path() != crate::web::paths::PASSWORD
-        && !req.path().starts_with("/support/merchants/")
+        && !req
+            .path()
+            .starts_with(crate::web::paths::route::SUPPORT_MERCHANTS_PREFIX)
 }
 
 /// Records a change support staff tried, on the merchant it concerned, before it is

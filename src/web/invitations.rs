@@ -13,7 +13,7 @@ use crate::web::error::WebError;
 use crate::web::format;
 use crate::web::paths::{HOME, INVITATIONS};
 use crate::web::respond::{render, see_other};
-use crate::web::shell::Shell;
+use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
 
 /// An invitation as the invitee reads it.
@@ -78,7 +78,7 @@ async fn invitations_page(
     render(
         status,
         &InvitationsPage {
-            shell: Shell::new(user, "invitations"),
+            shell: Shell::new(user, Area::Invitations),
             flash: user.session.take_flash(),
             error,
             invitations: invitations

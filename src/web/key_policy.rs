@@ -12,7 +12,7 @@ use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;
 use crate::web::respond::render;
-use crate::web::shell::Shell;
+use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
 
 /// A preset as offered.
@@ -55,7 +55,7 @@ struct KeyPolicyPage {
 
 fn page_for(user: &CurrentUser, policy: &KeyPolicy, error: Option<String>) -> KeyPolicyPage {
     KeyPolicyPage {
-        shell: Shell::new(user, "key-policy"),
+        shell: Shell::new(user, Area::KeyPolicy),
         flash: user.session.take_flash(),
         error,
         presets: PolicyPreset::ALL

@@ -38,44 +38,41 @@ use actix_web::web;
 
 /// Routes that need no session: health, readiness and assets.
 pub fn operations(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
-        .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
+    cfg.service(web::resource(paths::HEALTHZ).route(web::get().to(ops::healthz)))
+        .service(web::resource(paths::READYZ).route(web::get().to(ops::readyz)))
+        .service(web::resource(paths::STATIC_ASSET).route(web::get().to(assets::serve)));
 }
 
 /// Registers every dashboard route; they run inside the session and CSRF middleware.
 pub fn dashboard(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(auth::home)))
+    cfg.service(web::resource(paths::ROOT).route(web::get().to(auth::home)))
         .service(
-            web::resource("/login")
+            web::resource(paths::LOGIN)
                 .route(web::get().to(auth::login_form))
                 .route(web::post().to(auth::login)),
         )
-        .service(web::resource("/logout").route(web::post().to(auth::logout)))
-        .service(web::resource("/settings").route(web::get().to(settings::index)))
+        .service(web::resource(paths::LOGOUT).route(web::post().to(auth::logout)))
+        .service(web::resource(paths::SETTINGS).route(web::get().to(settings::index)))
         .service(
-            web::resource("/settings/api-credentials")
+            web::resource(paths::API_CREDENTIALS)
                 .route(web::get().to(keys::list))
                 .route(web::post().to(keys::generate)),
         )
-        .service(web::resource("/settings/api-credentials/new").route(web::get().to(keys::new_form)))
-        .service(web::resource("/settings/api-credentials/{key_id}").route(web::get().to(keys::detail)))
+        .service(web::resource(paths::NEW_KEY).route(web::get().to(keys::new_form)))
+        .service(web::resource(paths::route::KEY).route(web::get().to(keys::detail)))
+        .service(web::resource(paths::route::KEY_DUPLICATE).route(web::get().to(keys::duplicate_form)))
         .service(
-            web::resource("/settings/api-credentials/{key_id}/duplicate")
-                .route(web::get().to(keys::duplicate_form)),
-        )
-        .service(
-            web::resource("/settings/api-credentials/{key_id}/edit")
+            web::resource(paths::route::KEY_EDIT)
                 .route(web::get().to(keys::edit_page))
                 .route(web::post().to(keys::edit)),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/rotate")
+            web::resource(paths::route::KEY_ROTATE)
                 .route(web::get().to(keys::rotate_page))
                 .route(web::post().to(keys::rotate)),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/revoke")
+            web::resource(paths::route::KEY_REVOKE)
                 .route(web::get().to(|req, user, state, path| {
                     keys::confirm_page(req, user, state, path, keys::Irreversible::Revoke)
                 }))
@@ -84,26 +81,26 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 })),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/disable").route(web::post().to(
-                |req, user, state, path| keys::quick(req, user, state, path, keys::QuickAction::Disable),
-            )),
+            web::resource(paths::route::KEY_DISABLE).route(web::post().to(|req, user, state, path| {
+                keys::quick(req, user, state, path, keys::QuickAction::Disable)
+            })),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/enable").route(
+            web::resource(paths::route::KEY_ENABLE).route(
                 web::post().to(|req, user, state, path| {
                     keys::quick(req, user, state, path, keys::QuickAction::Enable)
                 }),
             ),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/renew").route(
+            web::resource(paths::route::KEY_RENEW).route(
                 web::post().to(|req, user, state, path| {
                     keys::quick(req, user, state, path, keys::QuickAction::Renew)
                 }),
             ),
         )
         .service(
-            web::resource("/settings/api-credentials/{key_id}/delete")
+            web::resource(paths::route::KEY_DELETE)
                 .route(web::get().to(|req, user, state, path| {
                     keys::confirm_page(req, user, state, path, keys::Irreversible::Delete)
                 }))
@@ -112,60 +109,53 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 })),
         )
         .service(
-            web::resource("/settings/key-policy")
+            web::resource(paths::KEY_POLICY)
                 .route(web::get().to(key_policy::page))
                 .route(web::post().to(key_policy::save)),
         )
         .service(
-            web::resource("/settings/members")
+            web::resource(paths::MEMBERS)
                 .route(web::get().to(members::page))
                 .route(web::post().to(members::add)),
         )
-        .service(
-            web::resource("/settings/members/{user_id}/role").route(web::post().to(members::change_role)),
-        )
-        .service(web::resource("/settings/members/{user_id}/disable").route(
+        .service(web::resource(paths::route::MEMBER_ROLE).route(web::post().to(members::change_role)))
+        .service(web::resource(paths::route::MEMBER_DISABLE).route(
             web::post().to(|req, user, state, path| {
                 members::switch(req, user, state, path, members::Switch::Disable)
             }),
         ))
-        .service(web::resource("/settings/members/{user_id}/enable").route(
+        .service(web::resource(paths::route::MEMBER_ENABLE).route(
             web::post().to(|req, user, state, path| {
                 members::switch(req, user, state, path, members::Switch::Enable)
             }),
         ))
         .service(
-            web::resource("/settings/members/{user_id}/remove")
+            web::resource(paths::route::MEMBER_REMOVE)
                 .route(web::get().to(members::remove_page))
                 .route(web::post().to(members::remove)),
         )
         .service(
-            web::resource("/settings/members/invitations/{invitation_id}/cancel")
-                .route(web::post().to(members::cancel_invitation)),
+            web::resource(paths::route::CANCEL_INVITATION).route(web::post().to(members::cancel_invitation)),
         )
         .service(web::resource(paths::INVITATIONS).route(web::get().to(invitations::page)))
+        .service(web::resource(paths::route::ACCEPT_INVITATION).route(web::post().to(invitations::accept)))
+        .service(web::resource(paths::route::DECLINE_INVITATION).route(web::post().to(invitations::decline)))
         .service(
-            web::resource("/invitations/{invitation_id}/accept").route(web::post().to(invitations::accept)),
-        )
-        .service(
-            web::resource("/invitations/{invitation_id}/decline").route(web::post().to(invitations::decline)),
-        )
-        .service(
-            web::resource("/account/password")
+            web::resource(paths::PASSWORD)
                 .route(web::get().to(account::password_page))
                 .route(web::post().to(account::change_password)),
         )
-        .service(web::resource("/settings/merchant").route(web::post().to(settings::switch_merchant)))
-        .service(web::resource("/settings/audit-log").route(web::get().to(audit::log)))
-        .service(web::resource("/settings/audit-log/{event_id}").route(web::get().to(audit::event)))
-        .service(web::resource("/support").route(web::get().to(support::console)))
+        .service(web::resource(paths::MERCHANT).route(web::post().to(settings::switch_merchant)))
+        .service(web::resource(paths::AUDIT_LOG).route(web::get().to(audit::log)))
+        .service(web::resource(paths::route::AUDIT_EVENT).route(web::get().to(audit::event)))
+        .service(web::resource(paths::SUPPORT).route(web::get().to(support::console)))
         .service(
-            web::resource("/support/merchants/{merchant_id}")
+            web::resource(paths::route::SUPPORT_MERCHANT)
                 .route(web::get().to(support::merchant))
                 .route(web::post().to(support::open_merchant)),
         )
         .service(
-            web::resource("/support/merchants/{merchant_id}/keys/{key_id}")
+            web::resource(paths::route::SUPPORT_KEY)
                 .route(web::get().to(support::open_key))
                 .route(web::post().to(support::open_merchant_on_key)),
         );

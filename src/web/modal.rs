@@ -8,7 +8,7 @@ use askama::Template;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::respond::{is_htmx, render};
-use crate::web::shell::Shell;
+use crate::web::shell::{Area, Shell};
 
 /// A modal in its frame, for htmx.
 #[derive(Template)]
@@ -32,7 +32,7 @@ struct ModalPage<'a> {
 pub fn show(
     req: &HttpRequest,
     user: &CurrentUser,
-    active: &'static str,
+    active: Area,
     status: StatusCode,
     title: &str,
     body: &impl Template,

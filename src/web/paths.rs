@@ -1,23 +1,59 @@
-//! The dashboard's own addresses, named once: handlers redirect to these and link to
-//! them, so a route that moves moves everywhere.
+//! The dashboard's own addresses, named once: the route table registers these patterns,
+//! handlers redirect to these addresses and templates link to them, so a route that
+//! moves moves everywhere.
+//!
+//! Each base is a macro as well as a constant so that route patterns can be built from
+//! it with `concat!` at compile time.
+
+macro_rules! api_credentials {
+    () => {
+        "/settings/api-credentials"
+    };
+}
+macro_rules! members {
+    () => {
+        "/settings/members"
+    };
+}
+macro_rules! audit_log {
+    () => {
+        "/settings/audit-log"
+    };
+}
+macro_rules! invitations {
+    () => {
+        "/invitations"
+    };
+}
+macro_rules! support {
+    () => {
+        "/support"
+    };
+}
 
 /// Where a signed-in user lands: Settings → API Credentials.
 pub const HOME: &str = API_CREDENTIALS;
+
+/// The front door, which sends each user where they belong.
+pub const ROOT: &str = "/";
 
 /// The sign-in page.
 pub const LOGIN: &str = "/login";
 
 /// Settings → API Credentials.
-pub const API_CREDENTIALS: &str = "/settings/api-credentials";
+pub const API_CREDENTIALS: &str = api_credentials!();
+
+/// The Generate New API Key form as a page of its own.
+pub const NEW_KEY: &str = concat!(api_credentials!(), "/new");
 
 /// Settings → Key Policy.
 pub const KEY_POLICY: &str = "/settings/key-policy";
 
 /// Settings → Members.
-pub const MEMBERS: &str = "/settings/members";
+pub const MEMBERS: &str = members!();
 
 /// Settings → Audit Log.
-pub const AUDIT_LOG: &str = "/settings/audit-log";
+pub const AUDIT_LOG: &str = audit_log!();
 
 /// Switches the merchant a member works in.
 pub const MERCHANT: &str = "/settings/merchant";
@@ -29,20 +65,104 @@ pub const SETTINGS: &str = "/settings";
 pub const LOGOUT: &str = "/logout";
 
 /// The invitations waiting for the signed-in account.
-pub const INVITATIONS: &str = "/invitations";
+pub const INVITATIONS: &str = invitations!();
 
 /// The support console.
-pub const SUPPORT: &str = "/support";
+pub const SUPPORT: &str = support!();
 
 /// The Change password page; the one page an account on its one-time password may open.
 pub const PASSWORD: &str = "/account/password";
+
+/// Liveness, for load balancers.
+pub const HEALTHZ: &str = "/healthz";
+
+/// Readiness: 503 while the database cannot be written.
+pub const READYZ: &str = "/readyz";
+
+/// The static assets, by file name.
+pub const STATIC_ASSET: &str = "/static/{name}";
+
+/// Route patterns with parameters, as the route table registers them.
+pub mod route {
+    /// A key's own page.
+    pub const KEY: &str = concat!(api_credentials!(), "/{key_id}");
+    /// Duplicating a key (the Generate form, filled in from it).
+    pub const KEY_DUPLICATE: &str = concat!(api_credentials!(), "/{key_id}/duplicate");
+    /// Editing a key.
+    pub const KEY_EDIT: &str = concat!(api_credentials!(), "/{key_id}/edit");
+    /// Rotating a key.
+    pub const KEY_ROTATE: &str = concat!(api_credentials!(), "/{key_id}/rotate");
+    /// Revoking a key.
+    pub const KEY_REVOKE: &str = concat!(api_credentials!(), "/{key_id}/revoke");
+    /// Disabling a key.
+    pub const KEY_DISABLE: &str = concat!(api_credentials!(), "/{key_id}/disable");
+    /// Enabling a key.
+    pub const KEY_ENABLE: &str = concat!(api_credentials!(), "/{key_id}/enable");
+    /// Renewing a key.
+    pub const KEY_RENEW: &str = concat!(api_credentials!(), "/{key_id}/renew");
+    /// Deleting a key.
+    pub const KEY_DELETE: &str = concat!(api_credentials!(), "/{key_id}/delete");
+    /// Changing a member's role.
+    pub const MEMBER_ROLE: &str = concat!(members!(), "/{user_id}/role");
+    /// Disabling a member.
+    pub const MEMBER_DISABLE: &str = concat!(members!(), "/{user_id}/disable");
+    /// Enabling a member.
+    pub const MEMBER_ENABLE: &str = concat!(members!(), "/{user_id}/enable");
+    /// Removing a member.
+    pub const MEMBER_REMOVE: &str = concat!(members!(), "/{user_id}/remove");
+    /// Cancelling an invitation the merchant sent.
+    pub const CANCEL_INVITATION: &str = concat!(members!(), "/invitations/{invitation_id}/cancel");
+    /// Accepting an invitation.
+    pub const ACCEPT_INVITATION: &str = concat!(invitations!(), "/{invitation_id}/accept");
+    /// Declining an invitation.
+    pub const DECLINE_INVITATION: &str = concat!(invitations!(), "/{invitation_id}/decline");
+    /// One event of the Audit Log.
+    pub const AUDIT_EVENT: &str = concat!(audit_log!(), "/{event_id}");
+    /// A merchant in the support console.
+    pub const SUPPORT_MERCHANT: &str = concat!(support!(), "/merchants/{merchant_id}");
+    /// A key found by the support console.
+    pub const SUPPORT_KEY: &str = concat!(support!(), "/merchants/{merchant_id}/keys/{key_id}");
+    /// Every address under a merchant of the support console: support staff may open
+    /// these whichever merchant they are looking at.
+    pub const SUPPORT_MERCHANTS_PREFIX: &str = concat!(support!(), "/merchants/");
+}
 
 /// A key's own page.
 pub fn key(key_id: &str) -> String {
     format!("{API_CREDENTIALS}/{key_id}")
 }
 
+/// An action on one key: `key_action(id, "rotate")`.
+pub fn key_action(key_id: &str, action: &str) -> String {
+    format!("{API_CREDENTIALS}/{key_id}/{action}")
+}
+
+/// An action on one member: `member_action(id, "remove")`.
+pub fn member_action(user_id: &str, action: &str) -> String {
+    format!("{MEMBERS}/{user_id}/{action}")
+}
+
+/// Cancelling an invitation the merchant sent.
+pub fn cancel_invitation(invitation_id: &str) -> String {
+    format!("{MEMBERS}/invitations/{invitation_id}/cancel")
+}
+
+/// Answering an invitation: `answer_invitation(id, "accept")`.
+pub fn answer_invitation(invitation_id: &str, answer: &str) -> String {
+    format!("{INVITATIONS}/{invitation_id}/{answer}")
+}
+
+/// One event of the Audit Log.
+pub fn audit_event(event_id: &str) -> String {
+    format!("{AUDIT_LOG}/{event_id}")
+}
+
 /// A merchant's overview in the support console.
 pub fn support_merchant(merchant_id: &str) -> String {
     format!("{SUPPORT}/merchants/{merchant_id}")
+}
+
+/// A key found by the support console.
+pub fn support_key(merchant_id: &str, key_id: &str) -> String {
+    format!("{SUPPORT}/merchants/{merchant_id}/keys/{key_id}")
 }

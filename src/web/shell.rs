@@ -4,6 +4,27 @@
 use crate::db::memberships::MerchantAccess;
 use crate::web::current_user::CurrentUser;
 
+/// The area of the dashboard a page belongs to, marked in the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// Settings → API Credentials and each key's page.
+    ApiCredentials,
+    /// Settings → Members.
+    Members,
+    /// Settings → Key Policy.
+    KeyPolicy,
+    /// Settings → Audit Log.
+    AuditLog,
+    /// The support console.
+    Support,
+    /// A merchant opened in the support console.
+    SupportMerchant,
+    /// The invitations waiting for the user.
+    Invitations,
+    /// Change password.
+    Password,
+}
+
 /// The shell's data, built from the signed-in user.
 pub struct Shell {
     /// The user's display name, in the bottom-left corner.
@@ -16,8 +37,8 @@ pub struct Shell {
     pub merchants: Vec<MerchantAccess>,
     /// The merchant being worked in.
     pub merchant: Option<MerchantAccess>,
-    /// The settings page being shown, to mark it in the sidebar.
-    pub active: &'static str,
+    /// The area being shown, to mark it in the navigation.
+    pub active: Area,
     /// Support staff, who see the merchant they opened read only.
     pub support: bool,
     /// Invitations waiting for the user's answer.
@@ -25,8 +46,8 @@ pub struct Shell {
 }
 
 impl Shell {
-    /// The shell for `user` on the settings page `active`.
-    pub fn new(user: &CurrentUser, active: &'static str) -> Self {
+    /// The shell for `user` on a page of the area `active`.
+    pub fn new(user: &CurrentUser, active: Area) -> Self {
         Self {
             user_name: user.user.name.clone(),
             user_email: user.user.email.clone(),

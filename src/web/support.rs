@@ -15,7 +15,7 @@ use crate::web::error::WebError;
 use crate::web::format;
 use crate::web::paths;
 use crate::web::respond::{render, see_other};
-use crate::web::shell::Shell;
+use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
 
 /// Results shown per kind.
@@ -87,7 +87,7 @@ pub async fn console(
         return render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &ConsolePage {
-                shell: Shell::new(&user, "support"),
+                shell: Shell::new(&user, Area::Support),
                 error: Some("Search for at most 200 characters, without control characters."),
                 query: String::new(),
                 searched: false,
@@ -111,7 +111,7 @@ pub async fn console(
     render(
         StatusCode::OK,
         &ConsolePage {
-            shell: Shell::new(&user, "support"),
+            shell: Shell::new(&user, Area::Support),
             error: None,
             query: query.as_ref().map(SupportQuery::display).unwrap_or_default(),
             searched: query.is_some(),
@@ -246,7 +246,14 @@ async fn overview(
     render(
         StatusCode::OK,
         &MerchantPage {
-            shell: Shell::new(user, if opened { "support-merchant" } else { "support" }),
+            shell: Shell::new(
+                user,
+                if opened {
+                    Area::SupportMerchant
+                } else {
+                    Area::Support
+                },
+            ),
             opened,
             merchant: merchant.into(),
             counts: counts

@@ -13,7 +13,7 @@ use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::respond::render;
-use crate::web::shell::Shell;
+use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
 use crate::web::{format, history};
 
@@ -110,7 +110,7 @@ pub async fn detail(
     render(
         StatusCode::OK,
         &KeyDetailPage {
-            shell: Shell::new(&user, "api-credentials"),
+            shell: Shell::new(&user, Area::ApiCredentials),
             card,
             versions,
             chart,

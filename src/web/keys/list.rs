@@ -13,7 +13,7 @@ use crate::usage::hour_of as usage_hour;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::respond::render;
-use crate::web::shell::Shell;
+use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
 
 /// Settings → API Credentials.
@@ -47,7 +47,7 @@ pub(super) async fn list_page(
     error: Option<String>,
     filter: Option<Filter>,
 ) -> Result<HttpResponse, WebError> {
-    let shell = Shell::new(user, "api-credentials");
+    let shell = Shell::new(user, Area::ApiCredentials);
     let Some(merchant) = user.merchant.clone() else {
         // Support staff pick a merchant in the console first; an account in no merchant
         // yet has only its invitations to answer.

@@ -14,6 +14,7 @@ use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::sentence;
 use crate::web::modal;
+use crate::web::shell::Area;
 use crate::web::state::AppState;
 
 pub(super) const LIST: &str = crate::web::paths::API_CREDENTIALS;
@@ -47,7 +48,7 @@ pub(super) fn modal(
     title: &str,
     body: &impl Template,
 ) -> Result<HttpResponse, WebError> {
-    modal::show(req, user, "api-credentials", status, title, body)
+    modal::show(req, user, Area::ApiCredentials, status, title, body)
 }
 
 /// After a change: back to the list with a message (htmx reloads the page).

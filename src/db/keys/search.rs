@@ -1,0 +1,116 @@
+//! Keys looked up across merchants (the support console) and summaries of a merchant's
+//! keys (counts by state, the names history uses).
+
+use diesel::prelude::*;
+
+use super::row::KeyRow;
+use crate::db::schema::api_keys;
+use crate::db::{DbConnection, DbError};
+
+/// The merchant owning a key, whatever its state: for support staff, who see every
+/// merchant.
+pub fn merchant_of(conn: &mut DbConnection, key_id: &str) -> Result<Option<String>, DbError> {
+    Ok(api_keys::table
+        .find(key_id)
+        .select(api_keys::merchant_id)
+        .get_result(conn)
+        .optional()?)
+}
+
+/// A key found by the support console, with its merchant.
+#[derive(Clone, Queryable)]
+pub struct FoundKey {
+    /// The key.
+    pub row: KeyRow,
+    /// The merchant's name.
+    pub merchant_name: String,
+}
+
+diesel::define_sql_function!(
+    /// SQL `substr()`, counted in characters from 1 on both databases.
+    fn substr(x: diesel::sql_types::Text, start: diesel::sql_types::Integer, length: diesel::sql_types::Integer) -> diesel::sql_types::Text);
+
+/// What the support console looks a key up by.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySearch<'a> {
+    /// The key's ID.
+    Id(&'a str),
+    /// The start of the secret a masked key shows (up to four characters after the
+    /// prefix) and its last four, with their letter case.
+    Masked {
+        /// Characters right after `kw_live_`.
+        head: Option<&'a str>,
+        /// The last four characters shown.
+        tail: Option<&'a str>,
+    },
+}
+
+/// Keys of any merchant, deleted ones included, newest first, at most `limit`.
+pub fn search(conn: &mut DbConnection, by: KeySearch<'_>, limit: i64) -> Result<Vec<FoundKey>, DbError> {
+    use crate::db::schema::merchants;
+    // A masked key is `kw_live_` + 4 characters + `…` + 4 characters. Exact comparisons
+    // of its parts, unlike LIKE (which ignores case on SQLite), keep letter case.
+    let prefix = i32::try_from(crate::domain::KEY_PREFIX.chars().count()).unwrap_or(i32::MAX);
+    let mut query = api_keys::table
+        .inner_join(merchants::table)
+        .select((KeyRow::as_select(), merchants::name))
+        .order(api_keys::created_at.desc())
+        .limit(limit)
+        .into_boxed();
+    match by {
+        KeySearch::Id(id) => query = query.filter(api_keys::id.eq(id.to_owned())),
+        KeySearch::Masked {
+            head: None,
+            tail: None,
+        } => return Ok(Vec::new()),
+        KeySearch::Masked { head, tail } => {
+            if let Some(head) = head {
+                let length = i32::try_from(head.chars().count()).unwrap_or(i32::MAX);
+                query = query.filter(substr(api_keys::masked_key, prefix + 1, length).eq(head.to_owned()));
+            }
+            if let Some(tail) = tail {
+                let length = i32::try_from(tail.chars().count()).unwrap_or(i32::MAX);
+                query = query
+                    .filter(substr(api_keys::masked_key, prefix + 10 - length, length).eq(tail.to_owned()));
+            }
+        }
+    }
+    Ok(query.load(conn)?)
+}
+
+/// How many of a merchant's keys are in each stored state, deleted ones included.
+pub fn count_by_status(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::merchant_id.eq(merchant_id))
+        .group_by(api_keys::status)
+        .select((api_keys::status, diesel::dsl::count_star()))
+        .order(api_keys::status.asc())
+        .load(conn)?)
+}
+
+/// How history names a key: every key of the merchant, deleted ones included.
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyLabel {
+    /// Version ID.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Version number.
+    pub version: i32,
+    /// Masked form.
+    pub masked_key: String,
+}
+
+/// Every key of the merchant, deleted ones included, by name and version.
+pub fn labels(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<KeyLabel>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::merchant_id.eq(merchant_id))
+        .select((
+            api_keys::id,
+            api_keys::name,
+            api_keys::version,
+            api_keys::masked_key,
+        ))
+        .order((api_keys::name.asc(), api_keys::version.asc()))
+        .load(conn)?)
+}
