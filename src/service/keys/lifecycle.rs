@@ -5,15 +5,14 @@ use serde_json::json;
 use time::PrimitiveDateTime;
 
 use super::create::{insert_race, unique_name};
-use super::shared::{EditRequest, KeyError, apply, load, reload};
+use super::shared::{EditRequest, KeyError, Target, apply, on_key, reload};
+use crate::db::DbConnection;
 use crate::db::key_events::EventType;
 use crate::db::keys::{self, KeyRow, Transition};
-use crate::db::{DbConnection, key_policies, write_transaction};
 use crate::domain::{
-    Actor, KeyDescription, KeyName, KeyStatus, Permission, Refusal, Scopes, check_delete, check_disable,
-    check_edit, check_enable, check_renew, check_revoke, renewed_expiry,
+    Actor, KeyDescription, KeyName, KeyStatus, Refusal, Scopes, check_delete, check_disable, check_edit,
+    check_enable, check_renew, check_revoke, renewed_expiry,
 };
-use crate::service::change::Change;
 
 /// Revokes a key for good, once `REVOKE` was typed exactly.
 pub fn revoke(
@@ -24,13 +23,11 @@ pub fn revoke(
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
-    write_transaction(conn, |conn| {
-        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
-        let row = load(conn, merchant_id, key_id, now)?;
-        let policy = key_policies::get(conn, merchant_id)?;
+    let target = Target::new(merchant_id, key_id, actor, now);
+    on_key(conn, target, |conn, change, row, policy| {
         let facts = row.facts()?;
         check_revoke(&facts, confirmation, &policy)?;
-        apply(conn, &change, &row, facts.status, Transition::Revoked)?;
+        apply(conn, change, &row, facts.status, Transition::Revoked)?;
         let details = json!({ "from": facts.status.as_str(), "version": row.version });
         change.record(conn, Some(&row.id), EventType::Revoked, &details)?;
         reload(conn, &row)
@@ -45,11 +42,10 @@ pub fn disable(
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
-    write_transaction(conn, |conn| {
-        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
-        let row = load(conn, merchant_id, key_id, now)?;
+    let target = Target::new(merchant_id, key_id, actor, now);
+    on_key(conn, target, |conn, change, row, _policy| {
         check_disable(&row.facts()?)?;
-        apply(conn, &change, &row, KeyStatus::Active, Transition::Disabled)?;
+        apply(conn, change, &row, KeyStatus::Active, Transition::Disabled)?;
         change.record(conn, Some(&row.id), EventType::Disabled, &json!({}))?;
         reload(conn, &row)
     })
@@ -63,17 +59,11 @@ pub fn enable(
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
-    write_transaction(conn, |conn| {
-        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
-        let row = load(conn, merchant_id, key_id, now)?;
-        let policy = key_policies::get(conn, merchant_id)?;
-        check_enable(
-            &row.facts()?,
-            keys::count_active(conn, merchant_id, now)?,
-            &policy,
-            now,
-        )?;
-        apply(conn, &change, &row, KeyStatus::Disabled, Transition::Enabled)?;
+    let target = Target::new(merchant_id, key_id, actor, now);
+    on_key(conn, target, |conn, change, row, policy| {
+        let active = keys::count_active(conn, merchant_id, now)?;
+        check_enable(&row.facts()?, active, &policy, now)?;
+        apply(conn, change, &row, KeyStatus::Disabled, Transition::Enabled)?;
         change.record(conn, Some(&row.id), EventType::Enabled, &json!({}))?;
         reload(conn, &row)
     })
@@ -88,10 +78,8 @@ pub fn edit(
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
-    write_transaction(conn, |conn| {
-        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
-        let row = load(conn, merchant_id, key_id, now)?;
-        let policy = key_policies::get(conn, merchant_id)?;
+    let target = Target::new(merchant_id, key_id, actor, now);
+    on_key(conn, target, |conn, change, row, policy| {
         let name = KeyName::parse(&request.name, true)?;
         let description = KeyDescription::parse(&request.description)?;
         let scopes = Scopes::parse(&request.scopes)?;
@@ -138,10 +126,8 @@ pub fn renew(
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
-    write_transaction(conn, |conn| {
-        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
-        let row = load(conn, merchant_id, key_id, now)?;
-        let policy = key_policies::get(conn, merchant_id)?;
+    let target = Target::new(merchant_id, key_id, actor, now);
+    on_key(conn, target, |conn, change, row, policy| {
         let facts = row.facts()?;
         check_renew(&facts, keys::count_active(conn, merchant_id, now)?, &policy, now)?;
         let lifetime = facts.lifetime_days.ok_or(Refusal::NoLifetime)?;
@@ -165,13 +151,11 @@ pub fn delete(
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<(), KeyError> {
-    write_transaction(conn, |conn| {
-        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
-        let row = load(conn, merchant_id, key_id, now)?;
-        let policy = key_policies::get(conn, merchant_id)?;
+    let target = Target::new(merchant_id, key_id, actor, now);
+    on_key(conn, target, |conn, change, row, policy| {
         let facts = row.facts()?;
         check_delete(&facts, understood, &policy, now)?;
-        apply(conn, &change, &row, facts.status, Transition::Deleted)?;
+        apply(conn, change, &row, facts.status, Transition::Deleted)?;
         let details = json!({ "from": facts.status.as_str(), "name": row.name });
         change.record(conn, Some(&row.id), EventType::Deleted, &details)?;
         Ok(())

@@ -4,8 +4,8 @@
 use time::PrimitiveDateTime;
 
 use crate::db::keys::{self, KeyRow, Transition};
-use crate::db::{DbConnection, DbError};
-use crate::domain::{ApiKey, KeyPolicy, KeyStatus, Refusal, ValidationError};
+use crate::db::{DbConnection, DbError, key_policies, write_transaction};
+use crate::domain::{Actor, ApiKey, KeyPolicy, KeyStatus, Permission, Refusal, ValidationError};
 use crate::service::authority::Denied;
 use crate::service::change::Change;
 use crate::service::lapses;
@@ -113,6 +113,53 @@ pub(super) fn load(
     }
     lapses::record_lapses_of(conn, &row, now)?;
     Ok(row)
+}
+
+/// Runs `work` on one of the merchant's keys as one transaction: the change begins (the
+/// merchant locked, the actor checked again), then the key and the merchant's policy are
+/// read, so every action decides on what it is about to change.
+pub(super) fn on_key<T>(
+    conn: &mut DbConnection,
+    target: Target<'_>,
+    work: impl FnOnce(&mut DbConnection, &Change<'_>, KeyRow, KeyPolicy) -> Result<T, KeyError>,
+) -> Result<T, KeyError> {
+    let Target {
+        merchant_id,
+        key_id,
+        actor,
+        now,
+    } = target;
+    write_transaction(conn, |conn| {
+        let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
+        let row = load(conn, merchant_id, key_id, now)?;
+        let policy = key_policies::get(conn, merchant_id)?;
+        work(conn, &change, row, policy)
+    })
+}
+
+/// The key an action is on, and who acts when.
+#[derive(Clone, Copy)]
+pub(super) struct Target<'a> {
+    pub(super) merchant_id: &'a str,
+    pub(super) key_id: &'a str,
+    pub(super) actor: &'a Actor,
+    pub(super) now: PrimitiveDateTime,
+}
+
+impl<'a> Target<'a> {
+    pub(super) fn new(
+        merchant_id: &'a str,
+        key_id: &'a str,
+        actor: &'a Actor,
+        now: PrimitiveDateTime,
+    ) -> Self {
+        Self {
+            merchant_id,
+            key_id,
+            actor,
+            now,
+        }
+    }
 }
 
 pub(super) fn reload(conn: &mut DbConnection, row: &KeyRow) -> Result<KeyRow, KeyError> {
