@@ -179,7 +179,7 @@ fn seed(db: &Db, merchant_id: &str, count: usize, keep: usize) -> Vec<String> {
             write!(
                 sql,
                 "('{id}', '{merchant_id}', '{id}', 1, 'Key {i}', '', 'orders:read', '{}', '{}', 'active', '{stamp}', 'bench', '{stamp}', 'bench')",
-                key.digest(&pepper),
+                key.digest(&pepper).as_str(),
                 key.masked()
             )
             .unwrap();

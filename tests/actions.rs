@@ -113,7 +113,7 @@ fn attempt(
     pepper: &KeyPepper,
     now: PrimitiveDateTime,
 ) -> Result<(), KeyError> {
-    let (merchant, id) = (row.merchant_id.as_str(), row.id.as_str());
+    let (merchant, id) = (&row.merchant_id, &row.id);
     match action {
         Action::Rotate(grace) => {
             let command = keyward::service::keys::Rotate {
@@ -132,13 +132,7 @@ fn attempt(
             let request = EditRequest {
                 name: row.name.clone(),
                 description: row.description.clone(),
-                scopes: row
-                    .scopes()
-                    .unwrap()
-                    .names()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
+                scopes: row.scopes.names().into_iter().map(str::to_owned).collect(),
             };
             keyward::service::keys::edit(conn, merchant, id, &request, actor, now).map(drop)
         }
@@ -237,7 +231,7 @@ async fn every_action_is_offered_exactly_when_its_transaction_would_let_it_throu
                     if let Ok(generated) =
                         keyward::service::keys::generate(conn, &merchant, &request, admin, &pepper, now)
                     {
-                        lineages.push(generated.row.lineage_id);
+                        lineages.push(generated.row.lineage_id.to_string());
                     }
                 };
             for lifetime in &case.lifetimes {
@@ -264,11 +258,9 @@ async fn every_action_is_offered_exactly_when_its_transaction_would_let_it_throu
             let rows = keys::list(conn, &merchant).unwrap();
             let active_keys = keys::count_active(conn, &merchant, now).unwrap();
             for row in &rows {
-                let facts = row.facts().unwrap();
+                let facts = row.facts();
                 let lineage_in_grace = rows.iter().any(|other| {
-                    other.lineage_id == row.lineage_id
-                        && other.id != row.id
-                        && other.facts().unwrap().in_grace(now)
+                    other.lineage_id == row.lineage_id && other.id != row.id && other.facts().in_grace(now)
                 });
                 let allowed = allowed_actions(
                     &facts,

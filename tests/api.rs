@@ -113,9 +113,9 @@ async fn whoami_describes_the_key(backend: Backend) {
         http_date(expires).as_str()
     );
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["key_id"], key.row.id);
+    assert_eq!(body["key_id"], key.row.id.as_str());
     assert_eq!(body["name"], "Orders sync");
-    assert_eq!(body["merchant_id"], app.demo_merchant_id());
+    assert_eq!(body["merchant_id"], app.demo_merchant_id().as_str());
     assert_eq!(body["scopes"], serde_json::json!(["orders:read", "orders:write"]));
     assert_eq!(body["version"], 1);
     assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));

@@ -714,7 +714,11 @@ async fn key_create_prints_the_key_alone_and_list_shows_it_masked(backend: Backe
     let pepper = keyward::startup::key_pepper(&crate::support::test_secret());
     assert_eq!(row.key_hash, key.digest(&pepper), "the server's pepper");
     assert_eq!(
-        (row.scopes.as_str(), row.lifetime_days, row.created_by.as_str()),
+        (
+            row.scopes.to_stored().as_str(),
+            row.lifetime_days,
+            row.created_by.as_str()
+        ),
         ("orders:read feeds:upload", Some(30), "cli")
     );
     let events =
@@ -732,7 +736,7 @@ async fn key_create_prints_the_key_alone_and_list_shows_it_masked(backend: Backe
     assert!(list.starts_with("ID"), "{list}");
     let line = list
         .lines()
-        .find(|line| line.starts_with(&row.id))
+        .find(|line| line.starts_with(row.id.as_str()))
         .expect("the key is listed");
     for column in [key.masked().as_str(), "From CLI", "ACTIVE", "1", "never"] {
         assert!(line.contains(column), "{column} missing from {line}");

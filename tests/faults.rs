@@ -16,6 +16,7 @@ use reqwest::{Method, StatusCode};
 use crate::db_test;
 use crate::support::dashboard::{Dashboard, LIST};
 use crate::support::{Backend, TestDb, spawn_app, spawn_app_with};
+use keyward::domain::KeyStatus;
 
 const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
 
@@ -255,11 +256,15 @@ async fn postgres_dying_mid_change_gives_503s_then_full_recovery_with_nothing_ha
             .filter(|event| *event == "disabled")
             .count()
     };
-    assert_eq!(dash.row(&row.id).status, "active", "no change was half written");
+    assert_eq!(
+        dash.row(&row.id).status,
+        KeyStatus::Active,
+        "no change was half written"
+    );
     assert_eq!(disabled_events(), 0, "no event without its change");
     let res = dash.browser.post_form(&disable, &[("csrf_token", &token)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "changes work again");
-    assert_eq!(dash.row(&row.id).status, "disabled");
+    assert_eq!(dash.row(&row.id).status, KeyStatus::Disabled);
     assert_eq!(disabled_events(), 1);
 }
 
@@ -297,7 +302,7 @@ async fn sqlite_locked_past_the_busy_timeout_answers_503_with_a_retry_message() 
         "{html}"
     );
     holder.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(dash.row(&row.id).status, "active");
+    assert_eq!(dash.row(&row.id).status, KeyStatus::Active);
     assert_eq!(dash.events(&row.id), ["generated", "revealed"]);
     let res = dash
         .browser
@@ -369,7 +374,7 @@ async fn a_server_killed_under_load_keeps_every_key_and_event_and_loses_at_most_
         keyward::db::keys::list(&mut conn, &merchant.id)
             .unwrap()
             .into_iter()
-            .find(|row| row.name == name && row.status == "active")
+            .find(|row| row.name == name && row.status == KeyStatus::Active)
             .unwrap()
             .id
     };
@@ -674,7 +679,11 @@ async fn while_the_database_cannot_be_written_pages_and_changes_answer_the_error
     assert!(res.headers().contains_key("x-request-id"));
 
     storage.take_writes();
-    assert_eq!(dash.row(&row.id).status, "active", "no change was half written");
+    assert_eq!(
+        dash.row(&row.id).status,
+        KeyStatus::Active,
+        "no change was half written"
+    );
     assert_eq!(
         dash.events(&row.id),
         ["generated", "revealed"],
@@ -695,7 +704,7 @@ async fn while_the_database_cannot_be_written_pages_and_changes_answer_the_error
         StatusCode::SEE_OTHER,
         "the same session changes again"
     );
-    assert_eq!(dash.row(&row.id).status, "disabled");
+    assert_eq!(dash.row(&row.id).status, KeyStatus::Disabled);
 }
 
 async fn readyz_answers_503_while_the_database_cannot_be_written_and_200_once_it_can(backend: Backend) {

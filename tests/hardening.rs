@@ -1,4 +1,5 @@
-//! Smaller holes an attacker found, each closed: names that read the same are one name.
+//! Smaller holes an attacker found, each closed: names that read the same are one name,
+//! and a malformed ID in an address reads nothing.
 
 use reqwest::StatusCode;
 
@@ -54,4 +55,53 @@ async fn key_names_that_read_the_same_cannot_both_exist(backend: Backend) {
     assert_eq!(admin.row(&file.id).name, "file");
 }
 
-db_test!(key_names_that_read_the_same_cannot_both_exist);
+/// The statements the server starts to answer `path` for `admin`: the fewest of three
+/// tries, since background work (usage flushes, the change listener) adds its own.
+async fn statements_for(
+    app: &crate::support::TestApp,
+    admin: &Dashboard<'_>,
+    path: &str,
+) -> (StatusCode, String, u64) {
+    let mut fewest = u64::MAX;
+    let mut answer = (StatusCode::OK, String::new());
+    for _ in 0..3 {
+        let before = app.db.queries_started();
+        let res = admin.browser.get(path).await;
+        answer = (res.status(), res.text().await.unwrap());
+        fewest = fewest.min(app.db.queries_started() - before);
+    }
+    (answer.0, answer.1, fewest)
+}
+
+async fn a_malformed_id_in_an_address_is_the_not_found_page_before_any_lookup(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    for pattern in [
+        "/settings/api-credentials/{}",
+        "/settings/api-credentials/{}/rotate",
+        "/settings/api-credentials/{}/revoke",
+        "/settings/members/{}/remove",
+        "/settings/audit-log/{}",
+    ] {
+        let (status, _, lookup) = statements_for(&app, &admin, &pattern.replace("{}", unknown)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{pattern} with an unknown ID");
+        for malformed in ["not-an-id", "1%20OR%201%3D1", "..%2F..%2Fetc"] {
+            let path = pattern.replace("{}", malformed);
+            let (status, body, statements) = statements_for(&app, &admin, &path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert!(body.contains("Page not found"), "{path} answers the 404 page");
+            assert!(
+                statements < lookup,
+                "{path} started {statements} statements, an unknown well-formed ID {lookup}: the lookup ran"
+            );
+        }
+    }
+}
+
+db_test!(
+    key_names_that_read_the_same_cannot_both_exist,
+    a_malformed_id_in_an_address_is_the_not_found_page_before_any_lookup,
+);

@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 use keyward::db::memberships;
-use keyward::domain::Role;
+use keyward::domain::{InvitationId, MerchantId, Role};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use time::Duration;
@@ -32,7 +32,7 @@ db_test!(
 struct Inviter<'a> {
     app: &'a TestApp,
     browser: Browser,
-    merchant_id: String,
+    merchant_id: MerchantId,
 }
 
 impl<'a> Inviter<'a> {
@@ -545,7 +545,7 @@ async fn only_the_invited_account_can_answer_and_support_staff_are_never_invited
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let accepted = keyward::service::invitations::accept(
         &mut app.db.get().unwrap(),
-        &staff_invitation,
+        &InvitationId::parse(&staff_invitation).unwrap(),
         &support,
         &keyward::domain::Actor::cli(),
         app.clock.now(),

@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 use keyward::db::memberships::{self, Member};
-use keyward::domain::Role;
+use keyward::domain::{MerchantId, Role};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -50,7 +50,7 @@ async fn assert_message(res: Response, status: StatusCode, message: &str) -> Str
 struct Admin<'a> {
     app: &'a TestApp,
     browser: Browser,
-    merchant_id: String,
+    merchant_id: MerchantId,
 }
 
 impl<'a> Admin<'a> {
@@ -170,7 +170,7 @@ async fn signed_in_member(app: &TestApp, email: &str, role: Role) -> (String, Br
 }
 
 /// Another merchant and its admin's ID.
-fn rival(app: &TestApp) -> (String, String) {
+fn rival(app: &TestApp) -> (MerchantId, String) {
     let merchant_id = keyward::db::merchants::create(
         &mut app.db.get().unwrap(),
         &keyward::domain::MerchantName::parse("Rival").unwrap(),

@@ -5,7 +5,7 @@
 use std::time::Duration as StdDuration;
 
 use keyward::db::memberships;
-use keyward::domain::Role;
+use keyward::domain::{KeyStatus, Role};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -204,7 +204,11 @@ async fn a_revoke_held_open_while_the_account_is_disabled_from_the_cli_revokes_n
     let (status, answer) = held.finish().await;
 
     assert_eq!(status, 403, "{answer}");
-    assert_eq!(developer.row(&key.id).status, "active", "the key still works");
+    assert_eq!(
+        developer.row(&key.id).status,
+        KeyStatus::Active,
+        "the key still works"
+    );
     assert!(!developer.events(&key.id).contains(&"revoked".to_owned()));
 }
 

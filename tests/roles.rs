@@ -2,7 +2,7 @@
 //! what it must, and a refused change changes nothing. Then the tenant wall: every
 //! lookup by ID into another merchant is not found.
 
-use keyward::domain::Role;
+use keyward::domain::{KeyId, Role};
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;
@@ -48,10 +48,15 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
         counter: std::cell::Cell::new(0),
     };
     let first_key = world.key(ActiveKey);
-    let event_a = keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &merchant_a, &first_key)
-        .unwrap()
-        .remove(0)
-        .id;
+    let event_a = keyward::db::key_events::for_key(
+        &mut app.db.get().unwrap(),
+        &merchant_a,
+        &KeyId::parse(&first_key).unwrap(),
+    )
+    .unwrap()
+    .remove(0)
+    .id
+    .to_string();
     let world = World { event_a, ..world };
     world.user("viewer@a.example", Some((&merchant_a, Role::Viewer)));
     world.user("developer@a.example", Some((&merchant_a, Role::Developer)));
@@ -182,10 +187,15 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
     let b_disabled = world.key(DisabledKey);
     let b_member = world.member(Role::Developer);
     let b_invitation = world.invitation();
-    let b_event = keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &merchant_b, &b_key)
-        .unwrap()
-        .remove(0)
-        .id;
+    let b_event = keyward::db::key_events::for_key(
+        &mut app.db.get().unwrap(),
+        &merchant_b,
+        &KeyId::parse(&b_key).unwrap(),
+    )
+    .unwrap()
+    .remove(0)
+    .id
+    .to_string();
     let before = world.snapshot();
     world.user("admin@a.example", Some((&merchant_a, Role::Admin)));
     world.user("developer@a.example", Some((&merchant_a, Role::Developer)));
@@ -256,7 +266,7 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
     let after = world.snapshot();
     let unchanged = |rows: &[String]| -> Vec<String> {
         rows.iter()
-            .filter(|row| !row.contains("@a.example") && !row.contains(&merchant_a))
+            .filter(|row| !row.contains("@a.example") && !row.contains(merchant_a.as_str()))
             .cloned()
             .collect()
     };

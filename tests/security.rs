@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::process::Stdio;
 
-use keyward::domain::Role;
+use keyward::domain::{KeyId, Role};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use crate::db_test;
@@ -45,7 +45,7 @@ fn change_fields(world: &World<'_>, n: u32) -> Vec<(&'static str, String)> {
         ("preset", "single-key".into()),
         ("email", format!("forged{n}@a.example")),
         ("role", "admin".into()),
-        ("merchant_id", world.merchant_a.clone()),
+        ("merchant_id", world.merchant_a.to_string()),
         ("current_password", routes::PASSWORD.into()),
         ("new_password", "a forged password 123".into()),
         ("confirm_password", "a forged password 123".into()),
@@ -77,11 +77,12 @@ impl<'a> Matrix<'a> {
         let event_a = keyward::db::key_events::for_key(
             &mut app.db.get().unwrap(),
             &world.merchant_a,
-            &keys[&Fixture::ActiveKey],
+            &KeyId::parse(&keys[&Fixture::ActiveKey]).unwrap(),
         )
         .unwrap()
         .remove(0)
-        .id;
+        .id
+        .to_string();
         let world = World { event_a, ..world };
         let member = world.member(Role::Developer);
         let invitation = world.invitation();

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use time::PrimitiveDateTime;
 
-use crate::db::DbError;
 use crate::db::keys::VerificationRow;
-use crate::domain::{KeyFacts, KeyStatus, Scopes};
+use crate::domain::{KeyDigest, KeyFacts, MerchantId, Scopes};
 
 /// How long an entry is trusted unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
@@ -29,7 +28,7 @@ pub struct CachedKey {
     /// Display name.
     pub name: String,
     /// Owning merchant.
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     /// Granted scopes.
     pub scopes: Scopes,
     /// Version number.
@@ -42,25 +41,23 @@ pub struct CachedKey {
 
 impl CachedKey {
     /// Reads what verification needs from a stored row.
-    pub fn from_row(row: VerificationRow) -> Result<Self, DbError> {
-        let status = KeyStatus::parse(&row.status)
-            .ok_or_else(|| DbError::Corrupt(format!("key status `{}`", row.status)))?;
-        Ok(Self {
+    pub fn from_row(row: VerificationRow) -> Self {
+        Self {
             facts: KeyFacts {
-                status,
+                status: row.status,
                 expires_at: row.expires_at,
                 grace_ends_at: row.grace_ends_at,
                 lifetime_days: row.lifetime_days.and_then(|days| u32::try_from(days).ok()),
             },
-            scopes: Scopes::from_stored(&row.scopes).map_err(|err| DbError::Corrupt(err.to_string()))?,
-            id: Arc::from(row.id),
+            scopes: row.scopes,
+            id: Arc::from(row.id.as_str()),
             name: row.name,
             merchant_id: row.merchant_id,
             version: row.version,
             rate_limit_per_minute: row
                 .rate_limit_per_minute
                 .and_then(|limit| u32::try_from(limit).ok()),
-        })
+        }
     }
 
     /// When the key stops working, if ever.
@@ -94,7 +91,7 @@ const WATCH_SILENCE: Duration = Duration::from_secs(1);
 
 /// Verified key states by digest.
 pub struct KeyCache {
-    entries: RwLock<HashMap<String, Entry>>,
+    entries: RwLock<HashMap<KeyDigest, Entry>>,
     generation: AtomicU64,
     ttl: Duration,
     /// Set once a change listener watches this cache (several instances on Postgres).
@@ -148,7 +145,7 @@ impl KeyCache {
     }
 
     /// Looks a digest up.
-    pub fn get(&self, digest: &str) -> Lookup {
+    pub fn get(&self, digest: &KeyDigest) -> Lookup {
         let generation = self.generation.load(Ordering::Acquire);
         if !self.trusted() {
             return Lookup::Miss(generation);
@@ -172,7 +169,7 @@ impl KeyCache {
 
     /// Remembers what the database said, unless a change cleared the cache since the
     /// read began (the read may then predate the change).
-    pub fn put(&self, digest: String, key: Option<Arc<CachedKey>>, generation: u64, read_at: Instant) {
+    pub fn put(&self, digest: KeyDigest, key: Option<Arc<CachedKey>>, generation: u64, read_at: Instant) {
         if self.ttl.is_zero() {
             return;
         }
@@ -225,59 +222,73 @@ impl crate::db::changes::OnChange for KeyCache {
 mod tests {
     use super::*;
 
+    /// A digest for the tests, told apart by its last character.
+    fn digest(last: &str) -> KeyDigest {
+        KeyDigest::try_from(format!("{last:0>64}")).unwrap()
+    }
+
     #[test]
     fn a_watched_cache_is_trusted_only_while_its_listener_is_heard() {
         use crate::db::changes::OnChange;
         let cache = KeyCache::new(Duration::from_secs(60));
         cache.watch();
-        cache.put("d".into(), None, 0, Instant::now());
-        assert!(matches!(cache.get("d"), Lookup::Hit(None)));
+        cache.put(digest("d"), None, 0, Instant::now());
+        assert!(matches!(cache.get(&digest("d")), Lookup::Hit(None)));
         std::thread::sleep(WATCH_SILENCE + Duration::from_millis(50));
-        assert!(matches!(cache.get("d"), Lookup::Miss(_)), "silent too long");
-        cache.put("e".into(), None, 0, Instant::now());
+        assert!(
+            matches!(cache.get(&digest("d")), Lookup::Miss(_)),
+            "silent too long"
+        );
+        cache.put(digest("e"), None, 0, Instant::now());
         cache.alive();
         assert!(
-            matches!(cache.get("e"), Lookup::Miss(_)),
+            matches!(cache.get(&digest("e")), Lookup::Miss(_)),
             "nothing is kept while silent"
         );
-        assert!(matches!(cache.get("d"), Lookup::Hit(None)), "heard again");
+        assert!(
+            matches!(cache.get(&digest("d")), Lookup::Hit(None)),
+            "heard again"
+        );
     }
 
     #[test]
     fn one_caller_refreshes_an_entry_near_its_end_while_the_others_hit() {
         let cache = KeyCache::new(Duration::from_millis(100));
-        cache.put("d".into(), None, 0, Instant::now());
-        assert!(matches!(cache.get("d"), Lookup::Hit(None)));
+        cache.put(digest("d"), None, 0, Instant::now());
+        assert!(matches!(cache.get(&digest("d")), Lookup::Hit(None)));
         std::thread::sleep(Duration::from_millis(85));
-        assert!(matches!(cache.get("d"), Lookup::Refresh(0)));
+        assert!(matches!(cache.get(&digest("d")), Lookup::Refresh(0)));
         assert!(
-            matches!(cache.get("d"), Lookup::Hit(None)),
+            matches!(cache.get(&digest("d")), Lookup::Hit(None)),
             "only one refresh at a time"
         );
         std::thread::sleep(Duration::from_millis(20));
-        assert!(matches!(cache.get("d"), Lookup::Miss(0)), "expired all the same");
+        assert!(
+            matches!(cache.get(&digest("d")), Lookup::Miss(0)),
+            "expired all the same"
+        );
     }
 
     #[test]
     fn a_zero_lifetime_caches_nothing() {
         let cache = KeyCache::new(Duration::ZERO);
-        cache.put("d".into(), None, 0, Instant::now());
-        assert!(matches!(cache.get("d"), Lookup::Miss(_)));
+        cache.put(digest("d"), None, 0, Instant::now());
+        assert!(matches!(cache.get(&digest("d")), Lookup::Miss(_)));
     }
 
     #[test]
     fn a_read_that_began_before_a_clear_is_not_cached() {
         let cache = KeyCache::default();
-        let Lookup::Miss(generation) = cache.get("d") else {
+        let Lookup::Miss(generation) = cache.get(&digest("d")) else {
             panic!("empty cache hit")
         };
         cache.clear();
-        cache.put("d".into(), None, generation, Instant::now());
-        assert!(matches!(cache.get("d"), Lookup::Miss(_)));
-        let Lookup::Miss(generation) = cache.get("d") else {
+        cache.put(digest("d"), None, generation, Instant::now());
+        assert!(matches!(cache.get(&digest("d")), Lookup::Miss(_)));
+        let Lookup::Miss(generation) = cache.get(&digest("d")) else {
             panic!()
         };
-        cache.put("d".into(), None, generation, Instant::now());
-        assert!(matches!(cache.get("d"), Lookup::Hit(None)));
+        cache.put(digest("d"), None, generation, Instant::now());
+        assert!(matches!(cache.get(&digest("d")), Lookup::Hit(None)));
     }
 }

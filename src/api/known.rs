@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::db::{Db, DbError, keys};
+use crate::domain::KeyDigest;
 
 /// The least time between two reads of new keys: what bounds the database work of
 /// every flood this instance screens, whatever the number of addresses.
@@ -69,8 +70,8 @@ fn fingerprint(digest: &str) -> u64 {
 impl KnownDigests {
     /// False only when no key with this digest was stored before this call began;
     /// waits up to [`READ_INTERVAL`] plus one read for keys stored since the last read.
-    pub async fn may_exist(&self, db: &Db, digest: &str) -> Result<bool, DbError> {
-        let wanted = fingerprint(digest);
+    pub async fn may_exist(&self, db: &Db, digest: &KeyDigest) -> Result<bool, DbError> {
+        let wanted = fingerprint(digest.as_str());
         if self.contains(wanted) {
             return Ok(true);
         }

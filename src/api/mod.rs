@@ -110,7 +110,7 @@ pub async fn whoami(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<H
     let body = WhoAmI {
         key_id: &key.id,
         name: &key.name,
-        merchant_id: &key.merchant_id,
+        merchant_id: key.merchant_id.as_str(),
         scopes: key.scopes.names(),
         version: key.version,
         expires_at: key.expires_at().map(|at| {

@@ -16,7 +16,7 @@ use super::limits::{KeyRateLimiter, UnknownKeyBudget};
 use crate::clock::Clock;
 use crate::config::DatabaseUrl;
 use crate::db::{Db, DbError, keys};
-use crate::domain::{ApiKey, KeyPepper, KeyStatus, Scope};
+use crate::domain::{ApiKey, KeyDigest, KeyPepper, KeyStatus, Scope};
 use crate::usage::UsageRecorder;
 
 /// The header that may name the merchant a request is for.
@@ -138,7 +138,7 @@ impl Verifier {
 
     /// The key with this digest, from the cache or the database; `None` for a digest
     /// no key has.
-    async fn lookup(&self, digest: String, client: IpAddr) -> Result<Option<Arc<CachedKey>>, ApiError> {
+    async fn lookup(&self, digest: KeyDigest, client: IpAddr) -> Result<Option<Arc<CachedKey>>, ApiError> {
         let generation = match self.cache.get(&digest) {
             Lookup::Hit(key) => return Ok(key),
             Lookup::Miss(generation) | Lookup::Refresh(generation) => generation,
@@ -179,9 +179,7 @@ impl Verifier {
         if budgeted && row.is_some() {
             self.unknown.give_back(client);
         }
-        let key = row
-            .map(|row| CachedKey::from_row(row).map(Arc::new))
-            .transpose()?;
+        let key = row.map(|row| Arc::new(CachedKey::from_row(row)));
         self.cache.put(digest, key.clone(), generation, read_at);
         Ok(key)
     }

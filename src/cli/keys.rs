@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Secret};
 use crate::db::keys::{self as db_keys, KeyRow};
 use crate::db::{DbConnection, key_policies, merchants};
-use crate::domain::{Actor, GracePeriod, KeyPepper, KeyStatus};
+use crate::domain::{Actor, GracePeriod, KeyId, KeyPepper, KeyStatus};
 use crate::service::keys::{self, GenerateRequest};
 
 #[derive(Debug, Subcommand)]
@@ -66,14 +66,14 @@ fn merchant_named(conn: &mut DbConnection, raw: &str) -> Result<merchants::Merch
         .ok_or_else(|| CliError::Refused(format!("no merchant has the name or ID \"{raw}\"")))
 }
 
+/// The key the command line names; a malformed ID is refused like an unknown one.
 fn key_by_id(conn: &mut DbConnection, key_id: &str) -> Result<KeyRow, CliError> {
-    let found = if uuid::Uuid::parse_str(key_id).is_ok() {
-        db_keys::find_any(conn, key_id)?
-    } else {
-        None
+    let found = match KeyId::parse(key_id) {
+        Ok(id) => db_keys::find_any(conn, &id)?,
+        Err(_) => None,
     };
     found
-        .filter(|row| row.status != KeyStatus::Deleted.as_str())
+        .filter(|row| row.status != KeyStatus::Deleted)
         .ok_or_else(|| CliError::Refused(format!("no key has the ID \"{key_id}\"")))
 }
 
@@ -125,7 +125,7 @@ pub(crate) fn key_command(
                 "ID", "KEY", "NAME", "STATUS", "VERSION", "CREATED"
             );
             for row in db_keys::list(conn, &merchant.id)? {
-                let status = row.facts()?.display_status(now);
+                let status = row.facts().display_status(now);
                 let name: String = row.name.chars().take(24).collect();
                 println!(
                     "{:<36}  {:<18}  {:<24}  {:<8}  {:>7}  {:<17}  {}",

@@ -10,6 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::{ConnectError, DbConnection, DbError};
+use crate::domain::MerchantId;
 
 /// The channel every instance listens on.
 pub const CHANNEL: &str = "keyward_changes";
@@ -35,11 +36,11 @@ const TIMEOUTS: &str = "connect_timeout=5&keepalives=1&keepalives_idle=5&keepali
 /// Tells every instance that something of `merchant_id` changed, when the current
 /// transaction commits. One notification per merchant and transaction: Postgres folds
 /// identical ones.
-pub fn notify(conn: &mut DbConnection, merchant_id: &str) -> Result<(), DbError> {
+pub fn notify(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<(), DbError> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query("SELECT pg_notify($1, $2)")
             .bind::<diesel::sql_types::Text, _>(CHANNEL)
-            .bind::<diesel::sql_types::Text, _>(merchant_id)
+            .bind::<diesel::sql_types::Text, _>(merchant_id.as_str())
             .execute(pg)?;
     }
     Ok(())

@@ -75,6 +75,12 @@ impl From<diesel::result::Error> for DbError {
     }
 }
 
+impl From<crate::domain::MalformedId> for DbError {
+    fn from(err: crate::domain::MalformedId) -> Self {
+        DbError::Corrupt(err.to_string())
+    }
+}
+
 impl DbError {
     /// True for failures that say nothing about the request and may pass by themselves
     /// (the database out of reach, saturated, locked, full or read-only): the answer is

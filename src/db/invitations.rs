@@ -5,15 +5,15 @@ use time::PrimitiveDateTime;
 
 use super::schema::{invitations, merchants};
 use super::{DbConnection, DbError};
-use crate::domain::{Email, Role};
+use crate::domain::{Email, InvitationId, MerchantId, Role};
 
 /// An invitation as stored, with its merchant's name.
 #[derive(Debug, Clone)]
 pub struct Invitation {
-    /// UUID.
-    pub id: String,
+    /// The invitation.
+    pub id: InvitationId,
     /// The merchant it invites to.
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     /// The merchant's name.
     pub merchant_name: String,
     /// The invited email, lower-cased like accounts' emails.
@@ -59,8 +59,8 @@ impl TryFrom<InvitationRow> for Invitation {
                 .role
                 .parse()
                 .map_err(|err: crate::domain::UnknownRole| DbError::Corrupt(err.to_string()))?,
-            id: row.id,
-            merchant_id: row.merchant_id,
+            id: InvitationId::try_from(row.id)?,
+            merchant_id: MerchantId::try_from(row.merchant_id)?,
             merchant_name: row.merchant_name,
             email: row.email,
             invited_by: row.invited_by,
@@ -78,7 +78,7 @@ fn load(rows: Vec<InvitationRow>) -> Result<Vec<Invitation>, DbError> {
 #[derive(Debug)]
 pub struct NewInvitation<'a> {
     /// The merchant it invites to.
-    pub merchant_id: &'a str,
+    pub merchant_id: &'a MerchantId,
     /// The invited email.
     pub email: &'a Email,
     /// The role it gives.
@@ -100,7 +100,7 @@ pub fn insert(
     diesel::insert_into(invitations::table)
         .values((
             invitations::id.eq(&id),
-            invitations::merchant_id.eq(new.merchant_id),
+            invitations::merchant_id.eq(new.merchant_id.as_str()),
             invitations::email.eq(new.email.as_str()),
             invitations::role.eq(new.role.as_str()),
             invitations::invited_by.eq(new.invited_by),
@@ -125,12 +125,12 @@ pub fn find(conn: &mut DbConnection, invitation_id: &str) -> Result<Option<Invit
 /// The merchant's invitation to `email`, expired or not.
 pub fn of_merchant_for(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     email: &Email,
 ) -> Result<Option<Invitation>, DbError> {
     let row: Option<InvitationRow> = invitations::table
         .inner_join(merchants::table)
-        .filter(invitations::merchant_id.eq(merchant_id))
+        .filter(invitations::merchant_id.eq(merchant_id.as_str()))
         .filter(invitations::email.eq(email.as_str()))
         .select(InvitationRow::as_select())
         .first(conn)
@@ -139,11 +139,11 @@ pub fn of_merchant_for(
 }
 
 /// Every invitation the merchant sent that is still there (pending or expired), by email.
-pub fn of_merchant(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<Invitation>, DbError> {
+pub fn of_merchant(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Vec<Invitation>, DbError> {
     load(
         invitations::table
             .inner_join(merchants::table)
-            .filter(invitations::merchant_id.eq(merchant_id))
+            .filter(invitations::merchant_id.eq(merchant_id.as_str()))
             .select(InvitationRow::as_select())
             .order(invitations::email.asc())
             .load(conn)?,

@@ -5,7 +5,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::key_events;
 use super::{DbConnection, DbError};
-use crate::domain::Actor;
+use crate::domain::{Actor, EventId, KeyId, MerchantId, UserId};
 
 /// Defines `EventType` with its stored text and the phrase history shows for it.
 macro_rules! event_types {
@@ -135,10 +135,12 @@ impl std::str::FromStr for EventType {
 /// One history event as stored.
 #[derive(Debug, Clone, Queryable)]
 pub struct EventRow {
-    /// UUID.
-    pub id: String,
+    /// The event.
+    #[diesel(deserialize_as = String)]
+    pub id: EventId,
     /// The merchant.
-    pub merchant_id: String,
+    #[diesel(deserialize_as = String)]
+    pub merchant_id: MerchantId,
     /// The key, for key events.
     pub key_id: Option<String>,
     /// What happened.
@@ -163,8 +165,8 @@ pub struct EventRow {
 /// can alter verification also tells the other instances, when the transaction commits.
 pub fn record(
     conn: &mut DbConnection,
-    merchant_id: &str,
-    key_id: Option<&str>,
+    merchant_id: &MerchantId,
+    key_id: Option<&KeyId>,
     event: EventType,
     actor: &Actor,
     details: &serde_json::Value,
@@ -175,8 +177,8 @@ pub fn record(
             // Time-ordered IDs keep the events of one transaction (same time) in the
             // order they were recorded.
             key_events::id.eq(uuid::Uuid::now_v7().to_string()),
-            key_events::merchant_id.eq(merchant_id),
-            key_events::key_id.eq(key_id),
+            key_events::merchant_id.eq(merchant_id.as_str()),
+            key_events::key_id.eq(key_id.map(KeyId::as_str)),
             key_events::event_type.eq(event.as_str()),
             key_events::actor_type.eq(actor.kind.as_str()),
             key_events::actor_id.eq(actor.id.as_deref()),
@@ -194,10 +196,14 @@ pub fn record(
 }
 
 /// A key's events, oldest first.
-pub fn for_key(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Result<Vec<EventRow>, DbError> {
+pub fn for_key(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    key_id: &KeyId,
+) -> Result<Vec<EventRow>, DbError> {
     Ok(key_events::table
-        .filter(key_events::merchant_id.eq(merchant_id))
-        .filter(key_events::key_id.eq(key_id))
+        .filter(key_events::merchant_id.eq(merchant_id.as_str()))
+        .filter(key_events::key_id.eq(key_id.as_str()))
         .order((key_events::created_at.asc(), key_events::id.asc()))
         .load(conn)?)
 }
@@ -207,8 +213,8 @@ pub fn for_key(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Resu
 /// neither is known (nothing to record it on).
 pub fn record_refusal(
     conn: &mut DbConnection,
-    viewed_merchant: Option<&str>,
-    key_id: Option<&str>,
+    viewed_merchant: Option<&MerchantId>,
+    key_id: Option<&KeyId>,
     actor: &Actor,
     details: &serde_json::Value,
     now: PrimitiveDateTime,
@@ -218,7 +224,7 @@ pub fn record_refusal(
         None => None,
     };
     let (merchant_id, key_id) = match (&key_owner, viewed_merchant) {
-        (Some((merchant, key_id)), _) => (merchant.as_str(), Some(*key_id)),
+        (Some((merchant, key_id)), _) => (merchant, Some(*key_id)),
         (None, Some(merchant)) => (merchant, None),
         (None, None) => return Ok(false),
     };
@@ -238,7 +244,7 @@ pub fn record_refusal(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Events of this key only.
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     /// Events by this actor only.
     pub actor: Option<ActorFilter>,
     /// Events of this type only.
@@ -253,22 +259,22 @@ pub struct AuditFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActorFilter {
     /// A user or support engineer, by ID.
-    User(String),
+    User(UserId),
     /// The command line or Keyward itself, which have no ID.
     Kind(crate::domain::ActorKind),
 }
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
-fn filtered<'a>(merchant_id: &'a str, filter: &'a AuditFilter) -> key_events::BoxedQuery<'a, Backend> {
+fn filtered<'a>(merchant_id: &'a MerchantId, filter: &'a AuditFilter) -> key_events::BoxedQuery<'a, Backend> {
     let mut query = key_events::table
-        .filter(key_events::merchant_id.eq(merchant_id))
+        .filter(key_events::merchant_id.eq(merchant_id.as_str()))
         .into_boxed();
     if let Some(key_id) = &filter.key_id {
-        query = query.filter(key_events::key_id.eq(key_id));
+        query = query.filter(key_events::key_id.eq(key_id.as_str()));
     }
     match &filter.actor {
-        Some(ActorFilter::User(id)) => query = query.filter(key_events::actor_id.eq(id)),
+        Some(ActorFilter::User(id)) => query = query.filter(key_events::actor_id.eq(id.as_str())),
         Some(ActorFilter::Kind(kind)) => query = query.filter(key_events::actor_type.eq(kind.as_str())),
         None => {}
     }
@@ -287,7 +293,7 @@ fn filtered<'a>(merchant_id: &'a str, filter: &'a AuditFilter) -> key_events::Bo
 /// One page of a merchant's events matching `filter`, newest first.
 pub fn page(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     filter: &AuditFilter,
     offset: i64,
     limit: i64,
@@ -300,17 +306,21 @@ pub fn page(
 }
 
 /// How many of a merchant's events match `filter`.
-pub fn count(conn: &mut DbConnection, merchant_id: &str, filter: &AuditFilter) -> Result<i64, DbError> {
+pub fn count(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    filter: &AuditFilter,
+) -> Result<i64, DbError> {
     Ok(filtered(merchant_id, filter).count().get_result(conn)?)
 }
 
 /// Everyone who has acted in this merchant, as (kind, ID, name), by name.
 pub fn actors(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
 ) -> Result<Vec<(String, Option<String>, String)>, DbError> {
     Ok(key_events::table
-        .filter(key_events::merchant_id.eq(merchant_id))
+        .filter(key_events::merchant_id.eq(merchant_id.as_str()))
         .select((
             key_events::actor_type,
             key_events::actor_id,
@@ -322,9 +332,13 @@ pub fn actors(
 }
 
 /// One event of this merchant by ID; another merchant's event is not found.
-pub fn find(conn: &mut DbConnection, merchant_id: &str, event_id: &str) -> Result<Option<EventRow>, DbError> {
+pub fn find(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    event_id: &str,
+) -> Result<Option<EventRow>, DbError> {
     Ok(key_events::table
-        .filter(key_events::merchant_id.eq(merchant_id))
+        .filter(key_events::merchant_id.eq(merchant_id.as_str()))
         .filter(key_events::id.eq(event_id))
         .get_result(conn)
         .optional()?)

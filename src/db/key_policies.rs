@@ -5,12 +5,12 @@ use time::PrimitiveDateTime;
 
 use super::schema::key_policies;
 use super::{DbConnection, DbError};
-use crate::domain::{GracePeriod, KeyPolicy};
+use crate::domain::{GracePeriod, KeyPolicy, MerchantId};
 
 type Row = (i32, String, bool, bool, bool, bool, Option<i32>);
 
 /// The merchant's policy, or the default when it never changed it.
-pub fn get(conn: &mut DbConnection, merchant_id: &str) -> Result<KeyPolicy, DbError> {
+pub fn get(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<KeyPolicy, DbError> {
     let row: Option<Row> = key_policies::table
         .select((
             key_policies::max_active_keys,
@@ -21,7 +21,7 @@ pub fn get(conn: &mut DbConnection, merchant_id: &str) -> Result<KeyPolicy, DbEr
             key_policies::scopes_editable,
             key_policies::max_lifetime_days,
         ))
-        .find(merchant_id)
+        .find(merchant_id.as_str())
         .first(conn)
         .optional()?;
     let Some((
@@ -54,7 +54,7 @@ pub fn get(conn: &mut DbConnection, merchant_id: &str) -> Result<KeyPolicy, DbEr
 /// existing row and the write cannot race.
 pub fn put(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     policy: &KeyPolicy,
     now: PrimitiveDateTime,
     by: &str,
@@ -75,12 +75,12 @@ pub fn put(
         key_policies::updated_by.eq(by),
     );
     // The combined backend has no upsert: update, and insert when there was no row.
-    let updated = diesel::update(key_policies::table.find(merchant_id))
+    let updated = diesel::update(key_policies::table.find(merchant_id.as_str()))
         .set(values)
         .execute(conn)?;
     if updated == 0 {
         diesel::insert_into(key_policies::table)
-            .values((key_policies::merchant_id.eq(merchant_id), values))
+            .values((key_policies::merchant_id.eq(merchant_id.as_str()), values))
             .execute(conn)?;
     }
     Ok(())

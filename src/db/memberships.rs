@@ -5,13 +5,13 @@ use time::PrimitiveDateTime;
 
 use super::schema::{memberships, merchants, users};
 use super::{DbConnection, DbError};
-use crate::domain::{Permission, Role};
+use crate::domain::{MerchantId, Permission, Role, UserId};
 
 /// One of a user's merchants, with the user's role there.
 #[derive(Debug, Clone)]
 pub struct MerchantAccess {
     /// The merchant's ID.
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     /// The merchant's name.
     pub merchant_name: String,
     /// The user's role in it.
@@ -33,7 +33,7 @@ pub fn for_user(conn: &mut DbConnection, user_id: &str) -> Result<Vec<MerchantAc
                 .parse()
                 .map_err(|err: crate::domain::UnknownRole| DbError::Corrupt(err.to_string()))?;
             Ok(MerchantAccess {
-                merchant_id,
+                merchant_id: MerchantId::try_from(merchant_id)?,
                 merchant_name,
                 role,
             })
@@ -45,14 +45,14 @@ pub fn for_user(conn: &mut DbConnection, user_id: &str) -> Result<Vec<MerchantAc
 pub fn add(
     conn: &mut DbConnection,
     user_id: &str,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     role: Role,
     now: time::PrimitiveDateTime,
 ) -> Result<(), DbError> {
     diesel::insert_into(memberships::table)
         .values((
             memberships::user_id.eq(user_id),
-            memberships::merchant_id.eq(merchant_id),
+            memberships::merchant_id.eq(merchant_id.as_str()),
             memberships::role.eq(role.as_str()),
             memberships::created_at.eq(now),
         ))
@@ -64,8 +64,8 @@ pub fn add(
 
 /// Removes a user from a merchant; their sessions there end on their next request.
 /// Returns false when there was no such membership.
-pub fn remove(conn: &mut DbConnection, user_id: &str, merchant_id: &str) -> Result<bool, DbError> {
-    let removed = diesel::delete(memberships::table.find((user_id, merchant_id))).execute(conn)?;
+pub fn remove(conn: &mut DbConnection, user_id: &str, merchant_id: &MerchantId) -> Result<bool, DbError> {
+    let removed = diesel::delete(memberships::table.find((user_id, merchant_id.as_str()))).execute(conn)?;
     Ok(removed == 1)
 }
 
@@ -73,7 +73,7 @@ pub fn remove(conn: &mut DbConnection, user_id: &str, merchant_id: &str) -> Resu
 #[derive(Debug, Clone)]
 pub struct Member {
     /// The user's ID.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Sign-in email.
     pub email: String,
     /// Display name.
@@ -170,7 +170,7 @@ impl TryFrom<MemberRow> for Member {
                 .role
                 .parse()
                 .map_err(|err: crate::domain::UnknownRole| DbError::Corrupt(err.to_string()))?,
-            user_id: row.user_id,
+            user_id: UserId::try_from(row.user_id)?,
             email: row.email,
             name: row.name,
             disabled_at: row.disabled_at,
@@ -182,10 +182,10 @@ impl TryFrom<MemberRow> for Member {
 }
 
 /// Every member of the merchant, disabled ones included, by name then email.
-pub fn members(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<Member>, DbError> {
+pub fn members(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Vec<Member>, DbError> {
     let rows: Vec<MemberRow> = memberships::table
         .inner_join(users::table)
-        .filter(memberships::merchant_id.eq(merchant_id))
+        .filter(memberships::merchant_id.eq(merchant_id.as_str()))
         .select(MemberRow::as_select())
         .order((users::name.asc(), users::email.asc()))
         .load(conn)?;
@@ -193,10 +193,14 @@ pub fn members(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<Member>
 }
 
 /// One member of the merchant; a member of another merchant is not found.
-pub fn member(conn: &mut DbConnection, merchant_id: &str, user_id: &str) -> Result<Option<Member>, DbError> {
+pub fn member(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    user_id: &str,
+) -> Result<Option<Member>, DbError> {
     let row: Option<MemberRow> = memberships::table
         .inner_join(users::table)
-        .filter(memberships::merchant_id.eq(merchant_id))
+        .filter(memberships::merchant_id.eq(merchant_id.as_str()))
         .filter(memberships::user_id.eq(user_id))
         .select(MemberRow::as_select())
         .first(conn)
@@ -205,10 +209,10 @@ pub fn member(conn: &mut DbConnection, merchant_id: &str, user_id: &str) -> Resu
 }
 
 /// How many admins can act as one now: role admin, membership and account enabled.
-pub fn count_active_admins(conn: &mut DbConnection, merchant_id: &str) -> Result<i64, DbError> {
+pub fn count_active_admins(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<i64, DbError> {
     Ok(memberships::table
         .inner_join(users::table)
-        .filter(memberships::merchant_id.eq(merchant_id))
+        .filter(memberships::merchant_id.eq(merchant_id.as_str()))
         .filter(memberships::role.eq(Role::Admin.as_str()))
         .filter(memberships::disabled_at.is_null())
         .filter(users::disabled_at.is_null())
@@ -220,10 +224,10 @@ pub fn count_active_admins(conn: &mut DbConnection, merchant_id: &str) -> Result
 pub fn set_role(
     conn: &mut DbConnection,
     user_id: &str,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     role: Role,
 ) -> Result<(), DbError> {
-    diesel::update(memberships::table.find((user_id, merchant_id)))
+    diesel::update(memberships::table.find((user_id, merchant_id.as_str())))
         .set(memberships::role.eq(role.as_str()))
         .execute(conn)?;
     Ok(())
@@ -233,10 +237,10 @@ pub fn set_role(
 pub fn set_disabled(
     conn: &mut DbConnection,
     user_id: &str,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     disabled_at: Option<PrimitiveDateTime>,
 ) -> Result<(), DbError> {
-    diesel::update(memberships::table.find((user_id, merchant_id)))
+    diesel::update(memberships::table.find((user_id, merchant_id.as_str())))
         .set(memberships::disabled_at.eq(disabled_at))
         .execute(conn)?;
     Ok(())

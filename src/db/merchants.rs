@@ -5,7 +5,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::merchants;
 use super::{DbConnection, DbError};
-use crate::domain::MerchantName;
+use crate::domain::{MerchantId, MerchantName};
 
 diesel::define_sql_function!(
     /// SQL `lower()`, for case-insensitive name matches.
@@ -16,7 +16,8 @@ diesel::define_sql_function!(
 #[diesel(table_name = merchants)]
 pub struct Merchant {
     /// UUID.
-    pub id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: MerchantId,
     /// Display name, unique regardless of case.
     pub name: String,
     /// When it was created (UTC).
@@ -30,13 +31,13 @@ pub fn create(
     now: PrimitiveDateTime,
 ) -> Result<Merchant, DbError> {
     let merchant = Merchant {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: MerchantId::generate(),
         name: name.as_str().to_owned(),
         created_at: now,
     };
     diesel::insert_into(merchants::table)
         .values((
-            merchants::id.eq(&merchant.id),
+            merchants::id.eq(merchant.id.as_str()),
             merchants::name.eq(&merchant.name),
             merchants::created_at.eq(merchant.created_at),
         ))
@@ -68,10 +69,10 @@ pub fn find_by_name(conn: &mut DbConnection, name: &MerchantName) -> Result<Opti
 }
 
 /// Finds a merchant by ID.
-pub fn find(conn: &mut DbConnection, merchant_id: &str) -> Result<Option<Merchant>, DbError> {
+pub fn find(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Option<Merchant>, DbError> {
     Ok(merchants::table
         .select(Merchant::as_select())
-        .find(merchant_id)
+        .find(merchant_id.as_str())
         .get_result(conn)
         .optional()?)
 }

@@ -10,7 +10,7 @@ use time::PrimitiveDateTime;
 use super::key_events::{self, EventType};
 use super::schema::{api_keys, key_usage_hourly};
 use super::{DbConnection, DbError};
-use crate::domain::Actor;
+use crate::domain::{Actor, KeyId, MerchantId};
 
 /// Rows per statement; a flush with more keys than this takes several.
 const BATCH: usize = 500;
@@ -173,8 +173,8 @@ pub fn record_first_uses(conn: &mut DbConnection, firsts: &[LastUse]) -> Result<
                 let actor = Actor::system().from_address(first.from.clone());
                 key_events::record(
                     conn,
-                    merchant_id,
-                    Some(&first.key_id),
+                    &MerchantId::parse(merchant_id)?,
+                    Some(&KeyId::parse(&first.key_id)?),
                     EventType::FirstUsed,
                     &actor,
                     &serde_json::json!({}),

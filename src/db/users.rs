@@ -6,7 +6,7 @@ use time::PrimitiveDateTime;
 use super::memberships;
 use super::schema::{sessions, users};
 use super::{DbConnection, DbError, write_transaction};
-use crate::domain::{Email, PasswordHash, PersonName, Role};
+use crate::domain::{Email, MerchantId, PasswordHash, PersonName, Role};
 
 /// A user as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -45,7 +45,7 @@ pub enum Access<'a> {
     /// A member of one merchant with a role.
     Member {
         /// The merchant's ID.
-        merchant_id: &'a str,
+        merchant_id: &'a MerchantId,
         /// The role there.
         role: Role,
     },

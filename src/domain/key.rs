@@ -110,11 +110,42 @@ impl ApiKey {
         format!("{KEY_PREFIX}{}…{}", &secret[..4], &secret[SECRET_CHARS - 4..])
     }
 
-    /// The stored digest: HMAC-SHA256 with the server's pepper, as hex.
-    pub fn digest(&self, pepper: &KeyPepper) -> String {
+    /// The stored digest: HMAC-SHA256 with the server's pepper.
+    pub fn digest(&self, pepper: &KeyPepper) -> KeyDigest {
         let mut mac = Hmac::<Sha256>::new_from_slice(&pepper.0).expect("HMAC takes any key length");
         mac.update(self.0.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        KeyDigest(hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// What is stored of a key instead of the key: its peppered HMAC-SHA256, as 64
+/// lower-case hex characters. Only [`ApiKey::digest`] makes one from a key; a stored
+/// one is checked for its form when read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyDigest(String);
+
+/// A stored digest that is not 64 lower-case hex characters.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("a stored key digest is not 64 lower-case hex characters")]
+pub struct MalformedDigest;
+
+impl KeyDigest {
+    /// The hex text, as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for KeyDigest {
+    type Error = MalformedDigest;
+
+    fn try_from(raw: String) -> Result<Self, MalformedDigest> {
+        let well_formed = raw.len() == 64 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if well_formed {
+            Ok(Self(raw))
+        } else {
+            Err(MalformedDigest)
+        }
     }
 }
 
@@ -217,7 +248,7 @@ mod tests {
     fn digests_depend_on_the_pepper() {
         let key = ApiKey::generate();
         let a = key.digest(&KeyPepper::new([1; 64]));
-        assert_eq!(a.len(), 64);
+        assert_eq!(a.as_str().len(), 64);
         assert_eq!(a, key.digest(&KeyPepper::new([1; 64])));
         assert_ne!(a, key.digest(&KeyPepper::new([2; 64])));
     }

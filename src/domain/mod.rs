@@ -5,6 +5,7 @@ mod actions;
 mod actor;
 mod email;
 mod grace;
+mod ids;
 mod key;
 mod lifecycle;
 mod names;
@@ -22,7 +23,8 @@ pub use actions::{AllowedActions, KeySurroundings, allowed_actions};
 pub use actor::{Actor, ActorKind};
 pub use email::Email;
 pub use grace::GracePeriod;
-pub use key::{ApiKey, KEY_PREFIX, KeyFormatError, KeyPepper};
+pub use ids::{EventId, InvitationId, KeyId, MalformedId, MerchantId, UserId};
+pub use key::{ApiKey, KEY_PREFIX, KeyDigest, KeyFormatError, KeyPepper, MalformedDigest};
 pub use lifecycle::{
     DisplayStatus, Expiry, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES, Refusal,
     check_delete, check_disable, check_edit, check_enable, check_limit, check_renew, check_revoke,

@@ -85,6 +85,15 @@ impl fmt::Display for Scope {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scopes(Vec<Scope>);
 
+/// Stored scopes, read back: the same check as typed ones.
+impl TryFrom<String> for Scopes {
+    type Error = ValidationError;
+
+    fn try_from(stored: String) -> Result<Self, ValidationError> {
+        Self::from_stored(&stored)
+    }
+}
+
 impl Scopes {
     /// Parses scope names as submitted; an unknown name is refused.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, ValidationError> {

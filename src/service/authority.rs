@@ -5,7 +5,7 @@
 //! transaction, before it writes anything.
 
 use crate::db::{DbConnection, DbError, keys, memberships};
-use crate::domain::{Actor, ActorKind, Permission};
+use crate::domain::{Actor, ActorKind, MerchantId, Permission};
 
 /// Why a change was not allowed to start. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum Denied {
 /// against.
 pub fn lock_for(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     actor: &Actor,
     permission: Permission,
 ) -> Result<(), Denied> {

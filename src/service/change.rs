@@ -8,13 +8,13 @@ use time::PrimitiveDateTime;
 use super::authority::{self, Denied};
 use crate::db::key_events::{self, EventType};
 use crate::db::{DbConnection, DbError};
-use crate::domain::{Actor, Permission};
+use crate::domain::{Actor, KeyId, MerchantId, Permission};
 
 /// Who changes what in which merchant, and when.
 #[derive(Debug, Clone, Copy)]
 pub struct Change<'a> {
     /// The merchant the change is made in.
-    pub merchant_id: &'a str,
+    pub merchant_id: &'a MerchantId,
     /// Who makes it.
     pub actor: &'a Actor,
     /// When.
@@ -27,7 +27,7 @@ impl<'a> Change<'a> {
     /// change's transaction.
     pub fn begin(
         conn: &mut DbConnection,
-        merchant_id: &'a str,
+        merchant_id: &'a MerchantId,
         actor: &'a Actor,
         permission: Permission,
         now: PrimitiveDateTime,
@@ -44,7 +44,7 @@ impl<'a> Change<'a> {
     pub fn record(
         &self,
         conn: &mut DbConnection,
-        key_id: Option<&str>,
+        key_id: Option<&KeyId>,
         event: EventType,
         details: &Value,
     ) -> Result<(), DbError> {

@@ -16,7 +16,7 @@ use crate::db::invitations::{self, Invitation, NewInvitation};
 use crate::db::key_events::{self, EventType};
 use crate::db::users::{self, Access, NewUser};
 use crate::db::{DbConnection, DbError, keys, memberships, write_transaction};
-use crate::domain::{Actor, Email, PasswordHash, Permission, PersonName, Role};
+use crate::domain::{Actor, Email, InvitationId, MerchantId, PasswordHash, Permission, PersonName, Role};
 
 /// How long an invitation can be accepted.
 pub const LIFETIME: Duration = Duration::days(7);
@@ -81,7 +81,7 @@ fn invitation_json(invitation_id: &str, email: &str) -> serde_json::Value {
 /// one is replaced.
 pub fn invite(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     email: &Email,
     role: Role,
     new_account: NewAccount,
@@ -160,12 +160,9 @@ fn create_account(
 /// active, non-support account `user_id`; anyone else's is not found.
 fn load_for_invitee(
     conn: &mut DbConnection,
-    invitation_id: &str,
+    invitation_id: &InvitationId,
     user_id: &str,
 ) -> Result<(Invitation, users::User), InvitationError> {
-    if uuid::Uuid::parse_str(invitation_id).is_err() {
-        return Err(InvitationError::NotFound);
-    }
     let merchant_id = invitations::find(conn, invitation_id)?
         .ok_or(InvitationError::NotFound)?
         .merchant_id;
@@ -182,7 +179,7 @@ fn load_for_invitee(
 /// merchant with the invitation's role.
 pub fn accept(
     conn: &mut DbConnection,
-    invitation_id: &str,
+    invitation_id: &InvitationId,
     user_id: &str,
     actor: &Actor,
     now: PrimitiveDateTime,
@@ -192,7 +189,7 @@ pub fn accept(
         if invitation.is_expired(now) {
             return Err(InvitationError::Expired(invitation.merchant_name));
         }
-        let merchant_id = invitation.merchant_id.as_str();
+        let merchant_id = &invitation.merchant_id;
         if memberships::member(conn, merchant_id, &user.id)?.is_some() {
             return Err(InvitationError::AlreadyJoined(invitation.merchant_name));
         }
@@ -222,7 +219,7 @@ pub fn accept(
 /// nothing more of an account that did not join.
 pub fn decline(
     conn: &mut DbConnection,
-    invitation_id: &str,
+    invitation_id: &InvitationId,
     user_id: &str,
     now: PrimitiveDateTime,
 ) -> Result<Invitation, InvitationError> {
@@ -250,18 +247,15 @@ pub fn decline(
 /// merchant's is not found.
 pub fn cancel(
     conn: &mut DbConnection,
-    merchant_id: &str,
-    invitation_id: &str,
+    merchant_id: &MerchantId,
+    invitation_id: &InvitationId,
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<Invitation, InvitationError> {
-    if uuid::Uuid::parse_str(invitation_id).is_err() {
-        return Err(InvitationError::NotFound);
-    }
     write_transaction(conn, |conn| {
         authority::lock_for(conn, merchant_id, actor, Permission::Admin)?;
         let invitation = invitations::find(conn, invitation_id)?
-            .filter(|invitation| invitation.merchant_id == merchant_id)
+            .filter(|invitation| &invitation.merchant_id == merchant_id)
             .ok_or(InvitationError::NotFound)?;
         invitations::delete(conn, &invitation.id)?;
         let details = json!({

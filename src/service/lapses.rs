@@ -70,7 +70,7 @@ pub fn record_lapses_of(
     row: &KeyRow,
     now: PrimitiveDateTime,
 ) -> Result<(), DbError> {
-    let status = row.status()?;
+    let status = row.status;
     let lapse = |at: PrimitiveDateTime| Lapse {
         id: row.id.clone(),
         merchant_id: row.merchant_id.clone(),

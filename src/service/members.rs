@@ -10,7 +10,7 @@ use crate::db::key_events::{self, EventType};
 use crate::db::memberships::{self, Member};
 use crate::db::users::{self, Access, NewUser, User};
 use crate::db::{DbConnection, DbError, write_transaction};
-use crate::domain::{Actor, Permission, Role, ValidationError};
+use crate::domain::{Actor, MerchantId, Permission, Role, UserId, ValidationError};
 
 /// Why a member change did not happen. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -88,13 +88,10 @@ pub(crate) fn member_json(member: &Member) -> serde_json::Value {
 /// merchant's members as they will be when the change commits.
 fn load(
     conn: &mut DbConnection,
-    merchant_id: &str,
-    user_id: &str,
+    merchant_id: &MerchantId,
+    user_id: &UserId,
     actor: &Actor,
 ) -> Result<Member, MemberError> {
-    if uuid::Uuid::parse_str(user_id).is_err() {
-        return Err(MemberError::NotFound);
-    }
     authority::lock_for(conn, merchant_id, actor, Permission::Admin)?;
     memberships::member(conn, merchant_id, user_id)?.ok_or(MemberError::NotFound)
 }
@@ -102,7 +99,7 @@ fn load(
 /// Refuses a change that would take away the merchant's last active admin.
 fn keep_an_admin(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     member: &Member,
     change: &'static str,
 ) -> Result<(), MemberError> {
@@ -118,8 +115,8 @@ fn keep_an_admin(
 /// Gives a member another role; the merchant's last active admin keeps theirs.
 pub fn change_role(
     conn: &mut DbConnection,
-    merchant_id: &str,
-    user_id: &str,
+    merchant_id: &MerchantId,
+    user_id: &UserId,
     role: Role,
     actor: &Actor,
     now: PrimitiveDateTime,
@@ -155,8 +152,8 @@ pub fn change_role(
 /// merchants are untouched. The merchant's last active admin cannot be disabled.
 pub fn set_disabled(
     conn: &mut DbConnection,
-    merchant_id: &str,
-    user_id: &str,
+    merchant_id: &MerchantId,
+    user_id: &UserId,
     disabled: bool,
     actor: &Actor,
     now: PrimitiveDateTime,
@@ -189,8 +186,8 @@ pub fn set_disabled(
 /// The merchant's last active admin cannot be removed.
 pub fn remove(
     conn: &mut DbConnection,
-    merchant_id: &str,
-    user_id: &str,
+    merchant_id: &MerchantId,
+    user_id: &UserId,
     actor: &Actor,
     now: PrimitiveDateTime,
 ) -> Result<Member, MemberError> {

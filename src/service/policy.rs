@@ -7,12 +7,12 @@ use super::change::Change;
 use super::keys::KeyError;
 use crate::db::key_events::EventType;
 use crate::db::{DbConnection, key_policies, write_transaction};
-use crate::domain::{Actor, KeyPolicy, Permission};
+use crate::domain::{Actor, KeyPolicy, MerchantId, Permission};
 
 /// Replaces the merchant's key policy; existing keys are left as they are.
 pub fn set_policy(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     policy: &KeyPolicy,
     actor: &Actor,
     now: PrimitiveDateTime,

@@ -96,10 +96,8 @@ pub async fn change_password(
         return Err(WebError::Forbidden);
     }
     // The old session row was deleted with the others: this one goes on under a new key.
-    user.session.sign_in(
-        &user.user.id,
-        user.merchant.as_ref().map(|m| m.merchant_id.as_str()),
-    );
+    user.session
+        .sign_in(&user.user.id, user.merchant.as_ref().map(|m| &m.merchant_id));
     user.session
         .set_flash("Your password was changed. Any other session of yours was signed out.");
     Ok(crate::web::respond::see_other(HOME))

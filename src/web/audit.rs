@@ -12,7 +12,7 @@ use time::{Date, PrimitiveDateTime, Time};
 use crate::db::key_events::{self, ActorFilter, AuditFilter, EventType};
 use crate::db::keys::{self as key_rows, KeyLabel};
 use crate::db::{DbConnection, DbError};
-use crate::domain::{ActorKind, is_bidi_control};
+use crate::domain::{ActorKind, EventId, KeyId, MerchantId, UserId, is_bidi_control};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::escape::BIDI_REPLACEMENT;
@@ -59,22 +59,14 @@ impl Typed {
     fn parse(&self) -> Result<AuditFilter, String> {
         let key_id = match self.key.trim() {
             "" => None,
-            key => Some(
-                uuid::Uuid::parse_str(key)
-                    .map_err(|_| "Key must be a key ID.".to_owned())?
-                    .hyphenated()
-                    .to_string(),
-            ),
+            key => Some(KeyId::parse(key).map_err(|_| "Key must be a key ID.".to_owned())?),
         };
         let actor = match self.actor.trim() {
             "" => None,
             "cli" => Some(ActorFilter::Kind(ActorKind::Cli)),
             "system" => Some(ActorFilter::Kind(ActorKind::System)),
             id => Some(ActorFilter::User(
-                uuid::Uuid::parse_str(id)
-                    .map_err(|_| "Actor must be someone from the list.".to_owned())?
-                    .hyphenated()
-                    .to_string(),
+                UserId::parse(id).map_err(|_| "Actor must be someone from the list.".to_owned())?,
             )),
         };
         let event_type = match self.event_type.trim() {
@@ -180,7 +172,7 @@ struct Lists {
     actors: Vec<(String, Option<String>, String)>,
 }
 
-fn lists(conn: &mut DbConnection, merchant_id: &str) -> Result<Lists, DbError> {
+fn lists(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Lists, DbError> {
     Ok(Lists {
         keys: key_rows::labels(conn, merchant_id)?,
         actors: key_events::actors(conn, merchant_id)?,
@@ -223,7 +215,7 @@ pub async fn log(
         })
         .await?;
     if let Some(key_id) = &filter.key_id
-        && !lists.keys.iter().any(|key| &key.id == key_id)
+        && !lists.keys.iter().any(|key| key_id == &key.id)
     {
         return Err(WebError::NotFound);
     }
@@ -405,13 +397,10 @@ struct EventPage {
 pub async fn event(
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<EventId>,
 ) -> Result<HttpResponse, WebError> {
     let merchant_id = user.merchant()?.merchant_id.clone();
     let event_id = path.into_inner();
-    if uuid::Uuid::parse_str(&event_id).is_err() {
-        return Err(WebError::NotFound);
-    }
     let (event, keys) = state
         .db
         .run(move |conn| -> Result<_, DbError> {

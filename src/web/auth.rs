@@ -170,7 +170,7 @@ pub async fn login(
             "Your account is not a member of any merchant. Ask a merchant admin to invite you.",
         );
     }
-    session.sign_in(&user.id, merchants.first().map(|m| m.merchant_id.as_str()));
+    session.sign_in(&user.id, merchants.first().map(|m| &m.merchant_id));
     tracing::info!(user_id = %user.id, "signed in");
     Ok(see_other(HOME))
 }

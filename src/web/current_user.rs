@@ -12,7 +12,7 @@ use crate::db::key_events;
 use crate::db::memberships::{self, MerchantAccess};
 use crate::db::merchants;
 use crate::db::users::{self, User};
-use crate::domain::{Actor, ActorKind, Permission, Role};
+use crate::domain::{Actor, ActorKind, KeyId, Permission, Role};
 use crate::web::error::WebError;
 use crate::web::respond::is_htmx;
 use crate::web::session::TypedSession;
@@ -162,7 +162,7 @@ impl FromRequest for CurrentUser {
                 .cloned();
             match &merchant {
                 Some(merchant) => {
-                    if session.merchant_id().as_deref() != Some(merchant.merchant_id.as_str()) {
+                    if session.merchant_id().as_ref() != Some(&merchant.merchant_id) {
                         session.set_merchant_id(&merchant.merchant_id);
                     }
                 }
@@ -200,8 +200,7 @@ async fn record_refusal(state: &AppState, user: &CurrentUser, req: &HttpRequest)
     let key_id = req
         .match_info()
         .get("key_id")
-        .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .map(|id| id.hyphenated().to_string());
+        .and_then(|id| KeyId::parse(id).ok());
     let viewed = user.merchant.as_ref().map(|m| m.merchant_id.clone());
     let actor = user.actor(req);
     let details = serde_json::json!({ "method": req.method().as_str(), "path": req.path() });
@@ -209,7 +208,7 @@ async fn record_refusal(state: &AppState, user: &CurrentUser, req: &HttpRequest)
     let recorded = state
         .db
         .run(move |conn| {
-            key_events::record_refusal(conn, viewed.as_deref(), key_id.as_deref(), &actor, &details, now)
+            key_events::record_refusal(conn, viewed.as_ref(), key_id.as_ref(), &actor, &details, now)
         })
         .await?;
     if !recorded {

@@ -8,12 +8,13 @@ use time::macros::format_description;
 
 use crate::db::key_events::{EventRow, EventType};
 use crate::db::keys::KeyLabel;
+use crate::domain::EventId;
 use crate::web::format;
 
 /// One event, as people read it.
 pub struct EventView {
     /// The event's ID.
-    pub id: String,
+    pub id: EventId,
     /// The stored event type.
     pub event_type: String,
     /// What happened ("Revoked").

@@ -7,6 +7,7 @@ use askama::Template;
 use time::PrimitiveDateTime;
 
 use crate::db::invitations::{self as invitation_rows, Invitation};
+use crate::domain::InvitationId;
 use crate::service::invitations::{self, InvitationError};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -19,7 +20,7 @@ use crate::web::state::AppState;
 /// An invitation as the invitee reads it.
 pub struct InvitationCard {
     /// The invitation's ID, for its buttons.
-    pub id: String,
+    pub id: InvitationId,
     /// The merchant it invites to.
     pub merchant_name: String,
     /// The role it gives.
@@ -118,7 +119,7 @@ pub async fn accept(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<InvitationId>,
 ) -> Result<HttpResponse, WebError> {
     let (actor, now) = (user.actor(&req), state.clock.now());
     let (invitation_id, user_id) = (path.into_inner(), user.user.id.clone());
@@ -144,7 +145,7 @@ pub async fn accept(
 pub async fn decline(
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<InvitationId>,
 ) -> Result<HttpResponse, WebError> {
     let now = state.clock.now();
     let (invitation_id, user_id) = (path.into_inner(), user.user.id.clone());

@@ -44,7 +44,10 @@ pub fn operations(cfg: &mut web::ServiceConfig) {
 }
 
 /// Registers every dashboard route; they run inside the session and CSRF middleware.
+/// IDs in paths are parsed into their types first: a malformed one is the 404 page,
+/// before any query.
 pub fn dashboard(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PathConfig::default().error_handler(|_, _| error::WebError::NotFound.into()));
     cfg.service(web::resource(paths::ROOT).route(web::get().to(auth::home)))
         .service(
             web::resource(paths::LOGIN)

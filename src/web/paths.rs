@@ -128,41 +128,41 @@ pub mod route {
 }
 
 /// A key's own page.
-pub fn key(key_id: &str) -> String {
+pub fn key(key_id: impl std::fmt::Display) -> String {
     format!("{API_CREDENTIALS}/{key_id}")
 }
 
 /// An action on one key: `key_action(id, "rotate")`.
-pub fn key_action(key_id: &str, action: &str) -> String {
+pub fn key_action(key_id: impl std::fmt::Display, action: &str) -> String {
     format!("{API_CREDENTIALS}/{key_id}/{action}")
 }
 
 /// An action on one member: `member_action(id, "remove")`.
-pub fn member_action(user_id: &str, action: &str) -> String {
+pub fn member_action(user_id: impl std::fmt::Display, action: &str) -> String {
     format!("{MEMBERS}/{user_id}/{action}")
 }
 
 /// Cancelling an invitation the merchant sent.
-pub fn cancel_invitation(invitation_id: &str) -> String {
+pub fn cancel_invitation(invitation_id: impl std::fmt::Display) -> String {
     format!("{MEMBERS}/invitations/{invitation_id}/cancel")
 }
 
 /// Answering an invitation: `answer_invitation(id, "accept")`.
-pub fn answer_invitation(invitation_id: &str, answer: &str) -> String {
+pub fn answer_invitation(invitation_id: impl std::fmt::Display, answer: &str) -> String {
     format!("{INVITATIONS}/{invitation_id}/{answer}")
 }
 
 /// One event of the Audit Log.
-pub fn audit_event(event_id: &str) -> String {
+pub fn audit_event(event_id: impl std::fmt::Display) -> String {
     format!("{AUDIT_LOG}/{event_id}")
 }
 
 /// A merchant's overview in the support console.
-pub fn support_merchant(merchant_id: &str) -> String {
+pub fn support_merchant(merchant_id: impl std::fmt::Display) -> String {
     format!("{SUPPORT}/merchants/{merchant_id}")
 }
 
 /// A key found by the support console.
-pub fn support_key(merchant_id: &str, key_id: &str) -> String {
+pub fn support_key(merchant_id: impl std::fmt::Display, key_id: impl std::fmt::Display) -> String {
     format!("{SUPPORT}/merchants/{merchant_id}/keys/{key_id}")
 }

@@ -8,7 +8,7 @@ use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
-use crate::domain::random_token;
+use crate::domain::{MerchantId, random_token};
 
 const USER_ID: &str = "user_id";
 const MERCHANT_ID: &str = "merchant_id";
@@ -69,23 +69,24 @@ impl TypedSession {
     }
 
     /// The merchant the user is working in.
-    pub fn merchant_id(&self) -> Option<String> {
+    pub fn merchant_id(&self) -> Option<MerchantId> {
         self.get_string(MERCHANT_ID)
+            .and_then(|raw| MerchantId::parse(&raw).ok())
     }
 
     /// Switches the merchant the user is working in.
-    pub fn set_merchant_id(&self, merchant_id: &str) {
-        self.set_string(MERCHANT_ID, merchant_id);
+    pub fn set_merchant_id(&self, merchant_id: &MerchantId) {
+        self.set_string(MERCHANT_ID, merchant_id.as_str());
     }
 
     /// Signs a user in: a new session key (so a key planted before sign-in is worth
     /// nothing), a new CSRF token, and nothing carried over from before.
-    pub fn sign_in(&self, user_id: &str, merchant_id: Option<&str>) {
+    pub fn sign_in(&self, user_id: &str, merchant_id: Option<&MerchantId>) {
         self.0.clear();
         self.0.renew();
         self.set_string(USER_ID, user_id);
         if let Some(merchant_id) = merchant_id {
-            self.set_string(MERCHANT_ID, merchant_id);
+            self.set_string(MERCHANT_ID, merchant_id.as_str());
         }
         self.set_string(CSRF_TOKEN, &random_token(CSRF_TOKEN_CHARS));
     }

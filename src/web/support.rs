@@ -9,7 +9,7 @@ use crate::db::DbError;
 use crate::db::keys::{self as key_rows, FoundKey, KeyRow, KeySearch};
 use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
-use crate::domain::SupportQuery;
+use crate::domain::{KeyId, MerchantId, SupportQuery};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::format;
@@ -32,7 +32,7 @@ fn support_only(user: &CurrentUser) -> Result<(), WebError> {
 /// A merchant in the results.
 pub struct MerchantResult {
     /// ID.
-    pub id: String,
+    pub id: MerchantId,
     /// Name.
     pub name: String,
     /// Created, as shown.
@@ -120,7 +120,7 @@ pub async fn console(
                 .into_iter()
                 .map(|key| {
                     Ok(KeyResult {
-                        status: key.row.facts()?.display_status(now).label(),
+                        status: key.row.facts().display_status(now).label(),
                         key,
                     })
                 })
@@ -136,7 +136,9 @@ fn search(
     let limit = i64::try_from(RESULTS).unwrap_or(i64::MAX);
     Ok(match query {
         SupportQuery::Id(id) => (
-            merchants::find(conn, id)?.into_iter().collect(),
+            merchants::find(conn, &MerchantId::parse(id)?)?
+                .into_iter()
+                .collect(),
             key_rows::search(conn, KeySearch::Id(id), limit)?,
         ),
         SupportQuery::Visible { head, tail } => {
@@ -207,27 +209,21 @@ struct MerchantPage {
 
 /// A key found by the console whose merchant is not open yet.
 struct KeyToOpen {
-    id: String,
+    id: KeyId,
     masked: String,
 }
 
-/// Reads a merchant ID from a path: a malformed one is not found, before any query.
-fn merchant_id_in(raw: String) -> Result<String, WebError> {
-    uuid::Uuid::parse_str(&raw).map_err(|_| WebError::NotFound)?;
-    Ok(raw)
-}
-
 /// The merchant the session is looking at, if it is `merchant_id`.
-fn is_open(user: &CurrentUser, merchant_id: &str) -> bool {
+fn is_open(user: &CurrentUser, merchant_id: &MerchantId) -> bool {
     user.merchant
         .as_ref()
-        .is_some_and(|m| m.merchant_id == merchant_id)
+        .is_some_and(|m| &m.merchant_id == merchant_id)
 }
 
 async fn overview(
     user: &CurrentUser,
     state: &AppState,
-    merchant_id: String,
+    merchant_id: MerchantId,
     open_key: Option<KeyToOpen>,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, counts, members) = state
@@ -276,10 +272,10 @@ async fn overview(
 pub async fn merchant(
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<MerchantId>,
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
-    let merchant_id = merchant_id_in(path.into_inner())?;
+    let merchant_id = path.into_inner();
     overview(&user, &state, merchant_id, None).await
 }
 
@@ -288,10 +284,10 @@ pub async fn merchant(
 pub async fn open_merchant(
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<MerchantId>,
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
-    let merchant_id = merchant_id_in(path.into_inner())?;
+    let merchant_id = path.into_inner();
     let lookup = merchant_id.clone();
     let found = state.db.run(move |conn| merchants::find(conn, &lookup)).await?;
     let merchant = found.ok_or(WebError::NotFound)?;
@@ -300,10 +296,7 @@ pub async fn open_merchant(
 }
 
 /// The key `key_id` if it belongs to `merchant_id`; anything else is not found.
-async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
-    if uuid::Uuid::parse_str(key_id).is_err() {
-        return Err(WebError::NotFound);
-    }
+async fn key_of(state: &AppState, merchant_id: &MerchantId, key_id: &KeyId) -> Result<KeyRow, WebError> {
     let (merchant_id, key_id) = (merchant_id.to_owned(), key_id.to_owned());
     state
         .db
@@ -318,11 +311,10 @@ async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<Key
 pub async fn open_key(
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(MerchantId, KeyId)>,
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
     let (merchant_id, key_id) = path.into_inner();
-    let merchant_id = merchant_id_in(merchant_id)?;
     let key = key_of(&state, &merchant_id, &key_id).await?;
     if is_open(&user, &merchant_id) {
         return Ok(see_other(&paths::key(&key.id)));
@@ -339,11 +331,10 @@ pub async fn open_key(
 pub async fn open_merchant_on_key(
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(MerchantId, KeyId)>,
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
     let (merchant_id, key_id) = path.into_inner();
-    let merchant_id = merchant_id_in(merchant_id)?;
     let key = key_of(&state, &merchant_id, &key_id).await?;
     user.session.set_merchant_id(&merchant_id);
     Ok(see_other(&paths::key(&key.id)))

@@ -6,6 +6,7 @@ use time::Duration;
 use crate::db_test;
 use crate::support::dashboard::{Dashboard, LIST, assert_message};
 use crate::support::{Backend, spawn_app};
+use keyward::domain::KeyStatus;
 
 db_test!(
     the_active_key_limit_is_enforced_and_rotated_keys_do_not_count,
@@ -109,7 +110,10 @@ async fn the_key_policy_page_is_for_admins_and_changes_no_existing_key(backend: 
             && page.contains("Single key <span class=\"badge badge-active\">CURRENT</span>")
     );
     assert_eq!(
-        dash.keys().iter().filter(|row| row.status == "active").count(),
+        dash.keys()
+            .iter()
+            .filter(|row| row.status == KeyStatus::Active)
+            .count(),
         3,
         "existing keys stay active"
     );
@@ -177,7 +181,7 @@ async fn single_key_preset_reproduces_violet(backend: Backend) {
     let usable = dash
         .keys()
         .iter()
-        .filter(|row| row.facts().unwrap().is_usable(app.clock.now()))
+        .filter(|row| row.facts().is_usable(app.clock.now()))
         .count();
     assert_eq!(usable, 2);
 }
@@ -298,7 +302,7 @@ async fn token_lifetime_preset_reproduces_vtex(backend: Backend) {
     // Deactivate and activate, as VTEX does.
     dash.act(&key.id, "disable", &[]).await;
     dash.act(&key.id, "enable", &[]).await;
-    assert_eq!(dash.row(&key.id).status, "active");
+    assert_eq!(dash.row(&key.id).status, KeyStatus::Active);
 }
 
 async fn standard_preset_reproduces_gelato_and_the_warehouse_api(backend: Backend) {

@@ -6,6 +6,7 @@ use time::Duration;
 use crate::db_test;
 use crate::support::dashboard::{Dashboard, LIST, assert_message, revealed_key};
 use crate::support::{Backend, spawn_app};
+use keyward::domain::KeyStatus;
 
 db_test!(
     rotation_keeps_the_old_key_working_until_the_grace_period_ends,
@@ -56,11 +57,11 @@ async fn rotation_keeps_the_old_key_working_until_the_grace_period_ends(backend:
         (2, old.lineage_id.as_str())
     );
     assert_eq!(
-        (new.scopes.as_str(), new.description.as_str()),
+        (new.scopes.to_stored().as_str(), new.description.as_str()),
         ("inventory:write", "Nightly sync")
     );
     let old = dash.row(&old.id);
-    assert_eq!(old.status, "rotated");
+    assert_eq!(old.status, KeyStatus::Rotated);
     assert_eq!(dash.events(&old.id), ["generated", "revealed", "rotated"]);
 
     let page = dash.page().await;
@@ -71,7 +72,7 @@ async fn rotation_keeps_the_old_key_working_until_the_grace_period_ends(backend:
         "a key in grace does not count"
     );
 
-    let facts = old.facts().unwrap();
+    let facts = old.facts();
     let grace_end = old.grace_ends_at.unwrap();
     assert!(
         facts.is_usable(grace_end - Duration::microseconds(1)),
@@ -216,7 +217,7 @@ async fn race_twenty_rotations(dash: &Dashboard<'_>, key_id: &str, grace: &str) 
         "{statuses:?}"
     );
     assert_eq!(dash.keys().len(), 2, "one new version");
-    assert_eq!(dash.row(key_id).status, "rotated");
+    assert_eq!(dash.row(key_id).status, KeyStatus::Rotated);
 }
 
 async fn twenty_concurrent_rotations_make_exactly_one_new_version(backend: Backend) {

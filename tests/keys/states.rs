@@ -6,6 +6,7 @@ use time::Duration;
 use crate::db_test;
 use crate::support::dashboard::{Dashboard, LIST, assert_message};
 use crate::support::{Backend, location, spawn_app};
+use keyward::domain::KeyStatus;
 
 db_test!(
     revoke_needs_exactly_revoke_and_never_comes_back,
@@ -31,7 +32,11 @@ async fn revoke_needs_exactly_revoke_and_never_comes_back(backend: Backend) {
     for typed in ["revoke", " REVOKE", "REVOKE\n", "REVOKED", ""] {
         let res = dash.act(&key.id, "revoke", &[("confirm", typed)]).await;
         assert_message(res, StatusCode::CONFLICT, "Type REVOKE, in capital letters").await;
-        assert_eq!(dash.row(&key.id).status, "active", "{typed:?} revoked the key");
+        assert_eq!(
+            dash.row(&key.id).status,
+            KeyStatus::Active,
+            "{typed:?} revoked the key"
+        );
     }
     let res = dash.act(&key.id, "revoke", &[("confirm", "REVOKE")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -59,7 +64,7 @@ async fn revoke_needs_exactly_revoke_and_never_comes_back(backend: Backend) {
         "revoked",
     )
     .await;
-    assert_eq!(dash.row(&key.id).status, "revoked");
+    assert_eq!(dash.row(&key.id).status, KeyStatus::Revoked);
     assert_eq!(dash.events(&key.id), ["generated", "revealed", "revoked"]);
 }
 
@@ -105,7 +110,7 @@ async fn disable_and_enable_switch_a_key_off_and_on(backend: Backend) {
         dash.act(&key.id, "enable", &[]).await.status(),
         StatusCode::SEE_OTHER
     );
-    assert_eq!(dash.row(&key.id).status, "active");
+    assert_eq!(dash.row(&key.id).status, KeyStatus::Active);
     assert_eq!(
         dash.events(&key.id),
         ["generated", "revealed", "disabled", "enabled"]
@@ -174,11 +179,11 @@ async fn delete_needs_the_checkbox_and_an_inactive_key(backend: Backend) {
         "I understand that this action cannot be undone",
     )
     .await;
-    assert_eq!(dash.row(&key.id).status, "disabled");
+    assert_eq!(dash.row(&key.id).status, KeyStatus::Disabled);
 
     let res = dash.act(&key.id, "delete", &[("understood", "yes")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(dash.row(&key.id).status, "deleted");
+    assert_eq!(dash.row(&key.id).status, KeyStatus::Deleted);
     assert!(!dash.page().await.contains("Old</h2>"));
     assert!(dash.keys().is_empty(), "hidden from lists");
     assert_eq!(

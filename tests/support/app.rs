@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 
 use super::browser::Browser;
 use super::db::{Backend, TestDb};
+use keyward::domain::MerchantId;
 
 /// What the server logged, for tests that read the logs.
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -122,7 +123,7 @@ impl TestApp {
         &self,
         email: &str,
         password: &str,
-        merchant_id: &str,
+        merchant_id: &MerchantId,
         role: keyward::domain::Role,
     ) -> String {
         use keyward::db::users;
@@ -177,7 +178,7 @@ impl TestApp {
     }
 
     /// Creates another merchant; returns its ID.
-    pub fn create_merchant(&self, name: &str) -> String {
+    pub fn create_merchant(&self, name: &str) -> MerchantId {
         let mut conn = self.db.get().unwrap();
         keyward::db::merchants::create(
             &mut conn,
@@ -189,7 +190,7 @@ impl TestApp {
     }
 
     /// The ID of the merchant created on first start.
-    pub fn demo_merchant_id(&self) -> String {
+    pub fn demo_merchant_id(&self) -> MerchantId {
         let mut conn = self.db.get().unwrap();
         keyward::db::merchants::find_by_id_or_name(&mut conn, "Demo Merchant")
             .unwrap()

@@ -1,7 +1,7 @@
 //! A signed-in browser on API Credentials, clicking as a person would.
 
 use keyward::db::keys::KeyRow;
-use keyward::domain::Role;
+use keyward::domain::{KeyId, KeyStatus, MerchantId, Role};
 use reqwest::{Response, StatusCode};
 use time::Duration;
 
@@ -25,7 +25,7 @@ pub fn revealed_key(html: &str) -> String {
 pub struct Dashboard<'a> {
     pub app: &'a TestApp,
     pub browser: Browser,
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     email: String,
     password: String,
 }
@@ -112,8 +112,8 @@ impl<'a> Dashboard<'a> {
         self.key_named(name)
     }
 
-    pub async fn act(&self, key_id: &str, action: &str, fields: &[(&str, &str)]) -> Response {
-        let path = format!("{LIST}/{key_id}/{action}");
+    pub async fn act(&self, key_id: impl AsRef<str>, action: &str, fields: &[(&str, &str)]) -> Response {
+        let path = format!("{LIST}/{}/{action}", key_id.as_ref());
         if matches!(action, "disable" | "enable" | "renew") {
             let token = self.browser.csrf_token(LIST).await;
             let mut all = vec![("csrf_token", token.as_str())];
@@ -123,7 +123,7 @@ impl<'a> Dashboard<'a> {
         self.submit(&path, &path, fields).await
     }
 
-    pub async fn rotate_ok(&self, key_id: &str, grace: &str) -> String {
+    pub async fn rotate_ok(&self, key_id: impl AsRef<str>, grace: &str) -> String {
         let res = self.act(key_id, "rotate", &[("grace", grace)]).await;
         assert_eq!(res.status(), StatusCode::OK, "rotating");
         revealed_key(&res.text().await.unwrap())
@@ -137,22 +137,30 @@ impl<'a> Dashboard<'a> {
     pub fn key_named(&self, name: &str) -> KeyRow {
         self.keys()
             .into_iter()
-            .find(|row| row.name == name && matches!(row.status.as_str(), "active" | "disabled"))
+            .find(|row| row.name == name && matches!(row.status, KeyStatus::Active | KeyStatus::Disabled))
             .unwrap_or_else(|| panic!("no live key named {name}"))
     }
 
-    pub fn row(&self, key_id: &str) -> KeyRow {
-        keyward::db::keys::find(&mut self.app.db.get().unwrap(), &self.merchant_id, key_id)
-            .unwrap()
-            .unwrap()
+    pub fn row(&self, key_id: impl AsRef<str>) -> KeyRow {
+        keyward::db::keys::find(
+            &mut self.app.db.get().unwrap(),
+            &self.merchant_id,
+            &KeyId::parse(key_id.as_ref()).unwrap(),
+        )
+        .unwrap()
+        .unwrap()
     }
 
-    pub fn events(&self, key_id: &str) -> Vec<String> {
-        keyward::db::key_events::for_key(&mut self.app.db.get().unwrap(), &self.merchant_id, key_id)
-            .unwrap()
-            .into_iter()
-            .map(|event| event.event_type)
-            .collect()
+    pub fn events(&self, key_id: impl AsRef<str>) -> Vec<String> {
+        keyward::db::key_events::for_key(
+            &mut self.app.db.get().unwrap(),
+            &self.merchant_id,
+            &KeyId::parse(key_id.as_ref()).unwrap(),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event_type)
+        .collect()
     }
 
     pub async fn set_policy(&self, preset: &str) {

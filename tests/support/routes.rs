@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 use keyward::db::users;
-use keyward::domain::{Actor, Email, Password, PersonName, Role};
+use keyward::domain::{Actor, Email, MerchantId, Password, PersonName, Role};
 use keyward::service::keys::{self, GenerateRequest};
 use reqwest::{Method, StatusCode};
 
@@ -263,7 +263,7 @@ pub const PASSWORD: &str = "role matrix password";
 pub struct World<'a> {
     pub app: &'a TestApp,
     /// The merchant whose keys and members the routes name.
-    pub merchant_a: String,
+    pub merchant_a: MerchantId,
     pub event_a: String,
     pub counter: std::cell::Cell<u32>,
 }
@@ -301,7 +301,7 @@ impl World<'_> {
             )
             .unwrap();
         }
-        generated.row.id
+        generated.row.id.to_string()
     }
 
     /// A member of merchant A with `role`, made outside the dashboard.
@@ -328,9 +328,10 @@ impl World<'_> {
         )
         .unwrap()
         .id
+        .to_string()
     }
 
-    pub fn user(&self, email: &str, membership: Option<(&str, Role)>) -> String {
+    pub fn user(&self, email: &str, membership: Option<(&MerchantId, Role)>) -> String {
         let mut conn = self.app.db.get().unwrap();
         let email = Email::parse(email).unwrap();
         users::create(

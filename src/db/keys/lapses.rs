@@ -8,14 +8,15 @@ use time::PrimitiveDateTime;
 
 use crate::db::schema::api_keys;
 use crate::db::{DbConnection, DbError};
+use crate::domain::{KeyId, MerchantId};
 
 /// A key that lapsed without anyone acting: a grace period or a lifetime that ended.
 #[derive(Debug, Clone)]
 pub struct Lapse {
     /// Version ID.
-    pub id: String,
+    pub id: KeyId,
     /// Owning merchant.
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     /// When it lapsed.
     pub at: PrimitiveDateTime,
 }
@@ -39,14 +40,14 @@ pub fn grace_ends_to_record(
         .limit(limit)
         .select((api_keys::id, api_keys::merchant_id, api_keys::grace_ends_at))
         .load(conn)?;
-    Ok(lapses(rows))
+    lapses(rows)
 }
 
 /// Marks a grace end as recorded; false when another sweep already did.
-pub fn mark_grace_end_recorded(conn: &mut DbConnection, key_id: &str) -> Result<bool, DbError> {
+pub fn mark_grace_end_recorded(conn: &mut DbConnection, key_id: &KeyId) -> Result<bool, DbError> {
     let marked = diesel::update(
         api_keys::table
-            .filter(api_keys::id.eq(key_id))
+            .filter(api_keys::id.eq(key_id.as_str()))
             .filter(api_keys::grace_end_recorded.eq(false)),
     )
     .set(api_keys::grace_end_recorded.eq(true))
@@ -68,19 +69,19 @@ pub fn expiries_to_record(
         .limit(limit)
         .select((api_keys::id, api_keys::merchant_id, api_keys::expires_at))
         .load(conn)?;
-    Ok(lapses(rows))
+    lapses(rows)
 }
 
 /// Marks a key's current expiry as recorded; false when another sweep already did or
 /// the key was renewed meanwhile.
 pub fn mark_expiry_recorded(
     conn: &mut DbConnection,
-    key_id: &str,
+    key_id: &KeyId,
     expires_at: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
     let marked = diesel::update(
         api_keys::table
-            .filter(api_keys::id.eq(key_id))
+            .filter(api_keys::id.eq(key_id.as_str()))
             .filter(api_keys::expires_at.eq(expires_at))
             .filter(
                 api_keys::expiry_recorded_for
@@ -93,13 +94,14 @@ pub fn mark_expiry_recorded(
     Ok(marked == 1)
 }
 
-fn lapses(rows: Vec<(String, String, Option<PrimitiveDateTime>)>) -> Vec<Lapse> {
+fn lapses(rows: Vec<(String, String, Option<PrimitiveDateTime>)>) -> Result<Vec<Lapse>, DbError> {
     rows.into_iter()
-        .filter_map(|(id, merchant_id, at)| {
-            Some(Lapse {
-                id,
-                merchant_id,
-                at: at?,
+        .filter_map(|(id, merchant_id, at)| Some((id, merchant_id, at?)))
+        .map(|(id, merchant_id, at)| {
+            Ok(Lapse {
+                id: KeyId::try_from(id)?,
+                merchant_id: MerchantId::try_from(merchant_id)?,
+                at,
             })
         })
         .collect()

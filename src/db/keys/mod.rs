@@ -6,7 +6,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::api_keys;
 use super::{DbConnection, DbError};
-use crate::domain::KeyStatus;
+use crate::domain::{KeyDigest, KeyId, KeyStatus, MerchantId};
 
 mod lapses;
 mod row;
@@ -23,30 +23,34 @@ pub use verification::{VerificationRow, digests_stored_between, find_for_verific
 /// Serialises key changes of one merchant: on Postgres a row lock on the merchant,
 /// held to the end of the transaction; on SQLite the immediate transaction already
 /// holds the database's write lock.
-pub fn lock_merchant(conn: &mut DbConnection, merchant_id: &str) -> Result<(), DbError> {
+pub fn lock_merchant(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<(), DbError> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query("SELECT id FROM merchants WHERE id = $1 FOR UPDATE")
-            .bind::<diesel::sql_types::Text, _>(merchant_id)
+            .bind::<diesel::sql_types::Text, _>(merchant_id.as_str())
             .execute(pg)?;
     }
     Ok(())
 }
 
 /// A key of this merchant by ID; another merchant's key is not found.
-pub fn find(conn: &mut DbConnection, merchant_id: &str, key_id: &str) -> Result<Option<KeyRow>, DbError> {
+pub fn find(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    key_id: &KeyId,
+) -> Result<Option<KeyRow>, DbError> {
     Ok(api_keys::table
         .select(KeyRow::as_select())
-        .filter(api_keys::id.eq(key_id))
-        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::id.eq(key_id.as_str()))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
         .first(conn)
         .optional()?)
 }
 
 /// Every key of the merchant except deleted ones, newest first.
-pub fn list(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<KeyRow>, DbError> {
+pub fn list(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Vec<KeyRow>, DbError> {
     Ok(api_keys::table
         .select(KeyRow::as_select())
-        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
         .filter(api_keys::status.ne(KeyStatus::Deleted.as_str()))
         .order((api_keys::created_at.desc(), api_keys::version.desc()))
         .load(conn)?)
@@ -55,11 +59,11 @@ pub fn list(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<KeyRow>, D
 /// Active, unexpired keys of the merchant: what the policy's limit counts.
 pub fn count_active(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     now: PrimitiveDateTime,
 ) -> Result<u64, DbError> {
     let count: i64 = api_keys::table
-        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
         .filter(api_keys::status.eq(KeyStatus::Active.as_str()))
         .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(now)))
         .count()
@@ -68,9 +72,9 @@ pub fn count_active(
 }
 
 /// How many keys (lineages) the merchant has ever generated, deleted ones included.
-pub fn count_lineages(conn: &mut DbConnection, merchant_id: &str) -> Result<u64, DbError> {
+pub fn count_lineages(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<u64, DbError> {
     let count: i64 = api_keys::table
-        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
         .filter(api_keys::version.eq(1))
         .count()
         .get_result(conn)?;
@@ -80,12 +84,12 @@ pub fn count_lineages(conn: &mut DbConnection, merchant_id: &str) -> Result<u64,
 /// True when a version of the lineage is rotated and still in its grace period.
 pub fn lineage_in_grace(
     conn: &mut DbConnection,
-    lineage_id: &str,
+    lineage_id: &KeyId,
     now: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
     let in_grace: Option<String> = api_keys::table
         .select(api_keys::id)
-        .filter(api_keys::lineage_id.eq(lineage_id))
+        .filter(api_keys::lineage_id.eq(lineage_id.as_str()))
         .filter(api_keys::status.eq(KeyStatus::Rotated.as_str()))
         .filter(api_keys::grace_ends_at.gt(now))
         .first(conn)
@@ -97,19 +101,19 @@ pub fn lineage_in_grace(
 /// this name, in any case.
 pub fn name_taken(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     name: &str,
-    except_lineage: Option<&str>,
+    except_lineage: Option<&KeyId>,
 ) -> Result<bool, DbError> {
     let live = [KeyStatus::Active.as_str(), KeyStatus::Disabled.as_str()];
     let mut query = api_keys::table
         .select(api_keys::id)
-        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
         .filter(api_keys::status.eq_any(live))
         .filter(super::merchants::lower(api_keys::name).eq(name.to_lowercase()))
         .into_boxed();
     if let Some(lineage) = except_lineage {
-        query = query.filter(api_keys::lineage_id.ne(lineage));
+        query = query.filter(api_keys::lineage_id.ne(lineage.as_str()));
     }
     Ok(query.first::<String>(conn).optional()?.is_some())
 }
@@ -118,11 +122,11 @@ pub fn name_taken(
 #[derive(Debug)]
 pub struct NewKey<'a> {
     /// UUID of the version.
-    pub id: &'a str,
+    pub id: &'a KeyId,
     /// The owning merchant.
-    pub merchant_id: &'a str,
+    pub merchant_id: &'a MerchantId,
     /// The lineage.
-    pub lineage_id: &'a str,
+    pub lineage_id: &'a KeyId,
     /// The version number.
     pub version: i32,
     /// Display name.
@@ -132,7 +136,7 @@ pub struct NewKey<'a> {
     /// Stored scopes.
     pub scopes: &'a str,
     /// HMAC digest.
-    pub key_hash: &'a str,
+    pub key_hash: &'a KeyDigest,
     /// Masked form.
     pub masked_key: &'a str,
     /// Renewable lifetime.
@@ -162,14 +166,14 @@ pub fn insert(conn: &mut DbConnection, key: NewKey<'_>) -> Result<(), DbError> {
     diesel::insert_into(api_keys::table)
         .values((
             (
-                api_keys::id.eq(key.id),
-                api_keys::merchant_id.eq(key.merchant_id),
-                api_keys::lineage_id.eq(key.lineage_id),
+                api_keys::id.eq(key.id.as_str()),
+                api_keys::merchant_id.eq(key.merchant_id.as_str()),
+                api_keys::lineage_id.eq(key.lineage_id.as_str()),
                 api_keys::version.eq(key.version),
                 api_keys::name.eq(key.name),
                 api_keys::description.eq(key.description),
                 api_keys::scopes.eq(key.scopes),
-                api_keys::key_hash.eq(key.key_hash),
+                api_keys::key_hash.eq(key.key_hash.as_str()),
                 api_keys::masked_key.eq(key.masked_key),
             ),
             (
@@ -210,14 +214,14 @@ pub enum Transition {
 /// another change got there first.
 pub fn transition(
     conn: &mut DbConnection,
-    key_id: &str,
+    key_id: &KeyId,
     from: KeyStatus,
     transition: Transition,
     now: PrimitiveDateTime,
     by: &str,
 ) -> Result<bool, DbError> {
     let target = api_keys::table
-        .filter(api_keys::id.eq(key_id))
+        .filter(api_keys::id.eq(key_id.as_str()))
         .filter(api_keys::status.eq(from.as_str()));
     let stamp = (api_keys::updated_at.eq(now), api_keys::updated_by.eq(by));
     let updated = match transition {
@@ -267,14 +271,14 @@ pub fn transition(
 /// New name, description and scopes for a key.
 pub fn update_details(
     conn: &mut DbConnection,
-    key_id: &str,
+    key_id: &KeyId,
     name: &str,
     description: &str,
     scopes: &str,
     now: PrimitiveDateTime,
     by: &str,
 ) -> Result<(), DbError> {
-    diesel::update(api_keys::table.find(key_id))
+    diesel::update(api_keys::table.find(key_id.as_str()))
         .set((
             api_keys::name.eq(name),
             api_keys::description.eq(description),
@@ -289,12 +293,12 @@ pub fn update_details(
 /// A new expiry for a key (renewal).
 pub fn update_expiry(
     conn: &mut DbConnection,
-    key_id: &str,
+    key_id: &KeyId,
     expires_at: PrimitiveDateTime,
     now: PrimitiveDateTime,
     by: &str,
 ) -> Result<(), DbError> {
-    diesel::update(api_keys::table.find(key_id))
+    diesel::update(api_keys::table.find(key_id.as_str()))
         .set((
             api_keys::expires_at.eq(expires_at),
             api_keys::updated_at.eq(now),
@@ -305,20 +309,24 @@ pub fn update_expiry(
 }
 
 /// A key by ID in any merchant, for the operator's command line.
-pub fn find_any(conn: &mut DbConnection, key_id: &str) -> Result<Option<KeyRow>, DbError> {
+pub fn find_any(conn: &mut DbConnection, key_id: &KeyId) -> Result<Option<KeyRow>, DbError> {
     Ok(api_keys::table
         .select(KeyRow::as_select())
-        .filter(api_keys::id.eq(key_id))
+        .filter(api_keys::id.eq(key_id.as_str()))
         .first(conn)
         .optional()?)
 }
 
 /// Every version of a lineage, oldest first, deleted ones included (for history).
-pub fn lineage(conn: &mut DbConnection, merchant_id: &str, lineage_id: &str) -> Result<Vec<KeyRow>, DbError> {
+pub fn lineage(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    lineage_id: &KeyId,
+) -> Result<Vec<KeyRow>, DbError> {
     Ok(api_keys::table
         .select(KeyRow::as_select())
-        .filter(api_keys::merchant_id.eq(merchant_id))
-        .filter(api_keys::lineage_id.eq(lineage_id))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
+        .filter(api_keys::lineage_id.eq(lineage_id.as_str()))
         .order(api_keys::version.asc())
         .load(conn)?)
 }

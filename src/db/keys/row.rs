@@ -3,34 +3,39 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
-use crate::db::DbError;
 use crate::db::schema::api_keys;
-use crate::domain::{KeyFacts, KeyStatus, Scopes};
+use crate::domain::{KeyDigest, KeyFacts, KeyId, KeyStatus, MerchantId, Scopes};
 
 /// A key version as stored. Its `Debug` leaves out the digest.
 #[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
 pub struct KeyRow {
-    /// UUID of this version.
-    pub id: String,
+    /// This version.
+    #[diesel(deserialize_as = String)]
+    pub id: KeyId,
     /// The owning merchant.
-    pub merchant_id: String,
-    /// Shared by every version of one key.
-    pub lineage_id: String,
+    #[diesel(deserialize_as = String)]
+    pub merchant_id: MerchantId,
+    /// Shared by every version of one key: the first version's ID.
+    #[diesel(deserialize_as = String)]
+    pub lineage_id: KeyId,
     /// 1 for a generated key, n+1 for each rotation.
     pub version: i32,
     /// Display name.
     pub name: String,
     /// Free text.
     pub description: String,
-    /// Scope names separated by spaces.
-    pub scopes: String,
-    /// HMAC-SHA256 of the key, hex.
-    pub key_hash: String,
+    /// What the key may do (stored as names separated by spaces).
+    #[diesel(deserialize_as = String)]
+    pub scopes: Scopes,
+    /// The key's digest.
+    #[diesel(deserialize_as = String)]
+    pub key_hash: KeyDigest,
     /// `kw_live_AbCd…WxYz`.
     pub masked_key: String,
     /// Stored state.
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: KeyStatus,
     /// Renewable lifetime in days.
     pub lifetime_days: Option<i32>,
     /// When it stops working.
@@ -83,24 +88,13 @@ impl std::fmt::Debug for KeyRow {
 }
 
 impl KeyRow {
-    /// The stored state, parsed.
-    pub fn status(&self) -> Result<KeyStatus, DbError> {
-        KeyStatus::parse(&self.status)
-            .ok_or_else(|| DbError::Corrupt(format!("key status `{}`", self.status)))
-    }
-
     /// The facts the lifecycle rules look at.
-    pub fn facts(&self) -> Result<KeyFacts, DbError> {
-        Ok(KeyFacts {
-            status: self.status()?,
+    pub fn facts(&self) -> KeyFacts {
+        KeyFacts {
+            status: self.status,
             expires_at: self.expires_at,
             grace_ends_at: self.grace_ends_at,
             lifetime_days: self.lifetime_days.and_then(|days| u32::try_from(days).ok()),
-        })
-    }
-
-    /// The scopes, parsed.
-    pub fn scopes(&self) -> Result<Scopes, DbError> {
-        Scopes::from_stored(&self.scopes).map_err(|err| DbError::Corrupt(err.to_string()))
+        }
     }
 }

@@ -6,15 +6,17 @@ use diesel::prelude::*;
 use super::row::KeyRow;
 use crate::db::schema::api_keys;
 use crate::db::{DbConnection, DbError};
+use crate::domain::{KeyId, MerchantId};
 
 /// The merchant owning a key, whatever its state: for support staff, who see every
 /// merchant.
-pub fn merchant_of(conn: &mut DbConnection, key_id: &str) -> Result<Option<String>, DbError> {
-    Ok(api_keys::table
-        .find(key_id)
+pub fn merchant_of(conn: &mut DbConnection, key_id: &KeyId) -> Result<Option<MerchantId>, DbError> {
+    let stored: Option<String> = api_keys::table
+        .find(key_id.as_str())
         .select(api_keys::merchant_id)
         .get_result(conn)
-        .optional()?)
+        .optional()?;
+    Ok(stored.map(MerchantId::try_from).transpose()?)
 }
 
 /// A key found by the support console, with its merchant.
@@ -79,9 +81,12 @@ pub fn search(conn: &mut DbConnection, by: KeySearch<'_>, limit: i64) -> Result<
 }
 
 /// How many of a merchant's keys are in each stored state, deleted ones included.
-pub fn count_by_status(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<(String, i64)>, DbError> {
+pub fn count_by_status(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+) -> Result<Vec<(String, i64)>, DbError> {
     Ok(api_keys::table
-        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
         .group_by(api_keys::status)
         .select((api_keys::status, diesel::dsl::count_star()))
         .order(api_keys::status.asc())
@@ -102,9 +107,9 @@ pub struct KeyLabel {
 }
 
 /// Every key of the merchant, deleted ones included, by name and version.
-pub fn labels(conn: &mut DbConnection, merchant_id: &str) -> Result<Vec<KeyLabel>, DbError> {
+pub fn labels(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Vec<KeyLabel>, DbError> {
     Ok(api_keys::table
-        .filter(api_keys::merchant_id.eq(merchant_id))
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
         .select((
             api_keys::id,
             api_keys::name,

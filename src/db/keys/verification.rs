@@ -7,23 +7,28 @@ use time::PrimitiveDateTime;
 
 use crate::db::schema::api_keys;
 use crate::db::{DbConnection, DbError};
+use crate::domain::{KeyDigest, KeyId, KeyStatus, MerchantId, Scopes};
 
 /// What verification reads of a key: only the columns it checks.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
 pub struct VerificationRow {
     /// Version ID.
-    pub id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: KeyId,
     /// Owning merchant.
-    pub merchant_id: String,
+    #[diesel(deserialize_as = String)]
+    pub merchant_id: MerchantId,
     /// Display name.
     pub name: String,
-    /// Scope names separated by spaces.
-    pub scopes: String,
+    /// What the key may do.
+    #[diesel(deserialize_as = String)]
+    pub scopes: Scopes,
     /// Version number.
     pub version: i32,
     /// Stored state.
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: KeyStatus,
     /// Renewable lifetime in days.
     pub lifetime_days: Option<i32>,
     /// When it stops working.
@@ -37,13 +42,13 @@ pub struct VerificationRow {
 /// The key whose digest this is, with what verification needs: one indexed read.
 pub fn find_for_verification(
     conn: &mut DbConnection,
-    digest: &str,
+    digest: &KeyDigest,
 ) -> Result<Option<VerificationRow>, DbError> {
     // No `LIMIT ?` (`first`): the digest is unique, and SQLite re-prepares a statement
     // every time a bound LIMIT is bound again, which was half the cost of a cache miss.
     Ok(api_keys::table
         .select(VerificationRow::as_select())
-        .filter(api_keys::key_hash.eq(digest))
+        .filter(api_keys::key_hash.eq(digest.as_str()))
         .get_result(conn)
         .optional()?)
 }

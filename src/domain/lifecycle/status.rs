@@ -45,6 +45,19 @@ impl KeyStatus {
     }
 }
 
+/// A stored state Keyward does not write.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown key status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl TryFrom<String> for KeyStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(raw: String) -> Result<Self, UnknownStatus> {
+        KeyStatus::parse(&raw).ok_or(UnknownStatus(raw))
+    }
+}
+
 /// What a person sees as a key's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DisplayStatus {

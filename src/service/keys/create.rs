@@ -8,16 +8,16 @@ use crate::db::key_events::EventType;
 use crate::db::keys::{self, NewKey, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
-    Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyName, KeyPepper, KeyStatus, Permission, Scopes,
-    check_limit, check_rotate, parse_rate_limit, rotated_expiry,
+    Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyId, KeyName, KeyPepper, KeyStatus, MerchantId,
+    Permission, Scopes, check_limit, check_rotate, parse_rate_limit, rotated_expiry,
 };
 use crate::service::change::Change;
 
 pub(super) fn unique_name(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     name: Option<KeyName>,
-    except_lineage: Option<&str>,
+    except_lineage: Option<&KeyId>,
 ) -> Result<KeyName, KeyError> {
     match name {
         Some(name) => {
@@ -52,7 +52,7 @@ pub(super) fn insert_race(err: DbError, name: &str) -> KeyError {
 /// What the caller decides about a new key version; [`mint`] adds the key itself.
 struct Version<'a> {
     /// The lineage it continues; `None` starts a new one.
-    lineage_id: Option<&'a str>,
+    lineage_id: Option<&'a KeyId>,
     number: i32,
     name: &'a str,
     description: &'a str,
@@ -67,14 +67,14 @@ struct Version<'a> {
 /// are kept. Returns the key, to show once, and the version's ID.
 fn mint(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     version: Version<'_>,
     actor: &Actor,
     pepper: &KeyPepper,
     now: PrimitiveDateTime,
-) -> Result<(ApiKey, String), KeyError> {
+) -> Result<(ApiKey, KeyId), KeyError> {
     let key = ApiKey::generate();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = KeyId::generate();
     keys::insert(
         conn,
         NewKey {
@@ -105,7 +105,7 @@ fn mint(
 /// digest and records the event. The plaintext is returned once and kept nowhere.
 pub fn generate(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     request: &GenerateRequest,
     actor: &Actor,
     pepper: &KeyPepper,
@@ -168,7 +168,7 @@ pub fn generate(
 #[derive(Debug, Clone, Copy)]
 pub struct Rotate<'a> {
     /// The version to rotate.
-    pub key_id: &'a str,
+    pub key_id: &'a KeyId,
     /// How long the old version keeps working.
     pub grace: GracePeriod,
     /// The one-time value of the form, so the same form never rotates twice.
@@ -179,7 +179,7 @@ pub struct Rotate<'a> {
 /// the old one keeps working until the grace period ends (never past its own expiry).
 pub fn rotate(
     conn: &mut DbConnection,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     command: &Rotate<'_>,
     actor: &Actor,
     pepper: &KeyPepper,
@@ -193,7 +193,7 @@ pub fn rotate(
     write_transaction(conn, |conn| {
         let change = Change::begin(conn, merchant_id, actor, Permission::ManageKeys, now)?;
         let old = load(conn, merchant_id, key_id, now)?;
-        let facts = old.facts()?;
+        let facts = old.facts();
         check_rotate(&facts, keys::lineage_in_grace(conn, &old.lineage_id, now)?, now)?;
         let grace_ends_at = grace.ends_at(now, old.expires_at);
         apply(
@@ -215,7 +215,7 @@ pub fn rotate(
                 number: version,
                 name: &old.name,
                 description: &old.description,
-                scopes: &old.scopes,
+                scopes: &old.scopes.to_stored(),
                 lifetime_days,
                 expires_at,
                 request_id,

@@ -5,7 +5,9 @@ use time::PrimitiveDateTime;
 
 use crate::db::keys::{self, KeyRow, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
-use crate::domain::{Actor, ApiKey, KeyPolicy, KeyStatus, Permission, Refusal, ValidationError};
+use crate::domain::{
+    Actor, ApiKey, KeyId, KeyPolicy, KeyStatus, MerchantId, Permission, Refusal, ValidationError,
+};
 use crate::service::authority::Denied;
 use crate::service::change::Change;
 use crate::service::lapses;
@@ -66,7 +68,7 @@ pub struct GenerateRequest {
     /// The custom date (YYYY-MM-DD).
     pub expires_on: String,
     /// The key this one was duplicated from, if any.
-    pub duplicated_from: Option<String>,
+    pub duplicated_from: Option<KeyId>,
     /// The one-time value of the form, so the same form never makes two keys.
     pub request_id: Option<String>,
     /// Requests allowed per minute; empty for no limit.
@@ -100,15 +102,12 @@ pub struct EditRequest {
 /// so the action cannot hide it.
 pub(super) fn load(
     conn: &mut DbConnection,
-    merchant_id: &str,
-    key_id: &str,
+    merchant_id: &MerchantId,
+    key_id: &KeyId,
     now: PrimitiveDateTime,
 ) -> Result<KeyRow, KeyError> {
-    if uuid::Uuid::parse_str(key_id).is_err() {
-        return Err(KeyError::NotFound);
-    }
     let row = keys::find(conn, merchant_id, key_id)?.ok_or(KeyError::NotFound)?;
-    if row.status()? == KeyStatus::Deleted {
+    if row.status == KeyStatus::Deleted {
         return Err(KeyError::NotFound);
     }
     lapses::record_lapses_of(conn, &row, now)?;
@@ -140,16 +139,16 @@ pub(super) fn on_key<T>(
 /// The key an action is on, and who acts when.
 #[derive(Clone, Copy)]
 pub(super) struct Target<'a> {
-    pub(super) merchant_id: &'a str,
-    pub(super) key_id: &'a str,
+    pub(super) merchant_id: &'a MerchantId,
+    pub(super) key_id: &'a KeyId,
     pub(super) actor: &'a Actor,
     pub(super) now: PrimitiveDateTime,
 }
 
 impl<'a> Target<'a> {
     pub(super) fn new(
-        merchant_id: &'a str,
-        key_id: &'a str,
+        merchant_id: &'a MerchantId,
+        key_id: &'a KeyId,
         actor: &'a Actor,
         now: PrimitiveDateTime,
     ) -> Self {

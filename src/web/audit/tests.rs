@@ -62,10 +62,7 @@ fn check(query: &str) {
     match typed.parse() {
         Ok(filter) => {
             if let Some(key_id) = &filter.key_id {
-                assert_eq!(
-                    uuid::Uuid::parse_str(key_id).unwrap().hyphenated().to_string(),
-                    *key_id
-                );
+                assert_eq!(KeyId::parse(key_id.as_str()).as_ref(), Ok(key_id));
             }
             if let (Some(since), Some(before)) = (filter.since, filter.before) {
                 assert!(since < before, "{query:?}");

@@ -6,13 +6,13 @@ use time::PrimitiveDateTime;
 
 use crate::db::DbError;
 use crate::db::keys::KeyRow;
-use crate::domain::{AllowedActions, DisplayStatus, Refusal};
+use crate::domain::{AllowedActions, DisplayStatus, KeyId, Refusal};
 use crate::web::format;
 
 /// A key as a card or a row on the page.
 pub struct KeyCard {
     /// Version ID.
-    pub id: String,
+    pub id: KeyId,
     /// Name.
     pub name: String,
     /// Description.
@@ -83,7 +83,7 @@ pub struct KeyCard {
     pub can_delete: bool,
     pub(super) display: DisplayStatus,
     pub(super) created_at: PrimitiveDateTime,
-    pub(super) lineage_id: String,
+    pub(super) lineage_id: KeyId,
 }
 
 impl KeyCard {
@@ -113,7 +113,7 @@ pub(super) struct Usage {
 
 impl Usage {
     pub(super) fn apply(&self, card: &mut KeyCard) {
-        let (ok, failed) = self.day.get(&card.id).copied().unwrap_or_default();
+        let (ok, failed) = self.day.get(card.id.as_str()).copied().unwrap_or_default();
         card.succeeded_24h = ok;
         card.failed_24h = failed;
         card.error_rate = if ok + failed == 0 {
@@ -121,13 +121,16 @@ impl Usage {
         } else {
             format!("{:.1}%", failed as f64 * 100.0 / (ok + failed) as f64)
         };
-        card.last_hour = self.hour.get(&card.id).map_or(0, |(ok, failed)| ok + failed);
+        card.last_hour = self
+            .hour
+            .get(card.id.as_str())
+            .map_or(0, |(ok, failed)| ok + failed);
     }
 }
 
 /// A key's card as shown at `now`, offering no action until [`KeyCard::offer`].
 pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
-    let facts = row.facts()?;
+    let facts = row.facts();
     let display = facts.display_status(now);
     Ok(KeyCard {
         id: row.id.clone(),
@@ -166,7 +169,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
             DisplayStatus::Rotated => "rotated",
             _ => "inactive",
         },
-        scopes: row.scopes()?.names(),
+        scopes: row.scopes.names(),
         expires: row
             .expires_at
             .map_or_else(|| "Never".to_owned(), format::datetime),

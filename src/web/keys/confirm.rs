@@ -7,6 +7,7 @@ use askama::Template;
 use super::cards::{KeyCard, card};
 use super::shared::{done, in_place, managed_key, modal};
 use crate::db::keys::KeyRow;
+use crate::domain::KeyId;
 use crate::service::keys;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -66,7 +67,7 @@ pub async fn confirm_page(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
     action: Irreversible,
 ) -> Result<HttpResponse, WebError> {
     let (_, row) = managed_key(&user, &state, &path).await?;
@@ -79,7 +80,7 @@ pub async fn confirm(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
     form: FormFields,
     action: Irreversible,
 ) -> Result<HttpResponse, WebError> {

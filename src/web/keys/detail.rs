@@ -8,6 +8,7 @@ use super::cards::{KeyCard, card};
 use super::shared::any_key_of;
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
+use crate::domain::KeyId;
 use crate::usage::hour_of as usage_hour;
 use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
@@ -20,7 +21,7 @@ use crate::web::{format, history};
 /// A version in the lineage list.
 pub struct VersionView {
     /// ID.
-    pub id: String,
+    pub id: KeyId,
     /// Version number.
     pub version: i32,
     /// Masked key.
@@ -49,7 +50,7 @@ struct KeyDetailPage {
 pub async fn detail(
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.merchant()?.clone();
     // Deleted keys keep their page: their history stays readable.
@@ -65,7 +66,7 @@ pub async fn detail(
         .run(move |conn| -> Result<_, DbError> {
             Ok((
                 key_rows::lineage(conn, &merchant_id, &lineage_id)?,
-                db_usage::hourly(conn, &key_id, usage_hour(now - time::Duration::hours(23)))?,
+                db_usage::hourly(conn, key_id.as_str(), usage_hour(now - time::Duration::hours(23)))?,
                 crate::db::key_events::for_key(conn, &merchant_id, &key_id)?,
             ))
         })
@@ -78,7 +79,7 @@ pub async fn detail(
                 id: version.id.clone(),
                 version: version.version,
                 masked: version.masked_key.clone(),
-                status: version.facts()?.display_status(now).label(),
+                status: version.facts().display_status(now).label(),
                 created: format::datetime(version.created_at),
                 current: version.id == row.id,
             })
@@ -88,9 +89,9 @@ pub async fn detail(
         .iter()
         .map(|version| {
             (
-                version.id.clone(),
+                version.id.to_string(),
                 KeyLabel {
-                    id: version.id.clone(),
+                    id: version.id.to_string(),
                     name: version.name.clone(),
                     version: version.version,
                     masked_key: version.masked_key.clone(),

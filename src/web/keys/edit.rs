@@ -6,6 +6,7 @@ use askama::Template;
 
 use super::cards::{KeyCard, card};
 use super::shared::{ScopeChoice, done, in_place, managed_key, modal, policy_of, scope_choices};
+use crate::domain::KeyId;
 use crate::service::keys::{self, EditRequest};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -30,11 +31,11 @@ pub async fn edit_page(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
     let policy = policy_of(&state, &merchant.merchant_id).await?;
-    let selected: Vec<String> = row.scopes()?.names().into_iter().map(str::to_owned).collect();
+    let selected: Vec<String> = row.scopes.names().into_iter().map(str::to_owned).collect();
     let form = EditForm {
         csrf_token: user.session.csrf_token(),
         error: None,
@@ -52,7 +53,7 @@ pub async fn edit(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
     form: FormFields,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;

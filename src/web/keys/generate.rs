@@ -8,7 +8,7 @@ use time::PrimitiveDateTime;
 use super::cards::{KeyCard, card};
 use super::shared::{ScopeChoice, in_place, managed_key, modal, policy_of, scope_choices};
 use crate::db::keys as key_rows;
-use crate::domain::{KeyPolicy, LIFETIME_CHOICES, Refusal};
+use crate::domain::{KeyId, KeyPolicy, LIFETIME_CHOICES, Refusal};
 use crate::service::keys::{self, GenerateRequest, Generated};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -39,7 +39,7 @@ struct GenerateForm {
     scopes: Vec<ScopeChoice>,
     expiry_choices: Vec<ExpiryChoice>,
     expires_on: String,
-    duplicated_from: Option<String>,
+    duplicated_from: Option<KeyId>,
     limit_note: Option<String>,
     rate_limit: String,
 }
@@ -89,7 +89,7 @@ struct GenerateDefaults {
     description: String,
     scopes: Vec<String>,
     expires: String,
-    duplicated_from: Option<String>,
+    duplicated_from: Option<KeyId>,
 }
 
 async fn generate_form(
@@ -152,7 +152,7 @@ pub async fn duplicate_form(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
     let (_, row) = managed_key(&user, &state, &path).await?;
     let defaults = GenerateDefaults {
@@ -161,7 +161,7 @@ pub async fn duplicate_form(
             .map(|limit| limit.to_string())
             .unwrap_or_default(),
         description: row.description.clone(),
-        scopes: row.scopes()?.names().into_iter().map(str::to_owned).collect(),
+        scopes: row.scopes.names().into_iter().map(str::to_owned).collect(),
         expires: row
             .lifetime_days
             .map(|days| days.to_string())
@@ -216,7 +216,11 @@ pub async fn generate(
         expires: form.get("expires").to_owned(),
         expires_on: form.get("expires_on").to_owned(),
         rate_limit: form.get("rate_limit").to_owned(),
-        duplicated_from: Some(form.get("duplicated_from").to_owned()).filter(|id| !id.is_empty()),
+        // A malformed source is not found, like a missing one.
+        duplicated_from: match form.get("duplicated_from") {
+            "" => None,
+            raw => Some(KeyId::parse(raw).map_err(|_| WebError::NotFound)?),
+        },
     };
     let actor = user.actor(&req);
     let now = state.clock.now();

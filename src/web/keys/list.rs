@@ -64,7 +64,7 @@ pub(super) async fn list_page(
         .db
         .run(move |conn| -> Result<_, DbError> {
             let rows = key_rows::list(conn, &merchant_id)?;
-            let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+            let ids: Vec<String> = rows.iter().map(|row| row.id.to_string()).collect();
             let usage = Usage {
                 day: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(23)))?,
                 hour: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(1)))?,
@@ -72,10 +72,7 @@ pub(super) async fn list_page(
             Ok((rows, key_policies::get(conn, &merchant_id)?, usage))
         })
         .await?;
-    let facts = rows
-        .iter()
-        .map(|row| row.facts().map(|facts| (row, facts)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let facts: Vec<_> = rows.iter().map(|row| (row, row.facts())).collect();
     let active_keys = facts
         .iter()
         .filter(|(_, facts)| facts.counts_toward_limit(now))

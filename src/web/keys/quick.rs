@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::list::list_page;
 use super::shared::{done, in_place, managed_key};
+use crate::domain::KeyId;
 use crate::service::keys;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -26,7 +27,7 @@ pub async fn quick(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
     action: QuickAction,
 ) -> Result<HttpResponse, WebError> {
     let key_id = path.into_inner();

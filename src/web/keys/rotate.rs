@@ -9,7 +9,7 @@ use super::cards::{KeyCard, card};
 use super::generate::reveal;
 use super::shared::{in_place, managed_key, modal, policy_of};
 use crate::db::keys::KeyRow;
-use crate::domain::GracePeriod;
+use crate::domain::{GracePeriod, KeyId};
 use crate::service::keys::{self, KeyError, Rotate};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -67,7 +67,7 @@ pub async fn rotate_page(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
     let policy = policy_of(&state, &merchant.merchant_id).await?;
@@ -80,7 +80,7 @@ pub async fn rotate(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<KeyId>,
     form: FormFields,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;

@@ -8,7 +8,7 @@ use askama::Template;
 use crate::db::keys::KeyRow;
 use crate::db::memberships::MerchantAccess;
 use crate::db::{key_policies, keys as key_rows};
-use crate::domain::{KeyPolicy, KeyStatus, Scope};
+use crate::domain::{KeyId, KeyPolicy, KeyStatus, MerchantId, Scope};
 use crate::service::keys::KeyError;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -68,7 +68,7 @@ pub(super) fn in_place(err: KeyError) -> Result<(StatusCode, String), WebError> 
     }
 }
 
-pub(super) async fn policy_of(state: &AppState, merchant_id: &str) -> Result<KeyPolicy, WebError> {
+pub(super) async fn policy_of(state: &AppState, merchant_id: &MerchantId) -> Result<KeyPolicy, WebError> {
     let merchant_id = merchant_id.to_owned();
     Ok(state
         .db
@@ -81,7 +81,7 @@ pub(super) async fn policy_of(state: &AppState, merchant_id: &str) -> Result<Key
 pub(super) async fn managed_key(
     user: &CurrentUser,
     state: &AppState,
-    key_id: &str,
+    key_id: &KeyId,
 ) -> Result<(MerchantAccess, KeyRow), WebError> {
     let merchant = user.merchant()?;
     let row = key_of(state, &merchant.merchant_id, key_id).await?;
@@ -89,9 +89,13 @@ pub(super) async fn managed_key(
 }
 
 /// A key of this merchant that was not deleted: what changes act on.
-pub(super) async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) -> Result<KeyRow, WebError> {
+pub(super) async fn key_of(
+    state: &AppState,
+    merchant_id: &MerchantId,
+    key_id: &KeyId,
+) -> Result<KeyRow, WebError> {
     let row = any_key_of(state, merchant_id, key_id).await?;
-    if row.status == KeyStatus::Deleted.as_str() {
+    if row.status == KeyStatus::Deleted {
         return Err(WebError::NotFound);
     }
     Ok(row)
@@ -101,12 +105,9 @@ pub(super) async fn key_of(state: &AppState, merchant_id: &str, key_id: &str) ->
 /// not found.
 pub(super) async fn any_key_of(
     state: &AppState,
-    merchant_id: &str,
-    key_id: &str,
+    merchant_id: &MerchantId,
+    key_id: &KeyId,
 ) -> Result<KeyRow, WebError> {
-    if uuid::Uuid::parse_str(key_id).is_err() {
-        return Err(WebError::NotFound);
-    }
     let (merchant_id, key_id) = (merchant_id.to_owned(), key_id.to_owned());
     state
         .db

@@ -7,7 +7,7 @@ use time::PrimitiveDateTime;
 use super::page::{ACTIVE, AddForm, MEMBERS, members_page, parse_role, refusal};
 use crate::db::DbConnection;
 use crate::db::memberships::{self, Member};
-use crate::domain::Actor;
+use crate::domain::{Actor, MerchantId, UserId};
 use crate::service::members::{self, MemberError};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -18,12 +18,9 @@ use crate::web::state::AppState;
 /// A member of the admin's merchant by ID; anyone else is not found.
 /// The member looked up first, as keys are (`keys::managed_key`): another merchant's
 /// member is not found, whatever the user's role.
-async fn member_of(user: &CurrentUser, state: &AppState, user_id: &str) -> Result<Member, WebError> {
+async fn member_of(user: &CurrentUser, state: &AppState, user_id: &UserId) -> Result<Member, WebError> {
     let merchant_id = user.merchant()?.merchant_id.clone();
-    if uuid::Uuid::parse_str(user_id).is_err() {
-        return Err(WebError::NotFound);
-    }
-    let user_id = user_id.to_owned();
+    let user_id = user_id.clone();
     let member = state
         .db
         .run(move |conn| memberships::member(conn, &merchant_id, &user_id))
@@ -39,12 +36,18 @@ async fn change_member<F, M>(
     req: &HttpRequest,
     user: &CurrentUser,
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     change: F,
     message: M,
 ) -> Result<HttpResponse, WebError>
 where
-    F: FnOnce(&mut DbConnection, &str, &str, &Actor, PrimitiveDateTime) -> Result<Member, MemberError>
+    F: FnOnce(
+            &mut DbConnection,
+            &MerchantId,
+            &UserId,
+            &Actor,
+            PrimitiveDateTime,
+        ) -> Result<Member, MemberError>
         + Send
         + 'static,
     M: FnOnce(&Member) -> String,
@@ -70,7 +73,7 @@ pub async fn change_role(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     form: FormFields,
 ) -> Result<HttpResponse, WebError> {
     let role = parse_role(form.get("role"));
@@ -101,7 +104,7 @@ pub async fn switch(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
     action: Switch,
 ) -> Result<HttpResponse, WebError> {
     let disabled = matches!(action, Switch::Disable);
@@ -159,7 +162,7 @@ pub async fn remove_page(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse, WebError> {
     let member = member_of(&user, &state, &path).await?;
     remove_form(&req, &user, &member, StatusCode::OK, None)
@@ -170,7 +173,7 @@ pub async fn remove(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse, WebError> {
     let member = member_of(&user, &state, &path).await?;
     let (actor, now) = (user.actor(&req), state.clock.now());

@@ -8,7 +8,7 @@ use super::page::{
     ACTIVE, ALREADY_SUBMITTED, AddForm, MEMBERS, invitation_refusal, members_page, parse_role,
 };
 use crate::db::invitations::{self as invitation_rows, Invitation};
-use crate::domain::{Email, Password, PersonName, Role, ValidationError, generate_password};
+use crate::domain::{Email, InvitationId, Password, PersonName, Role, ValidationError, generate_password};
 use crate::service::invitations::{self, NewAccount};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -123,7 +123,7 @@ pub async fn cancel_invitation(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<InvitationId>,
 ) -> Result<HttpResponse, WebError> {
     let merchant_id = user.merchant()?.merchant_id.clone();
     let invitation_id = path.into_inner();

@@ -8,7 +8,7 @@ use time::PrimitiveDateTime;
 use crate::db::DbError;
 use crate::db::invitations::{self as invitation_rows, Invitation};
 use crate::db::memberships::{self, Member, MemberStatus};
-use crate::domain::{Role, ValidationError};
+use crate::domain::{InvitationId, Role, UserId, ValidationError};
 use crate::service::invitations::InvitationError;
 use crate::service::members::MemberError;
 use crate::web::current_user::CurrentUser;
@@ -50,7 +50,7 @@ fn role_choices(selected: &str) -> Vec<RoleChoice> {
 /// A member as a table row.
 pub struct MemberRow {
     /// The user's ID.
-    pub id: String,
+    pub id: UserId,
     /// Name.
     pub name: String,
     /// Email.
@@ -102,7 +102,7 @@ fn row(member: &Member, you: &str, now: PrimitiveDateTime) -> MemberRow {
 /// is behind it.
 pub struct InvitationRow {
     /// The invitation's ID.
-    pub id: String,
+    pub id: InvitationId,
     /// The invited email.
     pub email: String,
     /// The role it gives.
