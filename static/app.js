@@ -205,6 +205,19 @@
       });
     }
 
+    // On a phone a table's rows stack (see app.css), and each cell shows its column's
+    // name; a column named for screen readers only (Actions) needs none.
+    for (const table of root.querySelectorAll("table.stacking")) {
+      const names = [...table.tHead.rows[0].cells].map((th) =>
+        th.querySelector(".visually-hidden") ? "" : th.textContent.trim(),
+      );
+      for (const row of table.tBodies[0].rows) {
+        [...row.cells].forEach((cell, index) => {
+          if (names[index]) cell.dataset.label = names[index];
+        });
+      }
+    }
+
     // The profile menu closes on Escape and on a click outside it.
     for (const menu of root.querySelectorAll("details.profile-menu")) {
       document.addEventListener("click", (event) => {

@@ -192,6 +192,19 @@ async fn assert_tables_stack(person: &Person<'_>) {
         displays.iter().all(|display| display == &Value::from("block")),
         "rows that do not stack: {displays:?}"
     );
+    let first = person
+        .chrome
+        .eval(
+            r#"const cell = document.querySelector("main table tbody td");
+            const header = cell.closest("table").tHead.rows[0].cells[0];
+            return [getComputedStyle(cell, "::before").content, JSON.stringify(header.textContent.trim())];"#,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        first[0], first[1],
+        "a stacked cell does not show its column's name"
+    );
 }
 
 /// Every dialog API Credentials opens for someone who manages keys, and the same as the
