@@ -18,6 +18,12 @@
     const root = modalRoot();
     const dialog = openDialog();
     if (!root || !dialog) return;
+    // The key is never shown again: closing before it was copied asks first.
+    const reveal = dialog.querySelector("[data-reveal]");
+    if (reveal && !reveal.hasAttribute("data-copied") && !reveal.hasAttribute("data-stored")) {
+      askWhetherStored(reveal);
+      return;
+    }
     // After a Reveal the list has a new key: show it, and drop the key from the page.
     if (dialog.querySelector("[data-reload-on-close]")) {
       root.replaceChildren();
@@ -30,12 +36,36 @@
     opener = null;
   }
 
+  // The Reveal's confirmation step replaces the key in the dialog until it is answered.
+  function askWhetherStored(reveal) {
+    reveal.querySelector("[data-reveal-key]").hidden = true;
+    const confirm = reveal.querySelector("[data-reveal-confirm]");
+    confirm.hidden = false;
+    confirm.querySelector("[data-reveal-back]").focus();
+  }
+
+  function backToKey(reveal) {
+    reveal.querySelector("[data-reveal-confirm]").hidden = true;
+    reveal.querySelector("[data-reveal-key]").hidden = false;
+    reveal.querySelector("[data-copy]").focus();
+  }
+
+  function askingWhetherStored() {
+    const confirm = document.querySelector("#modal [data-reveal-confirm]");
+    return confirm && !confirm.hidden ? confirm.closest("[data-reveal]") : null;
+  }
+
+  // Hidden elements (and those inside hidden ones) take no focus.
+  function shown(element) {
+    return element.offsetParent !== null;
+  }
+
   function focusDialog(dialog) {
     document.body.classList.add("has-modal");
     const first =
       dialog.querySelector("[autofocus]") ||
       dialog.querySelector("input[type=radio]:checked") ||
-      dialog.querySelector(FOCUSABLE) ||
+      [...dialog.querySelectorAll(FOCUSABLE)].find(shown) ||
       dialog;
     first.focus();
   }
@@ -49,6 +79,14 @@
       event.preventDefault();
       closeModal();
     }
+    const back = event.target.closest("[data-reveal-back]");
+    if (back) backToKey(back.closest("[data-reveal]"));
+    const stored = event.target.closest("[data-reveal-stored]");
+    if (stored && openDialog()) {
+      event.preventDefault();
+      stored.closest("[data-reveal]").setAttribute("data-stored", "");
+      closeModal();
+    }
     // A click beside a Reveal does not close it: the key would be lost unnoticed.
     const backdrop = event.target.matches && event.target.matches(".modal-backdrop");
     if (backdrop && !document.querySelector("#modal .reveal")) closeModal();
@@ -59,14 +97,16 @@
     if (!dialog) return;
     if (event.key === "Escape") {
       event.preventDefault();
-      closeModal();
+      const reveal = askingWhetherStored();
+      if (reveal) backToKey(reveal);
+      else closeModal();
       return;
     }
     if (event.key !== "Tab") return;
     // Keep Tab and Shift+Tab inside the dialog. A radio group is one stop: its
     // checked radio (or its first, when none is).
     const items = [...dialog.querySelectorAll(FOCUSABLE)].filter((el) => {
-      if (el.offsetParent === null) return false;
+      if (!shown(el)) return false;
       if (el.type !== "radio") return true;
       const group = [...dialog.querySelectorAll(`input[type=radio][name="${el.name}"]`)];
       const checked = group.find((radio) => radio.checked);
@@ -91,6 +131,19 @@
     }
   });
 
+  // Selects a copy field's text, or the text of the element that shows it, for Ctrl+C.
+  function selectForCopy(element) {
+    if (element.select) {
+      element.focus();
+      element.select();
+      return;
+    }
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    document.getSelection().removeAllRanges();
+    document.getSelection().addRange(range);
+  }
+
   function enhance(root) {
     // The merchant switcher submits on change; its button is only for no-JS browsers.
     for (const select of root.querySelectorAll("select[data-autosubmit]")) {
@@ -110,11 +163,21 @@
         try {
           await navigator.clipboard.writeText(field.value);
           button.textContent = "Copied";
+          button.closest("[data-reveal]")?.setAttribute("data-copied", "");
           if (status) status.textContent = "Copied to the clipboard.";
         } catch {
-          field.focus();
-          field.select();
+          selectForCopy(button.dataset.copyShown ? document.querySelector(button.dataset.copyShown) : field);
           if (status) status.textContent = "Press Ctrl+C (or ⌘C) to copy the selected key.";
+        }
+      });
+    }
+
+    // A key copied by hand (selected, then Ctrl+C) counts as copied too.
+    for (const reveal of root.querySelectorAll("[data-reveal]")) {
+      const shown = reveal.querySelector("#revealed-key-text");
+      reveal.addEventListener("copy", () => {
+        if (document.getSelection().toString().includes(shown.textContent)) {
+          reveal.setAttribute("data-copied", "");
         }
       });
     }
@@ -127,6 +190,32 @@
       };
       field.addEventListener("input", sync);
       sync();
+    }
+
+    // On a phone the sidebar folds behind its Menu button (the stylesheet hides the
+    // button on wider screens); without JavaScript it stays open.
+    for (const button of root.querySelectorAll("[data-menu-button]")) {
+      const sidebar = button.closest(".sidebar");
+      sidebar.classList.add("has-menu-button");
+      button.hidden = false;
+      button.addEventListener("click", () => {
+        const open = button.getAttribute("aria-expanded") !== "true";
+        button.setAttribute("aria-expanded", String(open));
+        sidebar.classList.toggle("menu-open", open);
+      });
+    }
+
+    // On a phone a table's rows stack (see app.css), and each cell shows its column's
+    // name; a column named for screen readers only (Actions) needs none.
+    for (const table of root.querySelectorAll("table.stacking")) {
+      const names = [...table.tHead.rows[0].cells].map((th) =>
+        th.querySelector(".visually-hidden") ? "" : th.textContent.trim(),
+      );
+      for (const row of table.tBodies[0].rows) {
+        [...row.cells].forEach((cell, index) => {
+          if (names[index]) cell.dataset.label = names[index];
+        });
+      }
     }
 
     // The profile menu closes on Escape and on a click outside it.

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use std::sync::LazyLock;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384};
 
 use crate::web::error::WebError;
 
@@ -22,22 +22,64 @@ struct Asset {
     cache_control: &'static str,
 }
 
+/// Our own files, each with the digests pages link it by.
+struct Digests {
+    name: &'static str,
+    /// A short SHA-256 of the content, for the URL.
+    version: String,
+    /// Subresource integrity, `sha384-…`.
+    integrity: String,
+}
+
+/// Computed once from the embedded bytes, so an edit to a file never leaves a stale hash.
+static DIGESTS: LazyLock<Vec<Digests>> = LazyLock::new(|| {
+    ["app.js", "app.css", "favicon.svg"]
+        .into_iter()
+        .filter_map(|name| {
+            let asset = find(name)?;
+            Some(Digests {
+                name,
+                version: hex::encode(&Sha256::digest(asset.bytes)[..6]),
+                integrity: format!("sha384-{}", base64_encode(&Sha384::digest(asset.bytes))),
+            })
+        })
+        .collect()
+});
+
+fn digests(name: &str) -> Option<&'static Digests> {
+    DIGESTS.iter().find(|digests| digests.name == name)
+}
+
 /// The URL of an embedded asset with a digest of its content, so browsers may cache it
 /// for good and still fetch the new file after an upgrade.
 pub fn url(name: &str) -> String {
-    static VERSIONS: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
-        ["app.js", "app.css", "favicon.svg"]
-            .into_iter()
-            .filter_map(|name| {
-                let asset = find(name)?;
-                Some((name, hex::encode(&Sha256::digest(asset.bytes)[..6])))
-            })
-            .collect()
-    });
-    match VERSIONS.iter().find(|(known, _)| *known == name) {
-        Some((_, version)) => format!("/static/{name}?v={version}"),
+    match digests(name) {
+        Some(digests) => format!("/static/{name}?v={}", digests.version),
         None => format!("/static/{name}"),
     }
+}
+
+/// The subresource integrity of our own `app.js` or `app.css`, for the page's `integrity`
+/// attribute: the browser refuses a file that differs from the one this binary embeds.
+pub fn integrity(name: &str) -> &'static str {
+    digests(name).map_or("", |digests| digests.integrity.as_str())
+}
+
+/// Standard base64 with padding, as `integrity` attributes take it.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn find(name: &str) -> Option<Asset> {
@@ -83,8 +125,6 @@ pub async fn serve(req: HttpRequest, name: web::Path<String>) -> Result<HttpResp
 
 #[cfg(test)]
 mod tests {
-    use sha2::Sha384;
-
     use super::*;
 
     #[test]
@@ -94,20 +134,21 @@ mod tests {
         assert_eq!(HTMX_INTEGRITY, expected);
     }
 
-    fn base64_encode(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-                } else {
-                    out.push('=');
-                }
-            }
+    #[test]
+    fn base64_matches_the_standard_alphabet_with_padding() {
+        assert_eq!(base64_encode(b"Man"), "TWFu");
+        assert_eq!(base64_encode(b"Ma"), "TWE=");
+        assert_eq!(base64_encode(b"M"), "TQ==");
+        assert_eq!(base64_encode(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn our_scripts_and_styles_carry_the_integrity_of_their_bytes() {
+        for name in ["app.js", "app.css"] {
+            let digest = Sha384::digest(find(name).unwrap().bytes);
+            assert_eq!(integrity(name), format!("sha384-{}", base64_encode(&digest)));
         }
-        out
+        assert_eq!(integrity("no-such-file.js"), "");
     }
 
     #[test]

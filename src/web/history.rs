@@ -8,7 +8,7 @@ use time::macros::format_description;
 
 use crate::db::key_events::{EventRow, EventType};
 use crate::db::keys::KeyLabel;
-use crate::domain::EventId;
+use crate::domain::{EventId, GracePeriod, PolicyPreset};
 use crate::web::format;
 
 /// One event, as people read it.
@@ -117,6 +117,7 @@ fn summary(event_type: EventType, details: &Value) -> String {
         EventType::GraceEnded => format!("the old version stopped working at {}", text("grace_ended_at")),
         EventType::Expired => format!("reached its expiry at {}", text("expired_at")),
         EventType::DuplicatedFrom => format!("settings copied from “{}”", text("source_name")),
+        EventType::PolicyChanged => policy_changes(details),
         EventType::ChangeRefused => format!("{} {}", text("method"), text("path")),
         EventType::SignInLocked => format!(
             "{} after {} failed password checks; locked until {}",
@@ -193,6 +194,49 @@ fn changes(details: &Value) -> String {
         .join("; ")
 }
 
+/// "preset: Single key → Standard; max active keys: 1 → 5" for every setting a Key
+/// Policy change changed, with presets and grace periods named as the Key Policy page
+/// names them; a save that changed nothing says so.
+fn policy_changes(details: &Value) -> String {
+    let (Some(before), Some(after)) = (details["before"].as_object(), details["after"].as_object()) else {
+        return String::new();
+    };
+    let changed: Vec<String> = after
+        .iter()
+        .filter(|(name, value)| before.get(*name) != Some(value))
+        .map(|(name, value)| {
+            format!(
+                "{}: {} → {}",
+                name.replace('_', " "),
+                policy_value(name, before.get(name).unwrap_or(&Value::Null)),
+                policy_value(name, value)
+            )
+        })
+        .collect();
+    if changed.is_empty() {
+        "saved without a change".to_owned()
+    } else {
+        changed.join("; ")
+    }
+}
+
+/// A Key Policy setting's stored value as the Key Policy page shows it.
+fn policy_value(name: &str, value: &Value) -> String {
+    let text = value.as_str().unwrap_or_default();
+    match (name, value) {
+        // Settings that match no preset have none.
+        ("preset", Value::Null) => "custom".to_owned(),
+        ("preset", _) => {
+            PolicyPreset::parse(text).map_or_else(|_| text.to_owned(), |preset| preset.label().to_owned())
+        }
+        ("default_grace", _) => {
+            GracePeriod::parse(text).map_or_else(|_| text.to_owned(), |grace| grace.label().to_owned())
+        }
+        ("max_lifetime_days", Value::Number(days)) => format!("{days} days"),
+        _ => shown(value),
+    }
+}
+
 /// "from: active; version: 2" for the plain fields of `details`.
 fn fields(details: &Value) -> String {
     details
@@ -248,6 +292,20 @@ mod tests {
             summary(EventType::ScopesChanged, &scopes),
             "scopes: orders:read → none"
         );
+    }
+
+    #[test]
+    fn policy_changes_read_in_the_key_policy_pages_words() {
+        let details = json!({
+            "before": {"preset": "single-key", "max_active_keys": 1, "default_grace": "3d", "name_required": true, "max_lifetime_days": null},
+            "after": {"preset": null, "max_active_keys": 5, "default_grace": "1h", "name_required": true, "max_lifetime_days": 90},
+        });
+        assert_eq!(
+            summary(EventType::PolicyChanged, &details),
+            "preset: Single key → custom; max active keys: 1 → 5; default grace: 3 days → 1 hour; max lifetime days: none → 90 days"
+        );
+        let same = json!({"before": {"max_active_keys": 5}, "after": {"max_active_keys": 5}});
+        assert_eq!(summary(EventType::PolicyChanged, &same), "saved without a change");
     }
 
     #[test]

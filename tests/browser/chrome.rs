@@ -1,6 +1,8 @@
 //! One headless chromium per test, driven through a chromedriver that the tests running
 //! at the same time share. Each browser keeps a journal of console errors and CSP
-//! violations, and a screenshot of every screen it is asked to record.
+//! violations, and a screenshot of every screen it is asked to record. Every such screen
+//! is also checked: no WCAG 2.1 A or AA violation that axe-core finds, the page's first
+//! heading is its `<h1>`, and nothing scrolls sideways on a phone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,6 +37,56 @@ const FLAGS: [&str; 8] = [
 const CSP_LISTENER: &str = r#"addEventListener("securitypolicyviolation", (event) => {
   console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline code"} in ${event.sourceFile}:${event.lineNumber}`);
 });"#;
+
+/// A phone's window: every screen must fit its width without scrolling sideways.
+pub const PHONE: (u32, u32) = (390, 844);
+
+/// The desktop window every browser starts with.
+pub const DESKTOP: (u32, u32) = (1280, 1000);
+
+/// axe-core 4.14.1 from its npm package, a test fixture never served by Keyward (see
+/// tests/fixtures/axe-core/README.md).
+const AXE_SOURCE: &str = include_str!("../fixtures/axe-core/axe.min.js");
+
+/// Runs axe-core on the page (and any open dialog in it) for the WCAG 2.1 A and AA
+/// rules; returns one line per violation.
+const AXE_RUN: &str = r#"
+const results = await axe.run(document, {
+  runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+  resultTypes: ["violations"],
+});
+return results.violations.map((violation) =>
+  `${violation.id} (${violation.impact}): ${violation.help}; at ${violation.nodes
+    .slice(0, 5)
+    .map((node) => node.target.join(" ") + (node.failureSummary ? ` [${node.failureSummary.replace(/\s+/g, " ")}]` : ""))
+    .join(", ")}`);"#;
+
+/// What scrolls sideways: the page, or an open dialog, with the elements that stick out
+/// past the window's right edge.
+const SIDEWAYS: &str = r##"
+const root = document.documentElement;
+const problems = [];
+const wider = (element) => element.scrollWidth > element.clientWidth;
+// An element that sticks out past the window, or whose content spills out of it.
+const tooWide = (element) =>
+  element.getBoundingClientRect().right > root.clientWidth + 0.5 ||
+  (element.clientWidth > 0 && wider(element) && getComputedStyle(element).overflowX === "visible");
+// The innermost such elements, the furthest out first: what is too wide.
+const right = (element) => element.getBoundingClientRect().right;
+const culprits = () => [...document.querySelectorAll("body *")]
+  .filter((element) => tooWide(element) && ![...element.children].some(tooWide))
+  .sort((a, b) => right(b) - right(a))
+  .slice(0, 5)
+  .map((element) => `${element.tagName.toLowerCase()}${element.id ? "#" + element.id : ""}.${[...element.classList].join(".")} (${element.scrollWidth}px wide, right edge ${Math.round(element.getBoundingClientRect().right)})`);
+if (wider(root)) problems.push(`the page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window: ${culprits().join(", ")}`);
+const dialog = document.querySelector("#modal [role=dialog]");
+if (dialog && wider(dialog)) problems.push(`the dialog is ${dialog.scrollWidth}px wide in ${dialog.clientWidth}px`);
+return problems;"##;
+
+/// The tag of the page's first heading.
+const FIRST_HEADING: &str = r#"
+const heading = document.querySelector("h1, h2, h3, h4, h5, h6");
+return heading ? `${heading.tagName.toLowerCase()} ${heading.textContent.trim()}` : "none";"#;
 
 /// True when chromium and chromedriver are installed. When one is missing the test fails
 /// in CI and, elsewhere, prints one `skipped:` line.
@@ -132,6 +184,7 @@ pub struct Chrome {
     test: &'static str,
     screens: PathBuf,
     shots: usize,
+    javascript: Javascript,
     /// Answers the test expects to fail (status codes), which the journal lets through
     /// once each.
     expected_failures: Vec<u16>,
@@ -169,7 +222,7 @@ impl Chrome {
             Duration::from_millis(50),
         )));
         driver
-            .set_window_rect(0, 0, 1280, 1000)
+            .set_window_rect(0, 0, DESKTOP.0, DESKTOP.1)
             .await
             .expect("a window size");
         let cdp = driver.cdp();
@@ -197,6 +250,7 @@ impl Chrome {
             test,
             screens,
             shots: 0,
+            javascript,
             expected_failures: Vec::new(),
             _profile: profile,
             _lease: lease,
@@ -216,13 +270,102 @@ impl Chrome {
             .unwrap_or_else(|err| panic!("opening {path}: {err}"));
     }
 
-    /// Writes a screenshot of the screen as `<n>-<screen>.png`, then fails on anything the
-    /// console has reported since the last screen.
+    /// Writes a screenshot of the screen as `<n>-<screen>.png`, then checks it: axe-core
+    /// finds no WCAG 2.1 A or AA violation, the first heading is the `<h1>`, nothing
+    /// scrolls sideways in a phone's window, and the console has reported nothing since
+    /// the last screen.
+    ///
+    /// With JavaScript off, axe-core cannot finish (the page runs no timers); the tours
+    /// in `screens` check the same plain pages with JavaScript on.
     pub async fn screen(&mut self, screen: &str) {
         self.shots += 1;
         let path = self.screens.join(format!("{:02}-{screen}.png", self.shots));
         self.driver().screenshot(&path).await.expect("a screenshot");
+        if self.javascript == Javascript::On {
+            self.assert_accessible(screen).await;
+        }
+        self.assert_first_heading_is_h1(screen).await;
+        self.assert_fits_a_phone(screen).await;
         self.assert_clean_console(screen).await;
+    }
+
+    /// Resizes the window to `width` × `height` and waits for the page to see it.
+    pub async fn resize(&self, (width, height): (u32, u32)) {
+        self.driver()
+            .set_window_rect(0, 0, width, height)
+            .await
+            .expect("a window size");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.eval("return window.innerWidth;", Vec::new()).await != json!(width) {
+            assert!(Instant::now() < deadline, "the page never saw a {width}px window");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every violation of the WCAG 2.1 A and AA rules that axe-core finds on the page as
+    /// it is now, open dialog included.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        if self.eval("return typeof axe;", Vec::new()).await != json!("object") {
+            self.eval(AXE_SOURCE, Vec::new()).await;
+        }
+        strings(self.eval(AXE_RUN, Vec::new()).await)
+    }
+
+    /// Fails on every violation of the WCAG 2.1 A and AA rules that axe-core finds.
+    async fn assert_accessible(&self, screen: &str) {
+        let violations = self.accessibility_violations().await;
+        assert!(
+            violations.is_empty(),
+            "{}: axe-core finds WCAG violations on screen {} ({screen}) at {}; see {}:\n{}",
+            self.test,
+            self.shots,
+            self.driver().current_url().await.unwrap(),
+            self.screens.display(),
+            violations.join("\n")
+        );
+    }
+
+    /// Fails when a heading comes before the page's `<h1>`.
+    async fn assert_first_heading_is_h1(&self, screen: &str) {
+        let first = self.eval(FIRST_HEADING, Vec::new()).await;
+        let first = first.as_str().unwrap_or_default();
+        assert!(
+            first.starts_with("h1 "),
+            "{}: the first heading on screen {} ({screen}) is not an <h1> but: {first}",
+            self.test,
+            self.shots
+        );
+    }
+
+    /// What scrolls sideways in a phone's window: the page or an open dialog. The window
+    /// then gets its size back.
+    pub async fn sideways_on_a_phone(&self) -> Vec<String> {
+        let window = self.driver().get_window_rect().await.expect("the window size");
+        let size = (
+            u32::try_from(window.width).expect("a width"),
+            u32::try_from(window.height).expect("a height"),
+        );
+        if size != PHONE {
+            self.resize(PHONE).await;
+        }
+        let problems = self.eval(SIDEWAYS, Vec::new()).await;
+        if size != PHONE {
+            self.resize(size).await;
+        }
+        strings(problems)
+    }
+
+    /// Fails when the page or an open dialog scrolls sideways in a phone's window.
+    async fn assert_fits_a_phone(&self, screen: &str) {
+        let problems = self.sideways_on_a_phone().await;
+        assert!(
+            problems.is_empty(),
+            "{}: screen {} ({screen}) scrolls sideways at {}px:\n{}",
+            self.test,
+            self.shots,
+            PHONE.0,
+            problems.join("\n")
+        );
     }
 
     /// Lets one failed request with `status` through the journal: the page shows the
@@ -312,6 +455,16 @@ impl Drop for Chrome {
     }
 }
 
+/// The strings in a script's answer, a list of them.
+fn strings(answer: Value) -> Vec<String> {
+    answer
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|item| item.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// One plain HTTP request to chromedriver; the answer's body.
 fn chromedriver_call(driver_url: &str, method: &str, path: &str) -> Option<String> {
     use std::io::{BufRead, BufReader, Read, Write};
@@ -396,5 +549,29 @@ pub async fn the_journal_reports_csp_violations_console_errors_and_failed_reques
         .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     chrome.screen("expected-failure").await;
+
+    // The checks every screen gets find what they look for: a field without a label,
+    // and a page wider than a phone.
+    chrome
+        .eval(
+            r#"const field = document.createElement("input");
+            field.id = "unlabelled";
+            const wide = document.createElement("div");
+            wide.id = "wide";
+            wide.style.width = "600px";
+            document.body.append(field, wide);"#,
+            Vec::new(),
+        )
+        .await;
+    let violations = chrome.accessibility_violations().await.join("\n");
+    assert!(
+        violations.contains("label (critical)") && violations.contains("#unlabelled"),
+        "axe-core misses a field without a label:\n{violations}"
+    );
+    let sideways = chrome.sideways_on_a_phone().await.join("\n");
+    assert!(
+        sideways.contains("the page is") && sideways.contains("div#wide"),
+        "a page wider than a phone goes unnoticed:\n{sideways}"
+    );
     chrome.finish().await;
 }

@@ -152,15 +152,17 @@ impl<'a> Person<'a> {
 
     /// Signs in through the form with the first admin's email and password.
     pub async fn sign_in(&mut self) {
+        let (email, password) = (self.app.admin_email.clone(), self.app.admin_password.clone());
+        self.sign_in_as(&email, &password).await;
+    }
+
+    /// Signs in through the form with `email` and `password`.
+    pub async fn sign_in_as(&mut self, email: &str, password: &str) {
         self.chrome.open("/").await;
-        self.find(By::Id("email"))
-            .await
-            .send_keys(&self.app.admin_email)
-            .await
-            .unwrap();
+        self.find(By::Id("email")).await.send_keys(email).await.unwrap();
         self.find(By::Id("password"))
             .await
-            .send_keys(&self.app.admin_password)
+            .send_keys(password)
             .await
             .unwrap();
         self.chrome.screen("sign-in").await;
@@ -182,8 +184,37 @@ impl<'a> Person<'a> {
             .await;
     }
 
-    /// The name in the bottom-left corner → Settings → Merchant → API Credentials.
+    /// On a phone, where the sidebar is folded behind its Menu button: opens it. Elsewhere
+    /// it does nothing.
+    pub async fn open_main_menu(&mut self) {
+        let Some(button) = self
+            .driver()
+            .query(By::Css(".sidebar [aria-controls=sidebar-menu]"))
+            .nowait()
+            .first_opt()
+            .await
+            .unwrap()
+        else {
+            return;
+        };
+        if !button.is_displayed().await.unwrap()
+            || button.attr("aria-expanded").await.unwrap().as_deref() == Some("true")
+        {
+            return;
+        }
+        button.click().await.unwrap();
+        self.find(By::Css(".sidebar .profile-menu summary"))
+            .await
+            .wait_until()
+            .displayed()
+            .await
+            .expect("the menu opens");
+    }
+
+    /// The name in the bottom-left corner (behind Menu on a phone) → Settings → Merchant →
+    /// API Credentials.
     pub async fn open_api_credentials(&mut self) {
+        self.open_main_menu().await;
         self.find(By::Css(".profile-menu summary .user-name"))
             .await
             .click()
