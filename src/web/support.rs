@@ -97,10 +97,18 @@ pub async fn console(
         );
     }
     let query = SupportQuery::parse(raw);
-    if SupportQuery::is_whole_key(raw)
+    if let Some(key) = SupportQuery::whole_key(raw)
         && let Some(query) = &query
     {
-        let masked = serde_urlencoded::to_string([("q", query.display())]).unwrap_or_default();
+        // Found by its digest, a key is sent on to the mask it was stored with: keys made
+        // before masks showed the key's real end keep the secret's last four.
+        let digest = key.digest(&state.pepper);
+        let stored = state
+            .db
+            .run(move |conn| key_rows::masked_by_digest(conn, &digest))
+            .await?;
+        let shown = stored.unwrap_or_else(|| query.display());
+        let masked = serde_urlencoded::to_string([("q", shown)]).unwrap_or_default();
         return Ok(see_other(&format!("{}?{masked}", paths::SUPPORT)));
     }
     let now = state.clock.now();

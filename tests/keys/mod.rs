@@ -3,6 +3,7 @@
 
 mod access;
 mod generate;
+mod masks;
 mod policy;
 mod rotate;
 mod states;

@@ -35,8 +35,9 @@ diesel::define_sql_function!(
 pub enum KeySearch<'a> {
     /// The key's ID.
     Id(&'a str),
-    /// The start of the secret a masked key shows (up to four characters after the
-    /// prefix) and its last four, with their letter case.
+    /// The start a masked key shows (up to four characters after the prefix) and its
+    /// last four, with their letter case: the key's own last four for keys made since
+    /// masks show them, the secret's for keys made before (their stored mask).
     Masked {
         /// Characters right after `kw_live_`.
         head: Option<&'a str>,
@@ -76,6 +77,16 @@ pub fn search(conn: &mut DbConnection, by: KeySearch<'_>, limit: i64) -> Result<
         }
     }
     Ok(query.load(conn)?)
+}
+
+/// The stored mask of the key with this digest, in any merchant: a whole key pasted into
+/// the support console is found by it, whichever form of mask the key was stored with.
+pub fn masked_by_digest(conn: &mut DbConnection, digest: &str) -> Result<Option<String>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::key_hash.eq(digest))
+        .select(api_keys::masked_key)
+        .first(conn)
+        .optional()?)
 }
 
 /// How many of a merchant's keys are in each stored state, deleted ones included.
