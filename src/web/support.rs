@@ -1,14 +1,16 @@
 //! The support console: support staff find a merchant or a key and open its pages,
 //! read only. Every change they try is refused and recorded.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::db::DbError;
 use crate::db::keys::{self as key_rows, FoundKey, KeyRow, KeySearch};
 use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
+use crate::db::{DbError, usage as db_usage};
 use crate::domain::SupportQuery;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -55,6 +57,11 @@ pub struct KeyResult {
     pub key: FoundKey,
     /// Its state as the dashboard shows it (ACTIVE, EXPIRED, DELETED…).
     pub status: &'static str,
+    /// Its last accepted request, relative, or Never.
+    pub last_used: String,
+    /// Its last refused attempt, relative, with the error code it got (`key_disabled`),
+    /// or Never: what a merchant whose integration stopped working is met with.
+    pub last_refused: String,
 }
 
 /// `/support`.
@@ -112,9 +119,18 @@ pub async fn console(
         return Ok(see_other(&format!("{}?{masked}", paths::SUPPORT)));
     }
     let now = state.clock.now();
-    let (merchants, keys) = match query.clone() {
-        None => (Vec::new(), Vec::new()),
-        Some(query) => state.db.run(move |conn| search(conn, &query)).await?,
+    let (merchants, keys, mut refused) = match query.clone() {
+        None => (Vec::new(), Vec::new(), HashMap::new()),
+        Some(query) => {
+            state
+                .db
+                .run(move |conn| -> Result<_, DbError> {
+                    let (merchants, keys) = search(conn, &query)?;
+                    let ids: Vec<String> = keys.iter().map(|key| key.row.id.clone()).collect();
+                    Ok((merchants, keys, db_usage::last_refusals(conn, &ids)?))
+                })
+                .await?
+        }
     };
     render(
         StatusCode::OK,
@@ -129,6 +145,14 @@ pub async fn console(
                 .map(|key| {
                     Ok(KeyResult {
                         status: key.row.facts()?.display_status(now).label(),
+                        last_used: key
+                            .row
+                            .last_used_at
+                            .map_or_else(|| "Never".to_owned(), |at| format::ago(now, at)),
+                        last_refused: refused.remove(&key.row.id).map_or_else(
+                            || "Never".to_owned(),
+                            |(at, code)| format!("{} · {code}", format::ago(now, at)),
+                        ),
                         key,
                     })
                 })

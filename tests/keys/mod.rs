@@ -3,6 +3,7 @@
 
 mod access;
 mod generate;
+mod last_used;
 mod masks;
 mod policy;
 mod rotate;

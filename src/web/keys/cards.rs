@@ -29,6 +29,8 @@ pub struct KeyCard {
     pub last_used_exact: String,
     /// Last Used as RFC 3339.
     pub last_used_iso: String,
+    /// The last refused attempt, if any: Last Used counts accepted requests only.
+    pub last_refused: Option<RefusedAttempt>,
     /// Successful requests in the last 24 hours.
     pub succeeded_24h: i64,
     /// Failed requests in the last 24 hours.
@@ -86,6 +88,30 @@ pub struct KeyCard {
     pub(super) lineage_id: String,
 }
 
+/// A request with the key that was refused: when, and the API error code it got.
+pub struct RefusedAttempt {
+    /// Relative ("5 minutes ago").
+    pub ago: String,
+    /// Exactly, for the hover text.
+    pub exact: String,
+    /// RFC 3339, for `<time datetime>`.
+    pub iso: String,
+    /// `key_disabled`, `key_revoked`, `invalid_key`…
+    pub code: String,
+}
+
+impl RefusedAttempt {
+    /// The attempt refused at `at` with `code`, as read at `now`.
+    pub(super) fn new(now: PrimitiveDateTime, at: PrimitiveDateTime, code: &str) -> Self {
+        Self {
+            ago: format::ago(now, at),
+            exact: format::datetime(at),
+            iso: format::iso(at),
+            code: code.to_owned(),
+        }
+    }
+}
+
 impl KeyCard {
     /// Offers exactly the actions the rules allow (see [`allowed_actions`]).
     pub(super) fn offer(&mut self, allowed: &AllowedActions) {
@@ -104,15 +130,20 @@ impl KeyCard {
     }
 }
 
-/// The usage numbers a card shows, read in one query for the whole page.
+/// The usage numbers a card shows, read in one query each for the whole page.
 #[derive(Default)]
 pub(super) struct Usage {
     pub(super) day: HashMap<String, (i64, i64)>,
     pub(super) hour: HashMap<String, (i64, i64)>,
+    pub(super) refused: HashMap<String, (PrimitiveDateTime, String)>,
 }
 
 impl Usage {
-    pub(super) fn apply(&self, card: &mut KeyCard) {
+    pub(super) fn apply(&self, card: &mut KeyCard, now: PrimitiveDateTime) {
+        card.last_refused = self
+            .refused
+            .get(&card.id)
+            .map(|(at, code)| RefusedAttempt::new(now, *at, code));
         let (ok, failed) = self.day.get(&card.id).copied().unwrap_or_default();
         card.succeeded_24h = ok;
         card.failed_24h = failed;
@@ -141,6 +172,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
             .map_or_else(|| "Never".to_owned(), |at| format::ago(now, at)),
         last_used_exact: row.last_used_at.map(format::datetime).unwrap_or_default(),
         last_used_iso: row.last_used_at.map(format::iso).unwrap_or_default(),
+        last_refused: None,
         succeeded_24h: 0,
         failed_24h: 0,
         error_rate: String::new(),

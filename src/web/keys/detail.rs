@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::cards::{KeyCard, card};
+use super::cards::{KeyCard, RefusedAttempt, card};
 use super::shared::any_key_of;
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
@@ -60,12 +60,13 @@ pub async fn detail(
         row.lineage_id.clone(),
         row.id.clone(),
     );
-    let (lineage, hours, events) = state
+    let (lineage, hours, refused, events) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             Ok((
                 key_rows::lineage(conn, &merchant_id, &lineage_id)?,
                 db_usage::hourly(conn, &key_id, usage_hour(now - time::Duration::hours(23)))?,
+                db_usage::last_refusals(conn, std::slice::from_ref(&key_id))?.remove(&key_id),
                 crate::db::key_events::for_key(conn, &merchant_id, &key_id)?,
             ))
         })
@@ -107,6 +108,7 @@ pub async fn detail(
     let chart = UsageChart::new(now, &hours);
     card.succeeded_24h = chart.succeeded;
     card.failed_24h = chart.failed;
+    card.last_refused = refused.map(|(at, code)| RefusedAttempt::new(now, at, &code));
     render(
         StatusCode::OK,
         &KeyDetailPage {

@@ -68,6 +68,7 @@ pub(super) async fn list_page(
             let usage = Usage {
                 day: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(23)))?,
                 hour: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(1)))?,
+                refused: db_usage::last_refusals(conn, &ids)?,
             };
             Ok((rows, key_policies::get(conn, &merchant_id)?, usage))
         })
@@ -103,7 +104,7 @@ pub(super) async fn list_page(
         cards.push(card);
     }
     for card in &mut cards {
-        usage.apply(card);
+        usage.apply(card, now);
     }
     let (mut current, mut rotated, mut revoked) = (Vec::new(), Vec::new(), Vec::new());
     for card in cards {
