@@ -6,5 +6,6 @@ mod generate;
 mod last_used;
 mod masks;
 mod policy;
+mod retired;
 mod rotate;
 mod states;

@@ -65,6 +65,8 @@ pub struct KeyCard {
     pub revoked: String,
     /// For a revoked key: by whom.
     pub revoked_by: String,
+    /// When it stopped working (grace period ended, revoked, expired, disabled), if it has.
+    pub stopped: String,
     /// Rotate Key is offered.
     pub can_rotate: bool,
     /// Rotation waits for a previous version's grace period to end.
@@ -85,6 +87,7 @@ pub struct KeyCard {
     pub can_delete: bool,
     pub(super) display: DisplayStatus,
     pub(super) created_at: PrimitiveDateTime,
+    pub(super) stopped_at: Option<PrimitiveDateTime>,
     pub(super) lineage_id: String,
 }
 
@@ -110,6 +113,23 @@ impl RefusedAttempt {
             code: code.to_owned(),
         }
     }
+}
+
+/// When a key stopped working, if it has: the earliest of its expiry, the end of its
+/// grace period, its disabling (until enabled again), revocation and deletion, among
+/// those that have happened.
+pub(super) fn stopped_at(row: &KeyRow, now: PrimitiveDateTime) -> Option<PrimitiveDateTime> {
+    [
+        row.expires_at,
+        row.grace_ends_at,
+        row.disabled_at,
+        row.revoked_at,
+        row.deleted_at,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|at| *at <= now)
+    .min()
 }
 
 impl KeyCard {
@@ -160,6 +180,7 @@ impl Usage {
 pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
     let facts = row.facts()?;
     let display = facts.display_status(now);
+    let stopped_at = stopped_at(row, now);
     Ok(KeyCard {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -208,6 +229,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
             .unwrap_or_default(),
         revoked: row.revoked_at.map(format::datetime).unwrap_or_default(),
         revoked_by: row.revoked_by.clone().unwrap_or_default(),
+        stopped: stopped_at.map(format::datetime).unwrap_or_default(),
         can_rotate: false,
         rotation_waits: false,
         can_revoke: false,
@@ -219,6 +241,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
         can_delete: false,
         display,
         created_at: row.created_at,
+        stopped_at,
         lineage_id: row.lineage_id.clone(),
     })
 }

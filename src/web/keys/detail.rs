@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::cards::{KeyCard, RefusedAttempt, card};
+use super::cards::{KeyCard, RefusedAttempt, card, stopped_at};
 use super::shared::any_key_of;
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
@@ -29,6 +29,8 @@ pub struct VersionView {
     pub status: &'static str,
     /// Created.
     pub created: String,
+    /// When it stopped working (grace period ended, revoked…), if it has.
+    pub stopped: String,
     /// This is the page's key.
     pub current: bool,
 }
@@ -81,6 +83,7 @@ pub async fn detail(
                 masked: version.masked_key.clone(),
                 status: version.facts()?.display_status(now).label(),
                 created: format::datetime(version.created_at),
+                stopped: stopped_at(version, now).map(format::datetime).unwrap_or_default(),
                 current: version.id == row.id,
             })
         })

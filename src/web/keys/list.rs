@@ -30,6 +30,7 @@ struct ApiCredentialsPage {
     max_active: u32,
     current: Vec<KeyCard>,
     rotated: Vec<KeyCard>,
+    retired: Vec<KeyCard>,
     revoked: Vec<KeyCard>,
 }
 
@@ -106,16 +107,20 @@ pub(super) async fn list_page(
     for card in &mut cards {
         usage.apply(card, now);
     }
-    let (mut current, mut rotated, mut revoked) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut current, mut rotated, mut retired, mut revoked) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for card in cards {
         match card.display {
             DisplayStatus::Active | DisplayStatus::Disabled | DisplayStatus::Expired => current.push(card),
             DisplayStatus::Rotated => rotated.push(card),
+            // Earlier versions whose grace period ended stay listed, with when they stopped.
+            DisplayStatus::Retired => retired.push(card),
             DisplayStatus::Revoked => revoked.push(card),
-            DisplayStatus::Retired | DisplayStatus::Deleted => {}
+            DisplayStatus::Deleted => {}
         }
     }
     current.sort_by(|a, b| a.display.cmp(&b.display).then(b.created_at.cmp(&a.created_at)));
+    retired.sort_by_key(|card| std::cmp::Reverse(card.stopped_at));
     for old in &mut rotated {
         if let Some(successor) = current
             .iter()
@@ -145,6 +150,7 @@ pub(super) async fn list_page(
             max_active: policy.max_active_keys,
             current,
             rotated,
+            retired,
             revoked,
             shell,
         },
