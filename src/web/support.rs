@@ -195,7 +195,7 @@ fn search(
 /// How many of a merchant's keys are in one state.
 pub struct StatusCount {
     /// The state, as a badge shows it.
-    pub status: String,
+    pub status: &'static str,
     /// How many keys.
     pub count: i64,
 }
@@ -262,13 +262,14 @@ async fn overview(
     merchant_id: String,
     open_key: Option<KeyToOpen>,
 ) -> Result<HttpResponse, WebError> {
+    let now = state.clock.now();
     let (merchant, counts, members) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             let Some(merchant) = merchants::find(conn, &merchant_id)? else {
                 return Ok((None, Vec::new(), Vec::new()));
             };
-            let counts = key_rows::count_by_status(conn, &merchant.id)?;
+            let counts = key_rows::count_by_status(conn, &merchant.id, now)?;
             let members = memberships::members(conn, &merchant.id)?;
             Ok((Some(merchant), counts, members))
         })
@@ -291,7 +292,7 @@ async fn overview(
             counts: counts
                 .into_iter()
                 .map(|(status, count)| StatusCount {
-                    status: status.to_uppercase(),
+                    status: status.label(),
                     count,
                 })
                 .collect(),

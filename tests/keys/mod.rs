@@ -2,6 +2,7 @@
 //! area of the page.
 
 mod access;
+mod counts;
 mod generate;
 mod last_used;
 mod masks;

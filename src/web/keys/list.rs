@@ -134,10 +134,6 @@ pub(super) async fn list_page(
     if filter == Some(Filter::ExpiringSoon) {
         current.retain(|card| card.expires_soon);
     }
-    let active_count = current
-        .iter()
-        .filter(|card| card.display == DisplayStatus::Active)
-        .count();
     render(
         status,
         &ApiCredentialsPage {
@@ -146,7 +142,8 @@ pub(super) async fn list_page(
             can_manage: merchant.role.can_manage_keys(),
             flash: user.session.take_flash(),
             error,
-            active_count,
+            // The merchant's active keys whatever the filter shows: what the limit counts.
+            active_count: active_keys,
             max_active: policy.max_active_keys,
             current,
             rotated,
