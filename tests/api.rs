@@ -47,14 +47,6 @@ async fn rotate(app: &TestApp, old: &Generated, grace: keyward::domain::GracePer
     new
 }
 
-async fn call(app: &TestApp, path: &str, authorization: Option<&str>) -> Response {
-    let mut request = reqwest::Client::new().get(format!("{}{path}", app.address));
-    if let Some(value) = authorization {
-        request = request.header("Authorization", value);
-    }
-    request.send().await.unwrap()
-}
-
 async fn assert_error(res: Response, status: StatusCode, code: &str) {
     assert_eq!(res.status(), status, "expected {code}");
     if status == StatusCode::UNAUTHORIZED {
@@ -101,7 +93,7 @@ async fn whoami_describes_the_key(backend: Backend) {
             ..Default::default()
         },
     );
-    let res = call(&app, "/api/v1/whoami", Some(&bearer(&key))).await;
+    let res = app.call("/api/v1/whoami", Some(&bearer(&key))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         res.headers().get("sunset").is_none(),
@@ -122,7 +114,7 @@ async fn whoami_describes_the_key(backend: Backend) {
 
     let lower = format!("apikey {}", key.key.expose());
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&lower)).await.status(),
+        app.call("/api/v1/whoami", Some(&lower)).await.status(),
         StatusCode::OK,
         "the scheme is case-insensitive"
     );
@@ -138,7 +130,9 @@ async fn forward_auth_answers_with_the_key_headers_and_checks_scopes(backend: Ba
         &["orders:read", "feeds:upload"],
         GenerateRequest::default(),
     );
-    let res = call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&key))).await;
+    let res = app
+        .call("/api/v1/auth?scope=orders:read", Some(&bearer(&key)))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.headers()["x-keyward-merchant-id"],
@@ -147,18 +141,19 @@ async fn forward_auth_answers_with_the_key_headers_and_checks_scopes(backend: Ba
     assert_eq!(res.headers()["x-keyward-key-id"], key.row.id.as_str());
     assert_eq!(res.headers()["x-keyward-scopes"], "orders:read feeds:upload");
     assert_eq!(
-        call(&app, "/api/v1/auth", Some(&bearer(&key))).await.status(),
+        app.call("/api/v1/auth", Some(&bearer(&key))).await.status(),
         StatusCode::OK,
         "no scope asked"
     );
     assert_error(
-        call(&app, "/api/v1/auth?scope=orders:write", Some(&bearer(&key))).await,
+        app.call("/api/v1/auth?scope=orders:write", Some(&bearer(&key)))
+            .await,
         StatusCode::FORBIDDEN,
         "insufficient_scope",
     )
     .await;
     assert_error(
-        call(&app, "/api/v1/auth?scope=root", Some(&bearer(&key))).await,
+        app.call("/api/v1/auth?scope=root", Some(&bearer(&key))).await,
         StatusCode::FORBIDDEN,
         "insufficient_scope",
     )
@@ -171,14 +166,14 @@ async fn each_failure_has_its_code(backend: Backend) {
     };
     let whoami = "/api/v1/whoami";
     assert_error(
-        call(&app, whoami, None).await,
+        app.call(whoami, None).await,
         StatusCode::UNAUTHORIZED,
         "missing_key",
     )
     .await;
     let made_up = format!("ApiKey {}", ApiKey::generate().expose());
     assert_error(
-        call(&app, whoami, Some(&made_up)).await,
+        app.call(whoami, Some(&made_up)).await,
         StatusCode::UNAUTHORIZED,
         "invalid_key",
     )
@@ -186,7 +181,7 @@ async fn each_failure_has_its_code(backend: Backend) {
     let mut mistyped = ApiKey::generate().expose().to_owned();
     mistyped.replace_range(20..21, if &mistyped[20..21] == "a" { "b" } else { "a" });
     assert_error(
-        call(&app, whoami, Some(&format!("ApiKey {mistyped}"))).await,
+        app.call(whoami, Some(&format!("ApiKey {mistyped}"))).await,
         StatusCode::UNAUTHORIZED,
         "malformed_key",
     )
@@ -198,7 +193,7 @@ async fn each_failure_has_its_code(backend: Backend) {
     let disabled = generate(&app, "Disabled", &[], GenerateRequest::default());
     keys::disable(&mut conn, &merchant, &disabled.row.id, &Actor::cli(), now).unwrap();
     assert_error(
-        call(&app, whoami, Some(&bearer(&disabled))).await,
+        app.call(whoami, Some(&bearer(&disabled))).await,
         StatusCode::UNAUTHORIZED,
         "key_disabled",
     )
@@ -214,7 +209,7 @@ async fn each_failure_has_its_code(backend: Backend) {
     )
     .unwrap();
     assert_error(
-        call(&app, whoami, Some(&bearer(&revoked))).await,
+        app.call(whoami, Some(&bearer(&revoked))).await,
         StatusCode::UNAUTHORIZED,
         "key_revoked",
     )
@@ -232,7 +227,8 @@ async fn each_failure_has_its_code(backend: Backend) {
 
     let scoped = generate(&app, "Scoped", &["products:read"], GenerateRequest::default());
     assert_error(
-        call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&scoped))).await,
+        app.call("/api/v1/auth?scope=orders:read", Some(&bearer(&scoped)))
+            .await,
         StatusCode::FORBIDDEN,
         "insufficient_scope",
     )
@@ -257,7 +253,7 @@ async fn each_failure_has_its_code(backend: Backend) {
     app.clock.advance(Duration::days(7));
     tokio::time::sleep(StdDuration::from_millis(1100)).await;
     assert_error(
-        call(&app, whoami, Some(&bearer(&expiring))).await,
+        app.call(whoami, Some(&bearer(&expiring))).await,
         StatusCode::UNAUTHORIZED,
         "key_expired",
     )
@@ -314,16 +310,16 @@ async fn keys_are_read_from_the_authorization_header_only(backend: Backend) {
         return;
     };
     let key = generate(&app, "Header only", &[], GenerateRequest::default());
-    let res = call(
-        &app,
-        &format!(
-            "/api/v1/whoami?api_key={}&key={}",
-            key.key.expose(),
-            key.key.expose()
-        ),
-        None,
-    )
-    .await;
+    let res = app
+        .call(
+            &format!(
+                "/api/v1/whoami?api_key={}&key={}",
+                key.key.expose(),
+                key.key.expose()
+            ),
+            None,
+        )
+        .await;
     assert_error(res, StatusCode::UNAUTHORIZED, "missing_key").await;
     let res = reqwest::Client::new()
         .get(format!("{}/api/v1/whoami", app.address))
@@ -344,7 +340,7 @@ async fn a_bad_checksum_costs_no_database_query(backend: Backend) {
         raw.truncate(48);
         raw.push_str("000000");
         assert_error(
-            call(&app, "/api/v1/whoami", Some(&format!("ApiKey {raw}"))).await,
+            app.call("/api/v1/whoami", Some(&format!("ApiKey {raw}"))).await,
             StatusCode::UNAUTHORIZED,
             "malformed_key",
         )
@@ -352,7 +348,7 @@ async fn a_bad_checksum_costs_no_database_query(backend: Backend) {
     }
     assert_eq!(app.db.queries_started(), before, "no statement ran");
     let made_up = format!("ApiKey {}", ApiKey::generate().expose());
-    call(&app, "/api/v1/whoami", Some(&made_up)).await;
+    app.call("/api/v1/whoami", Some(&made_up)).await;
     assert!(
         app.db.queries_started() > before,
         "a well-formed key is looked up (the counter works)"
@@ -365,7 +361,7 @@ async fn revoking_on_the_dashboard_refuses_the_very_next_request(backend: Backen
     };
     let key = generate(&app, "Soon revoked", &[], GenerateRequest::default());
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        app.call("/api/v1/whoami", Some(&bearer(&key))).await.status(),
         StatusCode::OK,
         "now cached"
     );
@@ -377,7 +373,7 @@ async fn revoking_on_the_dashboard_refuses_the_very_next_request(backend: Backen
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_error(
-        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await,
+        app.call("/api/v1/whoami", Some(&bearer(&key))).await,
         StatusCode::UNAUTHORIZED,
         "key_revoked",
     )
@@ -392,7 +388,7 @@ async fn a_disabled_key_is_refused_and_accepted_again_once_enabled(backend: Back
     let browser = app.signed_in_admin().await;
     let token = browser.csrf_token("/settings/api-credentials").await;
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        app.call("/api/v1/whoami", Some(&bearer(&key))).await.status(),
         StatusCode::OK
     );
     browser
@@ -402,7 +398,7 @@ async fn a_disabled_key_is_refused_and_accepted_again_once_enabled(backend: Back
         )
         .await;
     assert_error(
-        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await,
+        app.call("/api/v1/whoami", Some(&bearer(&key))).await,
         StatusCode::UNAUTHORIZED,
         "key_disabled",
     )
@@ -414,7 +410,7 @@ async fn a_disabled_key_is_refused_and_accepted_again_once_enabled(backend: Back
         )
         .await;
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        app.call("/api/v1/whoami", Some(&bearer(&key))).await.status(),
         StatusCode::OK
     );
 }
@@ -430,32 +426,32 @@ async fn a_key_in_grace_works_with_sunset_until_the_grace_ends(backend: Backend)
         .unwrap()
         .grace_ends_at
         .unwrap();
-    let res = call(&app, "/api/v1/whoami", Some(&bearer(&old))).await;
+    let res = app.call("/api/v1/whoami", Some(&bearer(&old))).await;
     assert_eq!(
         res.status(),
         StatusCode::OK,
         "the old key works during the grace period"
     );
     assert_eq!(res.headers()["sunset"], http_date(grace_end).as_str());
-    let res = call(&app, "/api/v1/whoami", Some(&bearer(&new))).await;
+    let res = app.call("/api/v1/whoami", Some(&bearer(&new))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get("sunset").is_none());
 
     app.clock.advance(Duration::minutes(59));
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&bearer(&old))).await.status(),
+        app.call("/api/v1/whoami", Some(&bearer(&old))).await.status(),
         StatusCode::OK,
         "before the end"
     );
     app.clock.advance(Duration::minutes(1));
     assert_error(
-        call(&app, "/api/v1/whoami", Some(&bearer(&old))).await,
+        app.call("/api/v1/whoami", Some(&bearer(&old))).await,
         StatusCode::UNAUTHORIZED,
         "key_expired",
     )
     .await;
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&bearer(&new))).await.status(),
+        app.call("/api/v1/whoami", Some(&bearer(&new))).await.status(),
         StatusCode::OK
     );
 }
@@ -466,7 +462,7 @@ async fn a_change_made_by_the_cli_is_picked_up_within_a_second(backend: Backend)
     };
     let key = generate(&app, "From outside", &[], GenerateRequest::default());
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        app.call("/api/v1/whoami", Some(&bearer(&key))).await.status(),
         StatusCode::OK,
         "now cached"
     );
@@ -480,7 +476,7 @@ async fn a_change_made_by_the_cli_is_picked_up_within_a_second(backend: Backend)
     assert!(output.status.success(), "{output:?}");
     let changed = std::time::Instant::now();
     loop {
-        let res = call(&app, "/api/v1/whoami", Some(&bearer(&key))).await;
+        let res = app.call("/api/v1/whoami", Some(&bearer(&key))).await;
         if res.status() == StatusCode::UNAUTHORIZED {
             break;
         }
@@ -499,7 +495,7 @@ async fn usage_reaches_the_database_within_a_couple_of_seconds(backend: Backend)
     let key = generate(&app, "Busy", &["orders:read"], GenerateRequest::default());
     for _ in 0..3 {
         assert_eq!(
-            call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&key)))
+            app.call("/api/v1/auth?scope=orders:read", Some(&bearer(&key)))
                 .await
                 .status(),
             StatusCode::OK
@@ -507,7 +503,7 @@ async fn usage_reaches_the_database_within_a_couple_of_seconds(backend: Backend)
     }
     for _ in 0..2 {
         assert_eq!(
-            call(&app, "/api/v1/auth?scope=orders:write", Some(&bearer(&key)))
+            app.call("/api/v1/auth?scope=orders:write", Some(&bearer(&key)))
                 .await
                 .status(),
             StatusCode::FORBIDDEN
@@ -556,11 +552,11 @@ async fn a_key_rate_limit_answers_429_with_retry_after(backend: Backend) {
     );
     for _ in 0..2 {
         assert_eq!(
-            call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+            app.call("/api/v1/whoami", Some(&bearer(&key))).await.status(),
             StatusCode::OK
         );
     }
-    let res = call(&app, "/api/v1/whoami", Some(&bearer(&key))).await;
+    let res = app.call("/api/v1/whoami", Some(&bearer(&key))).await;
     let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
@@ -660,7 +656,7 @@ async fn a_flood_of_made_up_keys_never_locks_out_an_uncached_real_key_from_that_
         assert_eq!(whoami_from(FLOODER, &app, &key).await, StatusCode::OK);
     }
     assert_eq!(
-        call(&app, "/api/v1/whoami", Some(&bearer(&key))).await.status(),
+        app.call("/api/v1/whoami", Some(&bearer(&key))).await.status(),
         StatusCode::OK,
         "nor from another address"
     );
@@ -813,27 +809,18 @@ db_test!(
     the_rate_limit_is_chosen_at_generate_and_shown,
 );
 
-async fn wait_for_flush(app: &TestApp, key_id: &str, total: i64) {
-    let query = format!(
-        "SELECT CAST(COALESCE(SUM(succeeded + failed), 0) AS BIGINT) AS n FROM key_usage_hourly WHERE key_id = '{key_id}'"
-    );
-    let started = std::time::Instant::now();
-    while app.count(&query) < total {
-        assert!(started.elapsed() < StdDuration::from_secs(3), "usage not flushed");
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
-}
-
 async fn cards_and_the_key_page_show_usage_from_the_api(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
     let key = generate(&app, "Charted", &["orders:read"], GenerateRequest::default());
     for _ in 0..4 {
-        call(&app, "/api/v1/auth?scope=orders:read", Some(&bearer(&key))).await;
+        app.call("/api/v1/auth?scope=orders:read", Some(&bearer(&key)))
+            .await;
     }
-    call(&app, "/api/v1/auth?scope=orders:write", Some(&bearer(&key))).await;
-    wait_for_flush(&app, &key.row.id, 5).await;
+    app.call("/api/v1/auth?scope=orders:write", Some(&bearer(&key)))
+        .await;
+    app.wait_for_flush(&key.row.id, 5).await;
 
     let browser = app.signed_in_admin().await;
     let page = browser.html("/settings/api-credentials").await;
@@ -937,13 +924,13 @@ async fn a_rotated_card_compares_versions_and_says_when_revoking_is_safe(backend
         return;
     };
     let old = generate(&app, "Migrating", &[], GenerateRequest::default());
-    call(&app, "/api/v1/whoami", Some(&bearer(&old))).await;
-    wait_for_flush(&app, &old.row.id, 1).await;
+    app.call("/api/v1/whoami", Some(&bearer(&old))).await;
+    app.wait_for_flush(&old.row.id, 1).await;
     let new = rotate(&app, &old, keyward::domain::GracePeriod::OneDay).await;
     for _ in 0..2 {
-        call(&app, "/api/v1/whoami", Some(&bearer(&new))).await;
+        app.call("/api/v1/whoami", Some(&bearer(&new))).await;
     }
-    wait_for_flush(&app, &new.row.id, 2).await;
+    app.wait_for_flush(&new.row.id, 2).await;
     let browser = app.signed_in_admin().await;
     let page = browser.html("/settings/api-credentials").await;
     assert!(
@@ -1018,7 +1005,7 @@ async fn every_dashboard_change_is_seen_by_the_very_next_request(backend: Backen
         } else {
             "/api/v1/auth?scope=orders:read"
         };
-        call(&app, path, Some(&authorization))
+        app.call(path, Some(&authorization))
     };
 
     // Edit removes a scope.

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::DatabaseUrl;
 use crate::db::{Db, DbError, keys};
 use crate::domain::{ApiKey, KeyDigest, KeyPepper, KeyStatus, Scope};
-use crate::usage::UsageRecorder;
+use crate::usage::{Outcome, UsageRecorder};
 
 /// The header that may name the merchant a request is for.
 pub const MERCHANT_HEADER: &str = "X-Merchant-Id";
@@ -132,7 +132,12 @@ impl Verifier {
                 None => Ok(verified),
             }
         });
-        self.usage.record(&cached.id, outcome.is_ok(), now, Some(client));
+        // Only an accepted request moves Last Used; a refused one is kept with its code.
+        let counted = match &outcome {
+            Ok(_) => Outcome::Accepted,
+            Err(refused) => Outcome::Refused(refused.code()),
+        };
+        self.usage.record(&cached.id, counted, now, Some(client));
         outcome
     }
 

@@ -109,6 +109,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    key_refusals (key_id) {
+        key_id -> Text,
+        refused_at -> Timestamp,
+        code -> Text,
+    }
+}
+
+diesel::table! {
     key_events (id) {
         id -> Text,
         merchant_id -> Text,
@@ -156,6 +164,7 @@ diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(invitations -> merchants (merchant_id));
 diesel::joinable!(key_events -> merchants (merchant_id));
 diesel::joinable!(key_usage_hourly -> api_keys (key_id));
+diesel::joinable!(key_refusals -> api_keys (key_id));
 diesel::joinable!(key_policies -> merchants (merchant_id));
 diesel::joinable!(memberships -> merchants (merchant_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -172,5 +181,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_events,
     key_policies,
     key_usage_hourly,
+    key_refusals,
     invitations,
 );

@@ -1,5 +1,5 @@
-//! Key usage: per-hour counters and last use, written in batches by the flusher and
-//! read for the dashboard.
+//! Key usage: per-hour counters, last use and last refused attempt, written in batches
+//! by the flusher and read for the dashboard.
 
 use std::collections::HashMap;
 
@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::key_events::{self, EventType};
-use super::schema::{api_keys, key_usage_hourly};
+use super::schema::{api_keys, key_refusals, key_usage_hourly};
 use super::{DbConnection, DbError};
 use crate::domain::{Actor, KeyId, MerchantId};
 
@@ -28,7 +28,7 @@ pub struct UsageDelta {
     pub failed: i64,
 }
 
-/// The latest use of one key.
+/// The latest accepted use of one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastUse {
     /// The key version.
@@ -37,6 +37,17 @@ pub struct LastUse {
     pub at: PrimitiveDateTime,
     /// From which client address.
     pub from: Option<String>,
+}
+
+/// The latest refused attempt with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRefusal {
+    /// The key version.
+    pub key_id: String,
+    /// When.
+    pub at: PrimitiveDateTime,
+    /// The API error code it was answered with (`key_disabled`…).
+    pub code: String,
 }
 
 fn placeholders(rows: usize, columns: usize, postgres: bool) -> Vec<Vec<String>> {
@@ -65,6 +76,19 @@ fn upsert_sql(rows: usize, postgres: bool) -> String {
          ON CONFLICT (key_id, hour) DO UPDATE SET \
          succeeded = key_usage_hourly.succeeded + excluded.succeeded, \
          failed = key_usage_hourly.failed + excluded.failed",
+        values.join(", ")
+    )
+}
+
+fn refusals_sql(rows: usize, postgres: bool) -> String {
+    let values: Vec<String> = placeholders(rows, 3, postgres)
+        .into_iter()
+        .map(|row| format!("({})", row.join(", ")))
+        .collect();
+    format!(
+        "INSERT INTO key_refusals (key_id, refused_at, code) VALUES {} \
+         ON CONFLICT (key_id) DO UPDATE SET refused_at = excluded.refused_at, code = excluded.code \
+         WHERE key_refusals.refused_at < excluded.refused_at",
         values.join(", ")
     )
 }
@@ -115,7 +139,8 @@ pub fn add(conn: &mut DbConnection, deltas: &[UsageDelta]) -> Result<(), DbError
 }
 
 /// Moves each key's last use forward (never back: another instance may have flushed a
-/// later one).
+/// later one). Only accepted requests are uses: refused ones go to
+/// [`record_last_refusals`].
 pub fn record_last_use(conn: &mut DbConnection, uses: &[LastUse]) -> Result<(), DbError> {
     for chunk in uses.chunks(BATCH) {
         match conn {
@@ -142,6 +167,50 @@ pub fn record_last_use(conn: &mut DbConnection, uses: &[LastUse]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Moves each key's last refused attempt forward, with its error code (never back).
+pub fn record_last_refusals(conn: &mut DbConnection, refusals: &[LastRefusal]) -> Result<(), DbError> {
+    for chunk in refusals.chunks(BATCH) {
+        match conn {
+            DbConnection::Sqlite(sqlite) => {
+                let mut query = diesel::sql_query(refusals_sql(chunk.len(), false)).into_boxed();
+                for refusal in chunk {
+                    query = query
+                        .bind::<Text, _>(refusal.key_id.clone())
+                        .bind::<Timestamp, _>(refusal.at)
+                        .bind::<Text, _>(refusal.code.clone());
+                }
+                query.execute(sqlite)?;
+            }
+            DbConnection::Postgres(pg) => {
+                let mut query = diesel::sql_query(refusals_sql(chunk.len(), true)).into_boxed();
+                for refusal in chunk {
+                    query = query
+                        .bind::<Text, _>(refusal.key_id.clone())
+                        .bind::<Timestamp, _>(refusal.at)
+                        .bind::<Text, _>(refusal.code.clone());
+                }
+                query.execute(pg)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The latest refused attempt with each of these keys that has one: when, and its code.
+pub fn last_refusals(
+    conn: &mut DbConnection,
+    key_ids: &[String],
+) -> Result<HashMap<String, (PrimitiveDateTime, String)>, DbError> {
+    let rows: Vec<(String, PrimitiveDateTime, String)> = key_refusals::table
+        .filter(key_refusals::key_id.eq_any(key_ids))
+        .select((key_refusals::key_id, key_refusals::refused_at, key_refusals::code))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(key_id, at, code)| (key_id, (at, code)))
+        .collect())
 }
 
 /// Records the first successful use of every key in `firsts` whose first use is not

@@ -18,6 +18,8 @@ pub const SECRET_CHARS: usize = 40;
 pub const CHECKSUM_CHARS: usize = 6;
 /// Length of a whole key.
 pub const KEY_CHARS: usize = KEY_PREFIX.len() + SECRET_CHARS + CHECKSUM_CHARS;
+/// Characters a masked key shows after the prefix and at the end.
+pub const MASK_SHOWS: usize = 4;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -76,7 +78,7 @@ impl ApiKey {
             .collect();
         let body = format!("{KEY_PREFIX}{secret}");
         let checksum = checksum(&body);
-        Self(body + &checksum)
+        Self(body + checksum.as_str())
     }
 
     /// Parses a key as presented: prefix, length, alphabet, then checksum.
@@ -100,14 +102,14 @@ impl ApiKey {
         &self.0
     }
 
-    fn secret(&self) -> &str {
-        &self.0[KEY_PREFIX.len()..KEY_PREFIX.len() + SECRET_CHARS]
-    }
-
-    /// The form shown after the reveal: prefix, first 4 and last 4 secret characters.
+    /// The form shown after the reveal: the prefix, the 4 characters after it and the
+    /// key's last 4 (the end of its checksum), so it matches both ends of the key a
+    /// merchant holds. Keys stored before this form kept theirs: the secret's last 4.
     pub fn masked(&self) -> String {
-        let secret = self.secret();
-        format!("{KEY_PREFIX}{}…{}", &secret[..4], &secret[SECRET_CHARS - 4..])
+        let shown = MASK_SHOWS;
+        let head = &self.0[KEY_PREFIX.len()..KEY_PREFIX.len() + shown];
+        let tail = &self.0[KEY_CHARS - shown..];
+        format!("{KEY_PREFIX}{head}…{tail}")
     }
 
     /// The stored digest: HMAC-SHA256 with the server's pepper.
@@ -234,14 +236,16 @@ mod tests {
     }
 
     #[test]
-    fn the_mask_shows_the_prefix_and_four_characters_each_side() {
-        let key = ApiKey::parse(&{
+    fn the_mask_shows_the_prefix_and_the_real_four_characters_at_each_end() {
+        let raw = {
             let body = format!("{KEY_PREFIX}AbCd{}WxYz", "0".repeat(32));
             let sum = checksum(&body);
-            body + &sum
-        })
-        .unwrap();
-        assert_eq!(key.masked(), "kw_live_AbCd…WxYz");
+            body + sum.as_str()
+        };
+        let key = ApiKey::parse(&raw).unwrap();
+        assert_eq!(key.masked(), format!("kw_live_AbCd…{}", &raw[50..]));
+        assert!(key.masked().ends_with(&raw[raw.len() - 4..]), "the key's own end");
+        assert!(!key.masked().contains("WxYz"), "not the secret's end");
     }
 
     #[test]

@@ -1,9 +1,6 @@
 //! What a support engineer types into the console's search box.
 
-use super::key::{ApiKey, KEY_PREFIX};
-
-/// Characters of the secret a masked key shows at each end.
-const SHOWN: usize = 4;
+use super::key::{ApiKey, KEY_PREFIX, MASK_SHOWS};
 
 /// A parsed support search.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +33,15 @@ impl SupportQuery {
         }
         if let Ok(key) = ApiKey::parse(text) {
             // A whole key pasted by mistake: searched by the part a masked key shows,
-            // so the key itself goes no further.
+            // so the key itself goes no further. (The console finds a pasted key by its
+            // digest first, whichever form of mask it was stored with.)
             let masked = key.masked();
             return Self::visible(masked.strip_prefix(KEY_PREFIX).unwrap_or(&masked));
         }
         if let Some(rest) = text.strip_prefix(KEY_PREFIX) {
             return Self::visible(rest).or_else(|| Some(SupportQuery::Name(text.to_owned())));
         }
-        if text.len() == SHOWN && text.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if text.len() == MASK_SHOWS && text.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Some(SupportQuery::LastFour(text.to_owned()));
         }
         Some(SupportQuery::Name(text.to_owned()))
@@ -55,18 +53,18 @@ impl SupportQuery {
             Some((head, tail)) => (head, Some(tail.trim())),
             None => (rest.as_str(), None),
         };
-        let head: String = head.trim().chars().take(SHOWN).collect();
+        let head: String = head.trim().chars().take(MASK_SHOWS).collect();
         let alphanumeric = |part: &str| part.chars().all(|c| c.is_ascii_alphanumeric());
         let tail = tail.filter(|tail| !tail.is_empty());
         if let Some(tail) = tail
-            && (tail.len() > SHOWN || !alphanumeric(tail))
+            && (tail.len() > MASK_SHOWS || !alphanumeric(tail))
         {
             return None;
         }
         if head.is_empty() {
             // `kw_live_…WxYz`: only the end was read out.
             return tail
-                .filter(|tail| tail.len() == SHOWN)
+                .filter(|tail| tail.len() == MASK_SHOWS)
                 .map(|tail| SupportQuery::LastFour(tail.to_owned()));
         }
         if !alphanumeric(&head) {
@@ -78,10 +76,10 @@ impl SupportQuery {
         })
     }
 
-    /// True when `raw` is a whole key: the console sends the browser on to its masked
-    /// form at once, so the key stays in no address bar or history.
-    pub fn is_whole_key(raw: &str) -> bool {
-        ApiKey::parse(raw.trim()).is_ok()
+    /// The key, when `raw` is a whole key: the console sends the browser on to its
+    /// masked form at once, so the key stays in no address bar or history.
+    pub fn whole_key(raw: &str) -> Option<ApiKey> {
+        ApiKey::parse(raw.trim()).ok()
     }
 
     /// What the search box shows back: never a whole key.
@@ -146,7 +144,7 @@ mod tests {
     fn a_whole_key_is_searched_by_its_masked_form_and_never_shown_back() {
         let key = ApiKey::generate();
         let query = SupportQuery::parse(key.expose()).expect("a query");
-        assert!(SupportQuery::is_whole_key(key.expose()));
+        assert_eq!(SupportQuery::whole_key(key.expose()), Some(key.clone()));
         assert_eq!(query.display(), key.masked());
         assert!(!query.display().contains(key.expose()));
     }

@@ -1,5 +1,6 @@
-//! Key usage counted in memory on the request path and written in batches: last use,
-//! and successful and failed verifications per key and hour. Never a write per request.
+//! Key usage counted in memory on the request path and written in batches: last
+//! accepted request, last refused attempt, and successful and failed verifications per
+//! key and hour. Never a write per request.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,7 +9,7 @@ use std::time::Duration as StdDuration;
 
 use time::PrimitiveDateTime;
 
-use crate::db::usage::{self, LastUse, UsageDelta};
+use crate::db::usage::{self, LastRefusal, LastUse, UsageDelta};
 use crate::db::{Db, DbError, write_transaction};
 
 /// How often the flusher writes what was counted.
@@ -16,18 +17,37 @@ pub const FLUSH_INTERVAL: StdDuration = StdDuration::from_secs(1);
 
 /// A use of a key: when, and from which client address.
 type Use = (PrimitiveDateTime, Option<IpAddr>);
+/// A refused attempt with a key: when, and the error code it was answered with.
+type Refused = (PrimitiveDateTime, &'static str);
+
+/// How a verification of a known key ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The request was let through: it moves the key's Last Used.
+    Accepted,
+    /// The request was refused with this API error code (`key_disabled`…): it counts as
+    /// failed and is the key's last refused attempt, but Last Used stays where it was.
+    Refused(&'static str),
+}
 
 #[derive(Default)]
 struct Pending {
     hours: HashMap<(Arc<str>, PrimitiveDateTime), (i64, i64)>,
-    /// The latest use of each key, successful or not.
+    /// The latest accepted use of each key.
     last: HashMap<Arc<str>, Use>,
+    /// The latest refused attempt with each key.
+    last_refused: HashMap<Arc<str>, Refused>,
     /// The earliest successful use of each key, for its "first used" event.
     first_ok: HashMap<Arc<str>, Use>,
 }
 
-/// Keeps the later of two uses in `slot` (`later`) or the earlier one.
-fn keep(slot: &mut HashMap<Arc<str>, Use>, key: Arc<str>, found: Use, later: bool) {
+/// Keeps the later of two events in `slot` (`later`) or the earlier one.
+fn keep<T: Copy>(
+    slot: &mut HashMap<Arc<str>, (PrimitiveDateTime, T)>,
+    key: Arc<str>,
+    found: (PrimitiveDateTime, T),
+    later: bool,
+) {
     let kept = slot.entry(key).or_insert(found);
     if (later && found.0 >= kept.0) || (!later && found.0 < kept.0) {
         *kept = found;
@@ -73,18 +93,20 @@ impl UsageRecorder {
         shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Counts one verification of a known key, successful or not, from `from`.
-    pub fn record(&self, key_id: &Arc<str>, succeeded: bool, at: PrimitiveDateTime, from: Option<IpAddr>) {
+    /// Counts one verification of a known key, accepted or refused, from `from`.
+    pub fn record(&self, key_id: &Arc<str>, outcome: Outcome, at: PrimitiveDateTime, from: Option<IpAddr>) {
         let mut pending = Self::lock(self.shard(key_id));
         let counts = pending.hours.entry((key_id.clone(), hour_of(at))).or_default();
-        if succeeded {
-            counts.0 += 1;
-        } else {
-            counts.1 += 1;
-        }
-        keep(&mut pending.last, key_id.clone(), (at, from), true);
-        if succeeded {
-            keep(&mut pending.first_ok, key_id.clone(), (at, from), false);
+        match outcome {
+            Outcome::Accepted => {
+                counts.0 += 1;
+                keep(&mut pending.last, key_id.clone(), (at, from), true);
+                keep(&mut pending.first_ok, key_id.clone(), (at, from), false);
+            }
+            Outcome::Refused(code) => {
+                counts.1 += 1;
+                keep(&mut pending.last_refused, key_id.clone(), (at, code), true);
+            }
         }
     }
 
@@ -94,6 +116,7 @@ impl UsageRecorder {
             let taken = std::mem::take(&mut *Self::lock(shard));
             all.hours.extend(taken.hours);
             all.last.extend(taken.last);
+            all.last_refused.extend(taken.last_refused);
             all.first_ok.extend(taken.first_ok);
         }
         all
@@ -111,6 +134,10 @@ impl UsageRecorder {
             let mut pending = Self::lock(self.shard(&key));
             keep(&mut pending.last, key, found, true);
         }
+        for (key, found) in failed.last_refused {
+            let mut pending = Self::lock(self.shard(&key));
+            keep(&mut pending.last_refused, key, found, true);
+        }
         for (key, found) in failed.first_ok {
             let mut pending = Self::lock(self.shard(&key));
             keep(&mut pending.first_ok, key, found, false);
@@ -118,11 +145,12 @@ impl UsageRecorder {
     }
 
     /// Writes everything counted so far in one transaction: one upsert for the
-    /// counters, one update for last use, and a "first used" event for keys whose first
-    /// successful use is not recorded yet. On failure the counts are kept for the next try.
+    /// counters, one update each for last use and last refused attempt, and a "first
+    /// used" event for keys whose first successful use is not recorded yet. On failure
+    /// the counts are kept for the next try.
     pub async fn flush(&self, db: &Db) -> Result<(), DbError> {
         let pending = self.take();
-        if pending.hours.is_empty() && pending.last.is_empty() {
+        if pending.hours.is_empty() && pending.last.is_empty() && pending.last_refused.is_empty() {
             return Ok(());
         }
         let mut deltas: Vec<UsageDelta> = pending
@@ -150,12 +178,23 @@ impl UsageRecorder {
             uses
         };
         let (uses, firsts) = (uses_of(&pending.last), uses_of(&pending.first_ok));
+        let mut refusals: Vec<LastRefusal> = pending
+            .last_refused
+            .iter()
+            .map(|(key_id, (at, code))| LastRefusal {
+                key_id: key_id.to_string(),
+                at: *at,
+                code: (*code).to_owned(),
+            })
+            .collect();
+        refusals.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         deltas.sort_by(|a, b| (&a.key_id, a.hour).cmp(&(&b.key_id, b.hour)));
         let written = db
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<(), DbError> {
                     usage::add(conn, &deltas)?;
                     usage::record_last_use(conn, &uses)?;
+                    usage::record_last_refusals(conn, &refusals)?;
                     usage::record_first_uses(conn, &firsts).map(drop)
                 })
             })
@@ -202,10 +241,15 @@ mod tests {
         let recorder = UsageRecorder::default();
         let key: Arc<str> = Arc::from("k1");
         let ip = |last: u8| Some(IpAddr::from([10, 0, 0, last]));
-        recorder.record(&key, true, datetime!(2026-11-03 14:05), ip(1));
-        recorder.record(&key, false, datetime!(2026-11-03 14:59), ip(2));
-        recorder.record(&key, true, datetime!(2026-11-03 15:00), ip(3));
-        recorder.record(&key, true, datetime!(2026-11-03 14:10), ip(4));
+        recorder.record(&key, Outcome::Accepted, datetime!(2026-11-03 14:05), ip(1));
+        recorder.record(
+            &key,
+            Outcome::Refused("key_disabled"),
+            datetime!(2026-11-03 14:59),
+            ip(2),
+        );
+        recorder.record(&key, Outcome::Accepted, datetime!(2026-11-03 15:00), ip(3));
+        recorder.record(&key, Outcome::Accepted, datetime!(2026-11-03 14:10), ip(4));
         let pending = recorder.take();
         assert_eq!(pending.hours[&(key.clone(), datetime!(2026-11-03 14:00))], (2, 1));
         assert_eq!(pending.hours[&(key.clone(), datetime!(2026-11-03 15:00))], (1, 0));
@@ -214,13 +258,69 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_attempt_never_moves_the_last_use() {
+        let recorder = UsageRecorder::default();
+        let key: Arc<str> = Arc::from("k1");
+        recorder.record(&key, Outcome::Accepted, datetime!(2026-11-03 14:05), None);
+        recorder.record(
+            &key,
+            Outcome::Refused("key_revoked"),
+            datetime!(2026-11-03 14:30),
+            None,
+        );
+        recorder.record(
+            &key,
+            Outcome::Refused("key_disabled"),
+            datetime!(2026-11-03 14:20),
+            None,
+        );
+        let pending = recorder.take();
+        assert_eq!(pending.last[&key].0, datetime!(2026-11-03 14:05));
+        assert_eq!(
+            pending.last_refused[&key],
+            (datetime!(2026-11-03 14:30), "key_revoked")
+        );
+
+        let refused_only: Arc<str> = Arc::from("k2");
+        recorder.record(
+            &refused_only,
+            Outcome::Refused("invalid_key"),
+            datetime!(2026-11-03 14:40),
+            None,
+        );
+        let pending = recorder.take();
+        assert!(!pending.last.contains_key(&refused_only), "never used");
+        assert!(!pending.first_ok.contains_key(&refused_only));
+        assert_eq!(
+            pending.hours[&(refused_only, datetime!(2026-11-03 14:00))],
+            (0, 1)
+        );
+    }
+
+    #[test]
     fn restored_counts_are_merged_with_new_ones() {
         let recorder = UsageRecorder::default();
         let key: Arc<str> = Arc::from("k1");
-        recorder.record(&key, true, datetime!(2026-11-03 14:05), None);
+        recorder.record(&key, Outcome::Accepted, datetime!(2026-11-03 14:05), None);
+        recorder.record(
+            &key,
+            Outcome::Refused("key_disabled"),
+            datetime!(2026-11-03 14:07),
+            None,
+        );
         let failed = recorder.take();
-        recorder.record(&key, false, datetime!(2026-11-03 14:06), None);
+        recorder.record(
+            &key,
+            Outcome::Refused("key_revoked"),
+            datetime!(2026-11-03 14:06),
+            None,
+        );
         recorder.restore(failed);
-        assert_eq!(recorder.take().hours[&(key, datetime!(2026-11-03 14:00))], (1, 1));
+        let pending = recorder.take();
+        assert_eq!(pending.hours[&(key.clone(), datetime!(2026-11-03 14:00))], (1, 2));
+        assert_eq!(
+            pending.last_refused[&key],
+            (datetime!(2026-11-03 14:07), "key_disabled")
+        );
     }
 }

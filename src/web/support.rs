@@ -1,14 +1,16 @@
 //! The support console: support staff find a merchant or a key and open its pages,
 //! read only. Every change they try is refused and recorded.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::db::DbError;
 use crate::db::keys::{self as key_rows, FoundKey, KeyRow, KeySearch};
 use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
+use crate::db::{DbError, usage as db_usage};
 use crate::domain::{KeyId, MerchantId, SupportQuery};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -55,6 +57,11 @@ pub struct KeyResult {
     pub key: FoundKey,
     /// Its state as the dashboard shows it (ACTIVE, EXPIRED, DELETED…).
     pub status: &'static str,
+    /// Its last accepted request, relative, or Never.
+    pub last_used: String,
+    /// Its last refused attempt, relative, with the error code it got (`key_disabled`),
+    /// or Never: what a merchant whose integration stopped working is met with.
+    pub last_refused: String,
 }
 
 /// `/support`.
@@ -97,16 +104,33 @@ pub async fn console(
         );
     }
     let query = SupportQuery::parse(raw);
-    if SupportQuery::is_whole_key(raw)
+    if let Some(key) = SupportQuery::whole_key(raw)
         && let Some(query) = &query
     {
-        let masked = serde_urlencoded::to_string([("q", query.display())]).unwrap_or_default();
+        // Found by its digest, a key is sent on to the mask it was stored with: keys made
+        // before masks showed the key's real end keep the secret's last four.
+        let digest = key.digest(&state.pepper);
+        let stored = state
+            .db
+            .run(move |conn| key_rows::masked_by_digest(conn, &digest))
+            .await?;
+        let shown = stored.unwrap_or_else(|| query.display());
+        let masked = serde_urlencoded::to_string([("q", shown)]).unwrap_or_default();
         return Ok(see_other(&format!("{}?{masked}", paths::SUPPORT)));
     }
     let now = state.clock.now();
-    let (merchants, keys) = match query.clone() {
-        None => (Vec::new(), Vec::new()),
-        Some(query) => state.db.run(move |conn| search(conn, &query)).await?,
+    let (merchants, keys, mut refused) = match query.clone() {
+        None => (Vec::new(), Vec::new(), HashMap::new()),
+        Some(query) => {
+            state
+                .db
+                .run(move |conn| -> Result<_, DbError> {
+                    let (merchants, keys) = search(conn, &query)?;
+                    let ids: Vec<String> = keys.iter().map(|key| key.row.id.to_string()).collect();
+                    Ok((merchants, keys, db_usage::last_refusals(conn, &ids)?))
+                })
+                .await?
+        }
     };
     render(
         StatusCode::OK,
@@ -121,6 +145,14 @@ pub async fn console(
                 .map(|key| {
                     Ok(KeyResult {
                         status: key.row.facts().display_status(now).label(),
+                        last_used: key
+                            .row
+                            .last_used_at
+                            .map_or_else(|| "Never".to_owned(), |at| format::ago(now, at)),
+                        last_refused: refused.remove(key.row.id.as_str()).map_or_else(
+                            || "Never".to_owned(),
+                            |(at, code)| format!("{} · {code}", format::ago(now, at)),
+                        ),
                         key,
                     })
                 })
@@ -165,7 +197,7 @@ fn search(
 /// How many of a merchant's keys are in one state.
 pub struct StatusCount {
     /// The state, as a badge shows it.
-    pub status: String,
+    pub status: &'static str,
     /// How many keys.
     pub count: i64,
 }
@@ -226,13 +258,14 @@ async fn overview(
     merchant_id: MerchantId,
     open_key: Option<KeyToOpen>,
 ) -> Result<HttpResponse, WebError> {
+    let now = state.clock.now();
     let (merchant, counts, members) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             let Some(merchant) = merchants::find(conn, &merchant_id)? else {
                 return Ok((None, Vec::new(), Vec::new()));
             };
-            let counts = key_rows::count_by_status(conn, &merchant.id)?;
+            let counts = key_rows::count_by_status(conn, &merchant.id, now)?;
             let members = memberships::members(conn, &merchant.id)?;
             Ok((Some(merchant), counts, members))
         })
@@ -255,7 +288,7 @@ async fn overview(
             counts: counts
                 .into_iter()
                 .map(|(status, count)| StatusCount {
-                    status: status.to_uppercase(),
+                    status: status.label(),
                     count,
                 })
                 .collect(),

@@ -2,7 +2,11 @@
 //! area of the page.
 
 mod access;
+mod counts;
 mod generate;
+mod last_used;
+mod masks;
 mod policy;
+mod retired;
 mod rotate;
 mod states;

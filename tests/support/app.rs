@@ -8,7 +8,7 @@ use keyward::clock::Clock;
 use keyward::config::{DatabaseUrl, Secret, SessionSettings, Settings};
 use keyward::db::Db;
 use keyward::startup::Application;
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 
 use super::browser::Browser;
 use super::db::{Backend, TestDb};
@@ -227,6 +227,31 @@ impl TestApp {
             }
         }
         all
+    }
+
+    /// `GET path` on the key-authenticated API, with this `Authorization` header if any.
+    pub async fn call(&self, path: &str, authorization: Option<&str>) -> Response {
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.address));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Waits (at most 3 s) until the flusher has written at least `total` verifications
+    /// of `key_id`, successful or failed.
+    pub async fn wait_for_flush(&self, key_id: &str, total: i64) {
+        let query = format!(
+            "SELECT CAST(COALESCE(SUM(succeeded + failed), 0) AS BIGINT) AS n FROM key_usage_hourly WHERE key_id = '{key_id}'"
+        );
+        let started = std::time::Instant::now();
+        while self.count(&query) < total {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(3),
+                "usage not flushed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Counts the rows `sql` (a `SELECT COUNT(*) AS n …`) finds.

@@ -17,7 +17,9 @@ pub use lapses::{
     Lapse, expiries_to_record, grace_ends_to_record, mark_expiry_recorded, mark_grace_end_recorded,
 };
 pub use row::KeyRow;
-pub use search::{FoundKey, KeyLabel, KeySearch, count_by_status, labels, merchant_of, search};
+pub use search::{
+    FoundKey, KeyLabel, KeySearch, count_by_status, labels, masked_by_digest, merchant_of, search,
+};
 pub use verification::{VerificationRow, digests_stored_between, find_for_verification, settled_seq};
 
 /// Serialises key changes of one merchant: on Postgres a row lock on the merchant,

@@ -1,12 +1,15 @@
 //! Keys looked up across merchants (the support console) and summaries of a merchant's
 //! keys (counts by state, the names history uses).
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
+use time::PrimitiveDateTime;
 
 use super::row::KeyRow;
 use crate::db::schema::api_keys;
 use crate::db::{DbConnection, DbError};
-use crate::domain::{KeyId, MerchantId};
+use crate::domain::{DisplayStatus, KeyDigest, KeyFacts, KeyId, KeyStatus, MerchantId};
 
 /// The merchant owning a key, whatever its state: for support staff, who see every
 /// merchant.
@@ -37,8 +40,9 @@ diesel::define_sql_function!(
 pub enum KeySearch<'a> {
     /// The key's ID.
     Id(&'a str),
-    /// The start of the secret a masked key shows (up to four characters after the
-    /// prefix) and its last four, with their letter case.
+    /// The start a masked key shows (up to four characters after the prefix) and its
+    /// last four, with their letter case: the key's own last four for keys made since
+    /// masks show them, the secret's for keys made before (their stored mask).
     Masked {
         /// Characters right after `kw_live_`.
         head: Option<&'a str>,
@@ -80,17 +84,41 @@ pub fn search(conn: &mut DbConnection, by: KeySearch<'_>, limit: i64) -> Result<
     Ok(query.load(conn)?)
 }
 
-/// How many of a merchant's keys are in each stored state, deleted ones included.
+/// The stored mask of the key with this digest, in any merchant: a whole key pasted into
+/// the support console is found by it, whichever form of mask the key was stored with.
+pub fn masked_by_digest(conn: &mut DbConnection, digest: &KeyDigest) -> Result<Option<String>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::key_hash.eq(digest.as_str()))
+        .select(api_keys::masked_key)
+        .first(conn)
+        .optional()?)
+}
+
+/// How many of a merchant's keys are in each state as a person sees it at `now` (an
+/// active key past its expiry is expired, a rotated one past its grace period retired),
+/// deleted ones included, in the order of [`DisplayStatus`].
 pub fn count_by_status(
     conn: &mut DbConnection,
     merchant_id: &MerchantId,
-) -> Result<Vec<(String, i64)>, DbError> {
-    Ok(api_keys::table
+    now: PrimitiveDateTime,
+) -> Result<Vec<(DisplayStatus, i64)>, DbError> {
+    let rows: Vec<(String, Option<PrimitiveDateTime>, Option<PrimitiveDateTime>)> = api_keys::table
         .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
-        .group_by(api_keys::status)
-        .select((api_keys::status, diesel::dsl::count_star()))
-        .order(api_keys::status.asc())
-        .load(conn)?)
+        .select((api_keys::status, api_keys::expires_at, api_keys::grace_ends_at))
+        .load(conn)?;
+    let mut counts: BTreeMap<DisplayStatus, i64> = BTreeMap::new();
+    for (status, expires_at, grace_ends_at) in rows {
+        let facts = KeyFacts {
+            status: KeyStatus::parse(&status)
+                .ok_or_else(|| DbError::Corrupt(format!("key status `{status}`")))?,
+            expires_at,
+            grace_ends_at,
+            // A lifetime plays no part in the status a person sees.
+            lifetime_days: None,
+        };
+        *counts.entry(facts.display_status(now)).or_default() += 1;
+    }
+    Ok(counts.into_iter().collect())
 }
 
 /// How history names a key: every key of the merchant, deleted ones included.

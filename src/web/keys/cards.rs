@@ -29,6 +29,8 @@ pub struct KeyCard {
     pub last_used_exact: String,
     /// Last Used as RFC 3339.
     pub last_used_iso: String,
+    /// The last refused attempt, if any: Last Used counts accepted requests only.
+    pub last_refused: Option<RefusedAttempt>,
     /// Successful requests in the last 24 hours.
     pub succeeded_24h: i64,
     /// Failed requests in the last 24 hours.
@@ -63,6 +65,8 @@ pub struct KeyCard {
     pub revoked: String,
     /// For a revoked key: by whom.
     pub revoked_by: String,
+    /// When it stopped working (grace period ended, revoked, expired, disabled), if it has.
+    pub stopped: String,
     /// Rotate Key is offered.
     pub can_rotate: bool,
     /// Rotation waits for a previous version's grace period to end.
@@ -83,7 +87,49 @@ pub struct KeyCard {
     pub can_delete: bool,
     pub(super) display: DisplayStatus,
     pub(super) created_at: PrimitiveDateTime,
+    pub(super) stopped_at: Option<PrimitiveDateTime>,
     pub(super) lineage_id: KeyId,
+}
+
+/// A request with the key that was refused: when, and the API error code it got.
+pub struct RefusedAttempt {
+    /// Relative ("5 minutes ago").
+    pub ago: String,
+    /// Exactly, for the hover text.
+    pub exact: String,
+    /// RFC 3339, for `<time datetime>`.
+    pub iso: String,
+    /// `key_disabled`, `key_revoked`, `invalid_key`…
+    pub code: String,
+}
+
+impl RefusedAttempt {
+    /// The attempt refused at `at` with `code`, as read at `now`.
+    pub(super) fn new(now: PrimitiveDateTime, at: PrimitiveDateTime, code: &str) -> Self {
+        Self {
+            ago: format::ago(now, at),
+            exact: format::datetime(at),
+            iso: format::iso(at),
+            code: code.to_owned(),
+        }
+    }
+}
+
+/// When a key stopped working, if it has: the earliest of its expiry, the end of its
+/// grace period, its disabling (until enabled again), revocation and deletion, among
+/// those that have happened.
+pub(super) fn stopped_at(row: &KeyRow, now: PrimitiveDateTime) -> Option<PrimitiveDateTime> {
+    [
+        row.expires_at,
+        row.grace_ends_at,
+        row.disabled_at,
+        row.revoked_at,
+        row.deleted_at,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|at| *at <= now)
+    .min()
 }
 
 impl KeyCard {
@@ -104,15 +150,20 @@ impl KeyCard {
     }
 }
 
-/// The usage numbers a card shows, read in one query for the whole page.
+/// The usage numbers a card shows, read in one query each for the whole page.
 #[derive(Default)]
 pub(super) struct Usage {
     pub(super) day: HashMap<String, (i64, i64)>,
     pub(super) hour: HashMap<String, (i64, i64)>,
+    pub(super) refused: HashMap<String, (PrimitiveDateTime, String)>,
 }
 
 impl Usage {
-    pub(super) fn apply(&self, card: &mut KeyCard) {
+    pub(super) fn apply(&self, card: &mut KeyCard, now: PrimitiveDateTime) {
+        card.last_refused = self
+            .refused
+            .get(card.id.as_str())
+            .map(|(at, code)| RefusedAttempt::new(now, *at, code));
         let (ok, failed) = self.day.get(card.id.as_str()).copied().unwrap_or_default();
         card.succeeded_24h = ok;
         card.failed_24h = failed;
@@ -132,6 +183,7 @@ impl Usage {
 pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
     let facts = row.facts();
     let display = facts.display_status(now);
+    let stopped_at = stopped_at(row, now);
     Ok(KeyCard {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -144,6 +196,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
             .map_or_else(|| "Never".to_owned(), |at| format::ago(now, at)),
         last_used_exact: row.last_used_at.map(format::datetime).unwrap_or_default(),
         last_used_iso: row.last_used_at.map(format::iso).unwrap_or_default(),
+        last_refused: None,
         succeeded_24h: 0,
         failed_24h: 0,
         error_rate: String::new(),
@@ -179,6 +232,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
             .unwrap_or_default(),
         revoked: row.revoked_at.map(format::datetime).unwrap_or_default(),
         revoked_by: row.revoked_by.clone().unwrap_or_default(),
+        stopped: stopped_at.map(format::datetime).unwrap_or_default(),
         can_rotate: false,
         rotation_waits: false,
         can_revoke: false,
@@ -190,6 +244,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
         can_delete: false,
         display,
         created_at: row.created_at,
+        stopped_at,
         lineage_id: row.lineage_id.clone(),
     })
 }

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::cards::{KeyCard, card};
+use super::cards::{KeyCard, RefusedAttempt, card, stopped_at};
 use super::shared::any_key_of;
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
@@ -30,6 +30,8 @@ pub struct VersionView {
     pub status: &'static str,
     /// Created.
     pub created: String,
+    /// When it stopped working (grace period ended, revoked…), if it has.
+    pub stopped: String,
     /// This is the page's key.
     pub current: bool,
 }
@@ -61,12 +63,13 @@ pub async fn detail(
         row.lineage_id.clone(),
         row.id.clone(),
     );
-    let (lineage, hours, events) = state
+    let (lineage, hours, refused, events) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             Ok((
                 key_rows::lineage(conn, &merchant_id, &lineage_id)?,
                 db_usage::hourly(conn, key_id.as_str(), usage_hour(now - time::Duration::hours(23)))?,
+                db_usage::last_refusals(conn, &[key_id.to_string()])?.remove(key_id.as_str()),
                 crate::db::key_events::for_key(conn, &merchant_id, &key_id)?,
             ))
         })
@@ -81,6 +84,7 @@ pub async fn detail(
                 masked: version.masked_key.clone(),
                 status: version.facts().display_status(now).label(),
                 created: format::datetime(version.created_at),
+                stopped: stopped_at(version, now).map(format::datetime).unwrap_or_default(),
                 current: version.id == row.id,
             })
         })
@@ -108,6 +112,7 @@ pub async fn detail(
     let chart = UsageChart::new(now, &hours);
     card.succeeded_24h = chart.succeeded;
     card.failed_24h = chart.failed;
+    card.last_refused = refused.map(|(at, code)| RefusedAttempt::new(now, at, &code));
     render(
         StatusCode::OK,
         &KeyDetailPage {

@@ -30,6 +30,7 @@ struct ApiCredentialsPage {
     max_active: u32,
     current: Vec<KeyCard>,
     rotated: Vec<KeyCard>,
+    retired: Vec<KeyCard>,
     revoked: Vec<KeyCard>,
 }
 
@@ -68,6 +69,7 @@ pub(super) async fn list_page(
             let usage = Usage {
                 day: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(23)))?,
                 hour: db_usage::totals_since(conn, &ids, usage_hour(now - time::Duration::hours(1)))?,
+                refused: db_usage::last_refusals(conn, &ids)?,
             };
             Ok((rows, key_policies::get(conn, &merchant_id)?, usage))
         })
@@ -100,18 +102,22 @@ pub(super) async fn list_page(
         cards.push(card);
     }
     for card in &mut cards {
-        usage.apply(card);
+        usage.apply(card, now);
     }
-    let (mut current, mut rotated, mut revoked) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut current, mut rotated, mut retired, mut revoked) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for card in cards {
         match card.display {
             DisplayStatus::Active | DisplayStatus::Disabled | DisplayStatus::Expired => current.push(card),
             DisplayStatus::Rotated => rotated.push(card),
+            // Earlier versions whose grace period ended stay listed, with when they stopped.
+            DisplayStatus::Retired => retired.push(card),
             DisplayStatus::Revoked => revoked.push(card),
-            DisplayStatus::Retired | DisplayStatus::Deleted => {}
+            DisplayStatus::Deleted => {}
         }
     }
     current.sort_by(|a, b| a.display.cmp(&b.display).then(b.created_at.cmp(&a.created_at)));
+    retired.sort_by_key(|card| std::cmp::Reverse(card.stopped_at));
     for old in &mut rotated {
         if let Some(successor) = current
             .iter()
@@ -125,10 +131,6 @@ pub(super) async fn list_page(
     if filter == Some(Filter::ExpiringSoon) {
         current.retain(|card| card.expires_soon);
     }
-    let active_count = current
-        .iter()
-        .filter(|card| card.display == DisplayStatus::Active)
-        .count();
     render(
         status,
         &ApiCredentialsPage {
@@ -137,10 +139,12 @@ pub(super) async fn list_page(
             can_manage: merchant.role.can_manage_keys(),
             flash: user.session.take_flash(),
             error,
-            active_count,
+            // The merchant's active keys whatever the filter shows: what the limit counts.
+            active_count: active_keys,
             max_active: policy.max_active_keys,
             current,
             rotated,
+            retired,
             revoked,
             shell,
         },
