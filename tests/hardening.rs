@@ -101,7 +101,61 @@ async fn a_malformed_id_in_an_address_is_the_not_found_page_before_any_lookup(ba
     }
 }
 
+async fn a_field_sent_twice_is_refused_not_guessed(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = Dashboard::admin(&app).await;
+    let token = admin.browser.csrf_token("/settings/key-policy").await;
+    let before = admin.browser.html("/settings/key-policy").await;
+    let res = admin
+        .browser
+        .post_form(
+            "/settings/key-policy",
+            &[
+                ("csrf_token", token.as_str()),
+                ("max_active_keys", "1"),
+                ("max_active_keys", "50"),
+                ("default_grace", "24h"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("The form could not be read"));
+    assert_eq!(
+        admin.browser.html("/settings/key-policy").await,
+        before,
+        "nothing was saved"
+    );
+
+    let res = admin
+        .browser
+        .get("/settings/audit-log?type=revoked&type=generated")
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The address could not be read")
+    );
+    // Repeated scope boxes are still one list.
+    let res = admin
+        .generate(&[
+            ("name", "Both"),
+            ("scopes", "orders:read"),
+            ("scopes", "orders:write"),
+        ])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        admin.key_named("Both").scopes.to_stored(),
+        "orders:read orders:write"
+    );
+}
+
 db_test!(
+    a_field_sent_twice_is_refused_not_guessed,
     key_names_that_read_the_same_cannot_both_exist,
     a_malformed_id_in_an_address_is_the_not_found_page_before_any_lookup,
 );

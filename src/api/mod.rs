@@ -122,14 +122,23 @@ pub async fn whoami(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<H
     Ok(with_key_headers(HttpResponse::Ok().json(body), &verified))
 }
 
+/// Forward-auth's query string.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct AuthQuery {
+    scope: Vec<String>,
+}
+
 /// `GET /api/v1/auth?scope=S`: forward-auth for gateways. 200 with the key's merchant,
 /// ID and scopes in `X-Keyward-*` headers, or the same errors as every endpoint.
 pub async fn auth(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
-    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    // The first scope named is the one checked, as gateways send one; a query that
+    // cannot be read names none, and the key is still checked.
+    let query: AuthQuery = serde_html_form::from_str(req.query_string()).unwrap_or_default();
     let scope = query
-        .iter()
-        .find(|(name, _)| name == "scope")
-        .map(|(_, value)| value.as_str())
+        .scope
+        .first()
+        .map(String::as_str)
         .filter(|scope| !scope.is_empty());
     let verified = verified(&req, &verifier, scope).await?;
     let key = &verified.key;

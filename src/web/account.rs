@@ -11,7 +11,7 @@ use crate::service::sign_in::{self, Admission, Check};
 use crate::web::auth::{retry_message, too_many_attempts};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::{FormFields, sentence};
+use crate::web::forms::{Form, sentence};
 use crate::web::paths::HOME;
 use crate::web::respond::render;
 use crate::web::shell::{Area, Shell};
@@ -42,6 +42,15 @@ pub async fn password_page(user: CurrentUser) -> Result<HttpResponse, WebError> 
     page(&user, StatusCode::OK, None)
 }
 
+/// The Change password form as sent.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
 /// `POST /account/password` (fields `current_password`, not asked of an account on its
 /// one-time password, `new_password` and `confirm_password`): saves the new password,
 /// signs out the account's other sessions and goes on to the dashboard. The current
@@ -50,17 +59,14 @@ pub async fn change_password(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    form: FormFields,
+    Form(form): Form<PasswordForm>,
 ) -> Result<HttpResponse, WebError> {
     let refuse = |message: String| page(&user, StatusCode::UNPROCESSABLE_ENTITY, Some(message));
-    if form.get("new_password") != form.get("confirm_password") {
+    if form.new_password != form.confirm_password {
         return refuse("The new password and its confirmation do not match.".to_owned());
     }
     // The strength estimate is CPU work, like hashing: off the executor.
-    let (typed, email) = (
-        form.get("new_password").to_owned(),
-        Email::from_stored(user.user.email.clone()),
-    );
+    let (typed, email) = (form.new_password, Email::from_stored(user.user.email.clone()));
     let new = match state
         .password_work(move || Password::parse_new(typed, &email))
         .await?
@@ -70,7 +76,7 @@ pub async fn change_password(
     };
     let stored = PasswordHash::from_stored(user.user.password_hash.clone());
     if !user.user.password_change_required {
-        let current = Password::attempt(form.get("current_password").to_owned());
+        let current = Password::attempt(form.current_password);
         if let Some(refusal) = check_current_password(&req, &user, &state, &stored, current).await? {
             return Ok(refusal);
         }

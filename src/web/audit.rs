@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::web::forms::Query;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::macros::format_description;
 use time::{Date, PrimitiveDateTime, Time};
@@ -35,26 +36,35 @@ struct Typed {
     to: String,
 }
 
-impl Typed {
-    fn read(query: &str) -> (Self, String, bool) {
-        let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-        let mut typed = Typed::default();
-        let (mut page, mut csv) = (String::new(), false);
-        for (name, value) in params {
-            match name.as_str() {
-                "key" => typed.key = value,
-                "actor" => typed.actor = value,
-                "type" => typed.event_type = value,
-                "from" => typed.from = value,
-                "to" => typed.to = value,
-                "page" => page = value,
-                "format" => csv = value == "csv",
-                _ => {}
-            }
-        }
-        (typed, page, csv)
-    }
+/// The Audit Log's query string as sent: the filter, the page and the format.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    key: String,
+    actor: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    from: String,
+    to: String,
+    page: String,
+    format: String,
+}
 
+impl AuditQuery {
+    /// The filter as typed, the page as typed, and whether CSV was asked for.
+    fn split(self) -> (Typed, String, bool) {
+        let typed = Typed {
+            key: self.key,
+            actor: self.actor,
+            event_type: self.event_type,
+            from: self.from,
+            to: self.to,
+        };
+        (typed, self.page, self.format == "csv")
+    }
+}
+
+impl Typed {
     /// The filter, or what is wrong with it, in a sentence.
     fn parse(&self) -> Result<AuditFilter, String> {
         let key_id = match self.key.trim() {
@@ -182,12 +192,12 @@ fn lists(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Lists, DbE
 /// `GET /settings/audit-log` (filters `key`, `actor`, `type`, `from`, `to`; `page`;
 /// `format=csv` downloads every event of the same filter).
 pub async fn log(
-    req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
+    Query(query): Query<AuditQuery>,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.merchant()?.clone();
-    let (typed, page, csv) = Typed::read(req.query_string());
+    let (typed, page, csv) = query.split();
     let filter = typed.parse();
     let requested_page = page.trim().parse::<i64>().ok().filter(|page| *page >= 1);
     if !page.trim().is_empty() && requested_page.is_none() {

@@ -11,7 +11,7 @@ use crate::db::{DbError, invitations, memberships, users};
 use crate::domain::{Actor, Email, Password, PasswordHash};
 use crate::service::sign_in::{self, Admission, Check};
 use crate::web::error::WebError;
-use crate::web::forms::FormFields;
+use crate::web::forms::Form;
 use crate::web::paths::HOME;
 use crate::web::respond::{render, see_other, user_agent};
 use crate::web::session::TypedSession;
@@ -78,16 +78,24 @@ fn login_page(
     Ok(response)
 }
 
+/// The sign-in form as sent (its `csrf_token` is the CSRF middleware's).
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct SignInForm {
+    email: String,
+    password: String,
+}
+
 /// `POST /login` (fields `email`, `password`; `csrf_token` is checked by the CSRF
 /// middleware): the attempt goes through the sign-in throttle first, then argon2id runs
 /// off the executor; success renews the session.
 pub async fn login(
     req: HttpRequest,
-    form: FormFields,
+    Form(form): Form<SignInForm>,
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
-    let email = form.get("email").to_owned();
+    let SignInForm { email, password } = form;
     let typed_email: String = email.trim().to_lowercase().chars().take(254).collect();
     let address = state.client_address(&req);
     let throttle = state.throttle;
@@ -121,7 +129,7 @@ pub async fn login(
     let hash = user
         .as_ref()
         .map(|user| PasswordHash::from_stored(user.password_hash.clone()));
-    let password = Password::attempt(form.get("password").to_owned());
+    let password = Password::attempt(password);
     let verified = state
         .password_work(move || PasswordHash::verify(hash.as_ref(), &password))
         .await?;

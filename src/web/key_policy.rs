@@ -10,7 +10,7 @@ use crate::service::keys::KeyError;
 use crate::service::policy;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::FormFields;
+use crate::web::forms::Form;
 use crate::web::respond::render;
 use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
@@ -108,25 +108,43 @@ fn number(raw: &str, field: &'static str) -> Result<Option<u32>, ValidationError
     })
 }
 
-/// Reads the policy form: a preset button, or the individual settings.
-fn policy_from(form: &FormFields) -> Result<KeyPolicy, ValidationError> {
-    if !form.get("preset").is_empty() {
-        return Ok(PolicyPreset::parse(form.get("preset"))?.policy());
+/// The Key Policy form as sent: a preset button, or the individual settings (a
+/// checkbox is present when ticked).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PolicyForm {
+    preset: String,
+    max_active_keys: String,
+    default_grace: String,
+    name_required: Option<String>,
+    revoke_only_disabled: Option<String>,
+    delete_only_inactive: Option<String>,
+    scopes_editable: Option<String>,
+    max_lifetime_days: String,
+}
+
+impl TryFrom<&PolicyForm> for KeyPolicy {
+    type Error = ValidationError;
+
+    fn try_from(form: &PolicyForm) -> Result<Self, ValidationError> {
+        if !form.preset.is_empty() {
+            return Ok(PolicyPreset::parse(&form.preset)?.policy());
+        }
+        KeyPolicy {
+            max_active_keys: number(&form.max_active_keys, "Maximum active keys")?.ok_or(
+                ValidationError::Empty {
+                    field: "Maximum active keys",
+                },
+            )?,
+            default_grace: GracePeriod::parse(&form.default_grace)?,
+            name_required: form.name_required.is_some(),
+            revoke_only_disabled: form.revoke_only_disabled.is_some(),
+            delete_only_inactive: form.delete_only_inactive.is_some(),
+            scopes_editable: form.scopes_editable.is_some(),
+            max_lifetime_days: number(&form.max_lifetime_days, "Maximum key lifetime")?,
+        }
+        .validate()
     }
-    KeyPolicy {
-        max_active_keys: number(form.get("max_active_keys"), "Maximum active keys")?.ok_or(
-            ValidationError::Empty {
-                field: "Maximum active keys",
-            },
-        )?,
-        default_grace: GracePeriod::parse(form.get("default_grace"))?,
-        name_required: form.checked("name_required"),
-        revoke_only_disabled: form.checked("revoke_only_disabled"),
-        delete_only_inactive: form.checked("delete_only_inactive"),
-        scopes_editable: form.checked("scopes_editable"),
-        max_lifetime_days: number(form.get("max_lifetime_days"), "Maximum key lifetime")?,
-    }
-    .validate()
 }
 
 /// `POST /settings/key-policy`: applies a preset or saves the settings; existing keys
@@ -135,10 +153,10 @@ pub async fn save(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    form: FormFields,
+    Form(form): Form<PolicyForm>,
 ) -> Result<HttpResponse, WebError> {
     let merchant_id = user.admin()?.merchant_id.clone();
-    let policy = match policy_from(&form) {
+    let policy = match KeyPolicy::try_from(&form) {
         Ok(policy) => policy,
         Err(err) => {
             let current = {
@@ -192,7 +210,12 @@ mod tests {
 
     /// Whatever the form holds, the policy read from it is one the page could save.
     fn check(fields: Vec<(String, String)>) {
-        if let Ok(policy) = policy_from(&FormFields(fields)) {
+        let body = serde_urlencoded::to_string(&fields).unwrap();
+        // A field sent twice is refused before any policy is read.
+        let Ok(form) = serde_html_form::from_str::<PolicyForm>(&body) else {
+            return;
+        };
+        if let Ok(policy) = KeyPolicy::try_from(&form) {
             assert_eq!(policy.validate(), Ok(policy));
             assert!(
                 policy

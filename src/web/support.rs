@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::db::keys::{self as key_rows, FoundKey, KeyRow, KeySearch};
@@ -15,6 +15,7 @@ use crate::domain::{KeyId, MerchantId, SupportQuery};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::format;
+use crate::web::forms::Query;
 use crate::web::paths;
 use crate::web::respond::{render, see_other};
 use crate::web::shell::{Area, Shell};
@@ -76,20 +77,22 @@ struct ConsolePage {
     keys: Vec<KeyResult>,
 }
 
+/// The console's query string as sent.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct SearchQuery {
+    q: String,
+}
+
 /// `GET /support?q=…`: finds merchants by name or ID and keys by ID or by the visible
 /// part of a key (`kw_live_AbCd…`, or its last four characters).
 pub async fn console(
-    req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
+    Query(typed): Query<SearchQuery>,
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
-    let params: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-    let raw = params
-        .iter()
-        .find(|(name, _)| name == "q")
-        .map(|(_, value)| value.as_str())
-        .unwrap_or_default();
+    let raw = typed.q.as_str();
     if raw.chars().count() > 200 || raw.chars().any(char::is_control) {
         return render(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -57,8 +57,17 @@ const CORPUS: &str = include_str!("../../../tests/corpus/inputs.txt");
 
 /// Whatever the query, the filter is refused with a sentence or holds only valid
 /// values, and its links give the same filter back.
+fn read(query: &str) -> Option<Typed> {
+    serde_html_form::from_str::<AuditQuery>(query)
+        .ok()
+        .map(|query| query.split().0)
+}
+
 fn check(query: &str) {
-    let (typed, _, _) = Typed::read(query);
+    // A query naming a field twice is refused before any filter is read.
+    let Some(typed) = read(query) else {
+        return;
+    };
     match typed.parse() {
         Ok(filter) => {
             if let Some(key_id) = &filter.key_id {
@@ -69,7 +78,7 @@ fn check(query: &str) {
             }
             let href = typed.href(&[]);
             let again = href.split_once('?').map_or("", |(_, query)| query);
-            assert!(Typed::read(again).0.parse().is_ok(), "{href}");
+            assert!(read(again).is_some_and(|typed| typed.parse().is_ok()), "{href}");
         }
         Err(message) => assert!(message.ends_with('.') && message.contains(" must "), "{message}"),
     }

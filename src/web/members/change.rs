@@ -11,7 +11,7 @@ use crate::domain::{Actor, MerchantId, UserId};
 use crate::service::members::{self, MemberError};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::FormFields;
+use crate::web::forms::Form;
 use crate::web::modal;
 use crate::web::state::AppState;
 
@@ -68,15 +68,22 @@ where
     }
 }
 
+/// The role select's form.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RoleForm {
+    role: String,
+}
+
 /// `POST /settings/members/{user_id}/role` (field `role`).
 pub async fn change_role(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<UserId>,
-    form: FormFields,
+    Form(form): Form<RoleForm>,
 ) -> Result<HttpResponse, WebError> {
-    let role = parse_role(form.get("role"));
+    let role = parse_role(&form.role);
     change_member(
         &req,
         &user,

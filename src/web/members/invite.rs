@@ -12,7 +12,7 @@ use crate::domain::{Email, InvitationId, Password, PersonName, Role, ValidationE
 use crate::service::invitations::{self, NewAccount};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::{FormFields, sentence};
+use crate::web::forms::{Form, sentence};
 use crate::web::state::AppState;
 use crate::web::{format, modal};
 
@@ -25,8 +25,10 @@ struct AddRequest {
     name: PersonName,
 }
 
-impl AddRequest {
-    fn parse(typed: &AddForm) -> Result<Self, ValidationError> {
+impl TryFrom<&AddForm> for AddRequest {
+    type Error = ValidationError;
+
+    fn try_from(typed: &AddForm) -> Result<Self, ValidationError> {
         Ok(Self {
             email: Email::parse(&typed.email)?,
             role: parse_role(&typed.role)?,
@@ -81,20 +83,15 @@ pub async fn add(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    form: FormFields,
+    Form(typed): Form<AddForm>,
 ) -> Result<HttpResponse, WebError> {
     let merchant_id = user.admin()?.merchant_id.clone();
-    let typed = AddForm {
-        email: form.get("email").to_owned(),
-        name: form.get("name").to_owned(),
-        role: form.get("role").to_owned(),
-    };
     // A refresh or a second click must neither invite twice nor show the password again.
-    if !user.session.consume_form_nonce(form.get("nonce")) {
+    if !user.session.consume_form_nonce(&typed.nonce) {
         let message = Some(ALREADY_SUBMITTED.to_owned());
         return members_page(&user, &state, StatusCode::CONFLICT, message, typed).await;
     }
-    let request = match AddRequest::parse(&typed) {
+    let request = match AddRequest::try_from(&typed) {
         Ok(request) => request,
         Err(err) => {
             let message = Some(sentence(&err));

@@ -129,12 +129,15 @@ fn invitation_row(invitation: &Invitation, now: PrimitiveDateTime) -> Invitation
     }
 }
 
-/// The Add member form as typed, to show again after a refusal.
-#[derive(Default)]
-pub(super) struct AddForm {
+/// The Add member form as sent, kept to show again after a refusal.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct AddForm {
     pub(super) email: String,
     pub(super) name: String,
     pub(super) role: String,
+    /// The form's one-time value, so one form invites once.
+    pub(super) nonce: String,
 }
 
 /// Settings → Members.
