@@ -152,15 +152,17 @@ impl<'a> Person<'a> {
 
     /// Signs in through the form with the first admin's email and password.
     pub async fn sign_in(&mut self) {
+        let (email, password) = (self.app.admin_email.clone(), self.app.admin_password.clone());
+        self.sign_in_as(&email, &password).await;
+    }
+
+    /// Signs in through the form as `email`.
+    pub async fn sign_in_as(&mut self, email: &str, password: &str) {
         self.chrome.open("/").await;
-        self.find(By::Id("email"))
-            .await
-            .send_keys(&self.app.admin_email)
-            .await
-            .unwrap();
+        self.find(By::Id("email")).await.send_keys(email).await.unwrap();
         self.find(By::Id("password"))
             .await
-            .send_keys(&self.app.admin_password)
+            .send_keys(password)
             .await
             .unwrap();
         self.chrome.screen("sign-in").await;
@@ -543,6 +545,71 @@ impl<'a> Person<'a> {
         self.click_through(&button).await;
         self.sees(message).await;
         self.chrome.screen(&screen_name(label)).await;
+    }
+
+    /// Disable, which asks first: the control labelled Disable in `scope`, opened from the
+    /// keyboard, shows a confirmation saying integrations stop working; the key works
+    /// until the confirmation's own Disable is clicked, and the page after it says
+    /// `message`. `key` is the plaintext the key's integrations use.
+    pub async fn disable(&mut self, scope: &WebElement, key: &str, message: &str) {
+        let disable = self.control(Some(scope), "Disable").await;
+        let dialog = self.open_modal(&disable, "Disable API Key").await;
+        let text = dialog.text().await.unwrap();
+        assert!(
+            text.contains("Integrations using this key stop working"),
+            "{text}"
+        );
+        self.key_works(key).await;
+        self.modal_finish("Disable", "disabled").await;
+        self.sees(message).await;
+        self.key_refused(key, "key_disabled").await;
+    }
+
+    /// At the active-key limit: Generate New API Key is a disabled button (aria-disabled,
+    /// so it stays focusable) that the keyboard reaches and Enter does not open, described
+    /// by the reason shown under it. Returns the reason.
+    pub async fn generate_refused(&mut self) -> String {
+        let generate = self.control(None, "Generate New API Key").await;
+        assert_eq!(generate.tag_name().await.unwrap(), "button");
+        assert_eq!(
+            generate.attr("aria-disabled").await.unwrap().as_deref(),
+            Some("true")
+        );
+        assert!(
+            generate.is_displayed().await.unwrap(),
+            "the disabled button is hidden"
+        );
+        let tabbable = self
+            .chrome
+            .eval(
+                "return arguments[0].tabIndex >= 0 && !arguments[0].disabled;",
+                vec![generate.to_json().unwrap()],
+            )
+            .await;
+        assert_eq!(tabbable, json!(true), "the keyboard cannot reach it");
+        generate.focus().await.unwrap();
+        assert!(self.is_focused(&generate).await);
+        self.press(Key::Enter).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            self.driver()
+                .query(By::Css(DIALOG))
+                .nowait()
+                .not_exists()
+                .await
+                .unwrap(),
+            "the disabled Generate New API Key opened a dialog"
+        );
+        let described_by = generate.attr("aria-describedby").await.unwrap().unwrap();
+        let reason = self.find(By::Id(described_by)).await;
+        assert!(reason.is_displayed().await.unwrap(), "the reason is hidden");
+        self.chrome.screen("limit-reached").await;
+        reason.text().await.unwrap()
+    }
+
+    /// The page's main area: the scope of a key page's controls.
+    pub async fn main(&self) -> WebElement {
+        self.find(By::Tag("main")).await
     }
 
     /// The list's count line, such as `1 of 5 active keys`.

@@ -5,7 +5,9 @@
 mod chrome;
 mod dashboard;
 mod gelato;
+mod many_keys;
 mod payments_platform;
+mod readers;
 mod violet;
 mod vtex;
 mod warehouse_api;
@@ -51,6 +53,8 @@ browser_test!(
     gelato::gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one,
     warehouse_api::the_warehouse_apis_five_keys_take_optional_names_and_the_sixth_is_refused,
     vtex::vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_inactive,
+    readers::viewers_and_support_staff_open_each_keys_page_from_api_credentials,
+    many_keys::a_hundred_active_and_a_thousand_revoked_keys_are_searched_filtered_and_paged,
 );
 
 // Rotation with its grace countdown, and every plain page, on both backends.

@@ -3,6 +3,8 @@
 
 mod access;
 mod generate;
+mod lists;
+mod pages;
 mod policy;
 mod rotate;
 mod states;
