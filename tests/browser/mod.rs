@@ -2,6 +2,7 @@
 //! under the seed's key policy preset, as a new user would, and fails on any console error
 //! or CSP violation. Screenshots of every screen land in `target/e2e/<test>/`.
 
+mod asking;
 mod chrome;
 mod dashboard;
 mod gelato;

@@ -108,7 +108,7 @@ struct Read {
     revoked: Vec<KeyRow>,
     paged_total: i64,
     page: i64,
-    /// The one active key, when there is exactly one.
+    /// The one active key, when there is exactly one under a one-key policy.
     only_active: Option<KeyRow>,
     usage: Usage,
 }
@@ -219,7 +219,8 @@ fn read(
         let revoked = key_rows::list_page(conn, &revoked, (page - 1) * REVOKED_PER_PAGE, REVOKED_PER_PAGE)?;
         (rows, revoked, total, page)
     };
-    let only_active = if active_count == 1 {
+    // Under a one-key policy, Rotate Key is what replaces the one active key.
+    let only_active = if active_count == 1 && policy.max_active_keys == 1 {
         key_rows::list_page(conn, &listing(merchant_id, &[Listed::Active], None, now), 0, 1)?.pop()
     } else {
         None
@@ -342,11 +343,11 @@ pub(super) async fn list_page(
         Err(refusal @ Refusal::LimitReached { .. }) => Some(LimitAdvice {
             reason: refusal.to_string(),
             rotate: match &read.only_active {
-                Some(only) if read.policy.max_active_keys == 1 => Some(match rules.allowed(only)?.rotate {
+                Some(only) => Some(match rules.allowed(only)?.rotate {
                     Ok(()) => Ok(paths::key_action(&only.id, "rotate")),
                     Err(why) => Err(why.to_string()),
                 }),
-                _ => None,
+                None => None,
             },
         }),
         _ => None,
