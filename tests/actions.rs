@@ -34,9 +34,10 @@ enum Action {
     Edit,
     Renew,
     Delete,
+    Duplicate,
 }
 
-const ACTIONS: [Action; 7] = [
+const ACTIONS: [Action; 8] = [
     Action::Rotate(GracePeriod::OneHour),
     Action::Revoke,
     Action::Disable,
@@ -44,6 +45,7 @@ const ACTIONS: [Action; 7] = [
     Action::Edit,
     Action::Renew,
     Action::Delete,
+    Action::Duplicate,
 ];
 
 #[derive(Debug, Clone)]
@@ -128,6 +130,14 @@ fn attempt(
         Action::Enable => keyward::service::keys::enable(conn, merchant, id, actor, now).map(drop),
         Action::Renew => keyward::service::keys::renew(conn, merchant, id, actor, now).map(drop),
         Action::Delete => keyward::service::keys::delete(conn, merchant, id, true, actor, now),
+        Action::Duplicate => {
+            let request = GenerateRequest {
+                name: format!("Copy of {id}"),
+                duplicated_from: Some(id.to_owned()),
+                ..GenerateRequest::default()
+            };
+            keyward::service::keys::generate(conn, merchant, &request, actor, pepper, now).map(drop)
+        }
         Action::Edit => {
             let request = EditRequest {
                 name: row.name.clone(),
@@ -158,6 +168,7 @@ fn offered(allowed: &AllowedActions, action: Action) -> &Result<(), Refusal> {
         Action::Edit => &allowed.edit,
         Action::Renew => &allowed.renew,
         Action::Delete => &allowed.delete,
+        Action::Duplicate => &allowed.duplicate,
     }
 }
 

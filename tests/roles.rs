@@ -208,6 +208,7 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
             format!("/settings/api-credentials/{id}/rotate"),
             format!("/settings/api-credentials/{id}/revoke"),
             format!("/settings/api-credentials/{id}/delete"),
+            format!("/settings/api-credentials/{id}/disable"),
             format!("/settings/audit-log?key={id}"),
         ]
     };

@@ -5,8 +5,8 @@
 use time::PrimitiveDateTime;
 
 use super::lifecycle::{
-    KeyFacts, Refusal, check_delete, check_disable, check_edit, check_enable, check_renew, check_revoke,
-    check_rotate,
+    KeyFacts, Refusal, check_delete, check_disable, check_duplicate, check_edit, check_enable, check_limit,
+    check_renew, check_revoke, check_rotate,
 };
 use super::policy::KeyPolicy;
 use super::role::{Permission, Role};
@@ -43,6 +43,17 @@ pub struct AllowedActions {
     pub renew: Result<(), Refusal>,
     /// Delete (once the box is ticked).
     pub delete: Result<(), Refusal>,
+    /// Duplicate (a new key with this one's presets).
+    pub duplicate: Result<(), Refusal>,
+}
+
+/// Whether Generate New API Key would succeed for `role` with `active_keys` active now:
+/// the page's button and the form ask this, as the transaction asks [`check_limit`].
+pub fn allowed_generate(role: Role, active_keys: u64, policy: &KeyPolicy) -> Result<(), Refusal> {
+    if !role.allows(Permission::ManageKeys) {
+        return Err(Refusal::NotPermitted);
+    }
+    check_limit(active_keys, policy)
 }
 
 /// Asks every rule about `key`: the one place that decides what a key offers. A role
@@ -58,6 +69,7 @@ pub fn allowed_actions(key: &KeyFacts, around: &KeySurroundings<'_>) -> AllowedA
             edit: refused(),
             renew: refused(),
             delete: refused(),
+            duplicate: refused(),
         };
     }
     let KeySurroundings {
@@ -75,5 +87,62 @@ pub fn allowed_actions(key: &KeyFacts, around: &KeySurroundings<'_>) -> AllowedA
         edit: check_edit(key, false, policy),
         renew: check_renew(key, active_keys, policy, now),
         delete: check_delete(key, true, policy, now),
+        duplicate: check_duplicate(key, active_keys, policy),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::domain::lifecycle::KeyStatus;
+    use crate::domain::policy::PolicyPreset;
+
+    fn key(status: KeyStatus) -> KeyFacts {
+        KeyFacts {
+            status,
+            expires_at: None,
+            grace_ends_at: None,
+            lifetime_days: None,
+        }
+    }
+
+    #[test]
+    fn generate_and_duplicate_stop_at_the_limit_and_are_not_for_readers() {
+        let single = PolicyPreset::SingleKey.policy();
+        assert_eq!(allowed_generate(Role::Developer, 0, &single), Ok(()));
+        assert_eq!(
+            allowed_generate(Role::Admin, 1, &single),
+            Err(Refusal::LimitReached { active: 1, max: 1 })
+        );
+        assert_eq!(
+            allowed_generate(Role::Viewer, 0, &single),
+            Err(Refusal::NotPermitted)
+        );
+        let around = |active_keys, role| KeySurroundings {
+            lineage_in_grace: false,
+            active_keys,
+            policy: &single,
+            role,
+            now: datetime!(2026-11-03 14:02),
+        };
+        let revoked = key(KeyStatus::Revoked);
+        assert_eq!(
+            allowed_actions(&revoked, &around(0, Role::Admin)).duplicate,
+            Ok(())
+        );
+        assert_eq!(
+            allowed_actions(&revoked, &around(1, Role::Admin)).duplicate,
+            Err(Refusal::LimitReached { active: 1, max: 1 })
+        );
+        assert_eq!(
+            allowed_actions(&key(KeyStatus::Deleted), &around(0, Role::Admin)).duplicate,
+            Err(Refusal::Deleted)
+        );
+        assert_eq!(
+            allowed_actions(&revoked, &around(0, Role::Viewer)).duplicate,
+            Err(Refusal::NotPermitted)
+        );
     }
 }

@@ -19,7 +19,7 @@ mod search;
 mod throttle;
 mod validation;
 
-pub use actions::{AllowedActions, KeySurroundings, allowed_actions};
+pub use actions::{AllowedActions, KeySurroundings, allowed_actions, allowed_generate};
 pub use actor::{Actor, ActorKind};
 pub use email::Email;
 pub use grace::GracePeriod;
@@ -27,12 +27,12 @@ pub use ids::{EventId, InvitationId, KeyId, MalformedId, MerchantId, UserId};
 pub use key::{ApiKey, KEY_PREFIX, KeyDigest, KeyFormatError, KeyPepper, MalformedDigest};
 pub use lifecycle::{
     DisplayStatus, Expiry, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES, Refusal,
-    check_delete, check_disable, check_edit, check_enable, check_limit, check_renew, check_revoke,
-    check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
+    check_delete, check_disable, check_duplicate, check_edit, check_enable, check_limit, check_renew,
+    check_revoke, check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
 };
 pub use names::{MerchantName, PersonName};
 pub use password::{Password, PasswordHash, generate_password, prepare_password_checks, random_token};
-pub use policy::{KeyPolicy, MAX_LIFETIME_DAYS, PolicyPreset};
+pub use policy::{KeyPolicy, MAX_ACTIVE_KEYS_LIMIT, MAX_LIFETIME_DAYS, PolicyPreset};
 pub use role::{Permission, Role, UnknownRole};
 pub use scope::{Scope, Scopes};
 pub use search::SupportQuery;

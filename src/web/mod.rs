@@ -84,9 +84,11 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 })),
         )
         .service(
-            web::resource(paths::route::KEY_DISABLE).route(web::post().to(|req, user, state, path| {
-                keys::quick(req, user, state, path, keys::QuickAction::Disable)
-            })),
+            web::resource(paths::route::KEY_DISABLE)
+                .route(web::get().to(keys::disable_page))
+                .route(web::post().to(|req, user, state, path| {
+                    keys::quick(req, user, state, path, keys::QuickAction::Disable)
+                })),
         )
         .service(
             web::resource(paths::route::KEY_ENABLE).route(

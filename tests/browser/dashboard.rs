@@ -12,7 +12,7 @@ use super::chrome::{Chrome, Javascript};
 use crate::support::TestApp;
 
 /// The open modal's dialog.
-const DIALOG: &str = "#modal [role=dialog]";
+pub(super) const DIALOG: &str = "#modal [role=dialog]";
 
 /// Where the focus is, as seen from the open dialog: the index of the focused element
 /// among the dialog's descendants, -2 for the dialog itself, -1 outside it (or no dialog).
@@ -291,7 +291,7 @@ impl<'a> Person<'a> {
             .unwrap()
     }
 
-    async fn is_focused(&self, element: &WebElement) -> bool {
+    pub(super) async fn is_focused(&self, element: &WebElement) -> bool {
         self.chrome
             .eval(
                 "return document.activeElement === arguments[0];",

@@ -58,9 +58,7 @@ pub async fn gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one
         ana.lacks_control(&card, "Delete").await,
         "an active key offers Delete"
     );
-    ana.card_action(&card, "Disable", "\"Orders\" was disabled.")
-        .await;
-    ana.key_refused(&old, "key_disabled").await;
+    ana.disable(&card, &old, "\"Orders\" was disabled.").await;
     // … orders still go through, …
     ana.key_works(&new).await;
 

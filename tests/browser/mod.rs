@@ -2,11 +2,14 @@
 //! under the seed's key policy preset, as a new user would, and fails on any console error
 //! or CSP violation. Screenshots of every screen land in `target/e2e/<test>/`.
 
+mod asking;
 mod audit_log;
 mod chrome;
 mod dashboard;
 mod gelato;
+mod many_keys;
 mod payments_platform;
+mod readers;
 mod reveal;
 mod screens;
 mod violet;
@@ -54,10 +57,12 @@ browser_test!(
     gelato::gelatos_guide_replaces_a_key_deactivating_then_deleting_the_old_one,
     warehouse_api::the_warehouse_apis_five_keys_take_optional_names_and_the_sixth_is_refused,
     vtex::vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_inactive,
+    audit_log::the_audit_log_breaks_no_word_at_1280_and_policy_changes_read_before_and_after,
+    many_keys::a_hundred_active_and_a_thousand_revoked_keys_are_searched_filtered_and_paged,
+    readers::viewers_and_support_staff_open_each_keys_page_from_api_credentials,
     reveal::the_reveal_shows_the_whole_key_on_a_phone_and_asks_before_an_uncopied_key_is_closed,
     screens::every_page_and_dialog_passes_axe_for_every_role,
     screens::no_page_or_dialog_scrolls_sideways_on_a_phone,
-    audit_log::the_audit_log_breaks_no_word_at_1280_and_policy_changes_read_before_and_after,
 );
 
 // Rotation with its grace countdown, and every plain page, on both backends.

@@ -1,6 +1,7 @@
 //! seeds/02-payments-platform-manage-api-keys.txt under the Strict lifecycle preset:
-//! scopes fixed at creation, Edit and Duplicate, the Developers corner and History, and
-//! Enabled → Disabled → Revoked.
+//! scopes fixed at creation, and on the key's own page the Developers corner and
+//! History, Edit, Duplicate at the top right, and Enabled → Disabled → Revoked (Disable
+//! asking first).
 
 use thirtyfour::prelude::*;
 
@@ -62,11 +63,11 @@ pub async fn the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes
     assert_eq!(shown_id.as_deref(), Some(key_id.as_str()));
     ana.sees("Created by Admin").await;
     ana.chrome.screen("key-details").await;
-    ana.settings_page("API Credentials").await;
+    let key_page = ana.chrome.driver().current_url().await.unwrap();
 
-    // Edit the General block (name and description); the scopes stay as created.
-    let card = ana.card("Current API Key", "Checkout").await;
-    let edit = ana.control(Some(&card), "Edit").await;
+    // Review and update the key on its page: edit the General block (name and
+    // description); the scopes stay as created. Save changes comes back to the page.
+    let edit = ana.control(Some(&ana.main().await), "Edit").await;
     let dialog = ana.open_modal(&edit, "Edit API Key").await;
     let text = dialog.text().await.unwrap();
     assert!(text.contains("fixes scopes when a key is generated"), "{text}");
@@ -79,15 +80,19 @@ pub async fn the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes
     ana.type_into("edit-description", "Card payments from the web shop, v2")
         .await;
     ana.modal_finish("Save changes", "edited").await;
-    let card = ana.card("Current API Key", "Checkout (web)").await;
-    let description = card.find(By::Css(".key-description")).await.unwrap();
+    ana.sees("\"Checkout (web)\" was saved.").await;
+    assert_eq!(ana.chrome.driver().current_url().await.unwrap(), key_page);
+    ana.find(By::XPath("//h1[normalize-space()='Checkout (web)']"))
+        .await;
+    let description = ana.find(By::Css("h1 + .key-description")).await;
     assert_eq!(
         description.text().await.unwrap(),
         "Card payments from the web shop, v2"
     );
 
-    // Duplicate: a new key with the same presets.
-    let duplicate = ana.control(Some(&card), "Duplicate").await;
+    // Duplicate, in the top right corner of the page: a new key with the same presets.
+    let header = ana.find(By::Css("main .page-header")).await;
+    let duplicate = ana.control(Some(&header), "Duplicate").await;
     ana.open_modal(&duplicate, "Generate New API Key").await;
     assert_eq!(ana.ticked_scopes().await, ["orders:read", "orders:write"]);
     let prefilled = ana.find(By::Id("key-description")).await.value().await.unwrap();
@@ -100,33 +105,37 @@ pub async fn the_payments_platforms_keys_go_enabled_disabled_revoked_with_scopes
     ana.done(&copy).await;
     assert_eq!(&ana.key_works(&copy).await["scopes"], scopes);
 
-    // Enabled → Disabled → Enabled → Disabled → Revoked. An enabled key cannot be revoked.
+    // Manage Administration settings, on the key's page: Enabled → Disabled → Enabled →
+    // Disabled → Revoked. An enabled key cannot be revoked.
     let card = ana.card("Current API Key", "Checkout (web)").await;
+    let details = ana.control(Some(&card), "Details").await;
+    ana.click_through(&details).await;
+    let main = ana.main().await;
     assert!(
-        ana.lacks_control(&card, "Revoke Key").await,
+        ana.lacks_control(&main, "Revoke Key").await,
         "an enabled key offers Revoke Key"
     );
-    ana.card_action(&card, "Disable", "\"Checkout (web)\" was disabled.")
-        .await;
-    let card = ana.card("Current API Key", "Checkout (web)").await;
-    assert_eq!(ana.fact(&card, "Status").await, "DISABLED");
-    ana.key_refused(&key, "key_disabled").await;
-    ana.card_action(&card, "Enable", "\"Checkout (web)\" was enabled.")
+    ana.disable(&main, &key, "\"Checkout (web)\" was disabled.").await;
+    assert_eq!(ana.chrome.driver().current_url().await.unwrap(), key_page);
+    ana.sees("DISABLED").await;
+    let main = ana.main().await;
+    ana.card_action(&main, "Enable", "\"Checkout (web)\" was enabled.")
         .await;
     ana.key_works(&key).await;
-    let card = ana.card("Current API Key", "Checkout (web)").await;
-    assert_eq!(ana.fact(&card, "Status").await, "ACTIVE");
-    ana.card_action(&card, "Disable", "\"Checkout (web)\" was disabled.")
-        .await;
-    let card = ana.card("Current API Key", "Checkout (web)").await;
-    let revoke = ana.control(Some(&card), "Revoke Key").await;
+    assert_eq!(ana.chrome.driver().current_url().await.unwrap(), key_page);
+    let main = ana.main().await;
+    ana.disable(&main, &key, "\"Checkout (web)\" was disabled.").await;
+    let revoke = ana.control(Some(&ana.main().await), "Revoke Key").await;
     ana.open_modal(&revoke, "Revoke API Key").await;
     ana.check_modal_keyboard(&revoke).await;
     ana.open_modal(&revoke, "Revoke API Key").await;
     ana.type_revoke().await;
     ana.modal_finish("Revoke Key", "revoked").await;
+    ana.sees("\"Checkout (web)\" was revoked.").await;
+    assert_eq!(ana.chrome.driver().current_url().await.unwrap(), key_page);
     ana.key_refused(&key, "key_revoked").await;
     // The revoked key stays on the grid and can never be enabled again.
+    ana.settings_page("API Credentials").await;
     let row = ana.revoked_row("Checkout (web)").await;
     assert_eq!(
         row.last().map(String::as_str),

@@ -57,19 +57,22 @@ pub async fn violets_guide_generates_copies_rotates_and_revokes_the_one_key(back
     assert_eq!(ana.fact(&card, "Last Used").await, "just now");
     ana.chrome.screen("current-key").await;
 
-    // "Only during a rotation grace period": a second key is refused, and the form says
-    // so before anything is typed.
-    let generate = ana.control(None, "Generate New API Key").await;
-    let dialog = ana.open_modal(&generate, "Generate New API Key").await;
-    let note = dialog.text().await.unwrap();
+    // "Only during a rotation grace period": Generate New API Key is disabled, saying
+    // why, and that what replaces the key is Rotate Key.
+    let note = ana.generate_refused().await;
     assert!(
         note.contains("This merchant has 1 active key and its key policy allows 1."),
         "{note}"
     );
-    ana.check_modal_keyboard(&generate).await;
+    assert!(note.contains("use Rotate Key"), "{note}");
 
     // Rotating your API key: Confirm & Rotate, Copy, and the old key on a Rotated API
-    // Key card with its countdown.
+    // Key card with its countdown. Rotate Key in the reason opens the same dialog as the
+    // card's.
+    let reason = ana.find(By::Id("generate-refused")).await;
+    let rotate = ana.control(Some(&reason), "Rotate Key").await;
+    ana.open_modal(&rotate, "Rotate API Key").await;
+    ana.check_modal_keyboard(&rotate).await;
     let card = ana.card("Current API Key", "Key 1").await;
     let rotate = ana.control(Some(&card), "Rotate Key").await;
     let dialog = ana.open_modal(&rotate, "Rotate API Key").await;
@@ -109,6 +112,23 @@ pub async fn violets_guide_generates_copies_rotates_and_revokes_the_one_key(back
         ana.lacks_control(&current, "Rotate Key").await,
         "no rotation while a previous rotation is in its grace period"
     );
+    let note = ana.generate_refused().await;
+    assert!(
+        note.contains("A previous version of this key is still in its grace period."),
+        "{note}"
+    );
+    // Its address opened directly says the same, and leads back.
+    let version_2 = ana.key_id(&current).await;
+    ana.chrome.expect_failed_request(409);
+    ana.chrome
+        .open(&format!("/settings/api-credentials/{version_2}/rotate"))
+        .await;
+    ana.sees("A previous version of this key is still in its grace period.")
+        .await;
+    ana.chrome.screen("rotate-refused").await;
+    let back = ana.control(None, "Back to API Credentials").await;
+    ana.click_through(&back).await;
+    let rotated = ana.card("Rotated API Key", "Key 1").await;
     assert_eq!(
         ana.key_works(&first).await["version"],
         1,

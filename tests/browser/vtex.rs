@@ -79,11 +79,16 @@ pub async fn vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_in
         serde_json::json!(["inventory:read"])
     );
 
-    // Deactivating or activating generated keys.
+    // Deactivating or activating generated keys: "This action will interrupt
+    // integrations using the key … You need to click Deactivate again to confirm."
     let card = ana.card("Current API Key", "ERP integration").await;
-    ana.card_action(&card, "Disable", "\"ERP integration\" was disabled.")
+    let disable = ana.control(Some(&card), "Disable").await;
+    ana.open_modal(&disable, "Disable API Key").await;
+    ana.check_modal_keyboard(&disable).await;
+    ana.key_works(&key).await;
+    ana.disable(&card, &key, "\"ERP integration\" was disabled.")
         .await;
-    ana.key_refused(&key, "key_disabled").await;
+    // Activate needs no second click.
     let card = ana.card("Current API Key", "ERP integration").await;
     ana.card_action(&card, "Enable", "\"ERP integration\" was enabled.")
         .await;
@@ -108,7 +113,7 @@ pub async fn vtexs_keys_need_a_name_get_roles_edited_renewed_and_deleted_once_in
     // Deleting keys: deactivate first, then tick "I understand that this action cannot
     // be undone" and Delete.
     let card = ana.card("Current API Key", "ERP integration").await;
-    ana.card_action(&card, "Disable", "\"ERP integration\" was disabled.")
+    ana.disable(&card, &key, "\"ERP integration\" was disabled.")
         .await;
     let card = ana.card("Current API Key", "ERP integration").await;
     let delete = ana.control(Some(&card), "Delete").await;

@@ -1,5 +1,6 @@
 //! The same browser with JavaScript off: every modal is a plain page, and a key is
-//! generated, rotated and revoked through ordinary links and forms.
+//! generated, rotated, revoked, disabled (after its confirmation) and enabled through
+//! ordinary links and forms.
 
 use thirtyfour::prelude::*;
 
@@ -87,5 +88,25 @@ pub async fn without_javascript_plain_pages_generate_rotate_and_revoke_a_key(bac
     ana.key_refused(&old, "key_revoked").await;
     ana.key_works(&new).await;
     assert_eq!(ana.revoked_row("Nightly export").await[2], "1");
+
+    // Disable asks first, on a page of its own; Enable is one click.
+    let card = ana.card("Current API Key", "Nightly export").await;
+    let disable = ana.control(Some(&card), "Disable").await;
+    ana.click_through(&disable).await;
+    let page = ana.dialog("Disable API Key").await;
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("Integrations using this key stop working"),
+        "{text}"
+    );
+    ana.chrome.screen("disable-page").await;
+    ana.key_works(&new).await;
+    ana.modal_finish("Disable", "disabled").await;
+    ana.sees("\"Nightly export\" was disabled.").await;
+    ana.key_refused(&new, "key_disabled").await;
+    let card = ana.card("Current API Key", "Nightly export").await;
+    ana.card_action(&card, "Enable", "\"Nightly export\" was enabled.")
+        .await;
+    ana.key_works(&new).await;
     ana.finish().await;
 }

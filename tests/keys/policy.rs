@@ -8,6 +8,8 @@ use crate::support::dashboard::{Dashboard, LIST, assert_message};
 use crate::support::{Backend, spawn_app};
 use keyward::domain::KeyStatus;
 
+const NEW: &str = "/settings/api-credentials/new";
+
 db_test!(
     the_active_key_limit_is_enforced_and_rotated_keys_do_not_count,
     the_key_policy_page_is_for_admins_and_changes_no_existing_key,
@@ -42,15 +44,14 @@ async fn the_active_key_limit_is_enforced_and_rotated_keys_do_not_count(backend:
         StatusCode::SEE_OTHER
     );
     dash.generate_ok("One").await;
+    let left_open = [dash.open_form(NEW).await, dash.open_form(NEW).await];
     dash.generate_ok("Two").await;
     assert!(dash.page().await.contains("2 of 2 active keys"));
-    let form = dash.browser.html("/settings/api-credentials/new").await;
-    assert!(
-        form.contains("has 2 active keys and its key policy allows 2"),
-        "the form warns before anyone types"
-    );
+    dash.assert_refused_page(NEW, "has 2 active keys and its key policy allows 2")
+        .await;
     assert_message(
-        dash.generate(&[("name", "Three")]).await,
+        dash.post_left_open(&left_open[0], LIST, &[("name", "Three")])
+            .await,
         StatusCode::CONFLICT,
         "has 2 active keys and its key policy allows 2",
     )
@@ -63,7 +64,8 @@ async fn the_active_key_limit_is_enforced_and_rotated_keys_do_not_count(backend:
         "the rotated version does not count"
     );
     assert_message(
-        dash.generate(&[("name", "Three")]).await,
+        dash.post_left_open(&left_open[1], LIST, &[("name", "Three")])
+            .await,
         StatusCode::CONFLICT,
         "has 2 active keys and its key policy allows 2",
     )
@@ -103,6 +105,7 @@ async fn the_key_policy_page_is_for_admins_and_changes_no_existing_key(backend: 
     for name in ["A", "B", "C"] {
         dash.generate_ok(name).await;
     }
+    let left_open = dash.open_form(NEW).await;
     dash.set_policy("single-key").await;
     let page = dash.browser.html("/settings/key-policy").await;
     assert!(
@@ -118,8 +121,10 @@ async fn the_key_policy_page_is_for_admins_and_changes_no_existing_key(backend: 
         "existing keys stay active"
     );
     assert!(dash.page().await.contains("3 of 1 active keys"));
+    dash.assert_refused_page(NEW, "has 3 active keys and its key policy allows 1")
+        .await;
     assert_message(
-        dash.generate(&[("name", "D")]).await,
+        dash.post_left_open(&left_open, LIST, &[("name", "D")]).await,
         StatusCode::CONFLICT,
         "has 3 active keys and its key policy allows 1",
     )
@@ -159,11 +164,14 @@ async fn single_key_preset_reproduces_violet(backend: Backend) {
     let dash = Dashboard::admin(&app).await;
     dash.set_policy("single-key").await;
     // Violet generates without asking for a name.
+    let left_open = dash.open_form(NEW).await;
     let res = dash.generate(&[("name", "")]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let key = dash.key_named("Key 1");
+    dash.assert_refused_page(NEW, "has 1 active key and its key policy allows 1")
+        .await;
     assert_message(
-        dash.generate(&[("name", "")]).await,
+        dash.post_left_open(&left_open, LIST, &[("name", "")]).await,
         StatusCode::CONFLICT,
         "has 1 active key and its key policy allows 1",
     )
@@ -311,6 +319,7 @@ async fn standard_preset_reproduces_gelato_and_the_warehouse_api(backend: Backen
     };
     let dash = Dashboard::admin(&app).await;
     // Warehouse: up to 5 active keys, then revoke one to make room.
+    let left_open = dash.open_form(NEW).await;
     for name in [
         "Production API",
         "Staging Tests",
@@ -320,8 +329,10 @@ async fn standard_preset_reproduces_gelato_and_the_warehouse_api(backend: Backen
     ] {
         dash.generate_ok(name).await;
     }
+    dash.assert_refused_page(NEW, "has 5 active keys and its key policy allows 5")
+        .await;
     assert_message(
-        dash.generate(&[("name", "Six")]).await,
+        dash.post_left_open(&left_open, LIST, &[("name", "Six")]).await,
         StatusCode::CONFLICT,
         "has 5 active keys and its key policy allows 5",
     )
@@ -373,11 +384,13 @@ async fn flexible_preset_reproduces_the_warehouse_api_with_unnamed_keys(backend:
         names.contains(&"Key 1".to_owned()) && names.contains(&"Key 3".to_owned()),
         "{names:?}"
     );
+    let left_open = dash.open_form(NEW).await;
     for name in ["Four", "Five"] {
         dash.generate_ok(name).await;
     }
+    dash.assert_refused_page(NEW, "has 5 active keys").await;
     assert_message(
-        dash.generate(&[("name", "")]).await,
+        dash.post_left_open(&left_open, LIST, &[("name", "")]).await,
         StatusCode::CONFLICT,
         "has 5 active keys",
     )

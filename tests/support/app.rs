@@ -254,6 +254,82 @@ impl TestApp {
         }
     }
 
+    /// Gives the merchant `active` active keys named `Key 001`… and `revoked` revoked
+    /// ones named `Old 0001`…, written straight to the database in one transaction (real
+    /// keys, their digests and masks), under a policy that allows `active` active keys.
+    /// Returns the active keys as generated, oldest first.
+    pub fn seed_keys(
+        &self,
+        merchant_id: &MerchantId,
+        active: usize,
+        revoked: usize,
+    ) -> Vec<keyward::domain::ApiKey> {
+        use keyward::db::keys::{self, NewKey};
+        use keyward::domain::{Actor, ApiKey, KeyPolicy};
+        let pepper = keyward::startup::key_pepper(&test_secret());
+        let mut conn = self.db.get().unwrap();
+        let policy = KeyPolicy {
+            max_active_keys: u32::try_from(active.max(1)).unwrap(),
+            ..KeyPolicy::default()
+        };
+        keyward::service::policy::set_policy(
+            &mut conn,
+            merchant_id,
+            &policy,
+            &Actor::cli(),
+            self.clock.now(),
+        )
+        .unwrap();
+        let start = self.clock.now() - time::Duration::days(30);
+        let mut made = Vec::new();
+        keyward::db::write_transaction(&mut conn, |conn| -> Result<(), keyward::db::DbError> {
+            for (n, name) in (1..=revoked)
+                .map(|n| format!("Old {n:04}"))
+                .chain((1..=active).map(|n| format!("Key {n:03}")))
+                .enumerate()
+            {
+                let key = ApiKey::generate();
+                let id = keyward::domain::KeyId::generate();
+                let at = start + time::Duration::seconds(i64::try_from(n).unwrap());
+                keys::insert(
+                    conn,
+                    NewKey {
+                        id: &id,
+                        merchant_id,
+                        lineage_id: &id,
+                        version: 1,
+                        name: &name,
+                        description: "",
+                        scopes: "orders:read",
+                        key_hash: &key.digest(&pepper),
+                        masked_key: &key.masked(),
+                        lifetime_days: None,
+                        expires_at: None,
+                        created_at: at,
+                        created_by: "Seed",
+                        request_id: None,
+                        rate_limit_per_minute: None,
+                    },
+                )?;
+                if name.starts_with("Old") {
+                    keys::transition(
+                        conn,
+                        &id,
+                        keyward::domain::KeyStatus::Active,
+                        keys::Transition::Revoked,
+                        at,
+                        "Seed",
+                    )?;
+                } else {
+                    made.push(key);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        made
+    }
+
     /// Counts the rows `sql` (a `SELECT COUNT(*) AS n …`) finds.
     pub fn count(&self, sql: &str) -> i64 {
         use diesel::RunQueryDsl;

@@ -95,6 +95,37 @@ impl<'a> Dashboard<'a> {
         self.browser.post_form(post_path, &all).await
     }
 
+    /// Posts a form opened earlier with `open_form` (a tab left open), once the page may
+    /// no longer offer it: only the server's own check then stands in the way.
+    pub async fn post_left_open(
+        &self,
+        (token, nonce): &(String, String),
+        post_path: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token), ("nonce", nonce)];
+        all.extend_from_slice(fields);
+        self.browser.post_form(post_path, &all).await
+    }
+
+    /// The action's address opened directly while the rules refuse it: 409, the
+    /// refusal's `message`, a link back, and no form to send.
+    pub async fn assert_refused_page(&self, path: &str, message: &str) {
+        let res = self.browser.get(path).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT, "GET {path}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(message), "{message:?} not in {html}");
+        assert!(
+            html.contains("Back to API Credentials") || html.contains("Back to the key"),
+            "no way back in {html}"
+        );
+        let action = path.split('?').next().unwrap();
+        assert!(
+            !html.contains(&format!(r#"action="{action}"#)) || action == LIST,
+            "a form to {action} is still offered: {html}"
+        );
+    }
+
     pub async fn generate(&self, fields: &[(&str, &str)]) -> Response {
         self.submit("/settings/api-credentials/new", LIST, fields).await
     }

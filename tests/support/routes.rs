@@ -101,6 +101,11 @@ pub const ROUTES: &[Route] = &[
         DisabledKey,
         [303, 403, 200, 200, 404, 403],
     ),
+    get(
+        "/settings/api-credentials/{key}/disable",
+        ActiveKey,
+        [303, 403, 200, 200, 404, 403],
+    ),
     get("/settings/key-policy", Nothing, [303, 403, 403, 200, 200, 403]),
     get("/settings/members", Nothing, [303, 403, 403, 200, 200, 403]),
     get(

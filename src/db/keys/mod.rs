@@ -9,6 +9,7 @@ use super::{DbConnection, DbError};
 use crate::domain::{KeyDigest, KeyId, KeyStatus, MerchantId};
 
 mod lapses;
+mod listing;
 mod row;
 mod search;
 mod verification;
@@ -16,6 +17,7 @@ mod verification;
 pub use lapses::{
     Lapse, expiries_to_record, grace_ends_to_record, mark_expiry_recorded, mark_grace_end_recorded,
 };
+pub use listing::{Listed, Listing, count_listed, list_page};
 pub use row::KeyRow;
 pub use search::{
     FoundKey, KeyLabel, KeySearch, count_by_status, labels, masked_by_digest, merchant_of, search,

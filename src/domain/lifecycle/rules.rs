@@ -169,6 +169,15 @@ pub fn check_renew(
     Ok(())
 }
 
+/// Duplicating: a new key with the presets of any key not deleted, within the
+/// active-key limit like any new key.
+pub fn check_duplicate(key: &KeyFacts, active_keys: u64, policy: &KeyPolicy) -> Result<(), Refusal> {
+    if key.status == KeyStatus::Deleted {
+        return Err(Refusal::Deleted);
+    }
+    check_limit(active_keys, policy)
+}
+
 /// Deletion: confirmed by the checkbox; under the default policy only a key that no
 /// longer works.
 pub fn check_delete(

@@ -9,7 +9,7 @@ use crate::db::keys::{self, NewKey, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
     Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyId, KeyName, KeyPepper, KeyStatus, MerchantId,
-    Permission, Scopes, check_limit, check_rotate, parse_rate_limit, rotated_expiry,
+    Permission, Scopes, check_duplicate, check_limit, check_rotate, parse_rate_limit, rotated_expiry,
 };
 use crate::service::change::Change;
 
@@ -120,12 +120,19 @@ pub fn generate(
         let (expires_at, lifetime_days) =
             Expiry::parse(&request.expires, &request.expires_on)?.resolve(now, &policy)?;
         let rate_limit = parse_rate_limit(&request.rate_limit)?;
-        check_limit(keys::count_active(conn, merchant_id, now)?, &policy)?;
-        let name = unique_name(conn, merchant_id, name, None)?;
+        let active_keys = keys::count_active(conn, merchant_id, now)?;
         let duplicated_from = match &request.duplicated_from {
-            Some(source) => Some(load(conn, merchant_id, source, now)?),
-            None => None,
+            Some(source) => {
+                let source = load(conn, merchant_id, source, now)?;
+                check_duplicate(&source.facts(), active_keys, &policy)?;
+                Some(source)
+            }
+            None => {
+                check_limit(active_keys, &policy)?;
+                None
+            }
         };
+        let name = unique_name(conn, merchant_id, name, None)?;
 
         let (key, id) = mint(
             conn,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use time::PrimitiveDateTime;
 
+use super::origin::Origin;
 use crate::db::DbError;
 use crate::db::keys::KeyRow;
 use crate::domain::{AllowedActions, DisplayStatus, KeyId, Refusal};
@@ -59,8 +60,13 @@ pub struct KeyCard {
     pub scopes: Vec<&'static str>,
     /// Expiry, or Never.
     pub expires: String,
-    /// For a rotated key: `2d 5h`.
+    /// For a rotated key in its grace period: `2d 5h`.
     pub grace_remaining: String,
+    /// For a rotated key: when its grace period ends (or ended), which is when it stops
+    /// working, whatever its own expiry said.
+    pub grace_ends: String,
+    /// A rotated key still in its grace period.
+    pub in_grace: bool,
     /// For a revoked key: when.
     pub revoked: String,
     /// For a revoked key: by whom.
@@ -79,12 +85,16 @@ pub struct KeyCard {
     pub can_enable: bool,
     /// Why a disabled key cannot be enabled now (the active-key limit), if so.
     pub enable_refused: Option<String>,
-    /// Edit and Duplicate are offered.
+    /// Edit is offered.
     pub can_edit: bool,
+    /// Duplicate is offered.
+    pub can_duplicate: bool,
     /// Renew is offered.
     pub can_renew: bool,
     /// Delete is offered.
     pub can_delete: bool,
+    /// Where the card is shown, which is where its actions return.
+    pub shown_on: Origin,
     pub(super) display: DisplayStatus,
     pub(super) created_at: PrimitiveDateTime,
     pub(super) stopped_at: Option<PrimitiveDateTime>,
@@ -145,8 +155,33 @@ impl KeyCard {
             _ => None,
         };
         self.can_edit = allowed.edit.is_ok();
+        self.can_duplicate = allowed.duplicate.is_ok();
         self.can_renew = allowed.renew.is_ok();
         self.can_delete = allowed.delete.is_ok();
+    }
+
+    /// The address of `action` on this key, from where the card is shown.
+    pub fn action(&self, action: &str) -> String {
+        self.shown_on.action(&self.id, action)
+    }
+
+    /// True when the rules offer at least one action on the key, or explain why one
+    /// waits.
+    pub fn has_actions(&self) -> bool {
+        self.can_rotate
+            || self.can_disable
+            || self.can_enable
+            || self.can_edit
+            || self.can_renew
+            || self.can_revoke
+            || self.can_delete
+            || self.rotation_waits
+            || self.enable_refused.is_some()
+    }
+
+    /// True for a version replaced by a rotation, in its grace period or past it.
+    pub fn is_rotated_version(&self) -> bool {
+        matches!(self.display, DisplayStatus::Rotated | DisplayStatus::Retired)
     }
 }
 
@@ -228,8 +263,11 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
             .map_or_else(|| "Never".to_owned(), format::datetime),
         grace_remaining: row
             .grace_ends_at
+            .filter(|_| display == DisplayStatus::Rotated)
             .map(|end| format::remaining(now, end))
             .unwrap_or_default(),
+        grace_ends: row.grace_ends_at.map(format::datetime).unwrap_or_default(),
+        in_grace: display == DisplayStatus::Rotated,
         revoked: row.revoked_at.map(format::datetime).unwrap_or_default(),
         revoked_by: row.revoked_by.clone().unwrap_or_default(),
         stopped: stopped_at.map(format::datetime).unwrap_or_default(),
@@ -240,8 +278,10 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
         can_enable: false,
         enable_refused: None,
         can_edit: false,
+        can_duplicate: false,
         can_renew: false,
         can_delete: false,
+        shown_on: Origin::List,
         display,
         created_at: row.created_at,
         stopped_at,

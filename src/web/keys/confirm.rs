@@ -5,9 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::cards::{KeyCard, card};
-use super::shared::{done, in_place, managed_key, modal};
+use super::origin::Origin;
+use super::shared::{LIST, done, in_place, managed_key, modal, offered_key};
 use crate::db::keys::KeyRow;
-use crate::domain::KeyId;
+use crate::domain::{AllowedActions, KeyId, Refusal};
 use crate::service::keys;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -30,6 +31,14 @@ impl Irreversible {
             Irreversible::Delete => "Delete API Key",
         }
     }
+
+    /// The rule that decides whether the action is offered.
+    fn rule(self) -> fn(&AllowedActions) -> &Result<(), Refusal> {
+        match self {
+            Irreversible::Revoke => |allowed| &allowed.revoke,
+            Irreversible::Delete => |allowed| &allowed.delete,
+        }
+    }
 }
 
 /// The Revoke or Delete form's body.
@@ -40,6 +49,7 @@ struct ConfirmForm {
     error: Option<String>,
     card: KeyCard,
     revoke: bool,
+    from: Origin,
 }
 
 async fn confirm_form(
@@ -49,6 +59,7 @@ async fn confirm_form(
     row: &KeyRow,
     action: Irreversible,
     refused: Option<(StatusCode, String)>,
+    from: Origin,
 ) -> Result<HttpResponse, WebError> {
     let (status, error) = refused.map_or((StatusCode::OK, None), |(status, message)| {
         (status, Some(message))
@@ -58,11 +69,13 @@ async fn confirm_form(
         error,
         card: card(row, state.clock.now())?,
         revoke: action == Irreversible::Revoke,
+        from,
     };
     modal(req, user, status, action.title(), &form)
 }
 
-/// `GET /settings/api-credentials/{key_id}/revoke` and `…/delete`.
+/// `GET /settings/api-credentials/{key_id}/revoke` and `…/delete`: the form, or why
+/// the key cannot be revoked or deleted now.
 pub async fn confirm_page(
     req: HttpRequest,
     user: CurrentUser,
@@ -70,8 +83,12 @@ pub async fn confirm_page(
     path: web::Path<KeyId>,
     action: Irreversible,
 ) -> Result<HttpResponse, WebError> {
-    let (_, row) = managed_key(&user, &state, &path).await?;
-    confirm_form(&req, &user, &state, &row, action, None).await
+    let (_, row) = match offered_key(&req, &user, &state, &path, action.title(), action.rule()).await? {
+        Ok(offered) => offered,
+        Err(refused) => return Ok(refused),
+    };
+    let from = Origin::of_query(&req);
+    confirm_form(&req, &user, &state, &row, action, None, from).await
 }
 
 /// `POST /settings/api-credentials/{key_id}/revoke` (field `confirm`, exactly
@@ -88,6 +105,7 @@ pub async fn confirm(
     let now = state.clock.now();
     let (actor, merchant_id, key_id) = (user.actor(&req), merchant.merchant_id.clone(), row.id.clone());
     let (confirmation, understood) = (form.get("confirm").to_owned(), form.checked("understood"));
+    let from = Origin::of_query(&req);
     let outcome = state
         .change_keys(move |conn| match action {
             Irreversible::Revoke => {
@@ -107,8 +125,13 @@ pub async fn confirm(
                 }
                 Irreversible::Delete => format!("\"{}\" was deleted.", row.name),
             };
-            Ok(done(&req, &user, &message))
+            // A deleted key leaves the lists: the list is where its deletion is seen.
+            let location = match action {
+                Irreversible::Revoke => from.href(&row.id),
+                Irreversible::Delete => LIST.to_owned(),
+            };
+            Ok(done(&req, &user, &location, &message))
         }
-        Err(err) => confirm_form(&req, &user, &state, &row, action, Some(in_place(err)?)).await,
+        Err(err) => confirm_form(&req, &user, &state, &row, action, Some(in_place(err)?), from).await,
     }
 }

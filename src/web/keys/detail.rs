@@ -1,11 +1,13 @@
-//! A key's own page: the developers corner, the 24-hour chart and its history.
+//! A key's own page, for everyone who may read the merchant's keys: its actions for
+//! those who may take them, the developers corner, the 24-hour chart and its history.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::cards::{KeyCard, RefusedAttempt, card, stopped_at};
-use super::shared::any_key_of;
+use super::origin::Origin;
+use super::shared::{any_key_of, offers};
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
 use crate::domain::KeyId;
@@ -41,22 +43,36 @@ pub struct VersionView {
 #[template(path = "settings/key_detail.html")]
 struct KeyDetailPage {
     shell: Shell,
+    flash: Option<String>,
+    error: Option<String>,
     card: KeyCard,
     versions: Vec<VersionView>,
     chart: UsageChart,
     events: Vec<history::EventView>,
 }
 
-/// `GET /settings/api-credentials/{key_id}`: the developers corner (ID, masked key,
-/// version, earlier versions), the 24-hour chart and the key's history.
+/// `GET /settings/api-credentials/{key_id}`: the key's actions (Duplicate at the top),
+/// the developers corner (ID, masked key, version, earlier versions), the 24-hour chart
+/// and the key's history.
 pub async fn detail(
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
+    key_page(&user, &state, &path, StatusCode::OK, None).await
+}
+
+/// The key page with `status`, and `error` when an action started there was refused.
+pub(super) async fn key_page(
+    user: &CurrentUser,
+    state: &AppState,
+    key_id: &KeyId,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
     let merchant = user.merchant()?.clone();
     // Deleted keys keep their page: their history stays readable.
-    let row = any_key_of(&state, &merchant.merchant_id, &path).await?;
+    let row = any_key_of(state, &merchant.merchant_id, key_id).await?;
     let now = state.clock.now();
     let (merchant_id, lineage_id, key_id) = (
         merchant.merchant_id.clone(),
@@ -109,14 +125,18 @@ pub async fn detail(
         .map(|event| history::view(event, &labels))
         .collect();
     let mut card = card(&row, now)?;
+    card.offer(&offers(state, &merchant, &row).await?);
+    card.shown_on = Origin::KeyPage;
     let chart = UsageChart::new(now, &hours);
     card.succeeded_24h = chart.succeeded;
     card.failed_24h = chart.failed;
     card.last_refused = refused.map(|(at, code)| RefusedAttempt::new(now, at, &code));
     render(
-        StatusCode::OK,
+        status,
         &KeyDetailPage {
-            shell: Shell::new(&user, Area::ApiCredentials),
+            shell: Shell::new(user, Area::ApiCredentials),
+            flash: user.session.take_flash(),
+            error,
             card,
             versions,
             chart,

@@ -5,7 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::cards::{KeyCard, card};
-use super::shared::{ScopeChoice, done, in_place, managed_key, modal, policy_of, scope_choices};
+use super::origin::Origin;
+use super::shared::{ScopeChoice, done, in_place, managed_key, modal, offered_key, policy_of, scope_choices};
 use crate::domain::KeyId;
 use crate::service::keys::{self, EditRequest};
 use crate::web::current_user::CurrentUser;
@@ -24,16 +25,24 @@ struct EditForm {
     description: String,
     scopes: Vec<ScopeChoice>,
     scopes_editable: bool,
+    from: Origin,
 }
 
-/// `GET /settings/api-credentials/{key_id}/edit`.
+const TITLE: &str = "Edit API Key";
+
+/// `GET /settings/api-credentials/{key_id}/edit`: the form, or why the key cannot be
+/// edited.
 pub async fn edit_page(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
-    let (merchant, row) = managed_key(&user, &state, &path).await?;
+    let (merchant, row) =
+        match offered_key(&req, &user, &state, &path, TITLE, |allowed| &allowed.edit).await? {
+            Ok(offered) => offered,
+            Err(refused) => return Ok(refused),
+        };
     let policy = policy_of(&state, &merchant.merchant_id).await?;
     let selected: Vec<String> = row.scopes.names().into_iter().map(str::to_owned).collect();
     let form = EditForm {
@@ -44,8 +53,9 @@ pub async fn edit_page(
         scopes: scope_choices(&selected),
         scopes_editable: policy.scopes_editable,
         card: card(&row, state.clock.now())?,
+        from: Origin::of_query(&req),
     };
-    modal(&req, &user, StatusCode::OK, "Edit API Key", &form)
+    modal(&req, &user, StatusCode::OK, TITLE, &form)
 }
 
 /// `POST /settings/api-credentials/{key_id}/edit`.
@@ -58,6 +68,7 @@ pub async fn edit(
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
     let now = state.clock.now();
+    let from = Origin::of_query(&req);
     let request = EditRequest {
         name: form.get("name").to_owned(),
         description: form.get("description").to_owned(),
@@ -73,7 +84,10 @@ pub async fn edit(
         .change_keys(move |conn| keys::edit(conn, &merchant_id, &key_id, &attempt, &actor, now))
         .await;
     match outcome {
-        Ok(edited) => Ok(done(&req, &user, &format!("\"{}\" was saved.", edited.name))),
+        Ok(edited) => {
+            let message = format!("\"{}\" was saved.", edited.name);
+            Ok(done(&req, &user, &from.href(&row.id), &message))
+        }
         Err(err) => {
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
@@ -85,8 +99,9 @@ pub async fn edit(
                 scopes: scope_choices(&request.scopes),
                 scopes_editable: policy.scopes_editable,
                 card: card(&row, now)?,
+                from,
             };
-            modal(&req, &user, status, "Edit API Key", &form)
+            modal(&req, &user, status, TITLE, &form)
         }
     }
 }

@@ -6,9 +6,10 @@ use askama::Template;
 use time::PrimitiveDateTime;
 
 use super::cards::{KeyCard, card};
-use super::shared::{ScopeChoice, in_place, managed_key, modal, policy_of, scope_choices};
+use super::origin::Origin;
+use super::shared::{ScopeChoice, in_place, modal, offered_key, policy_of, refused, scope_choices};
 use crate::db::keys as key_rows;
-use crate::domain::{KeyId, KeyPolicy, LIFETIME_CHOICES, Refusal};
+use crate::domain::{KeyId, KeyPolicy, LIFETIME_CHOICES, allowed_generate};
 use crate::service::keys::{self, GenerateRequest, Generated};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -40,9 +41,10 @@ struct GenerateForm {
     expiry_choices: Vec<ExpiryChoice>,
     expires_on: String,
     duplicated_from: Option<KeyId>,
-    limit_note: Option<String>,
     rate_limit: String,
 }
+
+const TITLE: &str = "Generate New API Key";
 
 fn expiry_choices(policy: &KeyPolicy, selected: &str) -> Vec<ExpiryChoice> {
     let max = policy.max_lifetime_days;
@@ -95,24 +97,9 @@ struct GenerateDefaults {
 async fn generate_form(
     req: &HttpRequest,
     user: &CurrentUser,
-    state: &AppState,
+    policy: &KeyPolicy,
     defaults: GenerateDefaults,
 ) -> Result<HttpResponse, WebError> {
-    let merchant = user.key_manager()?;
-    let policy = policy_of(state, &merchant.merchant_id).await?;
-    let merchant_id = merchant.merchant_id.clone();
-    let now = state.clock.now();
-    let active = state
-        .db
-        .run(move |conn| key_rows::count_active(conn, &merchant_id, now))
-        .await?;
-    let limit_note = (active >= u64::from(policy.max_active_keys)).then(|| {
-        Refusal::LimitReached {
-            active,
-            max: policy.max_active_keys,
-        }
-        .to_string()
-    });
     let form = GenerateForm {
         csrf_token: user.session.csrf_token(),
         nonce: user.session.issue_form_nonce(),
@@ -121,21 +108,32 @@ async fn generate_form(
         description: defaults.description,
         name_required: policy.name_required,
         scopes: scope_choices(&defaults.scopes),
-        expiry_choices: expiry_choices(&policy, &defaults.expires),
+        expiry_choices: expiry_choices(policy, &defaults.expires),
         expires_on: String::new(),
         duplicated_from: defaults.duplicated_from,
-        limit_note,
         rate_limit: defaults.rate_limit,
     };
-    modal(req, user, StatusCode::OK, "Generate New API Key", &form)
+    modal(req, user, StatusCode::OK, TITLE, &form)
 }
 
-/// `GET /settings/api-credentials/new`: the Generate form.
+/// `GET /settings/api-credentials/new`: the Generate form, or, at the active-key limit,
+/// why no key can be generated now.
 pub async fn new_form(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
+    let merchant = user.key_manager()?;
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
+    let merchant_id = merchant.merchant_id.clone();
+    let now = state.clock.now();
+    let active = state
+        .db
+        .run(move |conn| key_rows::count_active(conn, &merchant_id, now))
+        .await?;
+    if let Err(refusal) = allowed_generate(merchant.role, active, &policy) {
+        return refused(&req, &user, TITLE, None, &refusal, Origin::List, now);
+    }
     let defaults = GenerateDefaults {
         rate_limit: String::new(),
         description: String::new(),
@@ -143,18 +141,24 @@ pub async fn new_form(
         expires: String::new(),
         duplicated_from: None,
     };
-    generate_form(&req, &user, &state, defaults).await
+    generate_form(&req, &user, &policy, defaults).await
 }
 
 /// `GET /settings/api-credentials/{key_id}/duplicate`: the Generate form, prefilled
-/// with the key's description, scopes and lifetime.
+/// with the key's description, scopes and lifetime, or why no key can be made from it
+/// now.
 pub async fn duplicate_form(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, row) = managed_key(&user, &state, &path).await?;
+    let (merchant, row) =
+        match offered_key(&req, &user, &state, &path, TITLE, |allowed| &allowed.duplicate).await? {
+            Ok(offered) => offered,
+            Err(refused) => return Ok(refused),
+        };
+    let policy = policy_of(&state, &merchant.merchant_id).await?;
     let defaults = GenerateDefaults {
         rate_limit: row
             .rate_limit_per_minute
@@ -168,7 +172,7 @@ pub async fn duplicate_form(
             .unwrap_or_else(|| "never".to_owned()),
         duplicated_from: Some(row.id),
     };
-    generate_form(&req, &user, &state, defaults).await
+    generate_form(&req, &user, &policy, defaults).await
 }
 
 /// The Reveal: the whole key, once.
@@ -247,10 +251,9 @@ pub async fn generate(
                 expiry_choices: expiry_choices(&policy, &request.expires),
                 expires_on: request.expires_on,
                 duplicated_from: request.duplicated_from,
-                limit_note: None,
                 rate_limit: request.rate_limit,
             };
-            modal(&req, &user, status, "Generate New API Key", &form)
+            modal(&req, &user, status, TITLE, &form)
         }
     }
 }

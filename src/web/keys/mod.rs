@@ -5,15 +5,19 @@
 mod cards;
 mod confirm;
 mod detail;
+mod disable;
 mod edit;
 mod generate;
 mod list;
+mod list_query;
+mod origin;
 mod quick;
 mod rotate;
 mod shared;
 
 pub use confirm::{Irreversible, confirm, confirm_page};
 pub use detail::detail;
+pub use disable::disable_page;
 pub use edit::{edit, edit_page};
 pub use generate::{duplicate_form, generate, new_form};
 pub use list::list;

@@ -1,8 +1,13 @@
-//! The reversible actions made straight from a card: Disable, Enable, Renew.
+//! The reversible actions: Enable and Renew straight from a card or the key's page, and
+//! Disable once its confirmation (`disable`) was answered.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::detail::key_page;
 use super::list::list_page;
+use super::list_query::ListQuery;
+use super::origin::Origin;
 use super::shared::{done, in_place, managed_key};
 use crate::domain::KeyId;
 use crate::service::keys;
@@ -11,7 +16,7 @@ use crate::web::error::WebError;
 use crate::web::format;
 use crate::web::state::AppState;
 
-/// A reversible change made straight from a card: Disable, Enable, Renew.
+/// A reversible change to a key: Disable, Enable, Renew.
 #[derive(Clone, Copy)]
 pub enum QuickAction {
     /// Switch an active key off.
@@ -22,7 +27,8 @@ pub enum QuickAction {
     Renew,
 }
 
-/// `POST /settings/api-credentials/{key_id}/disable`, `…/enable` and `…/renew`.
+/// `POST /settings/api-credentials/{key_id}/disable`, `…/enable` and `…/renew`; back to
+/// where the action was started (`from=key`: the key's page).
 pub async fn quick(
     req: HttpRequest,
     user: CurrentUser,
@@ -33,12 +39,13 @@ pub async fn quick(
     let key_id = path.into_inner();
     let (merchant, _) = managed_key(&user, &state, &key_id).await?;
     let now = state.clock.now();
-    let (actor, merchant_id) = (user.actor(&req), merchant.merchant_id.clone());
+    let from = Origin::of_query(&req);
+    let (actor, merchant_id, id) = (user.actor(&req), merchant.merchant_id.clone(), key_id.clone());
     let outcome = state
         .change_keys(move |conn| match action {
-            QuickAction::Disable => keys::disable(conn, &merchant_id, &key_id, &actor, now),
-            QuickAction::Enable => keys::enable(conn, &merchant_id, &key_id, &actor, now),
-            QuickAction::Renew => keys::renew(conn, &merchant_id, &key_id, &actor, now),
+            QuickAction::Disable => keys::disable(conn, &merchant_id, &id, &actor, now),
+            QuickAction::Enable => keys::enable(conn, &merchant_id, &id, &actor, now),
+            QuickAction::Renew => keys::renew(conn, &merchant_id, &id, &actor, now),
         })
         .await;
     match outcome {
@@ -54,11 +61,14 @@ pub async fn quick(
                     row.expires_at.map(format::datetime).unwrap_or_default()
                 ),
             };
-            Ok(done(&req, &user, &message))
+            Ok(done(&req, &user, &from.href(&key_id), &message))
         }
         Err(err) => {
-            let (status, message) = in_place(err)?;
-            list_page(&user, &state, status, Some(message), None).await
+            let (status, message): (StatusCode, String) = in_place(err)?;
+            match from {
+                Origin::KeyPage => key_page(&user, &state, &key_id, status, Some(message)).await,
+                Origin::List => list_page(&user, &state, status, Some(message), &ListQuery::default()).await,
+            }
         }
     }
 }

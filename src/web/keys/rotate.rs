@@ -7,7 +7,8 @@ use time::PrimitiveDateTime;
 
 use super::cards::{KeyCard, card};
 use super::generate::reveal;
-use super::shared::{in_place, managed_key, modal, policy_of};
+use super::origin::Origin;
+use super::shared::{in_place, managed_key, modal, offered_key, policy_of};
 use crate::db::keys::KeyRow;
 use crate::domain::{GracePeriod, KeyId};
 use crate::service::keys::{self, KeyError, Rotate};
@@ -15,6 +16,8 @@ use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::forms::FormFields;
 use crate::web::state::AppState;
+
+const TITLE: &str = "Rotate API Key";
 
 /// A grace choice on the Rotate form.
 pub struct GraceChoice {
@@ -36,6 +39,7 @@ struct RotateForm {
     card: KeyCard,
     next_version: i32,
     graces: Vec<GraceChoice>,
+    from: Origin,
 }
 
 fn rotate_form(
@@ -44,8 +48,10 @@ fn rotate_form(
     now: PrimitiveDateTime,
     chosen: GracePeriod,
     error: Option<String>,
+    from: Origin,
 ) -> Result<RotateForm, WebError> {
     Ok(RotateForm {
+        from,
         csrf_token: user.session.csrf_token(),
         nonce: user.session.issue_form_nonce(),
         error,
@@ -62,17 +68,23 @@ fn rotate_form(
     })
 }
 
-/// `GET /settings/api-credentials/{key_id}/rotate`.
+/// `GET /settings/api-credentials/{key_id}/rotate`: the form, or why the key cannot be
+/// rotated now.
 pub async fn rotate_page(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
 ) -> Result<HttpResponse, WebError> {
-    let (merchant, row) = managed_key(&user, &state, &path).await?;
+    let (merchant, row) =
+        match offered_key(&req, &user, &state, &path, TITLE, |allowed| &allowed.rotate).await? {
+            Ok(offered) => offered,
+            Err(refused) => return Ok(refused),
+        };
     let policy = policy_of(&state, &merchant.merchant_id).await?;
-    let form = rotate_form(&user, &row, state.clock.now(), policy.default_grace, None)?;
-    modal(&req, &user, StatusCode::OK, "Rotate API Key", &form)
+    let from = Origin::of_query(&req);
+    let form = rotate_form(&user, &row, state.clock.now(), policy.default_grace, None, from)?;
+    modal(&req, &user, StatusCode::OK, TITLE, &form)
 }
 
 /// `POST /settings/api-credentials/{key_id}/rotate`: answers with the new key's Reveal.
@@ -85,6 +97,7 @@ pub async fn rotate(
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
     let nonce = form.get("nonce").to_owned();
+    let from = Origin::of_query(&req);
     if !user.session.consume_form_nonce(&nonce) {
         return Err(WebError::AlreadySubmitted);
     }
@@ -117,8 +130,8 @@ pub async fn rotate(
             let (status, message) = in_place(err)?;
             let policy = policy_of(&state, &merchant.merchant_id).await?;
             let chosen = grace.unwrap_or(policy.default_grace);
-            let form = rotate_form(&user, &row, now, chosen, Some(message))?;
-            modal(&req, &user, status, "Rotate API Key", &form)
+            let form = rotate_form(&user, &row, now, chosen, Some(message), from)?;
+            modal(&req, &user, status, TITLE, &form)
         }
     }
 }

@@ -5,10 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
+use super::cards::{KeyCard, card};
+use super::origin::Origin;
 use crate::db::keys::KeyRow;
 use crate::db::memberships::MerchantAccess;
-use crate::db::{key_policies, keys as key_rows};
-use crate::domain::{KeyId, KeyPolicy, KeyStatus, MerchantId, Scope};
+use crate::db::{DbError, key_policies, keys as key_rows};
+use crate::domain::{
+    AllowedActions, KeyId, KeyPolicy, KeyStatus, KeySurroundings, MerchantId, Refusal, Scope, allowed_actions,
+};
 use crate::service::keys::KeyError;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -51,9 +55,93 @@ pub(super) fn modal(
     modal::show(req, user, Area::ApiCredentials, status, title, body)
 }
 
-/// After a change: back to the list with a message (htmx reloads the page).
-pub(super) fn done(req: &HttpRequest, user: &CurrentUser, message: &str) -> HttpResponse {
-    modal::after_change(req, user, LIST, message)
+/// After a change: back to `location` with a message (htmx reloads the page there).
+pub(super) fn done(req: &HttpRequest, user: &CurrentUser, location: &str, message: &str) -> HttpResponse {
+    modal::after_change(req, user, location, message)
+}
+
+/// What `row` offers the user now: [`allowed_actions`] asked with what the rules look
+/// at, read as the list reads it.
+pub(super) async fn offers(
+    state: &AppState,
+    merchant: &MerchantAccess,
+    row: &KeyRow,
+) -> Result<AllowedActions, WebError> {
+    let now = state.clock.now();
+    let facts = row.facts();
+    let (merchant_id, lineage_id) = (merchant.merchant_id.clone(), row.lineage_id.clone());
+    let (policy, active_keys, lineage_in_grace) = state
+        .db
+        .run(move |conn| -> Result<_, DbError> {
+            Ok((
+                key_policies::get(conn, &merchant_id)?,
+                key_rows::count_active(conn, &merchant_id, now)?,
+                key_rows::lineage_in_grace(conn, &lineage_id, now)?,
+            ))
+        })
+        .await?;
+    Ok(allowed_actions(
+        &facts,
+        &KeySurroundings {
+            // A version in its own grace period does not hold its lineage back.
+            lineage_in_grace: lineage_in_grace && !facts.in_grace(now),
+            active_keys,
+            policy: &policy,
+            role: merchant.role,
+            now,
+        },
+    ))
+}
+
+/// Why an action is not offered, with the way back.
+#[derive(Template)]
+#[template(path = "partials/refused.html")]
+struct RefusedView {
+    card: Option<KeyCard>,
+    message: String,
+    back: String,
+    back_label: &'static str,
+}
+
+/// The answer to an action's address when the rules refuse the action: the refusal's
+/// message and a link back, where the form would only fail once sent (409).
+pub(super) fn refused(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    title: &str,
+    row: Option<&KeyRow>,
+    refusal: &Refusal,
+    origin: Origin,
+    now: time::PrimitiveDateTime,
+) -> Result<HttpResponse, WebError> {
+    let view = RefusedView {
+        card: row.map(|row| card(row, now)).transpose()?,
+        message: refusal.to_string(),
+        back: row.map_or_else(|| LIST.to_owned(), |row| origin.href(&row.id)),
+        back_label: origin.back_label(),
+    };
+    modal(req, user, StatusCode::CONFLICT, title, &view)
+}
+
+/// The key a form acts on, for a user who may change keys, when the rule `pick` names
+/// lets the action through; otherwise the page that says why ([`refused`]).
+pub(super) async fn offered_key(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    key_id: &KeyId,
+    title: &str,
+    pick: fn(&AllowedActions) -> &Result<(), Refusal>,
+) -> Result<Result<(MerchantAccess, KeyRow), HttpResponse>, WebError> {
+    let (merchant, row) = managed_key(user, state, key_id).await?;
+    let allowed = offers(state, &merchant, &row).await?;
+    match pick(&allowed) {
+        Ok(()) => Ok(Ok((merchant, row))),
+        Err(refusal) => {
+            let origin = Origin::of_query(req);
+            refused(req, user, title, Some(&row), refusal, origin, state.clock.now()).map(Err)
+        }
+    }
 }
 
 /// How a refused or invalid action is shown in place: its message and status.

@@ -1,0 +1,210 @@
+//! What API Credentials is asked to show, read from its address: `q` (part of a key's
+//! name or of its visible key), `status`, `filter=expiring` and `page`.
+
+use crate::domain::ApiKey;
+use crate::web::paths;
+
+/// The longest search accepted, in characters.
+const MAX_SEARCH: usize = 100;
+
+/// A status to list keys in, as the filter offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Working keys.
+    Active,
+    /// Switched off.
+    Disabled,
+    /// Replaced, in their grace period.
+    Rotated,
+    /// Past their expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+impl StatusFilter {
+    /// Every choice, in the filter's order.
+    pub const ALL: [StatusFilter; 5] = [
+        StatusFilter::Active,
+        StatusFilter::Disabled,
+        StatusFilter::Rotated,
+        StatusFilter::Expired,
+        StatusFilter::Revoked,
+    ];
+
+    /// The value in the address.
+    pub fn value(self) -> &'static str {
+        match self {
+            StatusFilter::Active => "active",
+            StatusFilter::Disabled => "disabled",
+            StatusFilter::Rotated => "rotated",
+            StatusFilter::Expired => "expired",
+            StatusFilter::Revoked => "revoked",
+        }
+    }
+
+    /// What the filter shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusFilter::Active => "Active",
+            StatusFilter::Disabled => "Disabled",
+            StatusFilter::Rotated => "Rotated (in grace period)",
+            StatusFilter::Expired => "Expired",
+            StatusFilter::Revoked => "Revoked",
+        }
+    }
+}
+
+/// The list as asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ListQuery {
+    /// Part of a name or of a visible key, as typed (trimmed).
+    pub(super) search: Option<String>,
+    /// Only keys in this status.
+    pub(super) status: Option<StatusFilter>,
+    /// Only keys that expire within 7 days.
+    pub(super) expiring: bool,
+    /// The page asked for, from 1; pages past the last show the last.
+    pub(super) page: i64,
+}
+
+/// What reading an address gives.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Asked {
+    /// A list to show.
+    List(ListQuery),
+    /// A whole key was searched for: the same search by its masked form, so that the
+    /// key leaves the address bar and the browser's history.
+    Masked(String),
+    /// Something the page cannot read, and why.
+    Invalid(&'static str),
+}
+
+impl ListQuery {
+    /// Reads the address's query string.
+    pub(super) fn read(query_string: &str) -> Asked {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).unwrap_or_default();
+        let mut query = ListQuery {
+            page: 1,
+            ..ListQuery::default()
+        };
+        for (name, value) in &pairs {
+            match name.as_str() {
+                "q" => {
+                    let text = value.trim();
+                    if text.chars().count() > MAX_SEARCH || text.chars().any(char::is_control) {
+                        return Asked::Invalid(
+                            "Search for at most 100 characters of a name or a key, without control characters.",
+                        );
+                    }
+                    if let Ok(key) = ApiKey::parse(text) {
+                        query.search = Some(key.masked());
+                        return Asked::Masked(query.href(1));
+                    }
+                    // Masks show an ellipsis; people type three dots.
+                    query.search = Some(text.replace("...", "…")).filter(|text| !text.is_empty());
+                }
+                "status" if value.is_empty() => query.status = None,
+                "status" => match StatusFilter::ALL
+                    .into_iter()
+                    .find(|status| status.value() == value)
+                {
+                    Some(status) => query.status = Some(status),
+                    None => return Asked::Invalid("Choose a status from the list."),
+                },
+                "filter" => query.expiring = value == "expiring",
+                "page" => match value.trim().parse::<i64>() {
+                    Ok(page) if page >= 1 => query.page = page,
+                    _ => return Asked::Invalid("The page must be a whole number from 1."),
+                },
+                _ => {}
+            }
+        }
+        Asked::List(query)
+    }
+
+    /// True when a search or a status narrows the list.
+    pub(super) fn searching(&self) -> bool {
+        self.search.is_some() || self.status.is_some()
+    }
+
+    /// The address of page `page` of this list.
+    pub(super) fn href(&self, page: i64) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(search) = &self.search {
+            pairs.push(("q", search.clone()));
+        }
+        if let Some(status) = self.status {
+            pairs.push(("status", status.value().to_owned()));
+        }
+        if self.expiring {
+            pairs.push(("filter", "expiring".to_owned()));
+        }
+        if page > 1 {
+            pairs.push(("page", page.to_string()));
+        }
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        if query.is_empty() {
+            paths::API_CREDENTIALS.to_owned()
+        } else {
+            format!("{}?{query}", paths::API_CREDENTIALS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_status_filter_and_page_are_read_and_written_back() {
+        let Asked::List(query) = ListQuery::read("q=+Sync+&status=disabled&filter=expiring&page=3") else {
+            panic!("not read");
+        };
+        assert_eq!(query.search.as_deref(), Some("Sync"));
+        assert_eq!(query.status, Some(StatusFilter::Disabled));
+        assert!(query.expiring && query.searching());
+        assert_eq!(query.page, 3);
+        assert_eq!(
+            query.href(2),
+            "/settings/api-credentials?q=Sync&status=disabled&filter=expiring&page=2"
+        );
+        assert_eq!(
+            ListQuery::read(""),
+            Asked::List(ListQuery {
+                page: 1,
+                ..ListQuery::default()
+            })
+        );
+    }
+
+    #[test]
+    fn three_dots_read_as_the_masks_ellipsis() {
+        let Asked::List(query) = ListQuery::read("q=kw_live_AbCd...WxYz") else {
+            panic!("not read");
+        };
+        assert_eq!(query.search.as_deref(), Some("kw_live_AbCd…WxYz"));
+    }
+
+    #[test]
+    fn a_whole_key_is_searched_by_its_mask_only() {
+        let key = ApiKey::generate();
+        let Asked::Masked(href) = ListQuery::read(&format!("q={}", key.expose())) else {
+            panic!("a whole key stays in the address");
+        };
+        assert!(!href.contains(&key.expose()["kw_live_".len()..]), "{href}");
+        let masked = serde_urlencoded::to_string([("q", key.masked())]).unwrap();
+        assert_eq!(href, format!("/settings/api-credentials?{masked}"));
+    }
+
+    #[test]
+    fn unreadable_filters_are_refused() {
+        for bad in ["status=gone", "page=0", "page=two", "q=a%07b"] {
+            assert!(matches!(ListQuery::read(bad), Asked::Invalid(_)), "{bad}");
+        }
+        assert!(matches!(
+            ListQuery::read(&format!("q={}", "x".repeat(101))),
+            Asked::Invalid(_)
+        ));
+    }
+}

@@ -1,0 +1,60 @@
+//! Where a key action was started, which is where it returns: the list, or the key's own
+//! page.
+
+use actix_web::HttpRequest;
+
+use crate::domain::KeyId;
+use crate::web::paths;
+
+/// Where a key action was started, and so where it returns once made or cancelled: the
+/// list, or the key's own page. Started on the key's page, the action's addresses (its
+/// form's, and the one the form posts to) end in `?from=key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// API Credentials.
+    List,
+    /// The key's own page.
+    KeyPage,
+}
+
+impl Origin {
+    /// Where the request's address says the action was started.
+    pub(super) fn of_query(req: &HttpRequest) -> Self {
+        let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+        if query.iter().any(|(name, value)| name == "from" && value == "key") {
+            Origin::KeyPage
+        } else {
+            Origin::List
+        }
+    }
+
+    /// True when the action was started on the key's page.
+    pub fn is_key_page(self) -> bool {
+        self == Origin::KeyPage
+    }
+
+    /// The address of `action` on the key `key_id`, started from here.
+    pub fn action(self, key_id: &KeyId, action: &str) -> String {
+        let href = paths::key_action(key_id, action);
+        match self {
+            Origin::List => href,
+            Origin::KeyPage => format!("{href}?from=key"),
+        }
+    }
+
+    /// Where the action returns for the key `key_id`.
+    pub fn href(self, key_id: &KeyId) -> String {
+        match self {
+            Origin::List => paths::API_CREDENTIALS.to_owned(),
+            Origin::KeyPage => paths::key(key_id),
+        }
+    }
+
+    /// What the way back reads.
+    pub fn back_label(self) -> &'static str {
+        match self {
+            Origin::List => "Back to API Credentials",
+            Origin::KeyPage => "Back to the key",
+        }
+    }
+}
