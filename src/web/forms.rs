@@ -2,7 +2,7 @@
 //! `Query<T>`), with the body rules every dashboard change shares: urlencoded only, at
 //! most [`MAX_FORM_BYTES`], within the body deadline. `serde_html_form` reads repeated
 //! fields (scope checkboxes) into a `Vec`; a field sent twice where one is expected is
-//! a 400, not a guess. `FormFields` keeps name/value pairs for the forms not typed yet.
+//! a 400, not a guess.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -16,34 +16,6 @@ use crate::web::error::WebError;
 
 /// The largest form body accepted.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
-
-/// A urlencoded form body.
-#[derive(Debug, Default)]
-pub struct FormFields(pub(crate) Vec<(String, String)>);
-
-impl FormFields {
-    /// The first value of `name`, or "" when absent.
-    pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(field, _)| field == name)
-            .map_or("", |(_, value)| value.as_str())
-    }
-
-    /// Every value of `name`, in order.
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(field, _)| field == name)
-            .map(|(_, value)| value.clone())
-            .collect()
-    }
-
-    /// True when a checkbox named `name` was ticked.
-    pub fn checked(&self, name: &str) -> bool {
-        self.0.iter().any(|(field, _)| field == name)
-    }
-}
 
 /// A validation error as a sentence for a page: capitalised, ending in a full stop.
 pub fn sentence(err: &ValidationError) -> String {
@@ -123,19 +95,4 @@ fn form_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static
         }
         Ok(body)
     })
-}
-
-impl FromRequest for FormFields {
-    type Error = WebError;
-    type Future = LocalBoxFuture<'static, Result<Self, WebError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = form_body(req, payload);
-        Box::pin(async move {
-            let body = body.await?;
-            serde_urlencoded::from_bytes(&body)
-                .map(FormFields)
-                .map_err(|_| UNREADABLE_FORM)
-        })
-    }
 }

@@ -15,7 +15,7 @@ db_test!(
 
 /// The rows of the compact list: each key's ID, in order.
 fn row_ids(html: &str) -> Vec<String> {
-    let Some(start) = html.find(r#"<table class="results key-table">"#) else {
+    let Some(start) = html.find(r#"<table class="results key-table"#) else {
         return Vec::new();
     };
     let table = &html[start..start + html[start..].find("</table>").unwrap()];

@@ -12,7 +12,7 @@ use crate::domain::{AllowedActions, KeyId, Refusal};
 use crate::service::keys;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::FormFields;
+use crate::web::forms::Form;
 use crate::web::state::AppState;
 
 /// The two irreversible actions, each confirmed in its own way.
@@ -91,6 +91,14 @@ pub async fn confirm_page(
     confirm_form(&req, &user, &state, &row, action, None, from).await
 }
 
+/// The Revoke and Delete confirmations as sent: the typed word, or the ticked box.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ConfirmFields {
+    confirm: String,
+    understood: Option<String>,
+}
+
 /// `POST /settings/api-credentials/{key_id}/revoke` (field `confirm`, exactly
 /// `REVOKE`) and `…/delete` (checkbox `understood`).
 pub async fn confirm(
@@ -98,13 +106,13 @@ pub async fn confirm(
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
-    form: FormFields,
+    Form(form): Form<ConfirmFields>,
     action: Irreversible,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
     let now = state.clock.now();
     let (actor, merchant_id, key_id) = (user.actor(&req), merchant.merchant_id.clone(), row.id.clone());
-    let (confirmation, understood) = (form.get("confirm").to_owned(), form.checked("understood"));
+    let (confirmation, understood) = (form.confirm, form.understood.is_some());
     let from = Origin::of_query(&req);
     let outcome = state
         .change_keys(move |conn| match action {

@@ -11,7 +11,7 @@ use crate::domain::KeyId;
 use crate::service::keys::{self, EditRequest};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::FormFields;
+use crate::web::forms::Form;
 use crate::web::state::AppState;
 
 /// The Edit form's body.
@@ -58,22 +58,37 @@ pub async fn edit_page(
     modal(&req, &user, StatusCode::OK, TITLE, &form)
 }
 
+/// The Edit form as sent.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct EditFields {
+    name: String,
+    description: String,
+    scopes: Vec<String>,
+}
+
+impl From<EditFields> for EditRequest {
+    fn from(form: EditFields) -> Self {
+        EditRequest {
+            name: form.name,
+            description: form.description,
+            scopes: form.scopes,
+        }
+    }
+}
+
 /// `POST /settings/api-credentials/{key_id}/edit`.
 pub async fn edit(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
-    form: FormFields,
+    Form(form): Form<EditFields>,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
     let now = state.clock.now();
     let from = Origin::of_query(&req);
-    let request = EditRequest {
-        name: form.get("name").to_owned(),
-        description: form.get("description").to_owned(),
-        scopes: form.all("scopes"),
-    };
+    let request = EditRequest::from(form);
     let (actor, merchant_id, key_id, attempt) = (
         user.actor(&req),
         merchant.merchant_id.clone(),

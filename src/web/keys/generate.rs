@@ -9,11 +9,11 @@ use super::cards::{KeyCard, card};
 use super::origin::Origin;
 use super::shared::{ScopeChoice, in_place, modal, offered_key, policy_of, refused, scope_choices};
 use crate::db::keys as key_rows;
-use crate::domain::{KeyId, KeyPolicy, LIFETIME_CHOICES, allowed_generate};
+use crate::domain::{KeyId, KeyPolicy, LIFETIME_CHOICES, MalformedId, allowed_generate};
 use crate::service::keys::{self, GenerateRequest, Generated};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::FormFields;
+use crate::web::forms::Form;
 use crate::web::modal;
 use crate::web::state::AppState;
 
@@ -200,32 +200,53 @@ pub(super) fn reveal(
     Ok(modal::no_store(response))
 }
 
+/// The Generate New API Key form as sent.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct GenerateFields {
+    nonce: String,
+    name: String,
+    description: String,
+    scopes: Vec<String>,
+    expires: String,
+    expires_on: String,
+    rate_limit: String,
+    duplicated_from: String,
+}
+
+impl TryFrom<GenerateFields> for GenerateRequest {
+    type Error = MalformedId;
+
+    fn try_from(form: GenerateFields) -> Result<Self, MalformedId> {
+        Ok(GenerateRequest {
+            duplicated_from: match form.duplicated_from.as_str() {
+                "" => None,
+                raw => Some(KeyId::parse(raw)?),
+            },
+            request_id: Some(form.nonce),
+            name: form.name,
+            description: form.description,
+            scopes: form.scopes,
+            expires: form.expires,
+            expires_on: form.expires_on,
+            rate_limit: form.rate_limit,
+        })
+    }
+}
+
 /// `POST /settings/api-credentials`: generates a key and answers with the Reveal.
 pub async fn generate(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    form: FormFields,
+    Form(form): Form<GenerateFields>,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.key_manager()?.clone();
-    let nonce = form.get("nonce").to_owned();
-    if !user.session.consume_form_nonce(&nonce) {
+    if !user.session.consume_form_nonce(&form.nonce) {
         return Err(WebError::AlreadySubmitted);
     }
-    let request = GenerateRequest {
-        request_id: Some(nonce),
-        name: form.get("name").to_owned(),
-        description: form.get("description").to_owned(),
-        scopes: form.all("scopes"),
-        expires: form.get("expires").to_owned(),
-        expires_on: form.get("expires_on").to_owned(),
-        rate_limit: form.get("rate_limit").to_owned(),
-        // A malformed source is not found, like a missing one.
-        duplicated_from: match form.get("duplicated_from") {
-            "" => None,
-            raw => Some(KeyId::parse(raw).map_err(|_| WebError::NotFound)?),
-        },
-    };
+    // A malformed source is not found, like a missing one.
+    let request = GenerateRequest::try_from(form).map_err(|_| WebError::NotFound)?;
     let actor = user.actor(&req);
     let now = state.clock.now();
     let pepper = state.pepper.clone();

@@ -6,12 +6,12 @@
 use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::PrimitiveDateTime;
 
 use super::cards::{KeyCard, Usage, card};
-use super::list_query::{Asked, ListQuery, StatusFilter};
+use super::list_query::{Asked, ListParams, ListQuery, StatusFilter};
 use crate::db::keys::{KeyRow, Listed, Listing};
 use crate::db::{DbConnection, DbError, key_policies, keys as key_rows, usage as db_usage};
 use crate::domain::{
@@ -20,6 +20,7 @@ use crate::domain::{
 use crate::usage::hour_of as usage_hour;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
+use crate::web::forms::Query;
 use crate::web::paths;
 use crate::web::respond::{render, see_other};
 use crate::web::shell::{Area, Shell};
@@ -435,11 +436,11 @@ pub(super) async fn list_page(
 /// `GET /settings/api-credentials`: `q` searches names and visible keys, `status` and
 /// `filter=expiring` narrow the list, `page` pages it.
 pub async fn list(
-    req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
+    Query(params): Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
-    match ListQuery::read(req.query_string()) {
+    match ListQuery::read(&params) {
         Asked::List(query) => list_page(&user, &state, StatusCode::OK, None, &query).await,
         Asked::Masked(href) => Ok(see_other(&href)),
         Asked::Invalid(message) => {

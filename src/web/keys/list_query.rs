@@ -80,46 +80,52 @@ pub(super) enum Asked {
     Invalid(&'static str),
 }
 
+/// API Credentials' query string as sent.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ListParams {
+    q: String,
+    status: String,
+    filter: String,
+    page: Option<String>,
+}
+
 impl ListQuery {
-    /// Reads the address's query string.
-    pub(super) fn read(query_string: &str) -> Asked {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).unwrap_or_default();
-        let mut query = ListQuery {
-            page: 1,
-            ..ListQuery::default()
-        };
-        for (name, value) in &pairs {
-            match name.as_str() {
-                "q" => {
-                    let text = value.trim();
-                    if text.chars().count() > MAX_SEARCH || text.chars().any(char::is_control) {
-                        return Asked::Invalid(
-                            "Search for at most 100 characters of a name or a key, without control characters.",
-                        );
-                    }
-                    if let Ok(key) = ApiKey::parse(text) {
-                        query.search = Some(key.masked());
-                        return Asked::Masked(query.href(1));
-                    }
-                    // Masks show an ellipsis; people type three dots.
-                    query.search = Some(text.replace("...", "…")).filter(|text| !text.is_empty());
-                }
-                "status" if value.is_empty() => query.status = None,
-                "status" => match StatusFilter::ALL
-                    .into_iter()
-                    .find(|status| status.value() == value)
-                {
-                    Some(status) => query.status = Some(status),
-                    None => return Asked::Invalid("Choose a status from the list."),
-                },
-                "filter" => query.expiring = value == "expiring",
-                "page" => match value.trim().parse::<i64>() {
-                    Ok(page) if page >= 1 => query.page = page,
-                    _ => return Asked::Invalid("The page must be a whole number from 1."),
-                },
-                _ => {}
-            }
+    /// Reads the address's query string, as sent.
+    pub(super) fn read(params: &ListParams) -> Asked {
+        let text = params.q.trim();
+        if text.chars().count() > MAX_SEARCH || text.chars().any(char::is_control) {
+            return Asked::Invalid(
+                "Search for at most 100 characters of a name or a key, without control characters.",
+            );
         }
+        let status = match params.status.as_str() {
+            "" => None,
+            value => match StatusFilter::ALL
+                .into_iter()
+                .find(|status| status.value() == value)
+            {
+                Some(status) => Some(status),
+                None => return Asked::Invalid("Choose a status from the list."),
+            },
+        };
+        let page = match params.page.as_deref().map(|page| page.trim().parse::<i64>()) {
+            None => 1,
+            Some(Ok(page)) if page >= 1 => page,
+            Some(_) => return Asked::Invalid("The page must be a whole number from 1."),
+        };
+        let mut query = ListQuery {
+            search: None,
+            status,
+            expiring: params.filter == "expiring",
+            page,
+        };
+        if let Ok(key) = ApiKey::parse(text) {
+            query.search = Some(key.masked());
+            return Asked::Masked(ListQuery { page: 1, ..query }.href(1));
+        }
+        // Masks show an ellipsis; people type three dots.
+        query.search = Some(text.replace("...", "…")).filter(|text| !text.is_empty());
         Asked::List(query)
     }
 
@@ -156,9 +162,16 @@ impl ListQuery {
 mod tests {
     use super::*;
 
+    impl ListQuery {
+        fn read_str(query: &str) -> Asked {
+            ListQuery::read(&serde_html_form::from_str(query).unwrap())
+        }
+    }
+
     #[test]
     fn a_search_status_filter_and_page_are_read_and_written_back() {
-        let Asked::List(query) = ListQuery::read("q=+Sync+&status=disabled&filter=expiring&page=3") else {
+        let Asked::List(query) = ListQuery::read_str("q=+Sync+&status=disabled&filter=expiring&page=3")
+        else {
             panic!("not read");
         };
         assert_eq!(query.search.as_deref(), Some("Sync"));
@@ -170,7 +183,7 @@ mod tests {
             "/settings/api-credentials?q=Sync&status=disabled&filter=expiring&page=2"
         );
         assert_eq!(
-            ListQuery::read(""),
+            ListQuery::read_str(""),
             Asked::List(ListQuery {
                 page: 1,
                 ..ListQuery::default()
@@ -180,7 +193,7 @@ mod tests {
 
     #[test]
     fn three_dots_read_as_the_masks_ellipsis() {
-        let Asked::List(query) = ListQuery::read("q=kw_live_AbCd...WxYz") else {
+        let Asked::List(query) = ListQuery::read_str("q=kw_live_AbCd...WxYz") else {
             panic!("not read");
         };
         assert_eq!(query.search.as_deref(), Some("kw_live_AbCd…WxYz"));
@@ -189,7 +202,7 @@ mod tests {
     #[test]
     fn a_whole_key_is_searched_by_its_mask_only() {
         let key = ApiKey::generate();
-        let Asked::Masked(href) = ListQuery::read(&format!("q={}", key.expose())) else {
+        let Asked::Masked(href) = ListQuery::read_str(&format!("q={}", key.expose())) else {
             panic!("a whole key stays in the address");
         };
         assert!(!href.contains(&key.expose()["kw_live_".len()..]), "{href}");
@@ -200,10 +213,10 @@ mod tests {
     #[test]
     fn unreadable_filters_are_refused() {
         for bad in ["status=gone", "page=0", "page=two", "q=a%07b"] {
-            assert!(matches!(ListQuery::read(bad), Asked::Invalid(_)), "{bad}");
+            assert!(matches!(ListQuery::read_str(bad), Asked::Invalid(_)), "{bad}");
         }
         assert!(matches!(
-            ListQuery::read(&format!("q={}", "x".repeat(101))),
+            ListQuery::read_str(&format!("q={}", "x".repeat(101))),
             Asked::Invalid(_)
         ));
     }

@@ -20,8 +20,14 @@ pub enum Origin {
 impl Origin {
     /// Where the request's address says the action was started.
     pub(super) fn of_query(req: &HttpRequest) -> Self {
-        let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-        if query.iter().any(|(name, value)| name == "from" && value == "key") {
+        #[derive(Default, serde::Deserialize)]
+        #[serde(default)]
+        struct Asked {
+            from: Vec<String>,
+        }
+        // An address that cannot be read returns to the list, which every reader has.
+        let asked: Asked = serde_html_form::from_str(req.query_string()).unwrap_or_default();
+        if asked.from.iter().any(|from| from == "key") {
             Origin::KeyPage
         } else {
             Origin::List

@@ -14,7 +14,7 @@ use crate::domain::{GracePeriod, KeyId};
 use crate::service::keys::{self, KeyError, Rotate};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
-use crate::web::forms::FormFields;
+use crate::web::forms::Form;
 use crate::web::state::AppState;
 
 const TITLE: &str = "Rotate API Key";
@@ -87,22 +87,30 @@ pub async fn rotate_page(
     modal(&req, &user, StatusCode::OK, TITLE, &form)
 }
 
+/// The Rotate form as sent.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RotateFields {
+    nonce: String,
+    grace: String,
+}
+
 /// `POST /settings/api-credentials/{key_id}/rotate`: answers with the new key's Reveal.
 pub async fn rotate(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
-    form: FormFields,
+    Form(form): Form<RotateFields>,
 ) -> Result<HttpResponse, WebError> {
     let (merchant, row) = managed_key(&user, &state, &path).await?;
-    let nonce = form.get("nonce").to_owned();
+    let nonce = form.nonce;
     let from = Origin::of_query(&req);
     if !user.session.consume_form_nonce(&nonce) {
         return Err(WebError::AlreadySubmitted);
     }
     let now = state.clock.now();
-    let grace = GracePeriod::parse(form.get("grace"));
+    let grace = GracePeriod::parse(&form.grace);
     let outcome = match grace.clone() {
         Err(err) => Err(KeyError::Invalid(err)),
         Ok(grace) => {
