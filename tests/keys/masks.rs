@@ -137,4 +137,15 @@ async fn a_key_stored_before_keeps_its_mask_and_support_finds_it_by_that(backend
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), search(&old_mask));
     assert!(finds(&browser, &old_mask, &row.id).await);
+    // API Credentials' own search does the same.
+    let pasted = serde_urlencoded::to_string([("q", key.as_str())]).unwrap();
+    let res = dash.browser.get(&format!("{LIST}?{pasted}")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let by_mask = serde_urlencoded::to_string([("q", old_mask.as_str())]).unwrap();
+    assert_eq!(location(&res), format!("{LIST}?{by_mask}"));
+    let found = dash.browser.html(&location(&res)).await;
+    assert!(
+        found.contains(&format!("key-{}", row.id)),
+        "the old key is listed"
+    );
 }

@@ -442,7 +442,17 @@ pub async fn list(
 ) -> Result<HttpResponse, WebError> {
     match ListQuery::read(&params) {
         Asked::List(query) => list_page(&user, &state, StatusCode::OK, None, &query).await,
-        Asked::Masked(href) => Ok(see_other(&href)),
+        Asked::WholeKey { key, mut then } => {
+            // By the mask the key was stored with: keys made before masks ended in the
+            // checksum keep their older form.
+            let digest = key.digest(&state.pepper);
+            let stored = state
+                .db
+                .run(move |conn| key_rows::masked_by_digest(conn, &digest))
+                .await?;
+            then.search = Some(stored.unwrap_or_else(|| key.masked()));
+            Ok(see_other(&then.href(1)))
+        }
         Asked::Invalid(message) => {
             let query = ListQuery {
                 page: 1,

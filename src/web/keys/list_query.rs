@@ -73,9 +73,15 @@ pub(crate) struct ListQuery {
 pub(super) enum Asked {
     /// A list to show.
     List(ListQuery),
-    /// A whole key was searched for: the same search by its masked form, so that the
-    /// key leaves the address bar and the browser's history.
-    Masked(String),
+    /// A whole key was searched for: the same search (`then`, from page 1) is to be made
+    /// by the key's stored mask, so that the key leaves the address bar and the
+    /// browser's history.
+    WholeKey {
+        /// The key searched for.
+        key: ApiKey,
+        /// The rest of the search.
+        then: ListQuery,
+    },
     /// Something the page cannot read, and why.
     Invalid(&'static str),
 }
@@ -121,8 +127,10 @@ impl ListQuery {
             page,
         };
         if let Ok(key) = ApiKey::parse(text) {
-            query.search = Some(key.masked());
-            return Asked::Masked(ListQuery { page: 1, ..query }.href(1));
+            return Asked::WholeKey {
+                key,
+                then: ListQuery { page: 1, ..query },
+            };
         }
         // Masks show an ellipsis; people type three dots.
         query.search = Some(text.replace("...", "…")).filter(|text| !text.is_empty());
@@ -202,12 +210,16 @@ mod tests {
     #[test]
     fn a_whole_key_is_searched_by_its_mask_only() {
         let key = ApiKey::generate();
-        let Asked::Masked(href) = ListQuery::read_str(&format!("q={}", key.expose())) else {
+        let Asked::WholeKey { key: read, then } =
+            ListQuery::read_str(&format!("q={}&status=active", key.expose()))
+        else {
             panic!("a whole key stays in the address");
         };
-        assert!(!href.contains(&key.expose()["kw_live_".len()..]), "{href}");
-        let masked = serde_urlencoded::to_string([("q", key.masked())]).unwrap();
-        assert_eq!(href, format!("/settings/api-credentials?{masked}"));
+        assert_eq!(read, key);
+        assert_eq!(
+            (then.search, then.status, then.page),
+            (None, Some(StatusFilter::Active), 1)
+        );
     }
 
     #[test]
