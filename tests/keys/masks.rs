@@ -143,7 +143,7 @@ async fn a_key_stored_before_keeps_its_mask_and_support_finds_it_by_that(backend
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let by_mask = serde_urlencoded::to_string([("q", old_mask.as_str())]).unwrap();
     assert_eq!(location(&res), format!("{LIST}?{by_mask}"));
-    let found = dash.browser.html(&location(&res)).await;
+    let found = dash.browser.html(location(&res)).await;
     assert!(
         found.contains(&format!("key-{}", row.id)),
         "the old key is listed"
