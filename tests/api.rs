@@ -158,6 +158,29 @@ async fn forward_auth_answers_with_the_key_headers_and_checks_scopes(backend: Ba
         "insufficient_scope",
     )
     .await;
+    // Every scope named is checked: adding one, or an empty one first, widens nothing.
+    for query in [
+        "scope=orders:read&scope=orders:write",
+        "scope=&scope=orders:write",
+    ] {
+        assert_error(
+            app.call(&format!("/api/v1/auth?{query}"), Some(&bearer(&key)))
+                .await,
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.call(
+            "/api/v1/auth?scope=orders:read&scope=feeds:upload",
+            Some(&bearer(&key))
+        )
+        .await
+        .status(),
+        StatusCode::OK,
+        "both held"
+    );
 }
 
 async fn each_failure_has_its_code(backend: Backend) {

@@ -66,14 +66,14 @@ pub fn http_date(at: PrimitiveDateTime) -> String {
     .unwrap_or_default()
 }
 
-async fn verified(req: &HttpRequest, verifier: &Verifier, scope: Option<&str>) -> Result<Verified, ApiError> {
+async fn verified(req: &HttpRequest, verifier: &Verifier, scopes: &[&str]) -> Result<Verified, ApiError> {
     let client = match req.app_data::<web::Data<TrustedProxies>>() {
         Some(proxies) => proxies.client_address(req),
         None => req.peer_addr().map(|addr| addr.ip()),
     }
     .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     verifier
-        .verify(req.headers(), client, Requirements { scope })
+        .verify(req.headers(), client, Requirements { scopes })
         .await
 }
 
@@ -105,7 +105,7 @@ struct WhoAmI<'a> {
 
 /// `GET /api/v1/whoami`: the key's ID, name, merchant, scopes, version and expiry.
 pub async fn whoami(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
-    let verified = verified(&req, &verifier, None).await?;
+    let verified = verified(&req, &verifier, &[]).await?;
     let key = &verified.key;
     let body = WhoAmI {
         key_id: &key.id,
@@ -132,15 +132,17 @@ struct AuthQuery {
 /// `GET /api/v1/auth?scope=S`: forward-auth for gateways. 200 with the key's merchant,
 /// ID and scopes in `X-Keyward-*` headers, or the same errors as every endpoint.
 pub async fn auth(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
-    // The first scope named is the one checked, as gateways send one; a query that
-    // cannot be read names none, and the key is still checked.
+    // Every scope named is checked, so a request that adds some cannot widen what
+    // passes; an empty one asks for nothing. A query that cannot be read names none,
+    // and the key is still checked.
     let query: AuthQuery = serde_html_form::from_str(req.query_string()).unwrap_or_default();
-    let scope = query
+    let scopes: Vec<&str> = query
         .scope
-        .first()
+        .iter()
         .map(String::as_str)
-        .filter(|scope| !scope.is_empty());
-    let verified = verified(&req, &verifier, scope).await?;
+        .filter(|scope| !scope.is_empty())
+        .collect();
+    let verified = verified(&req, &verifier, &scopes).await?;
     let key = &verified.key;
     let response = HttpResponse::Ok()
         .insert_header(("X-Keyward-Merchant-Id", key.merchant_id.as_str()))

@@ -55,8 +55,8 @@ pub struct Verifier {
 /// What the request asks of the key.
 #[derive(Debug, Default)]
 pub struct Requirements<'a> {
-    /// A scope the key must have.
-    pub scope: Option<&'a str>,
+    /// The scopes the key must have, every one.
+    pub scopes: &'a [&'a str],
 }
 
 fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
@@ -220,7 +220,7 @@ fn judge(
     {
         return Err(ApiError::MerchantMismatch);
     }
-    if let Some(wanted) = requirements.scope {
+    for &wanted in requirements.scopes {
         let granted = Scope::parse(wanted).is_ok_and(|scope| key.scopes.contains(scope));
         if !granted {
             return Err(ApiError::InsufficientScope(wanted.chars().take(40).collect()));

@@ -97,6 +97,25 @@ impl ApiKey {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The first whole key written anywhere in `text` (in quotes, after `ApiKey `, in a
+    /// sentence), so that a key pasted with something around it is still recognised
+    /// and kept off pages, addresses and names.
+    pub fn find_in(text: &str) -> Option<Self> {
+        text.match_indices(KEY_PREFIX).find_map(|(at, _)| {
+            text.get(at..at + KEY_CHARS)
+                .and_then(|candidate| Self::parse(candidate).ok())
+        })
+    }
+
+    /// `text` with every whole key in it replaced by its masked form.
+    pub fn mask_in(text: &str) -> String {
+        let mut masked = text.to_owned();
+        while let Some(key) = Self::find_in(&masked) {
+            masked = masked.replace(key.expose(), &key.masked());
+        }
+        masked
+    }
+
     /// The whole key, for the one time it is shown (and for the CLI's output).
     pub fn expose(&self) -> &str {
         &self.0
@@ -246,6 +265,33 @@ mod tests {
         assert_eq!(key.masked(), format!("kw_live_AbCd…{}", &raw[50..]));
         assert!(key.masked().ends_with(&raw[raw.len() - 4..]), "the key's own end");
         assert!(!key.masked().contains("WxYz"), "not the secret's end");
+    }
+
+    #[test]
+    fn a_key_is_found_and_masked_whatever_surrounds_it() {
+        let key = ApiKey::generate();
+        for around in [
+            "{}",
+            "`{}`",
+            "\"{}\".",
+            "ApiKey {}",
+            "Authorization: ApiKey {},",
+            "x{}\u{200B}",
+        ] {
+            let text = around.replace("{}", key.expose());
+            assert_eq!(ApiKey::find_in(&text).as_ref(), Some(&key), "{text:?}");
+            let masked = ApiKey::mask_in(&text);
+            assert!(
+                !masked.contains(key.expose()) && masked.contains(&key.masked()),
+                "{masked:?}"
+            );
+        }
+        // A look-alike with a wrong checksum, or cut short, is not a key.
+        let mut wrong = key.expose().to_owned();
+        wrong.replace_range(KEY_CHARS - 1.., if wrong.ends_with('A') { "B" } else { "A" });
+        assert_eq!(ApiKey::find_in(&wrong), None);
+        assert_eq!(ApiKey::find_in(&key.expose()[..KEY_CHARS - 1]), None);
+        assert_eq!(ApiKey::mask_in("no key é here"), "no key é here");
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl SupportQuery {
     /// The key, when `raw` is a whole key: the console sends the browser on to its
     /// masked form at once, so the key stays in no address bar or history.
     pub fn whole_key(raw: &str) -> Option<ApiKey> {
-        ApiKey::parse(raw.trim()).ok()
+        ApiKey::find_in(raw)
     }
 
     /// What the search box shows back: never a whole key.

@@ -22,7 +22,8 @@ pub async fn log(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let method = req.method().to_string();
-    let path = req.path().to_owned();
+    // A key sent in an address (by mistake, or to probe) is logged masked.
+    let path = crate::domain::ApiKey::mask_in(req.path());
     let mut res = next.call(req).await?;
     let status = res.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;

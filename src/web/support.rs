@@ -93,6 +93,19 @@ pub async fn console(
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
     let raw = typed.q.as_str();
+    // A key anywhere in the search leaves the address first, whatever else is wrong.
+    // Found by its digest, it is sent on to the mask it was stored with: keys made
+    // before masks showed the key's real end keep the secret's last four.
+    if let Some(key) = SupportQuery::whole_key(raw) {
+        let digest = key.digest(&state.pepper);
+        let stored = state
+            .db
+            .run(move |conn| key_rows::masked_by_digest(conn, &digest))
+            .await?;
+        let shown = stored.unwrap_or_else(|| key.masked());
+        let masked = serde_urlencoded::to_string([("q", shown)]).unwrap_or_default();
+        return Ok(see_other(&format!("{}?{masked}", paths::SUPPORT)));
+    }
     if raw.chars().count() > 200 || raw.chars().any(char::is_control) {
         return render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -107,20 +120,6 @@ pub async fn console(
         );
     }
     let query = SupportQuery::parse(raw);
-    if let Some(key) = SupportQuery::whole_key(raw)
-        && let Some(query) = &query
-    {
-        // Found by its digest, a key is sent on to the mask it was stored with: keys made
-        // before masks showed the key's real end keep the secret's last four.
-        let digest = key.digest(&state.pepper);
-        let stored = state
-            .db
-            .run(move |conn| key_rows::masked_by_digest(conn, &digest))
-            .await?;
-        let shown = stored.unwrap_or_else(|| query.display());
-        let masked = serde_urlencoded::to_string([("q", shown)]).unwrap_or_default();
-        return Ok(see_other(&format!("{}?{masked}", paths::SUPPORT)));
-    }
     let now = state.clock.now();
     let (merchants, keys, mut refused) = match query.clone() {
         None => (Vec::new(), Vec::new(), HashMap::new()),

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::db_test;
 use crate::support::dashboard::{Dashboard, LIST, assert_message, revealed_key};
-use crate::support::{Backend, csrf_token_in, field_value, logs, spawn_app};
+use crate::support::{Backend, csrf_token_in, field_value, location, logs, spawn_app};
 
 db_test!(
     a_new_merchant_sees_the_empty_state_and_the_generate_form,
@@ -430,6 +430,35 @@ async fn the_plaintext_key_is_in_no_table_and_no_log_line(backend: Backend) {
     dash.act(&key.id, "revoke", &[("confirm", "REVOKE")]).await;
     dash.act(&current.id, "disable", &[]).await;
     dash.act(&current.id, "delete", &[("understood", "yes")]).await;
+
+    // A key sent in an address, or pasted into the search with something around it,
+    // leaves the address masked and reaches no log.
+    let res = dash.browser.get(&format!("{LIST}/{first}")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let pasted = serde_urlencoded::to_string([("q", format!("`ApiKey {second}`."))]).unwrap();
+    let res = dash.browser.get(&format!("{LIST}?{pasted}&page=0")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the key leaves the address first"
+    );
+    assert!(!location(&res).contains(&second[8..48]), "{}", location(&res));
+    // Nor is a key kept as a name or a description, shown to every reader.
+    for fields in [
+        [("name", format!("Prod {first}")), ("description", String::new())],
+        [
+            ("name", "Prod".to_owned()),
+            ("description", format!("the key is {first}")),
+        ],
+    ] {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let res = dash.generate(&fields).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.text().await.unwrap().contains("must not contain an API key"));
+    }
 
     let everything = app.dump_text();
     let logs = logs();

@@ -1,5 +1,6 @@
 //! The fields a person types for a key: name, description and its own rate limit.
 
+use crate::domain::key::ApiKey;
 use crate::domain::names::parse_single_line;
 use crate::domain::validation::{ValidationError, is_forbidden_char};
 
@@ -16,6 +17,7 @@ impl KeyName {
         const FIELD: &str = "Name";
         match parse_single_line(raw, FIELD) {
             Err(ValidationError::Empty { .. }) if !required => Ok(None),
+            Ok(name) if ApiKey::find_in(&name).is_some() => Err(holds_a_key(FIELD)),
             parsed => parsed.map(|name| Some(Self(name))),
         }
     }
@@ -28,6 +30,15 @@ impl KeyName {
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A whole key written into a name or a description would be shown to every reader
+/// of the merchant and kept in history: refused, saying why.
+fn holds_a_key(field: &'static str) -> ValidationError {
+    ValidationError::Invalid {
+        field,
+        reason: "must not contain an API key; keys are secrets and are never shown again",
     }
 }
 
@@ -51,6 +62,9 @@ impl KeyDescription {
             .any(|c| !matches!(c, '\n' | '\r' | '\t') && is_forbidden_char(c))
         {
             return Err(ValidationError::ControlCharacters { field: FIELD });
+        }
+        if ApiKey::find_in(text).is_some() {
+            return Err(holds_a_key(FIELD));
         }
         Ok(Self(text.to_owned()))
     }

@@ -99,6 +99,20 @@ pub struct ListParams {
 impl ListQuery {
     /// Reads the address's query string, as sent.
     pub(super) fn read(params: &ListParams) -> Asked {
+        // A key anywhere in the search leaves the address first, whatever else is wrong.
+        if let Some(key) = ApiKey::find_in(&params.q) {
+            let then = ListQuery {
+                status: StatusFilter::ALL
+                    .into_iter()
+                    .find(|status| status.value() == params.status),
+                expiring: params.filter == "expiring",
+                ..ListQuery::default()
+            };
+            return Asked::WholeKey {
+                key,
+                then: ListQuery { page: 1, ..then },
+            };
+        }
         let text = params.q.trim();
         if text.chars().count() > MAX_SEARCH || text.chars().any(char::is_control) {
             return Asked::Invalid(
@@ -126,12 +140,6 @@ impl ListQuery {
             expiring: params.filter == "expiring",
             page,
         };
-        if let Ok(key) = ApiKey::parse(text) {
-            return Asked::WholeKey {
-                key,
-                then: ListQuery { page: 1, ..query },
-            };
-        }
         // Masks show an ellipsis; people type three dots.
         query.search = Some(text.replace("...", "…")).filter(|text| !text.is_empty());
         Asked::List(query)
