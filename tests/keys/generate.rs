@@ -408,6 +408,15 @@ async fn oversized_fields_and_foreign_sources_are_refused_cleanly(backend: Backe
         StatusCode::NOT_FOUND
     );
     assert!(dash.keys().is_empty(), "nothing was created");
+    // A malformed source spends nothing: the same form, corrected, still generates.
+    let form = dash.open_form("/settings/api-credentials/new").await;
+    let res = dash
+        .post_left_open(&form, LIST, &[("name", "Copy"), ("duplicated_from", "not-a-key")])
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = dash.post_left_open(&form, LIST, &[("name", "Copy")]).await;
+    assert_eq!(res.status(), StatusCode::OK, "the form's one-time value was kept");
+    assert_eq!(dash.keys().len(), 1);
 }
 
 async fn the_plaintext_key_is_in_no_table_and_no_log_line(backend: Backend) {

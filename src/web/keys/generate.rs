@@ -242,11 +242,15 @@ pub async fn generate(
     Form(form): Form<GenerateFields>,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.key_manager()?.clone();
-    if !user.session.consume_form_nonce(&form.nonce) {
+    // A malformed source is not found, like a missing one; read before the form's
+    // one-time value is spent, so the form can still be sent once corrected.
+    let request = GenerateRequest::try_from(form).map_err(|_| WebError::NotFound)?;
+    if !user
+        .session
+        .consume_form_nonce(request.request_id.as_deref().unwrap_or_default())
+    {
         return Err(WebError::AlreadySubmitted);
     }
-    // A malformed source is not found, like a missing one.
-    let request = GenerateRequest::try_from(form).map_err(|_| WebError::NotFound)?;
     let actor = user.actor(&req);
     let now = state.clock.now();
     let pepper = state.pepper.clone();
