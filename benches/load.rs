@@ -428,6 +428,7 @@ fn flood(url: &str, real_key: &str, made_up_file: &Path, ttl_ms: u64) -> Flood {
         key_cache_ttl: Duration::from_millis(ttl_ms),
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
         body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
+        token_requests_per_minute: keyward::api::manage::DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
     };
     let app = runtime
         .block_on(async { keyward::startup::Application::build(settings, Clock::default()) })

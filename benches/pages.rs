@@ -199,6 +199,7 @@ async fn run(backend: &str, report: &mut String) {
         key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
         body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
+        token_requests_per_minute: keyward::api::manage::DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
     };
     let clock = Clock::default();
     let mut app = Application::build(settings, clock.clone()).expect("the server starts");

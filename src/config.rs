@@ -73,6 +73,9 @@ pub enum ConfigError {
     /// `KEYWARD_WORKERS` is not a thread count.
     #[error("KEYWARD_WORKERS: `{0}` is not a number of worker threads from 1 to 256")]
     BadWorkers(String),
+    /// `KEYWARD_TOKEN_REQUESTS_PER_MINUTE` is out of range.
+    #[error("KEYWARD_TOKEN_REQUESTS_PER_MINUTE: `{0}` is not a number of requests from 1 to 1000000")]
+    BadTokenRate(String),
     /// `KEYWARD_KEY_CACHE_TTL_MS` is out of range.
     #[error("KEYWARD_KEY_CACHE_TTL_MS: `{0}` is not a number of milliseconds from 0 to 60000")]
     BadCacheTtl(String),
@@ -357,6 +360,8 @@ pub struct Settings {
     pub sweep_interval: std::time::Duration,
     /// How long a dashboard change's body may take to arrive before it is answered 408.
     pub body_timeout: std::time::Duration,
+    /// Requests each management token may send per minute.
+    pub token_requests_per_minute: u32,
 }
 
 /// How long a request body may take to arrive unless configured.
@@ -392,6 +397,15 @@ pub fn parse_trusted_proxies(raw: &str) -> Result<Vec<std::net::IpAddr>, ConfigE
         .filter(|entry| !entry.is_empty())
         .map(|entry| entry.parse().map_err(|_| ConfigError::BadProxy(entry.to_owned())))
         .collect()
+}
+
+/// Parses `KEYWARD_TOKEN_REQUESTS_PER_MINUTE`: 1 to 1000000.
+pub fn parse_token_rate(raw: &str) -> Result<u32, ConfigError> {
+    raw.trim()
+        .parse()
+        .ok()
+        .filter(|rate| (1..=1_000_000).contains(rate))
+        .ok_or_else(|| ConfigError::BadTokenRate(raw.to_owned()))
 }
 
 /// Parses `KEYWARD_WORKERS`: 1 to 256 threads.

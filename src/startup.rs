@@ -17,6 +17,7 @@ use crate::api::TrustedProxies;
 use crate::api::cache::KeyCache;
 use crate::api::known::KnownDigests;
 use crate::api::limits::{KeyRateLimiter, UNKNOWN_KEY_READS_PER_MINUTE, UnknownKeyBudget};
+use crate::api::manage::ManageState;
 use crate::api::verify::Verifier;
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Settings};
@@ -130,11 +131,22 @@ impl Application {
             known: KnownDigests::default(),
             limits: KeyRateLimiter::default(),
         };
-        let server =
-            serve(listener, &settings, state.clone(), verifier).map_err(|source| StartupError::Bind {
+        let manage = ManageState {
+            db: state.db.clone(),
+            clock: state.clock.clone(),
+            pepper: state.pepper.clone(),
+            key_cache: state.key_cache.clone(),
+            proxies: state.proxies.clone(),
+            limits: KeyRateLimiter::default(),
+            requests_per_minute: settings.token_requests_per_minute,
+            body_timeout: settings.body_timeout,
+        };
+        let server = serve(listener, &settings, state.clone(), verifier, manage).map_err(|source| {
+            StartupError::Bind {
                 address: settings.bind,
                 source,
-            })?;
+            }
+        })?;
         Ok(Self {
             port,
             server,
@@ -187,6 +199,7 @@ fn serve(
     settings: &Settings,
     state: AppState,
     verifier: Verifier,
+    manage: ManageState,
 ) -> std::io::Result<Server> {
     let cookie_key = Key::derive_from(&settings.secret.derive("session-cookie"));
     let store = web::session_store::DbSessionStore::new(
@@ -198,6 +211,7 @@ fn serve(
     let proxies = Data::new(state.proxies.clone());
     let data = Data::new(state);
     let verifier = Data::new(verifier);
+    let manage = Data::new(manage);
     let body_deadline = Data::new(web::body::BodyDeadline(settings.body_timeout));
     let mut server = HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
@@ -219,6 +233,7 @@ fn serve(
         App::new()
             .app_data(data.clone())
             .app_data(verifier.clone())
+            .app_data(manage.clone())
             .app_data(proxies.clone())
             .app_data(body_deadline.clone())
             .configure(web::operations)

@@ -206,6 +206,7 @@ async fn every_action_is_offered_exactly_when_its_transaction_would_let_it_throu
                 name: role.label().to_owned(),
                 address: None,
                 user_agent: None,
+                detail: None,
             };
             (role, actor)
         })

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod error;
 pub mod known;
 pub mod limits;
+pub mod manage;
 pub mod verify;
 
 use std::net::IpAddr;
@@ -19,7 +20,8 @@ use self::verify::{Requirements, Verified, Verifier};
 /// Registers the API's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/whoami").route(web::get().to(whoami)))
-        .service(web::resource("/api/v1/auth").route(web::get().to(auth)));
+        .service(web::resource("/api/v1/auth").route(web::get().to(auth)))
+        .configure(manage::routes);
 }
 
 /// Proxies whose `X-Forwarded-For` is believed.

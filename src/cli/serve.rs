@@ -42,6 +42,9 @@ pub(crate) struct ServeArgs {
     /// 408 and nothing changed (e.g. 10s).
     #[arg(long, env = "KEYWARD_BODY_TIMEOUT", default_value = "10s")]
     body_timeout: String,
+    /// Requests each management token may send per minute (on each instance).
+    #[arg(long, env = "KEYWARD_TOKEN_REQUESTS_PER_MINUTE", default_value = "300")]
+    token_requests_per_minute: String,
 }
 
 fn settings(
@@ -71,6 +74,7 @@ fn settings(
         key_cache_ttl: config::parse_cache_ttl(&args.key_cache_ttl_ms)?,
         sweep_interval: config::parse_sweep_interval(&args.sweep_interval_ms)?,
         body_timeout: config::parse_duration("KEYWARD_BODY_TIMEOUT", &args.body_timeout)?.unsigned_abs(),
+        token_requests_per_minute: config::parse_token_rate(&args.token_requests_per_minute)?,
     })
 }
 

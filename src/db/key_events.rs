@@ -96,6 +96,10 @@ event_types! {
     InvitationCancelled => "invitation_cancelled", "Invitation cancelled";
     /// An invitation reached its expiry unanswered (recorded by the sweep).
     InvitationExpired => "invitation_expired", "Invitation expired";
+    /// An admin created a management token.
+    TokenCreated => "token_created", "Management token created";
+    /// An admin revoked a management token.
+    TokenRevoked => "token_revoked", "Management token revoked";
 }
 
 impl EventType {
@@ -116,6 +120,7 @@ impl EventType {
                 | EventType::InvitationDeclined
                 | EventType::InvitationCancelled
                 | EventType::InvitationExpired
+                | EventType::TokenCreated
         )
     }
 }
@@ -159,6 +164,8 @@ pub struct EventRow {
     pub user_agent: Option<String>,
     /// When.
     pub created_at: PrimitiveDateTime,
+    /// Whom a management token acted for ("created by Ana Lima").
+    pub actor_detail: Option<String>,
 }
 
 /// Appends an event; call it in the transaction that makes the change. A change that
@@ -187,6 +194,7 @@ pub fn record(
             key_events::client_address.eq(actor.address.as_deref()),
             key_events::user_agent.eq(actor.user_agent.as_deref()),
             key_events::created_at.eq(now),
+            key_events::actor_detail.eq(actor.detail.as_deref()),
         ))
         .execute(conn)?;
     if event.is_announced() {

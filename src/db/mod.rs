@@ -9,6 +9,7 @@ pub mod key_events;
 pub mod key_policies;
 pub mod keys;
 pub mod login_failures;
+pub mod management_tokens;
 pub mod memberships;
 pub mod merchants;
 pub mod schema;

@@ -129,6 +129,38 @@ diesel::table! {
         client_address -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         created_at -> Timestamp,
+        actor_detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    management_tokens (id) {
+        id -> Text,
+        merchant_id -> Text,
+        name -> Text,
+        scopes -> Text,
+        token_hash -> Text,
+        masked_token -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+        created_by_id -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_from -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (token_id, idempotency_key) {
+        token_id -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        location -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -162,6 +194,8 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(invitations -> merchants (merchant_id));
+diesel::joinable!(management_tokens -> merchants (merchant_id));
+diesel::joinable!(idempotency_keys -> management_tokens (token_id));
 diesel::joinable!(key_events -> merchants (merchant_id));
 diesel::joinable!(key_usage_hourly -> api_keys (key_id));
 diesel::joinable!(key_refusals -> api_keys (key_id));
@@ -183,4 +217,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_usage_hourly,
     key_refusals,
     invitations,
+    management_tokens,
+    idempotency_keys,
 );

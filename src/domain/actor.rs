@@ -11,6 +11,8 @@ pub enum ActorKind {
     Cli,
     /// Keyward itself (a sweep, a first use).
     System,
+    /// A management token, through the management API.
+    Token,
 }
 
 impl ActorKind {
@@ -21,6 +23,7 @@ impl ActorKind {
             ActorKind::Support => "support",
             ActorKind::Cli => "cli",
             ActorKind::System => "system",
+            ActorKind::Token => "token",
         }
     }
 }
@@ -38,6 +41,8 @@ pub struct Actor {
     pub address: Option<String>,
     /// The client's user agent, for dashboard requests.
     pub user_agent: Option<String>,
+    /// For a token, whom it acts for: "created by Ana Lima".
+    pub detail: Option<String>,
 }
 
 impl Actor {
@@ -49,6 +54,7 @@ impl Actor {
             name: "Keyward".to_owned(),
             address: None,
             user_agent: None,
+            detail: None,
         }
     }
 
@@ -66,6 +72,7 @@ impl Actor {
             name: email.to_owned(),
             address: None,
             user_agent: None,
+            detail: None,
         }
     }
 
@@ -77,6 +84,25 @@ impl Actor {
             name: "cli".to_owned(),
             address: None,
             user_agent: None,
+            detail: None,
+        }
+    }
+
+    /// A management token, as history names it: "token <name>", created by whom.
+    pub fn token(
+        token_id: &str,
+        token_name: &str,
+        created_by: &str,
+        address: Option<String>,
+        user_agent: Option<String>,
+    ) -> Self {
+        Self {
+            kind: ActorKind::Token,
+            id: Some(token_id.to_owned()),
+            name: format!("token {token_name}"),
+            address,
+            user_agent,
+            detail: Some(format!("created by {created_by}")),
         }
     }
 }

@@ -136,6 +136,12 @@ uuid_id!(
     "invitation"
 );
 
+uuid_id!(
+    /// A management token's ID.
+    TokenId,
+    "token"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

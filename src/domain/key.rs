@@ -57,7 +57,7 @@ impl fmt::Display for ApiKey {
     }
 }
 
-fn checksum(body: &str) -> String {
+pub(super) fn checksum(body: &str) -> String {
     let mut value = crc32fast::hash(body.as_bytes());
     let mut digits = [b'0'; CHECKSUM_CHARS];
     for digit in digits.iter_mut().rev() {
@@ -133,9 +133,7 @@ impl ApiKey {
 
     /// The stored digest: HMAC-SHA256 with the server's pepper.
     pub fn digest(&self, pepper: &KeyPepper) -> KeyDigest {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&pepper.0).expect("HMAC takes any key length");
-        mac.update(self.0.as_bytes());
-        KeyDigest(hex::encode(mac.finalize().into_bytes()))
+        pepper.digest(&self.0)
     }
 }
 
@@ -185,6 +183,13 @@ impl KeyPepper {
     /// Wraps derived key material.
     pub fn new(bytes: [u8; 64]) -> Self {
         Self(bytes)
+    }
+
+    /// The peppered HMAC-SHA256 of a whole secret (a key or a management token).
+    pub(super) fn digest(&self, secret: &str) -> KeyDigest {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(secret.as_bytes());
+        KeyDigest(hex::encode(mac.finalize().into_bytes()))
     }
 }
 

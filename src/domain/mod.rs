@@ -17,13 +17,14 @@ mod role;
 mod scope;
 mod search;
 mod throttle;
+mod token;
 mod validation;
 
 pub use actions::{AllowedActions, KeySurroundings, allowed_actions, allowed_generate};
 pub use actor::{Actor, ActorKind};
 pub use email::Email;
 pub use grace::GracePeriod;
-pub use ids::{EventId, InvitationId, KeyId, MalformedId, MerchantId, UserId};
+pub use ids::{EventId, InvitationId, KeyId, MalformedId, MerchantId, TokenId, UserId};
 pub use key::{ApiKey, KEY_PREFIX, KeyDigest, KeyFormatError, KeyPepper, MalformedDigest};
 pub use lifecycle::{
     DisplayStatus, Expiry, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES, Refusal,
@@ -37,4 +38,5 @@ pub use role::{Permission, Role, UnknownRole};
 pub use scope::{Scope, Scopes};
 pub use search::SupportQuery;
 pub use throttle::{AttemptRecord, Held, SignInThrottle, Verdict};
+pub use token::{ManagementToken, TOKEN_PREFIX, TokenScope, TokenScopes};
 pub use validation::{ValidationError, is_bidi_control};

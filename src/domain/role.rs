@@ -6,8 +6,10 @@ use std::str::FromStr;
 pub enum Permission {
     /// Generating, rotating, editing, disabling, revoking and deleting keys.
     ManageKeys,
-    /// Changing members and the key policy.
+    /// Changing members and management tokens.
     Admin,
+    /// Changing the key policy (admins; a token with `policy:write`).
+    ChangePolicy,
 }
 
 /// A member's role in a merchant.
@@ -48,7 +50,7 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
             Permission::ManageKeys => self.can_manage_keys(),
-            Permission::Admin => self.is_admin(),
+            Permission::Admin | Permission::ChangePolicy => self.is_admin(),
         }
     }
 

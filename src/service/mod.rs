@@ -10,3 +10,4 @@ pub mod lapses;
 pub mod members;
 pub mod policy;
 pub mod sign_in;
+pub mod tokens;

@@ -19,7 +19,7 @@ pub fn set_policy(
 ) -> Result<(), KeyError> {
     let policy = policy.validate()?;
     write_transaction(conn, |conn| {
-        let change = Change::begin(conn, merchant_id, actor, Permission::Admin, now)?;
+        let change = Change::begin(conn, merchant_id, actor, Permission::ChangePolicy, now)?;
         let before = key_policies::get(conn, merchant_id)?;
         key_policies::put(conn, merchant_id, &policy, now, &actor.name)?;
         let details = json!({ "before": policy_json(&before), "after": policy_json(&policy) });

@@ -83,6 +83,7 @@ impl CurrentUser {
                 .map(|state| state.client_address(req))
                 .or_else(|| req.peer_addr().map(|addr| addr.ip().to_string())),
             user_agent: crate::web::respond::user_agent(req),
+            detail: None,
         }
     }
 }

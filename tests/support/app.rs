@@ -72,6 +72,7 @@ fn test_settings(database: &DatabaseUrl) -> Settings {
         key_cache_ttl: keyward::api::cache::DEFAULT_TTL,
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
         body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
+        token_requests_per_minute: keyward::api::manage::DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
     }
 }
 

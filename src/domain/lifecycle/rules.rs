@@ -65,6 +65,29 @@ pub enum Refusal {
     NotPermitted,
 }
 
+impl Refusal {
+    /// The stable code the management API answers this refusal with: one per rule, so
+    /// automation can tell the rules apart without reading messages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::LimitReached { .. } => "active_key_limit",
+            Refusal::RotationInGrace => "rotation_in_progress",
+            Refusal::RotateNeedsActive => "rotate_needs_active",
+            Refusal::Revoked => "key_revoked",
+            Refusal::Deleted => "key_deleted",
+            Refusal::RevokeNeedsDisabled => "must_disable_first",
+            Refusal::DeleteNeedsInactive => "must_deactivate_first",
+            Refusal::RevokeNotConfirmed => "revoke_not_confirmed",
+            Refusal::DeleteNotConfirmed => "delete_not_confirmed",
+            Refusal::WrongState(_) => "wrong_state",
+            Refusal::ScopesFixed => "scopes_fixed",
+            Refusal::Concurrent => "concurrent_change",
+            Refusal::NoLifetime => "no_lifetime",
+            Refusal::NotPermitted => "not_permitted",
+        }
+    }
+}
+
 /// A generation is allowed while fewer than the policy's limit of keys are active.
 pub fn check_limit(active_keys: u64, policy: &KeyPolicy) -> Result<(), Refusal> {
     if active_keys >= u64::from(policy.max_active_keys) {

@@ -1,0 +1,90 @@
+//! The management API: what the dashboard does to a merchant's keys, for automation,
+//! under `/api/v1/`, authenticated by management tokens (`Authorization: Bearer
+//! kw_mgmt_…`) and answered in JSON. Every change goes through the same service calls,
+//! and so the same rules, as the dashboard and the CLI.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod keys;
+pub mod openapi;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+
+use super::TrustedProxies;
+use super::cache::KeyCache;
+use super::limits::KeyRateLimiter;
+use crate::clock::Clock;
+use crate::db::{Db, DbConnection};
+use crate::domain::KeyPepper;
+use error::ManageError;
+
+/// Requests a token may send per minute unless the operator says otherwise.
+pub const DEFAULT_TOKEN_REQUESTS_PER_MINUTE: u32 = 300;
+
+/// Everything the management API's handlers share.
+#[derive(Debug)]
+pub struct ManageState {
+    /// The database.
+    pub db: Db,
+    /// Now.
+    pub clock: Clock,
+    /// The digest key of keys and tokens.
+    pub pepper: KeyPepper,
+    /// The verification cache, cleared after every key change.
+    pub key_cache: Arc<KeyCache>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
+    /// Each token's requests per minute.
+    pub limits: KeyRateLimiter,
+    /// How many requests per minute each token may send.
+    pub requests_per_minute: u32,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+}
+
+impl ManageState {
+    /// Runs a key change on a blocking thread and, once it has committed, clears the
+    /// verification cache in the same task, as the dashboard does.
+    pub async fn change_keys<T, F>(&self, change: F) -> Result<T, ManageError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ManageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let cache = self.key_cache.clone();
+        self.db
+            .run(move |conn| {
+                let changed = change(conn)?;
+                cache.clear();
+                Ok(changed)
+            })
+            .await
+    }
+}
+
+/// Registers the management API's routes under `/api/v1/` (after `whoami` and `auth`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(
+                web::PathConfig::default().error_handler(|_, _| ManageError::NotFound("resource").into()),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                ManageError::Invalid {
+                    field: None,
+                    message: format!("The query string could not be read: {err}"),
+                }
+                .into()
+            }))
+            .route("/openapi.json", web::get().to(openapi::document))
+            .configure(keys::routes)
+            .default_service(web::route().to(not_found)),
+    );
+}
+
+async fn not_found() -> Result<HttpResponse, ManageError> {
+    Err(ManageError::NotFound("resource"))
+}
