@@ -21,6 +21,7 @@ db_test!(
     token_forms_without_the_csrf_token_are_refused_and_change_nothing,
     changes_made_with_a_token_show_the_token_and_its_creator_in_the_audit_log,
     an_expired_token_reads_expired_and_can_still_be_revoked,
+    one_form_sent_ten_times_at_once_makes_one_token,
 );
 
 const PAGE: &str = "/settings/management-tokens";
@@ -47,7 +48,7 @@ fn field_error(html: &str, id: &str) -> Option<String> {
 
 /// The table row of the token named `name` on the list.
 fn row_of<'h>(html: &'h str, name: &str) -> &'h str {
-    let cell = format!("<td>{name}</td>");
+    let cell = format!(r#"<span class="token-name">{name}</span>"#);
     let at = html
         .find(&cell)
         .unwrap_or_else(|| panic!("no token named {name} in {html}"));
@@ -261,7 +262,7 @@ async fn a_new_token_is_shown_once_listed_masked_and_recorded(backend: Backend) 
     assert!(!list.contains(secret), "the token is never shown again");
     let row_html = row_of(&list, "Deploy pipeline");
     for shown in [
-        format!("<code>{}</code>", token.masked()),
+        format!("<br><code>{}</code>", token.masked()),
         "keys:read".to_owned(),
         "keys:write".to_owned(),
         "by Admin".to_owned(),
@@ -653,4 +654,73 @@ async fn an_expired_token_reads_expired_and_can_still_be_revoked(backend: Backen
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let list = dash.browser.html(PAGE).await;
     assert!(row_of(&list, "Short").contains(">Revoked</span>"));
+}
+
+async fn one_form_sent_ten_times_at_once_makes_one_token(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dash = Dashboard::admin(&app).await;
+    let (csrf, nonce) = dash.open_form(NEW).await;
+    let attempts = (0..10).map(|n| {
+        let (csrf, nonce, browser) = (&csrf, &nonce, &dash.browser);
+        async move {
+            // Each with its own name, so only the form's one-time value can stop a second.
+            let name = format!("Double click {n}");
+            let res = browser
+                .post_form(
+                    PAGE,
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("nonce", nonce.as_str()),
+                        ("name", &name),
+                        ("scopes", "keys:read"),
+                    ],
+                )
+                .await;
+            let status = res.status();
+            (status, res.text().await.unwrap())
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let revealed: Vec<&String> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .map(|(_, html)| html)
+        .collect();
+    assert_eq!(
+        revealed.len(),
+        1,
+        "{:?}",
+        answers.iter().map(|(status, _)| status).collect::<Vec<_>>()
+    );
+    revealed_token(revealed[0]);
+    for (status, html) in &answers {
+        if *status != StatusCode::OK {
+            assert_eq!(*status, StatusCode::CONFLICT);
+            assert!(html.contains("This form was already submitted"), "{html}");
+        }
+    }
+    assert_eq!(tokens(&dash).len(), 1, "one form, one token");
+    assert_eq!(events(&app, "token_created"), 1);
+
+    // However the session's check is passed, the stored one-time value holds.
+    let again = keyward::service::tokens::create(
+        &mut app.db.get().unwrap(),
+        &dash.merchant_id,
+        &keyward::service::tokens::CreateToken {
+            name: "Raced past the session".to_owned(),
+            scopes: vec!["keys:read".to_owned()],
+            expires_in_days: None,
+            request_id: Some(nonce),
+        },
+        &Actor::cli(),
+        &keyward::startup::key_pepper(&test_secret()),
+        app.clock.now(),
+    );
+    assert!(
+        matches!(again, Err(keyward::service::tokens::TokenError::AlreadySubmitted)),
+        "{again:?}"
+    );
+    assert_eq!(tokens(&dash).len(), 1);
 }
