@@ -26,3 +26,4 @@ mod security;
 mod sessions;
 mod sign_in;
 mod support_console;
+mod tokens;
