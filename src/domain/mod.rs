@@ -28,7 +28,7 @@ pub use ids::{EventId, InvitationId, KeyId, MalformedId, MerchantId, TokenId, Us
 pub use key::{ApiKey, KEY_PREFIX, KeyDigest, KeyFormatError, KeyPepper, MalformedDigest};
 pub use lifecycle::{
     DisplayStatus, Expiry, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES, Refusal,
-    check_delete, check_disable, check_duplicate, check_edit, check_enable, check_limit, check_renew,
+    check_delete, check_disable, check_duplicate, check_edit, check_enable, check_expiry_change, check_limit, check_renew,
     check_revoke, check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
 };
 pub use names::{MerchantName, PersonName};

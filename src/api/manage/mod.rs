@@ -6,6 +6,8 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod events;
+pub mod idempotency;
 pub mod keys;
 pub mod openapi;
 

@@ -57,6 +57,10 @@ error_response!(
     TooManyRequests,
     "The token's request rate limit was reached; see Retry-After"
 );
+error_response!(
+    Unavailable,
+    "Keyward cannot reach its database right now; retry after Retry-After seconds"
+);
 
 struct Security;
 
@@ -82,9 +86,39 @@ impl Modify for Security {
         title = "Keyward API",
         description = "Manage a merchant's API keys with a management token, and verify API keys."
     ),
-    paths(super::keys::get_key),
+    paths(
+        super::keys::read::list_keys,
+        super::keys::create::create_key,
+        super::keys::read::get_key,
+        super::keys::change::update_key,
+        super::keys::change::delete_key,
+        super::keys::create::rotate_key,
+        super::keys::create::duplicate_key,
+        super::keys::change::disable_key,
+        super::keys::change::enable_key,
+        super::keys::change::renew_key,
+        super::keys::change::revoke_key,
+        super::keys::read::key_usage,
+        super::keys::read::key_history,
+    ),
     components(
         schemas(ErrorBody, ErrorDetail, super::keys::Key),
+        schemas(
+            super::keys::KeyState,
+            super::keys::KeyPage,
+            super::keys::CreateKey,
+            super::keys::CreatedKey,
+            super::keys::UpdateKey,
+            super::keys::NoFields,
+            super::keys::RotateKey,
+            super::keys::Grace,
+            super::keys::RotatedKey,
+            super::keys::Usage,
+            super::keys::HourlyUsage,
+            super::keys::EventList,
+            super::events::Event,
+            super::events::EventActor,
+        ),
         responses(
             BadRequest,
             Unauthorized,
@@ -94,7 +128,8 @@ impl Modify for Security {
             TooLarge,
             UnsupportedMediaType,
             Unprocessable,
-            TooManyRequests
+            TooManyRequests,
+            Unavailable
         )
     ),
     modifiers(&Security),
