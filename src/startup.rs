@@ -22,7 +22,8 @@ use crate::api::verify::Verifier;
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::{
-    Db, DbError, exclusively, login_failures, management_tokens, merchants, sessions, users, write_transaction,
+    Db, DbError, exclusively, login_failures, management_tokens, merchants, sessions, users,
+    write_transaction,
 };
 use crate::domain::{
     Email, KeyPepper, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,

@@ -131,7 +131,11 @@ async fn arrange(world: &World<'_>, rule: &str) -> Attempt {
                 refusal: Refusal::RotationInGrace,
                 page: Page::Open(format!("{LIST}/{id}/rotate")),
                 cli: cli(&["rotate", &id, "--grace", "1h"]),
-                api: (Method::POST, format!("{}/rotate", key_path(&id)), json!({"grace": "1h"})),
+                api: (
+                    Method::POST,
+                    format!("{}/rotate", key_path(&id)),
+                    json!({"grace": "1h"}),
+                ),
             }
         }
         "must_disable_first" => {
@@ -146,17 +150,26 @@ async fn arrange(world: &World<'_>, rule: &str) -> Attempt {
         }
         "scopes_fixed" => {
             world.set_policy(&PolicyPreset::StrictLifecycle.policy());
-            let id = world.key(json!({"name": "Fixed", "scopes": ["orders:read"]})).await;
+            let id = world
+                .key(json!({"name": "Fixed", "scopes": ["orders:read"]}))
+                .await;
             Attempt {
                 refusal: Refusal::ScopesFixed,
-                page: Page::Send(id.clone(), "edit", vec![("name", "Fixed"), ("scopes", "orders:write")]),
+                page: Page::Send(
+                    id.clone(),
+                    "edit",
+                    vec![("name", "Fixed"), ("scopes", "orders:write")],
+                ),
                 cli: cli(&["edit", &id, "--scope", "orders:write"]),
                 api: (Method::PATCH, key_path(&id), json!({"scopes": ["orders:write"]})),
             }
         }
         "key_revoked" => {
             let id = world.key(json!({"name": "Gone"})).await;
-            let revoked = world.api.post(&format!("{}/revoke", key_path(&id)), json!({})).await;
+            let revoked = world
+                .api
+                .post(&format!("{}/revoke", key_path(&id)), json!({}))
+                .await;
             assert_eq!(revoked.status, StatusCode::OK);
             Attempt {
                 refusal: Refusal::Revoked,
@@ -194,7 +207,12 @@ async fn same_refusal(backend: Backend, rule: &str) {
         return;
     };
     let dash = Dashboard::admin(&app).await;
-    let token = create_token(&app.db, &dash.merchant_id, "everywhere", &["keys:read", "keys:write"]);
+    let token = create_token(
+        &app.db,
+        &dash.merchant_id,
+        "everywhere",
+        &["keys:read", "keys:write"],
+    );
     let world = World {
         api: ManageApi::new(&app.address, &token),
         dash,
@@ -216,7 +234,10 @@ async fn same_refusal(backend: Backend, rule: &str) {
         }
     };
     assert_eq!(status, StatusCode::CONFLICT, "page: {rule}");
-    assert!(unescaped(&html).contains(&message), "page: {message:?} not in {html}");
+    assert!(
+        unescaped(&html).contains(&message),
+        "page: {message:?} not in {html}"
+    );
 
     let output: Output = keyward(&app.test_db.url_string())
         .env("KEYWARD_SECRET", "test-secret-".repeat(8))
@@ -240,7 +261,15 @@ async fn same_refusal(backend: Backend, rule: &str) {
     let after = world.dash.keys();
     let summary = |rows: &[keyward::db::keys::KeyRow]| -> Vec<String> {
         rows.iter()
-            .map(|row| format!("{} {} {:?} {}", row.id, row.name, row.status, row.scopes.to_stored()))
+            .map(|row| {
+                format!(
+                    "{} {} {:?} {}",
+                    row.id,
+                    row.name,
+                    row.status,
+                    row.scopes.to_stored()
+                )
+            })
             .collect()
     };
     assert_eq!(summary(&after), summary(&before), "nothing changed: {rule}");

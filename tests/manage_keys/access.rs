@@ -40,7 +40,11 @@ async fn call(api: &ManageApi, method: &Method, path: &str, key_id: &str) -> cra
     let path = path.replace("{id}", key_id);
     let mut request = api.request(method.clone(), &path);
     if matches!(*method, Method::POST | Method::PATCH) {
-        let body = if path == "/api/v1/keys" { json!({"name": "Made"}) } else { json!({}) };
+        let body = if path == "/api/v1/keys" {
+            json!({"name": "Made"})
+        } else {
+            json!({})
+        };
         request = request.json(&body);
     }
     api.send(request).await
@@ -59,7 +63,11 @@ async fn every_endpoint_refuses_a_token_without_its_scope(backend: Backend) {
     let writer = s.client("writer", &["keys:write"]);
     let neither = s.client("auditor", &others);
     for (method, path, scope) in ENDPOINTS {
-        let lacking = if scope == "keys:read" { [&writer, &neither] } else { [&reader, &neither] };
+        let lacking = if scope == "keys:read" {
+            [&writer, &neither]
+        } else {
+            [&reader, &neither]
+        };
         for api in lacking {
             let res = call(api, &method, path, &key_id).await;
             res.assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
@@ -91,12 +99,25 @@ async fn another_merchants_key_is_not_found_on_every_endpoint(backend: Backend) 
         res.assert_error(StatusCode::NOT_FOUND, "not_found");
     }
     let unknown = keyward::domain::KeyId::generate().to_string();
-    s.api.get(&key_path(&unknown)).await.assert_error(StatusCode::NOT_FOUND, "not_found");
-    s.api.get("/api/v1/keys/not-a-uuid").await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    s.api
+        .get(&key_path(&unknown))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    s.api
+        .get("/api/v1/keys/not-a-uuid")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
     let listed = theirs.get("/api/v1/keys").await;
-    assert_eq!(listed.body["data"], json!([]), "a token sees its own merchant only");
+    assert_eq!(
+        listed.body["data"],
+        json!([]),
+        "a token sees its own merchant only"
+    );
     let key = s.api.get(&key_path(&key_id)).await;
-    assert_eq!((&key.body["name"], &key.body["status"]), (&json!("Ours"), &json!("active")));
+    assert_eq!(
+        (&key.body["name"], &key.body["status"]),
+        (&json!("Ours"), &json!("active"))
+    );
 }
 
 async fn api_keys_never_manage_keys_and_tokens_never_verify(backend: Backend) {
@@ -105,7 +126,11 @@ async fn api_keys_never_manage_keys_and_tokens_never_verify(backend: Backend) {
     };
     let created = s.api.post("/api/v1/keys", json!({"name": "Plain"})).await;
     let secret = created.body["secret"].as_str().unwrap().to_owned();
-    for authorization in [format!("Bearer {secret}"), format!("ApiKey {secret}"), format!("apikey {secret}")] {
+    for authorization in [
+        format!("Bearer {secret}"),
+        format!("ApiKey {secret}"),
+        format!("apikey {secret}"),
+    ] {
         let res = reqwest::Client::new()
             .get(format!("{}/api/v1/keys", s.app.address))
             .header("Authorization", &authorization)
@@ -119,11 +144,17 @@ async fn api_keys_never_manage_keys_and_tokens_never_verify(backend: Backend) {
     for authorization in [format!("ApiKey {token}"), format!("Bearer {token}")] {
         for path in ["/api/v1/whoami", "/api/v1/auth"] {
             let res = s.app.call(path, Some(&authorization)).await;
-            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path} with {authorization}");
+            assert_eq!(
+                res.status(),
+                StatusCode::UNAUTHORIZED,
+                "{path} with {authorization}"
+            );
         }
     }
     let missing = crate::support::manage::Answer::of(
-        reqwest::get(format!("{}/api/v1/keys", s.app.address)).await.unwrap(),
+        reqwest::get(format!("{}/api/v1/keys", s.app.address))
+            .await
+            .unwrap(),
     )
     .await;
     missing.assert_error(StatusCode::UNAUTHORIZED, "missing_token");
@@ -151,7 +182,10 @@ async fn a_revoked_token_is_refused_on_its_next_request(backend: Backend) {
     )
     .unwrap();
     drop(conn);
-    s.api.get("/api/v1/keys").await.assert_error(StatusCode::UNAUTHORIZED, "token_revoked");
+    s.api
+        .get("/api/v1/keys")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "token_revoked");
     let res = s.api.post("/api/v1/keys", json!({"name": "Late"})).await;
     res.assert_error(StatusCode::UNAUTHORIZED, "token_revoked");
     assert_eq!(s.key_count(), 0);
@@ -171,5 +205,9 @@ async fn a_token_past_its_rate_limit_is_answered_429_with_retry_after(backend: B
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert_eq!(s.key_count(), 0, "nothing was made");
     let other = s.client("other", &["keys:read"]);
-    assert_eq!(other.get("/api/v1/keys").await.status, StatusCode::OK, "each token has its own limit");
+    assert_eq!(
+        other.get("/api/v1/keys").await.status,
+        StatusCode::OK,
+        "each token has its own limit"
+    );
 }

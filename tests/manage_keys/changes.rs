@@ -41,7 +41,11 @@ async fn create_answers_201_with_the_key_once_and_its_location(backend: Backend)
     let key = &res.body["key"];
     let id = key["id"].as_str().unwrap();
     assert_eq!(res.header("location"), Some(key_path(id).as_str()));
-    assert_eq!(res.header("cache-control"), Some("no-store"), "the plaintext is cached nowhere");
+    assert_eq!(
+        res.header("cache-control"),
+        Some("no-store"),
+        "the plaintext is cached nowhere"
+    );
     assert!(res.body["secret_note"].is_null());
     let secret = ApiKey::parse(res.body["secret"].as_str().unwrap()).expect("a whole key");
     assert_eq!(key["masked_key"], secret.masked());
@@ -100,8 +104,18 @@ async fn update_changes_only_the_fields_sent_each_as_its_own_event(backend: Back
     let renamed = s.api.patch(&key_path(&id), json!({"name": "Sync v2"})).await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
     assert_eq!(
-        (&renamed.body["name"], &renamed.body["description"], &renamed.body["scopes"], &renamed.body["rate_limit_per_minute"]),
-        (&json!("Sync v2"), &json!("Nightly"), &json!(["orders:read"]), &json!(60)),
+        (
+            &renamed.body["name"],
+            &renamed.body["description"],
+            &renamed.body["scopes"],
+            &renamed.body["rate_limit_per_minute"]
+        ),
+        (
+            &json!("Sync v2"),
+            &json!("Nightly"),
+            &json!(["orders:read"]),
+            &json!(60)
+        ),
         "fields left out keep their value"
     );
 
@@ -115,18 +129,27 @@ async fn update_changes_only_the_fields_sent_each_as_its_own_event(backend: Back
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.body["scopes"], json!(["orders:read", "feeds:upload"]));
-    assert!(res.body["rate_limit_per_minute"].is_null(), "null clears the limit");
+    assert!(
+        res.body["rate_limit_per_minute"].is_null(),
+        "null clears the limit"
+    );
     assert_eq!(
         res.body["expires_at"],
         format!("{}T00:00:00Z", last_day.next_day().unwrap()),
         "the end of the last day"
     );
-    assert!(res.body["lifetime_days"].is_null(), "a fixed date has no lifetime");
+    assert!(
+        res.body["lifetime_days"].is_null(),
+        "a fixed date has no lifetime"
+    );
 
     let never = s.api.patch(&key_path(&id), json!({"expires_on": null})).await;
     assert_eq!(never.status, StatusCode::OK, "{}", never.body);
     assert!(never.body["expires_at"].is_null());
-    let same = s.api.patch(&key_path(&id), json!({"name": "Sync v2", "expires_on": null})).await;
+    let same = s
+        .api
+        .patch(&key_path(&id), json!({"name": "Sync v2", "expires_on": null}))
+        .await;
     assert_eq!(same.status, StatusCode::OK);
 
     let history = s.api.get(&format!("{}/history", key_path(&id))).await;
@@ -134,7 +157,12 @@ async fn update_changes_only_the_fields_sent_each_as_its_own_event(backend: Back
         .as_array()
         .unwrap()
         .iter()
-        .map(|event| (event["type"].as_str().unwrap().to_owned(), event["details"].clone()))
+        .map(|event| {
+            (
+                event["type"].as_str().unwrap().to_owned(),
+                event["details"].clone(),
+            )
+        })
         .collect();
     let types: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
     assert_eq!(
@@ -190,7 +218,10 @@ async fn update_keeps_expiry_within_the_policys_lifetime(backend: Backend) {
     assert_eq!(too_long.body["error"]["field"], "expires_in_days");
     let ok = s
         .api
-        .patch(&key_path(&id), json!({"expires_on": (today + Duration::days(90)).to_string()}))
+        .patch(
+            &key_path(&id),
+            json!({"expires_on": (today + Duration::days(90)).to_string()}),
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
 }
@@ -208,8 +239,14 @@ async fn disable_enable_renew_and_revoke_answer_with_the_key_as_changed(backend:
     let act = |action: &str| format!("{}/{action}", key_path(&id));
 
     let disabled = s.api.post(&act("disable"), json!({})).await;
-    assert_eq!((disabled.status, &disabled.body["status"]), (StatusCode::OK, &json!("disabled")));
-    let empty_body = s.api.send(s.api.request(reqwest::Method::POST, &act("enable"))).await;
+    assert_eq!(
+        (disabled.status, &disabled.body["status"]),
+        (StatusCode::OK, &json!("disabled"))
+    );
+    let empty_body = s
+        .api
+        .send(s.api.request(reqwest::Method::POST, &act("enable")))
+        .await;
     assert_eq!(
         (empty_body.status, &empty_body.body["status"]),
         (StatusCode::OK, &json!("active")),
@@ -218,9 +255,15 @@ async fn disable_enable_renew_and_revoke_answer_with_the_key_as_changed(backend:
     s.app.clock.advance(Duration::days(2));
     let renewed = s.api.post(&act("renew"), json!({})).await;
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
-    assert!(renewed.body["expires_at"].as_str().unwrap() > first_expiry.as_str(), "one lifetime from now");
+    assert!(
+        renewed.body["expires_at"].as_str().unwrap() > first_expiry.as_str(),
+        "one lifetime from now"
+    );
     let revoked = s.api.post(&act("revoke"), json!({})).await;
-    assert_eq!((revoked.status, &revoked.body["status"]), (StatusCode::OK, &json!("revoked")));
+    assert_eq!(
+        (revoked.status, &revoked.body["status"]),
+        (StatusCode::OK, &json!("revoked"))
+    );
     let events: Vec<String> = keyward::db::key_events::for_key(
         &mut s.app.db.get().unwrap(),
         &s.merchant_id,
@@ -247,7 +290,10 @@ async fn rotate_makes_the_next_version_and_keeps_the_old_one_in_grace(backend: B
     };
     let created = s
         .api
-        .post("/api/v1/keys", json!({"name": "Rolling", "scopes": ["inventory:write"], "rate_limit_per_minute": 30}))
+        .post(
+            "/api/v1/keys",
+            json!({"name": "Rolling", "scopes": ["inventory:write"], "rate_limit_per_minute": 30}),
+        )
         .await;
     let old_id = created.body["key"]["id"].as_str().unwrap().to_owned();
     let old_secret = created.body["secret"].as_str().unwrap().to_owned();
@@ -264,24 +310,45 @@ async fn rotate_makes_the_next_version_and_keeps_the_old_one_in_grace(backend: B
     let secret = ApiKey::parse(rotated.body["secret"].as_str().unwrap()).unwrap();
     assert_ne!(secret.expose(), old_secret);
     assert_eq!(
-        (&new["version"], &new["lineage_id"], &new["scopes"], &new["rate_limit_per_minute"], &new["status"]),
-        (&json!(2), &json!(old_id), &json!(["inventory:write"]), &json!(30), &json!("active"))
+        (
+            &new["version"],
+            &new["lineage_id"],
+            &new["scopes"],
+            &new["rate_limit_per_minute"],
+            &new["status"]
+        ),
+        (
+            &json!(2),
+            &json!(old_id),
+            &json!(["inventory:write"]),
+            &json!(30),
+            &json!("active")
+        )
     );
     let previous = &rotated.body["previous"];
-    assert_eq!((&previous["id"], &previous["status"]), (&json!(old_id), &json!("rotated")));
+    assert_eq!(
+        (&previous["id"], &previous["status"]),
+        (&json!(old_id), &json!("rotated"))
+    );
     let grace_end = time::OffsetDateTime::parse(
         previous["grace_ends_at"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
     let expected = s.app.clock.now().assume_utc() + Duration::hours(1);
-    assert!((grace_end - expected).abs() < Duration::seconds(5), "{grace_end} vs {expected}");
+    assert!(
+        (grace_end - expected).abs() < Duration::seconds(5),
+        "{grace_end} vs {expected}"
+    );
     for key in [old_secret.as_str(), secret.expose()] {
         let res = s.app.call("/api/v1/whoami", Some(&format!("ApiKey {key}"))).await;
         assert_eq!(res.status(), StatusCode::OK, "both work during the grace period");
     }
 
-    let again = s.api.post(&format!("{}/rotate", key_path(new_id)), json!({})).await;
+    let again = s
+        .api
+        .post(&format!("{}/rotate", key_path(new_id)), json!({}))
+        .await;
     again.assert_error(StatusCode::CONFLICT, "rotation_in_progress");
 }
 
@@ -304,8 +371,20 @@ async fn duplicate_copies_the_source_and_takes_the_fields_given(backend: Backend
     assert_eq!(copy.status, StatusCode::CREATED, "{}", copy.body);
     let key = &copy.body["key"];
     assert_eq!(
-        (&key["name"], &key["description"], &key["scopes"], &key["lifetime_days"], &key["rate_limit_per_minute"]),
-        (&json!("Template (copy)"), &json!("EU shop"), &json!(["products:read"]), &json!(60), &json!(100))
+        (
+            &key["name"],
+            &key["description"],
+            &key["scopes"],
+            &key["lifetime_days"],
+            &key["rate_limit_per_minute"]
+        ),
+        (
+            &json!("Template (copy)"),
+            &json!("EU shop"),
+            &json!(["products:read"]),
+            &json!(60),
+            &json!(100)
+        )
     );
     assert!(ApiKey::parse(copy.body["secret"].as_str().unwrap()).is_ok());
     assert_ne!(key["lineage_id"], json!(source_id), "a new key, not a version");
@@ -320,8 +399,18 @@ async fn duplicate_copies_the_source_and_takes_the_fields_given(backend: Backend
     assert_eq!(changed.status, StatusCode::CREATED, "{}", changed.body);
     let key = &changed.body["key"];
     assert_eq!(
-        (&key["name"], &key["description"], &key["scopes"], &key["rate_limit_per_minute"]),
-        (&json!("US shop"), &json!("EU shop"), &json!(["orders:read"]), &json!(null))
+        (
+            &key["name"],
+            &key["description"],
+            &key["scopes"],
+            &key["rate_limit_per_minute"]
+        ),
+        (
+            &json!("US shop"),
+            &json!("EU shop"),
+            &json!(["orders:read"]),
+            &json!(null)
+        )
     );
     let history = s
         .api
@@ -345,10 +434,20 @@ async fn delete_answers_204_and_the_key_is_gone_from_the_api(backend: Backend) {
     let deleted = s.api.delete(&key_path(&id)).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(deleted.body.is_null(), "no body");
-    for path in [key_path(&id), format!("{}/usage", key_path(&id)), format!("{}/history", key_path(&id))] {
-        s.api.get(&path).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    for path in [
+        key_path(&id),
+        format!("{}/usage", key_path(&id)),
+        format!("{}/history", key_path(&id)),
+    ] {
+        s.api
+            .get(&path)
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
     }
-    s.api.delete(&key_path(&id)).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    s.api
+        .delete(&key_path(&id))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
     let list = s.api.get("/api/v1/keys").await;
     assert_eq!(list.body["data"], json!([]));
     assert_eq!(s.key_count(), 1, "kept for history");
@@ -362,23 +461,48 @@ async fn the_edit_page_changes_rate_limit_and_expiry_too(backend: Backend) {
     let row = dash.generate_key("Paged").await;
     let edit = format!("{}/{}/edit", crate::support::dashboard::LIST, row.id);
     let form = dash.browser.html(&edit).await;
-    assert!(form.contains(r#"name="rate_limit""#) && form.contains(r#"name="expires_on""#), "{form}");
+    assert!(
+        form.contains(r#"name="rate_limit""#) && form.contains(r#"name="expires_on""#),
+        "{form}"
+    );
     let last_day = (s.app.clock.now() + Duration::days(5)).date().to_string();
     let res = dash
-        .submit(&edit, &edit, &[("name", "Paged"), ("rate_limit", "120"), ("expires_on", &last_day)])
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("name", "Paged"),
+                ("rate_limit", "120"),
+                ("expires_on", &last_day),
+            ],
+        )
         .await;
-    assert!(res.status().is_redirection() || res.status().is_success(), "{}", res.status());
+    assert!(
+        res.status().is_redirection() || res.status().is_success(),
+        "{}",
+        res.status()
+    );
     let changed = dash.row(&row.id);
     assert_eq!(changed.rate_limit_per_minute, Some(120));
-    assert_eq!(changed.expires_at.map(|at| at.date().previous_day().unwrap().to_string()), Some(last_day));
+    assert_eq!(
+        changed
+            .expires_at
+            .map(|at| at.date().previous_day().unwrap().to_string()),
+        Some(last_day)
+    );
     assert_eq!(
         dash.events(&row.id)[2..],
         ["rate_limit_changed", "expiry_changed"]
     );
 
-    let res = dash.submit(&edit, &edit, &[("name", "Paged"), ("rate_limit", "")]).await;
+    let res = dash
+        .submit(&edit, &edit, &[("name", "Paged"), ("rate_limit", "")])
+        .await;
     assert!(res.status().is_redirection() || res.status().is_success());
     let cleared = dash.row(&row.id);
     assert_eq!(cleared.rate_limit_per_minute, None, "emptied, the limit goes");
-    assert_eq!(cleared.expires_at, changed.expires_at, "an empty date keeps the expiry");
+    assert_eq!(
+        cleared.expires_at, changed.expires_at,
+        "an empty date keeps the expiry"
+    );
 }

@@ -25,13 +25,37 @@ async fn invalid_fields_are_422_naming_the_field(backend: Backend) {
         ("/api/v1/keys", json!({"name": "tab\there"}), "name"),
         ("/api/v1/keys", json!({"name": "x".repeat(101)}), "name"),
         ("/api/v1/keys", json!({"name": "Existing"}), ""),
-        ("/api/v1/keys", json!({"name": "A", "scopes": ["orders:read", "everything"]}), "scopes"),
+        (
+            "/api/v1/keys",
+            json!({"name": "A", "scopes": ["orders:read", "everything"]}),
+            "scopes",
+        ),
         ("/api/v1/keys", json!({"name": "A", "nmae": "typo"}), "nmae"),
-        ("/api/v1/keys", json!({"name": "A", "expires_in_days": 30, "expires_on": "2030-01-01"}), "expires_on"),
-        ("/api/v1/keys", json!({"name": "A", "expires_in_days": 0}), "expires_in_days"),
-        ("/api/v1/keys", json!({"name": "A", "rate_limit_per_minute": "fast"}), "rate_limit_per_minute"),
-        ("/api/v1/keys", json!({"name": "A", "rate_limit_per_minute": 0}), "rate_limit_per_minute"),
-        ("/api/v1/keys", json!({"name": "A", "description": "d".repeat(501)}), "description"),
+        (
+            "/api/v1/keys",
+            json!({"name": "A", "expires_in_days": 30, "expires_on": "2030-01-01"}),
+            "expires_on",
+        ),
+        (
+            "/api/v1/keys",
+            json!({"name": "A", "expires_in_days": 0}),
+            "expires_in_days",
+        ),
+        (
+            "/api/v1/keys",
+            json!({"name": "A", "rate_limit_per_minute": "fast"}),
+            "rate_limit_per_minute",
+        ),
+        (
+            "/api/v1/keys",
+            json!({"name": "A", "rate_limit_per_minute": 0}),
+            "rate_limit_per_minute",
+        ),
+        (
+            "/api/v1/keys",
+            json!({"name": "A", "description": "d".repeat(501)}),
+            "description",
+        ),
         (rotate.as_str(), json!({"grace": "2h"}), "grace"),
         (rotate.as_str(), json!({"grace": "1h", "force": true}), "force"),
     ];
@@ -55,7 +79,10 @@ async fn invalid_fields_are_422_naming_the_field(backend: Backend) {
         res.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
         assert_eq!(res.body["error"]["field"], field, "{body}");
     }
-    let res = s.api.post(&format!("{patch}/disable"), json!({"confirm": true})).await;
+    let res = s
+        .api
+        .post(&format!("{patch}/disable"), json!({"confirm": true}))
+        .await;
     assert_eq!(res.body["error"]["field"], "confirm", "actions take no fields");
     let res = s
         .api
@@ -69,7 +96,10 @@ async fn invalid_fields_are_422_naming_the_field(backend: Backend) {
     res.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
     assert_eq!(s.key_count(), 1, "nothing was made");
     let key = s.api.get(&patch).await;
-    assert_eq!((&key.body["name"], &key.body["status"]), (&json!("Existing"), &json!("active")));
+    assert_eq!(
+        (&key.body["name"], &key.body["status"]),
+        (&json!("Existing"), &json!("active"))
+    );
 }
 
 async fn bodies_over_64_kb_are_413_and_forms_are_415(backend: Backend) {
@@ -77,7 +107,10 @@ async fn bodies_over_64_kb_are_413_and_forms_are_415(backend: Backend) {
         return;
     };
     let big = json!({"name": "Big", "description": "x".repeat(65 * 1024)});
-    s.api.post("/api/v1/keys", big).await.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    s.api
+        .post("/api/v1/keys", big)
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
     let form = s
         .api
         .send(

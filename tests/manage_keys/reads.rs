@@ -52,7 +52,10 @@ async fn cursor_pagination_returns_every_key_exactly_once_newest_first(backend: 
             s.api.create_key("Made while paging").await;
         }
         for key in page.body["data"].as_array().unwrap() {
-            assert!(ids.insert(key["id"].as_str().unwrap().to_owned()), "listed twice: {key}");
+            assert!(
+                ids.insert(key["id"].as_str().unwrap().to_owned()),
+                "listed twice: {key}"
+            );
         }
         seen.extend(names(&page.body));
         match page.body["next_cursor"].as_str() {
@@ -70,7 +73,11 @@ async fn cursor_pagination_returns_every_key_exactly_once_newest_first(backend: 
 
     let first = s.api.get("/api/v1/keys").await;
     assert_eq!(names(&first.body)[0], "Made while paging");
-    assert_eq!(first.body["data"].as_array().unwrap().len(), 12, "50 a page by default");
+    assert_eq!(
+        first.body["data"].as_array().unwrap().len(),
+        12,
+        "50 a page by default"
+    );
     assert!(first.body["next_cursor"].is_null());
 }
 
@@ -83,14 +90,21 @@ async fn the_list_filters_by_state_and_name_and_refuses_bad_parameters_by_name(b
         .as_str()
         .unwrap()
         .to_owned();
-    let res = s.api.post(&format!("{}/disable", key_path(&disabled)), json!({})).await;
+    let res = s
+        .api
+        .post(&format!("{}/disable", key_path(&disabled)), json!({}))
+        .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     s.api.delete(&key_path(&disabled)).await;
 
     let revoked = s.api.get("/api/v1/keys?status=revoked").await;
     assert_eq!(names(&revoked.body), ["Old 0002", "Old 0001"]);
     let active = s.api.get("/api/v1/keys?status=active&name=KEY").await;
-    assert_eq!(names(&active.body), ["Key 003", "Key 001"], "deleted keys are never listed");
+    assert_eq!(
+        names(&active.body),
+        ["Key 003", "Key 001"],
+        "deleted keys are never listed"
+    );
     for key in active.body["data"].as_array().unwrap() {
         assert_eq!(key["status"], "active");
     }
@@ -126,7 +140,9 @@ async fn usage_counts_the_last_24_hours_by_hour(backend: Backend) {
             StatusCode::OK
         );
     }
-    s.api.post(&format!("{}/disable", key_path(&key_id)), json!({})).await;
+    s.api
+        .post(&format!("{}/disable", key_path(&key_id)), json!({}))
+        .await;
     assert_eq!(
         s.app.call("/api/v1/whoami", Some(&authorization)).await.status(),
         StatusCode::UNAUTHORIZED
@@ -136,14 +152,22 @@ async fn usage_counts_the_last_24_hours_by_hour(backend: Backend) {
     let usage = s.api.get(&format!("{}/usage", key_path(&key_id))).await;
     assert_eq!(usage.status, StatusCode::OK, "{}", usage.body);
     assert_eq!(
-        (&usage.body["key_id"], &usage.body["succeeded"], &usage.body["failed"]),
+        (
+            &usage.body["key_id"],
+            &usage.body["succeeded"],
+            &usage.body["failed"]
+        ),
         (&json!(key_id), &json!(2), &json!(1))
     );
     let hours = usage.body["hours"].as_array().unwrap();
     assert_eq!(hours.len(), 24);
     let last = &hours[23];
     assert_eq!((&last["succeeded"], &last["failed"]), (&json!(2), &json!(1)));
-    assert!(hours[..23].iter().all(|hour| hour["succeeded"] == 0 && hour["failed"] == 0));
+    assert!(
+        hours[..23]
+            .iter()
+            .all(|hour| hour["succeeded"] == 0 && hour["failed"] == 0)
+    );
     let starts: Vec<&str> = hours.iter().map(|hour| hour["hour"].as_str().unwrap()).collect();
     let mut sorted = starts.clone();
     sorted.sort();
@@ -170,7 +194,10 @@ async fn history_shows_what_the_key_page_shows_with_the_token_as_actor(backend: 
     let history = s.api.get(&format!("{}/history", key_path(&key_id))).await;
     assert_eq!(history.status, StatusCode::OK, "{}", history.body);
     let events = history.body["data"].as_array().unwrap();
-    let types: Vec<&str> = events.iter().map(|event| event["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect();
     assert_eq!(types, ["generated", "revealed", "edited"], "oldest first");
     let stored: Vec<String> = keyward::db::key_events::for_key(
         &mut s.app.db.get().unwrap(),

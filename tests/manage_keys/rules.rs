@@ -36,25 +36,60 @@ async fn each_rule_is_a_409_with_its_code_and_the_dashboards_message(backend: Ba
     );
     let rotated = post(&s, &only, "rotate", json!({"grace": "24h"})).await;
     let current = rotated.body["key"]["id"].as_str().unwrap().to_owned();
-    assert_refused(&post(&s, &current, "rotate", json!({})).await, &Refusal::RotationInGrace);
-    assert_refused(&post(&s, &only, "rotate", json!({})).await, &Refusal::RotateNeedsActive);
-    assert_refused(&post(&s, &current, "renew", json!({})).await, &Refusal::NoLifetime);
-    assert_refused(&post(&s, &current, "enable", json!({})).await, &Refusal::WrongState("not disabled"));
-    assert_refused(&s.api.delete(&key_path(&current)).await, &Refusal::DeleteNeedsInactive);
+    assert_refused(
+        &post(&s, &current, "rotate", json!({})).await,
+        &Refusal::RotationInGrace,
+    );
+    assert_refused(
+        &post(&s, &only, "rotate", json!({})).await,
+        &Refusal::RotateNeedsActive,
+    );
+    assert_refused(
+        &post(&s, &current, "renew", json!({})).await,
+        &Refusal::NoLifetime,
+    );
+    assert_refused(
+        &post(&s, &current, "enable", json!({})).await,
+        &Refusal::WrongState("not disabled"),
+    );
+    assert_refused(
+        &s.api.delete(&key_path(&current)).await,
+        &Refusal::DeleteNeedsInactive,
+    );
 
     s.set_preset(PolicyPreset::StrictLifecycle);
-    assert_refused(&post(&s, &current, "revoke", json!({})).await, &Refusal::RevokeNeedsDisabled);
-    let res = s.api.patch(&key_path(&current), json!({"scopes": ["orders:write"]})).await;
+    assert_refused(
+        &post(&s, &current, "revoke", json!({})).await,
+        &Refusal::RevokeNeedsDisabled,
+    );
+    let res = s
+        .api
+        .patch(&key_path(&current), json!({"scopes": ["orders:write"]}))
+        .await;
     assert_refused(&res, &Refusal::ScopesFixed);
-    let same_scopes = s.api.patch(&key_path(&current), json!({"scopes": [], "name": "Only v2"})).await;
-    assert_eq!(same_scopes.status, StatusCode::OK, "unchanged scopes pass: {}", same_scopes.body);
+    let same_scopes = s
+        .api
+        .patch(&key_path(&current), json!({"scopes": [], "name": "Only v2"}))
+        .await;
+    assert_eq!(
+        same_scopes.status,
+        StatusCode::OK,
+        "unchanged scopes pass: {}",
+        same_scopes.body
+    );
 
     post(&s, &current, "disable", json!({})).await;
-    assert_eq!(post(&s, &current, "revoke", json!({})).await.status, StatusCode::OK);
+    assert_eq!(
+        post(&s, &current, "revoke", json!({})).await.status,
+        StatusCode::OK
+    );
     for action in ["disable", "enable", "rotate", "revoke", "renew"] {
         assert_refused(&post(&s, &current, action, json!({})).await, &Refusal::Revoked);
     }
-    assert_refused(&s.api.patch(&key_path(&current), json!({"name": "Back"})).await, &Refusal::Revoked);
+    assert_refused(
+        &s.api.patch(&key_path(&current), json!({"name": "Back"})).await,
+        &Refusal::Revoked,
+    );
 
     let row = keyward::db::keys::find(
         &mut s.app.db.get().unwrap(),
@@ -63,6 +98,10 @@ async fn each_rule_is_a_409_with_its_code_and_the_dashboards_message(backend: Ba
     )
     .unwrap()
     .unwrap();
-    assert_eq!((row.name.as_str(), row.scopes.names().len()), ("Only v2", 0), "nothing refused was written");
+    assert_eq!(
+        (row.name.as_str(), row.scopes.names().len()),
+        ("Only v2", 0),
+        "nothing refused was written"
+    );
     assert_eq!(s.key_count(), 2, "no refused key was made");
 }

@@ -37,7 +37,11 @@ impl Answer {
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
         };
-        Self { status, headers, body }
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// The error code, for an error.
@@ -48,12 +52,7 @@ impl Answer {
     /// Asserts the answer is the error `code` with `status`.
     #[track_caller]
     pub fn assert_error(&self, status: StatusCode, code: &str) {
-        assert_eq!(
-            (self.status, self.code()),
-            (status, code),
-            "{}",
-            self.body
-        );
+        assert_eq!((self.status, self.code()), (status, code), "{}", self.body);
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -108,7 +107,9 @@ impl ManageApi {
 
     /// Creates a key named `name`; returns its ID.
     pub async fn create_key(&self, name: &str) -> String {
-        let created = self.post("/api/v1/keys", serde_json::json!({ "name": name })).await;
+        let created = self
+            .post("/api/v1/keys", serde_json::json!({ "name": name }))
+            .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         created.body["key"]["id"].as_str().unwrap().to_owned()
     }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::keys::rfc3339;
+use super::keys::resource::rfc3339;
 use crate::db::key_events::{EventRow, EventType};
 
 /// One history event.

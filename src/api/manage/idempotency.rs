@@ -10,8 +10,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::IntoParams;
 use time::{Duration, PrimitiveDateTime};
+use utoipa::IntoParams;
 
 use super::ManageState;
 use super::auth::Caller;
@@ -30,12 +30,20 @@ const MAX_KEY_CHARS: usize = 255;
 /// The `Idempotency-Key` header, as the OpenAPI document describes it.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
-#[expect(dead_code, reason = "only its OpenAPI description is used; `key_of` reads the header")]
+#[expect(
+    dead_code,
+    reason = "only its OpenAPI description is used; `key_of` reads the header"
+)]
 pub struct IdempotencyKeyHeader {
     /// Names this request for retries: the same key with the same request within 24
     /// hours answers as the first time (`Idempotent-Replayed: true`) and changes nothing
     /// more; with another request it is refused. 1 to 255 visible ASCII characters.
-    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7E]+$")]
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[\\x21-\\x7E]+$"
+    )]
     idempotency_key: Option<String>,
 }
 
@@ -207,7 +215,9 @@ async fn claim(
     if let Some(location) = earlier.location {
         response.insert_header((header::LOCATION, location));
     }
-    Ok(Claimed::Replay(response.content_type("application/json").body(body)))
+    Ok(Claimed::Replay(
+        response.content_type("application/json").body(body),
+    ))
 }
 
 fn is_stale(created_at: PrimitiveDateTime, now: PrimitiveDateTime) -> bool {
@@ -280,7 +290,13 @@ mod tests {
 
     #[test]
     fn keys_are_one_to_255_visible_ascii_characters() {
-        let with = |value: &str| key_of(&TestRequest::default().insert_header((IDEMPOTENCY_KEY, value)).to_http_request());
+        let with = |value: &str| {
+            key_of(
+                &TestRequest::default()
+                    .insert_header((IDEMPOTENCY_KEY, value))
+                    .to_http_request(),
+            )
+        };
         assert_eq!(with("a-b_c:1").unwrap().as_deref(), Some("a-b_c:1"));
         assert_eq!(with(&"k".repeat(255)).unwrap().map(|key| key.len()), Some(255));
         for bad in ["", "has space", "tab\tkey", &"k".repeat(256)] {

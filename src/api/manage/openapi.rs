@@ -1,10 +1,11 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the types they
-//! answer with, served at `GET /api/v1/openapi.json`.
+//! The OpenAPI 3.1 document's shared parts: the error body, the error responses every
+//! handler names, the security scheme. The document itself (`super::ApiDoc`) is
+//! declared beside the routes, so this module names no handler and the handlers may
+//! name it.
 
-use actix_web::HttpResponse;
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, ToResponse, ToSchema};
 
 /// The error every Keyward API answers with.
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,7 +63,8 @@ error_response!(
     "Keyward cannot reach its database right now; retry after Retry-After seconds"
 );
 
-struct Security;
+/// The security schemes the document's operations name.
+pub struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -77,67 +79,4 @@ impl Modify for Security {
             ),
         );
     }
-}
-
-/// The management API's document.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Keyward API",
-        description = "Manage a merchant's API keys with a management token, and verify API keys."
-    ),
-    paths(
-        super::keys::read::list_keys,
-        super::keys::create::create_key,
-        super::keys::read::get_key,
-        super::keys::change::update_key,
-        super::keys::change::delete_key,
-        super::keys::create::rotate_key,
-        super::keys::create::duplicate_key,
-        super::keys::change::disable_key,
-        super::keys::change::enable_key,
-        super::keys::change::renew_key,
-        super::keys::change::revoke_key,
-        super::keys::read::key_usage,
-        super::keys::read::key_history,
-    ),
-    components(
-        schemas(ErrorBody, ErrorDetail, super::keys::Key),
-        schemas(
-            super::keys::KeyState,
-            super::keys::KeyPage,
-            super::keys::CreateKey,
-            super::keys::CreatedKey,
-            super::keys::UpdateKey,
-            super::keys::NoFields,
-            super::keys::RotateKey,
-            super::keys::Grace,
-            super::keys::RotatedKey,
-            super::keys::Usage,
-            super::keys::HourlyUsage,
-            super::keys::EventList,
-            super::events::Event,
-            super::events::EventActor,
-        ),
-        responses(
-            BadRequest,
-            Unauthorized,
-            Forbidden,
-            NotFound,
-            Conflict,
-            TooLarge,
-            UnsupportedMediaType,
-            Unprocessable,
-            TooManyRequests,
-            Unavailable
-        )
-    ),
-    modifiers(&Security),
-    tags((name = "Keys", description = "A merchant's API keys"))
-)]
-pub struct ApiDoc;
-
-/// `GET /api/v1/openapi.json`.
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
 }

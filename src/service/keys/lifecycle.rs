@@ -186,7 +186,14 @@ pub fn renew(
         check_renew(&facts, keys::count_active(conn, merchant_id, now)?, &policy, now)?;
         let lifetime = facts.lifetime_days.ok_or(Refusal::NoLifetime)?;
         let expires_at = renewed_expiry(lifetime, &policy, now);
-        keys::update_expiry(conn, &row.id, Some(expires_at), row.lifetime_days, now, &actor.name)?;
+        keys::update_expiry(
+            conn,
+            &row.id,
+            Some(expires_at),
+            row.lifetime_days,
+            now,
+            &actor.name,
+        )?;
         let details = json!({
             "before": row.expires_at.map(|at| at.to_string()),
             "after": expires_at.to_string(),

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Key, find_key, naming_expiry, present};
+use super::resource::{Key, find_key, naming_expiry, present};
 use crate::api::manage::ManageState;
 use crate::api::manage::auth::Caller;
 use crate::api::manage::body::Json;
@@ -57,7 +57,8 @@ impl UpdateKey {
     }
 }
 
-type KeyChange = fn(&mut DbConnection, &MerchantId, &KeyId, &Actor, time::PrimitiveDateTime) -> Result<KeyRow, KeyError>;
+type KeyChange =
+    fn(&mut DbConnection, &MerchantId, &KeyId, &Actor, time::PrimitiveDateTime) -> Result<KeyRow, KeyError>;
 
 /// Makes `change` to the caller's key and answers with the key as it is now.
 async fn change_key(
@@ -173,28 +174,28 @@ macro_rules! state_change {
         #[doc = ""]
         #[doc = $description]
         #[utoipa::path(
-            post,
-            path = $path,
-            tag = "Keys",
-            params(
-                ("key_id" = String, Path, format = Uuid, description = "The key version's ID"),
-                idempotency::IdempotencyKeyHeader,
-            ),
-            request_body(content = Option<NoFields>, description = "Nothing: send no body, or `{}`"),
-            responses(
-                (status = 200, description = "The key as changed", body = Key),
-                (status = 401, response = openapi::Unauthorized),
-                (status = 403, response = openapi::Forbidden),
-                (status = 404, response = openapi::NotFound),
-                (status = 409, response = openapi::Conflict),
-                (status = 413, response = openapi::TooLarge),
-                (status = 415, response = openapi::UnsupportedMediaType),
-                (status = 422, response = openapi::Unprocessable),
-                (status = 429, response = openapi::TooManyRequests),
-                (status = 503, response = openapi::Unavailable),
-            ),
-            security(("management_token" = ["keys:write"]))
-        )]
+                    post,
+                    path = $path,
+                    tag = "Keys",
+                    params(
+                        ("key_id" = String, Path, format = Uuid, description = "The key version's ID"),
+                        idempotency::IdempotencyKeyHeader,
+                    ),
+                    request_body(content = Option<NoFields>, description = "Nothing: send no body, or `{}`"),
+                    responses(
+                        (status = 200, description = "The key as changed", body = Key),
+                        (status = 401, response = openapi::Unauthorized),
+                        (status = 403, response = openapi::Forbidden),
+                        (status = 404, response = openapi::NotFound),
+                        (status = 409, response = openapi::Conflict),
+                        (status = 413, response = openapi::TooLarge),
+                        (status = 415, response = openapi::UnsupportedMediaType),
+                        (status = 422, response = openapi::Unprocessable),
+                        (status = 429, response = openapi::TooManyRequests),
+                        (status = 503, response = openapi::Unavailable),
+                    ),
+                    security(("management_token" = ["keys:write"]))
+                )]
         pub async fn $name(
             state: web::Data<ManageState>,
             caller: Caller,
@@ -280,7 +281,11 @@ mod tests {
         let body: UpdateKey = crate::api::manage::body::parse(br#"{"rate_limit_per_minute":null}"#).unwrap();
         assert_eq!(body.rate_limit_per_minute, Some(None));
         assert_eq!(body.expires_on, None);
-        let body: UpdateKey = crate::api::manage::body::parse(br#"{"expires_on":null,"rate_limit_per_minute":5}"#).unwrap();
-        assert_eq!((body.expires_on, body.rate_limit_per_minute), (Some(None), Some(Some(5))));
+        let body: UpdateKey =
+            crate::api::manage::body::parse(br#"{"expires_on":null,"rate_limit_per_minute":5}"#).unwrap();
+        assert_eq!(
+            (body.expires_on, body.rate_limit_per_minute),
+            (Some(None), Some(Some(5)))
+        );
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use utoipa::ToSchema;
 
-use super::{Key, find_key, location, naming_expiry, present};
+use super::resource::{Key, find_key, location, naming_expiry, present};
 use crate::api::manage::ManageState;
 use crate::api::manage::auth::Caller;
 use crate::api::manage::body::Json;
@@ -19,8 +19,7 @@ use crate::domain::{ApiKey, GracePeriod, KeyId, MerchantId, TokenScope};
 use crate::service::keys::{self, GenerateRequest, Rotate};
 
 /// What a replay says where the plaintext was.
-pub const SECRET_NOT_SHOWN: &str =
-    "The key was shown once, in the first response to this Idempotency-Key; it is never stored or shown again.";
+pub const SECRET_NOT_SHOWN: &str = "The key was shown once, in the first response to this Idempotency-Key; it is never stored or shown again.";
 
 /// The longest name a key may have.
 const MAX_NAME_CHARS: usize = 100;
@@ -84,9 +83,11 @@ impl CreateKey {
                 String::new(),
             ),
         };
-        let rate_limit = self
-            .rate_limit_per_minute
-            .unwrap_or_else(|| source.and_then(|source| source.rate_limit_per_minute).and_then(|limit| u32::try_from(limit).ok()));
+        let rate_limit = self.rate_limit_per_minute.unwrap_or_else(|| {
+            source
+                .and_then(|source| source.rate_limit_per_minute)
+                .and_then(|limit| u32::try_from(limit).ok())
+        });
         Ok(GenerateRequest {
             name: self.name.or_else(|| source.map(copy_name)).unwrap_or_default(),
             description: self
@@ -95,7 +96,9 @@ impl CreateKey {
                 .unwrap_or_default(),
             scopes: self
                 .scopes
-                .or_else(|| source.map(|source| source.scopes.names().into_iter().map(str::to_owned).collect()))
+                .or_else(|| {
+                    source.map(|source| source.scopes.names().into_iter().map(str::to_owned).collect())
+                })
                 .unwrap_or_default(),
             expires,
             expires_on,
@@ -460,8 +463,13 @@ mod tests {
 
     #[test]
     fn a_new_key_without_expiry_never_expires_and_has_no_limit() {
-        let request = CreateKey::default().into_request(None, Some("api:x".to_owned())).unwrap();
-        assert_eq!((request.expires.as_str(), request.rate_limit.as_str()), ("never", ""));
+        let request = CreateKey::default()
+            .into_request(None, Some("api:x".to_owned()))
+            .unwrap();
+        assert_eq!(
+            (request.expires.as_str(), request.rate_limit.as_str()),
+            ("never", "")
+        );
         assert_eq!(request.request_id.as_deref(), Some("api:x"));
         let dated = CreateKey {
             expires_on: Some("2030-01-01".to_owned()),
@@ -470,7 +478,11 @@ mod tests {
         };
         let request = dated.into_request(None, None).unwrap();
         assert_eq!(
-            (request.expires.as_str(), request.expires_on.as_str(), request.rate_limit.as_str()),
+            (
+                request.expires.as_str(),
+                request.expires_on.as_str(),
+                request.rate_limit.as_str()
+            ),
             ("custom", "2030-01-01", "60")
         );
     }

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Key, KeyState, find_key, rfc3339};
+use super::resource::{Key, KeyState, find_key, rfc3339};
 use crate::api::manage::ManageState;
 use crate::api::manage::auth::Caller;
 use crate::api::manage::error::ManageError;
@@ -52,7 +52,12 @@ fn cursor_of(seq: i64) -> String {
 }
 
 fn parse_cursor(raw: &str) -> Result<i64, ManageError> {
-    let invalid = || ManageError::invalid("cursor", "Give the `next_cursor` of the page before, as it was sent.");
+    let invalid = || {
+        ManageError::invalid(
+            "cursor",
+            "Give the `next_cursor` of the page before, as it was sent.",
+        )
+    };
     let bytes: [u8; 8] = hex::decode(raw)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
@@ -87,9 +92,18 @@ impl TryFrom<ListQuery> for Filters {
                     .listed(),
             ],
         };
-        let name = query.name.map(|name| name.trim().to_owned()).filter(|name| !name.is_empty());
-        if name.as_ref().is_some_and(|name| name.chars().count() > MAX_NAME_CHARS) {
-            return Err(ManageError::invalid("name", "Search with at most 100 characters."));
+        let name = query
+            .name
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty());
+        if name
+            .as_ref()
+            .is_some_and(|name| name.chars().count() > MAX_NAME_CHARS)
+        {
+            return Err(ManageError::invalid(
+                "name",
+                "Search with at most 100 characters.",
+            ));
         }
         let limit = match query.limit.as_deref() {
             None => DEFAULT_LIMIT,
@@ -319,7 +333,14 @@ mod tests {
         for seq in [1, 42, i64::MAX] {
             assert_eq!(parse_cursor(&cursor_of(seq)).unwrap(), seq);
         }
-        for bad in ["", "zz", "00", &cursor_of(0), &cursor_of(-5), "0000000000000001ff"] {
+        for bad in [
+            "",
+            "zz",
+            "00",
+            &cursor_of(0),
+            &cursor_of(-5),
+            "0000000000000001ff",
+        ] {
             assert!(
                 matches!(parse_cursor(bad), Err(ManageError::Invalid { field: Some(ref f), .. }) if f == "cursor"),
                 "{bad:?}"
