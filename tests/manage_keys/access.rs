@@ -17,6 +17,7 @@ db_test!(
     api_keys_never_manage_keys_and_tokens_never_verify,
     a_revoked_token_is_refused_on_its_next_request,
     a_token_past_its_rate_limit_is_answered_429_with_retry_after,
+    the_document_describes_every_key_endpoint_with_its_scope,
 );
 
 /// Every key endpoint: method, path (with `{id}` for a key), and the scope it needs.
@@ -209,5 +210,49 @@ async fn a_token_past_its_rate_limit_is_answered_429_with_retry_after(backend: B
         other.get("/api/v1/keys").await.status,
         StatusCode::OK,
         "each token has its own limit"
+    );
+}
+
+async fn the_document_describes_every_key_endpoint_with_its_scope(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let res = reqwest::get(format!("{}/api/v1/openapi.json", s.app.address))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "no token needed");
+    let document: serde_json::Value = res.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (method, path, scope) in ENDPOINTS {
+        let path = path.replace("{id}", "{key_id}");
+        let operation = &document["paths"][&path][method.as_str().to_lowercase()];
+        assert_eq!(operation["tags"], json!(["Keys"]), "{method} {path}");
+        assert_eq!(
+            operation["security"],
+            json!([{ "management_token": [scope] }]),
+            "{method} {path}"
+        );
+        let responses = operation["responses"].as_object().unwrap();
+        for status in ["401", "403", "429"] {
+            assert!(
+                responses.contains_key(status),
+                "{method} {path} documents {status}"
+            );
+        }
+        if method != Method::GET {
+            assert!(responses.contains_key("409"), "{method} {path} documents 409");
+        }
+    }
+    let documented: usize = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, _)| path.starts_with("/api/v1/keys"))
+        .map(|(_, operations)| operations.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented,
+        ENDPOINTS.len(),
+        "no key operation undocumented or extra"
     );
 }
