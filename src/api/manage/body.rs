@@ -99,7 +99,9 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ManageError> {
         Err(err) => {
             let path = err.path().to_string();
             let err = err.into_inner();
-            let field = named_field(&err.to_string()).or_else(|| (path != ".").then_some(path));
+            // Only a value that was read has a place; broken JSON has none.
+            let placed = err.classify() == serde_json::error::Category::Data && path != ".";
+            let field = named_field(&err.to_string()).or_else(|| placed.then_some(path));
             (field, err)
         }
     };
