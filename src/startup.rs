@@ -21,7 +21,10 @@ use crate::api::manage::ManageState;
 use crate::api::verify::Verifier;
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Settings};
-use crate::db::{Db, DbError, exclusively, login_failures, merchants, sessions, users, write_transaction};
+use crate::db::{
+    Db, DbError, exclusively, login_failures, management_tokens, merchants, sessions, users,
+    write_transaction,
+};
 use crate::domain::{
     Email, KeyPepper, MerchantName, Password, PersonName, Role, SignInThrottle, generate_password,
 };
@@ -332,8 +335,9 @@ pub fn create_first_admin(db: &Db, clock: &Clock) -> Result<Option<FirstAdmin>, 
 }
 
 /// Scheduled work, every `every`: records the lapses nobody clicks for ("grace ended",
-/// "expired", an invitation's expiry), deletes sessions past their timeouts and sign-in
-/// failures and locks that have left the throttle's window.
+/// "expired", an invitation's expiry), deletes sessions past their timeouts, sign-in
+/// failures and locks that have left the throttle's window, and the management API's
+/// Idempotency-Key answers older than 24 hours.
 async fn sweep(state: AppState, every: StdDuration) {
     let mut interval = actix_web::rt::time::interval(every);
     // The first tick is immediate: start sweeping one period after start-up.
@@ -364,11 +368,21 @@ async fn sweep(state: AppState, every: StdDuration) {
             .db
             .run(move |conn| exclusively(conn, |conn| login_failures::delete_before(conn, cutoff)))
             .await;
+        let answers_before = now - crate::api::manage::idempotency::KEPT_FOR;
+        let idempotency = state
+            .db
+            .run(move |conn| {
+                exclusively(conn, |conn| {
+                    management_tokens::prune_idempotency(conn, answers_before)
+                })
+            })
+            .await;
         for (step, outcome) in [
             ("lapse events", lapses),
             ("invitation expiries", invitations),
             ("sessions", sessions),
             ("sign-in failures", failures),
+            ("Idempotency-Key answers", idempotency),
         ] {
             match outcome {
                 Ok(Some(count)) => tracing::debug!(step, count, "swept"),

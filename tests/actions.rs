@@ -143,6 +143,7 @@ fn attempt(
                 name: row.name.clone(),
                 description: row.description.clone(),
                 scopes: row.scopes.names().into_iter().map(str::to_owned).collect(),
+                ..EditRequest::default()
             };
             keyward::service::keys::edit(conn, merchant, id, &request, actor, now).map(drop)
         }

@@ -56,6 +56,10 @@ event_types! {
     Edited => "edited", "Edited";
     /// Scopes changed.
     ScopesChanged => "scopes_changed", "Scopes changed";
+    /// The key's own rate limit changed.
+    RateLimitChanged => "rate_limit_changed", "Rate limit changed";
+    /// The key's expiry was set to another day, or removed.
+    ExpiryChanged => "expiry_changed", "Expiry changed";
     /// Expiry moved one lifetime ahead.
     Renewed => "renewed", "Renewed";
     /// The key reached its expiry (recorded by the sweep).

@@ -28,8 +28,8 @@ pub use ids::{EventId, InvitationId, KeyId, MalformedId, MerchantId, TokenId, Us
 pub use key::{ApiKey, KEY_PREFIX, KeyDigest, KeyFormatError, KeyPepper, MalformedDigest};
 pub use lifecycle::{
     DisplayStatus, Expiry, KeyDescription, KeyFacts, KeyName, KeyStatus, LIFETIME_CHOICES, Refusal,
-    check_delete, check_disable, check_duplicate, check_edit, check_enable, check_limit, check_renew,
-    check_revoke, check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
+    check_delete, check_disable, check_duplicate, check_edit, check_enable, check_expiry_change, check_limit,
+    check_renew, check_revoke, check_rotate, parse_rate_limit, renewed_expiry, rotated_expiry,
 };
 pub use names::{MerchantName, PersonName};
 pub use password::{Password, PasswordHash, generate_password, prepare_password_checks, random_token};

@@ -82,6 +82,31 @@ pub fn hour_of(at: PrimitiveDateTime) -> PrimitiveDateTime {
     at.replace_time(time::Time::from_hms(at.hour(), 0, 0).expect("an hour of a valid time is valid"))
 }
 
+/// The start of the first of the 24 hours that end with the hour holding `now`: what
+/// a key's page and the management API read usage from.
+pub fn day_start(now: PrimitiveDateTime) -> PrimitiveDateTime {
+    hour_of(now - time::Duration::hours(23))
+}
+
+/// Counts per hour start, as (hour, successful, failed), laid out as the 24 hours that
+/// end with the hour holding `now`, oldest first; an hour with nothing counted is zeros.
+pub fn last_day(
+    now: PrimitiveDateTime,
+    hours: &[(PrimitiveDateTime, i64, i64)],
+) -> Vec<(PrimitiveDateTime, i64, i64)> {
+    let last_hour = hour_of(now);
+    (0..24)
+        .map(|i| {
+            let hour = last_hour - time::Duration::hours(23 - i);
+            let (ok, failed) = hours
+                .iter()
+                .filter(|(at, _, _)| *at == hour)
+                .fold((0, 0), |(ok, failed), (_, o, f)| (ok + o, failed + f));
+            (hour, ok, failed)
+        })
+        .collect()
+}
+
 impl UsageRecorder {
     fn shard(&self, key_id: &str) -> &Mutex<Pending> {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};

@@ -1,6 +1,6 @@
 //! The 24-hour usage chart, drawn on the server as SVG: no chart library, no script.
 
-use time::{Duration, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
 /// Drawing area, in SVG units.
 const WIDTH: i64 = 720;
@@ -55,17 +55,7 @@ impl UsageChart {
     /// Lays out 24 hourly bars ending with the hour that holds `now`, from counts per
     /// hour start.
     pub fn new(now: PrimitiveDateTime, hours: &[(PrimitiveDateTime, i64, i64)]) -> Self {
-        let last_hour = crate::usage::hour_of(now);
-        let slots: Vec<(PrimitiveDateTime, i64, i64)> = (0..24)
-            .map(|i| {
-                let hour = last_hour - Duration::hours(23 - i);
-                let (ok, failed) = hours
-                    .iter()
-                    .filter(|(at, _, _)| *at == hour)
-                    .fold((0, 0), |(ok, failed), (_, o, f)| (ok + o, failed + f));
-                (hour, ok, failed)
-            })
-            .collect();
+        let slots = crate::usage::last_day(now, hours);
         let max = slots
             .iter()
             .map(|(_, ok, failed)| ok + failed)

@@ -7,7 +7,9 @@ pub mod browser;
 pub mod cli;
 pub mod dashboard;
 pub mod db;
+pub mod manage;
 pub mod routes;
+pub mod tokens;
 
 pub use app::*;
 pub use browser::*;

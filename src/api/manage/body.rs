@@ -71,7 +71,8 @@ async fn read(req: HttpRequest, mut payload: actix_web::dev::Payload) -> Result<
         })?
 }
 
-/// The field a serde error names, when it names one.
+/// The field a serde error names in its message (unknown, missing or repeated fields
+/// are named there, not in the path).
 fn named_field(message: &str) -> Option<String> {
     for marker in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some(rest) = message.split(marker).nth(1) {
@@ -81,22 +82,34 @@ fn named_field(message: &str) -> Option<String> {
     None
 }
 
-/// Reads `raw` into `T`; an empty body is `{}`.
+/// Reads `raw` into `T`; an empty body is `{}`. A value of the wrong type is refused
+/// with the field it was sent in.
 pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ManageError> {
     let raw = if raw.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         raw
     };
-    serde_json::from_slice(raw).map_err(|err| {
-        let message = err.to_string();
-        let field = named_field(&message);
-        let message = match err.classify() {
-            serde_json::error::Category::Data => format!("The request body is not valid: {message}."),
-            _ => format!("The request body is not valid JSON: {message}."),
-        };
-        ManageError::Invalid { field, message }
-    })
+    let mut reader = serde_json::Deserializer::from_slice(raw);
+    let (field, err) = match serde_path_to_error::deserialize(&mut reader) {
+        Ok(value) => match reader.end() {
+            Ok(()) => return Ok(value),
+            Err(err) => (None, err),
+        },
+        Err(err) => {
+            let path = err.path().to_string();
+            let err = err.into_inner();
+            // Only a value that was read has a place; broken JSON has none.
+            let placed = err.classify() == serde_json::error::Category::Data && path != ".";
+            let field = named_field(&err.to_string()).or_else(|| placed.then_some(path));
+            (field, err)
+        }
+    };
+    let message = match err.classify() {
+        serde_json::error::Category::Data => format!("The request body is not valid: {err}."),
+        _ => format!("The request body is not valid JSON: {err}."),
+    };
+    Err(ManageError::Invalid { field, message })
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
@@ -150,5 +163,17 @@ mod tests {
             parse::<Sample>(b"{"),
             Err(ManageError::Invalid { field: None, .. })
         ));
+        assert!(matches!(
+            parse::<Sample>(br#"{"name":"a"} {}"#),
+            Err(ManageError::Invalid { field: None, .. })
+        ));
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused_by_its_field() {
+        match parse::<Sample>(br#"{"name":7}"#) {
+            Err(ManageError::Invalid { field, .. }) => assert_eq!(field.as_deref(), Some("name")),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -109,6 +109,18 @@ impl ManageError {
             ManageError::Unexpected(_) => "internal_error",
         }
     }
+
+    /// The JSON body: `{"error":{"code","message"}}`, and `field` where one is wrong.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({"code": self.code(), "message": self.to_string()});
+        if let ManageError::Invalid {
+            field: Some(field), ..
+        } = self
+        {
+            error["field"] = field.as_str().into();
+        }
+        serde_json::json!({ "error": error })
+    }
 }
 
 impl From<DbError> for ManageError {
@@ -210,19 +222,13 @@ impl ResponseError for ManageError {
             }
             _ => {}
         }
-        let mut error = serde_json::json!({"code": self.code(), "message": self.to_string()});
-        if let ManageError::Invalid {
-            field: Some(field), ..
-        } = self
-        {
-            error["field"] = field.as_str().into();
-        }
+        let mut body = self.body();
         if !self.status_code().is_server_error() {
-            return response.json(serde_json::json!({ "error": error }));
+            return response.json(body);
         }
         let failure = Failure::of(self);
-        error["error_id"] = failure.id.clone().into();
-        let mut response = response.json(serde_json::json!({ "error": error }));
+        body["error"]["error_id"] = failure.id.clone().into();
+        let mut response = response.json(body);
         response.extensions_mut().insert(failure);
         response
     }

@@ -6,6 +6,8 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod events;
+pub mod idempotency;
 pub mod keys;
 pub mod openapi;
 
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
 
 use super::TrustedProxies;
 use super::cache::KeyCache;
@@ -21,6 +24,7 @@ use crate::clock::Clock;
 use crate::db::{Db, DbConnection};
 use crate::domain::KeyPepper;
 use error::ManageError;
+use openapi::Security;
 
 /// Requests a token may send per minute unless the operator says otherwise.
 pub const DEFAULT_TOKEN_REQUESTS_PER_MINUTE: u32 = 300;
@@ -68,6 +72,64 @@ impl ManageState {
     }
 }
 
+/// The management API's document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward API",
+        description = "Manage a merchant's API keys with a management token, and verify API keys."
+    ),
+    paths(
+        keys::read::list_keys,
+        keys::create::create_key,
+        keys::read::get_key,
+        keys::change::update_key,
+        keys::change::delete_key,
+        keys::create::rotate_key,
+        keys::create::duplicate_key,
+        keys::change::disable_key,
+        keys::change::enable_key,
+        keys::change::renew_key,
+        keys::change::revoke_key,
+        keys::read::key_usage,
+        keys::read::key_history,
+    ),
+    components(
+        schemas(openapi::ErrorBody, openapi::ErrorDetail, keys::Key),
+        schemas(
+            keys::KeyState,
+            keys::KeyPage,
+            keys::CreateKey,
+            keys::CreatedKey,
+            keys::UpdateKey,
+            keys::NoFields,
+            keys::RotateKey,
+            keys::Grace,
+            keys::RotatedKey,
+            keys::Usage,
+            keys::HourlyUsage,
+            keys::EventList,
+            events::Event,
+            events::EventActor,
+        ),
+        responses(
+            openapi::BadRequest,
+            openapi::Unauthorized,
+            openapi::Forbidden,
+            openapi::NotFound,
+            openapi::Conflict,
+            openapi::TooLarge,
+            openapi::UnsupportedMediaType,
+            openapi::Unprocessable,
+            openapi::TooManyRequests,
+            openapi::Unavailable
+        )
+    ),
+    modifiers(&Security),
+    tags((name = "Keys", description = "A merchant's API keys"))
+)]
+pub struct ApiDoc;
+
 /// Registers the management API's routes under `/api/v1/` (after `whoami` and `auth`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -82,10 +144,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 }
                 .into()
             }))
-            .route("/openapi.json", web::get().to(openapi::document))
+            .route("/openapi.json", web::get().to(document))
             .configure(keys::routes)
             .default_service(web::route().to(not_found)),
     );
+}
+
+/// `GET /api/v1/openapi.json`: the document, generated from the handlers themselves.
+async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
 async fn not_found() -> Result<HttpResponse, ManageError> {

@@ -1,10 +1,11 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the types they
-//! answer with, served at `GET /api/v1/openapi.json`.
+//! The OpenAPI 3.1 document's shared parts: the error body, the error responses every
+//! handler names, the security scheme. The document itself (`super::ApiDoc`) is
+//! declared beside the routes, so this module names no handler and the handlers may
+//! name it.
 
-use actix_web::HttpResponse;
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, ToResponse, ToSchema};
 
 /// The error every Keyward API answers with.
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,8 +58,13 @@ error_response!(
     TooManyRequests,
     "The token's request rate limit was reached; see Retry-After"
 );
+error_response!(
+    Unavailable,
+    "Keyward cannot reach its database right now; retry after Retry-After seconds"
+);
 
-struct Security;
+/// The security schemes the document's operations name.
+pub struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -73,36 +79,4 @@ impl Modify for Security {
             ),
         );
     }
-}
-
-/// The management API's document.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Keyward API",
-        description = "Manage a merchant's API keys with a management token, and verify API keys."
-    ),
-    paths(super::keys::get_key),
-    components(
-        schemas(ErrorBody, ErrorDetail, super::keys::Key),
-        responses(
-            BadRequest,
-            Unauthorized,
-            Forbidden,
-            NotFound,
-            Conflict,
-            TooLarge,
-            UnsupportedMediaType,
-            Unprocessable,
-            TooManyRequests
-        )
-    ),
-    modifiers(&Security),
-    tags((name = "Keys", description = "A merchant's API keys"))
-)]
-pub struct ApiDoc;
-
-/// `GET /api/v1/openapi.json`.
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
 }

@@ -135,3 +135,36 @@ pub fn list_page(
 pub fn count_listed(conn: &mut DbConnection, listing: &Listing<'_>) -> Result<i64, DbError> {
     Ok(listed(listing).count().get_result(conn)?)
 }
+
+/// Where a page of the management API's list starts, and how it narrows the list.
+#[derive(Debug, Clone, Copy)]
+pub struct Seek<'a> {
+    /// Only keys whose name holds this, in any letter case.
+    pub name: Option<&'a str>,
+    /// Only keys stored before this position (`seq`): the last one of the page before.
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// The keys `listing` shows, newest first by their
+/// position in the table (`seq`), each with that position: a page that starts after the
+/// previous page's last position sees every key once, however many are added meanwhile.
+pub fn page_by_seq(
+    conn: &mut DbConnection,
+    listing: &Listing<'_>,
+    seek: Seek<'_>,
+) -> Result<Vec<(i64, KeyRow)>, DbError> {
+    let mut query = listed(listing);
+    if let Some(name) = seek.name {
+        query = query.filter(lower(api_keys::name).like(contains_pattern(name)).escape('\\'));
+    }
+    if let Some(before) = seek.before {
+        query = query.filter(api_keys::seq.lt(before));
+    }
+    Ok(query
+        .select((api_keys::seq, KeyRow::as_select()))
+        .order(api_keys::seq.desc())
+        .limit(seek.limit)
+        .load(conn)?)
+}

@@ -17,7 +17,7 @@ mod verification;
 pub use lapses::{
     Lapse, expiries_to_record, grace_ends_to_record, mark_expiry_recorded, mark_grace_end_recorded,
 };
-pub use listing::{Listed, Listing, count_listed, list_page};
+pub use listing::{Listed, Listing, Seek, count_listed, list_page, page_by_seq};
 pub use row::KeyRow;
 pub use search::{
     FoundKey, KeyLabel, KeySearch, count_by_status, labels, masked_by_digest, merchant_of, search,
@@ -294,22 +294,57 @@ pub fn update_details(
     Ok(())
 }
 
-/// A new expiry for a key (renewal).
+/// A new expiry for a key, and the lifetime a renewal gives it (renewal, Edit).
 pub fn update_expiry(
     conn: &mut DbConnection,
     key_id: &KeyId,
-    expires_at: PrimitiveDateTime,
+    expires_at: Option<PrimitiveDateTime>,
+    lifetime_days: Option<i32>,
     now: PrimitiveDateTime,
     by: &str,
 ) -> Result<(), DbError> {
     diesel::update(api_keys::table.find(key_id.as_str()))
         .set((
             api_keys::expires_at.eq(expires_at),
+            api_keys::lifetime_days.eq(lifetime_days),
             api_keys::updated_at.eq(now),
             api_keys::updated_by.eq(by),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A new limit of requests per minute for a key; `None` for none.
+pub fn update_rate_limit(
+    conn: &mut DbConnection,
+    key_id: &KeyId,
+    limit: Option<i32>,
+    now: PrimitiveDateTime,
+    by: &str,
+) -> Result<(), DbError> {
+    diesel::update(api_keys::table.find(key_id.as_str()))
+        .set((
+            api_keys::rate_limit_per_minute.eq(limit),
+            api_keys::updated_at.eq(now),
+            api_keys::updated_by.eq(by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The key a request made, by the request's one-time value: what an API retry whose
+/// first attempt committed finds.
+pub fn find_by_request_id(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    request_id: &str,
+) -> Result<Option<KeyRow>, DbError> {
+    Ok(api_keys::table
+        .select(KeyRow::as_select())
+        .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
+        .filter(api_keys::request_id.eq(request_id))
+        .first(conn)
+        .optional()?)
 }
 
 /// A key by ID in any merchant, for the operator's command line.

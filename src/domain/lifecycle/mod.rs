@@ -9,8 +9,8 @@ mod status;
 pub use expiry::{Expiry, LIFETIME_CHOICES, renewed_expiry, rotated_expiry};
 pub use fields::{KeyDescription, KeyName, parse_rate_limit};
 pub use rules::{
-    Refusal, check_delete, check_disable, check_duplicate, check_edit, check_enable, check_limit,
-    check_renew, check_revoke, check_rotate,
+    Refusal, check_delete, check_disable, check_duplicate, check_edit, check_enable, check_expiry_change,
+    check_limit, check_renew, check_revoke, check_rotate,
 };
 pub use status::{DisplayStatus, KeyFacts, KeyStatus};
 
@@ -193,6 +193,36 @@ mod tests {
         };
         assert_eq!(check_renew(&with_lifetime, 0, &policy, NOW), Ok(()));
         assert_eq!(renewed_expiry(365, &policy, NOW), NOW + Duration::days(90));
+    }
+
+    #[test]
+    fn a_new_expiry_that_brings_an_expired_key_back_counts_toward_the_limit() {
+        let single = PolicyPreset::SingleKey.policy();
+        let expired = KeyFacts {
+            expires_at: Some(NOW - Duration::hours(1)),
+            ..key(KeyStatus::Active)
+        };
+        let later = Some(NOW + Duration::days(1));
+        assert_eq!(
+            check_expiry_change(&expired, later, 1, &single, NOW),
+            Err(Refusal::LimitReached { active: 1, max: 1 })
+        );
+        assert_eq!(check_expiry_change(&expired, None, 0, &single, NOW), Ok(()));
+        assert_eq!(
+            check_expiry_change(&expired, Some(NOW), 1, &single, NOW),
+            Ok(()),
+            "an expiry already past brings nothing back"
+        );
+        assert_eq!(
+            check_expiry_change(&key(KeyStatus::Active), later, 1, &single, NOW),
+            Ok(()),
+            "a working key counts already"
+        );
+        let disabled = KeyFacts {
+            status: KeyStatus::Disabled,
+            ..expired
+        };
+        assert_eq!(check_expiry_change(&disabled, later, 1, &single, NOW), Ok(()));
     }
 
     #[test]

@@ -192,6 +192,22 @@ pub fn check_renew(
     Ok(())
 }
 
+/// A new expiry given at Edit: an active key past its expiry that the new one brings
+/// back must fit within the active-key limit, as at renewal.
+pub fn check_expiry_change(
+    key: &KeyFacts,
+    new_expiry: Option<PrimitiveDateTime>,
+    active_keys: u64,
+    policy: &KeyPolicy,
+    now: PrimitiveDateTime,
+) -> Result<(), Refusal> {
+    let brought_back = new_expiry.is_none_or(|at| now < at);
+    if key.status == KeyStatus::Active && key.is_expired(now) && brought_back {
+        check_limit(active_keys, policy)?;
+    }
+    Ok(())
+}
+
 /// Duplicating: a new key with the presets of any key not deleted, within the
 /// active-key limit like any new key.
 pub fn check_duplicate(key: &KeyFacts, active_keys: u64, policy: &KeyPolicy) -> Result<(), Refusal> {

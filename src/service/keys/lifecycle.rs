@@ -10,8 +10,9 @@ use crate::db::DbConnection;
 use crate::db::key_events::EventType;
 use crate::db::keys::{self, KeyRow, Transition};
 use crate::domain::{
-    Actor, KeyDescription, KeyId, KeyName, KeyStatus, MerchantId, Refusal, Scopes, check_delete,
-    check_disable, check_edit, check_enable, check_renew, check_revoke, renewed_expiry,
+    Actor, Expiry, KeyDescription, KeyId, KeyName, KeyPolicy, KeyStatus, MerchantId, Refusal, Scopes,
+    check_delete, check_disable, check_edit, check_enable, check_expiry_change, check_renew, check_revoke,
+    parse_rate_limit, renewed_expiry,
 };
 
 /// Revokes a key for good, once `REVOKE` was typed exactly.
@@ -69,7 +70,9 @@ pub fn enable(
     })
 }
 
-/// Changes a key's name, description and (where the policy allows) scopes.
+/// Changes a key's name, description, (where the policy allows) scopes, and when asked
+/// its rate limit and expiry (within the policy's maximum lifetime). Each kind of change
+/// is its own history event, before → after.
 pub fn edit(
     conn: &mut DbConnection,
     merchant_id: &MerchantId,
@@ -83,23 +86,37 @@ pub fn edit(
         let name = KeyName::parse(&request.name, true)?;
         let description = KeyDescription::parse(&request.description)?;
         let scopes = Scopes::parse(&request.scopes)?;
+        let rate_limit = match &request.rate_limit {
+            Some(raw) => Some(parse_rate_limit(raw)?.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX))),
+            None => None,
+        }
+        .filter(|limit| *limit != row.rate_limit_per_minute);
+        let expiry = match &request.expires_on {
+            Some(raw) => Some(new_expiry(raw, now, &policy)?),
+            None => None,
+        }
+        .filter(|(expires_at, lifetime)| (*expires_at, *lifetime) != (row.expires_at, row.lifetime_days));
         let old_scopes = row.scopes.clone();
-        check_edit(&row.facts(), scopes != old_scopes, &policy)?;
+        let facts = row.facts();
+        check_edit(&facts, scopes != old_scopes, &policy)?;
+        if let Some((expires_at, _)) = expiry {
+            let active = keys::count_active(conn, merchant_id, now)?;
+            check_expiry_change(&facts, expires_at, active, &policy, now)?;
+        }
         let name = unique_name(conn, merchant_id, name, Some(&row.lineage_id))?;
         let details_changed = name.as_str() != row.name || description.as_str() != row.description;
-        if !details_changed && scopes == old_scopes {
-            return Ok(row);
+        if details_changed || scopes != old_scopes {
+            keys::update_details(
+                conn,
+                &row.id,
+                name.as_str(),
+                description.as_str(),
+                &scopes.to_stored(),
+                now,
+                &actor.name,
+            )
+            .map_err(|err| insert_race(err, name.as_str()))?;
         }
-        keys::update_details(
-            conn,
-            &row.id,
-            name.as_str(),
-            description.as_str(),
-            &scopes.to_stored(),
-            now,
-            &actor.name,
-        )
-        .map_err(|err| insert_race(err, name.as_str()))?;
         if details_changed {
             let details = json!({
                 "before": {"name": row.name, "description": row.description},
@@ -114,8 +131,45 @@ pub fn edit(
             });
             change.record(conn, Some(&row.id), EventType::ScopesChanged, &details)?;
         }
+        if let Some(limit) = rate_limit {
+            keys::update_rate_limit(conn, &row.id, limit, now, &actor.name)?;
+            let details = json!({
+                "before": {"rate_limit_per_minute": row.rate_limit_per_minute},
+                "after": {"rate_limit_per_minute": limit},
+            });
+            change.record(conn, Some(&row.id), EventType::RateLimitChanged, &details)?;
+        }
+        if let Some((expires_at, lifetime_days)) = expiry {
+            keys::update_expiry(conn, &row.id, expires_at, lifetime_days, now, &actor.name)?;
+            let details = json!({
+                "before": {
+                    "expires_at": row.expires_at.map(|at| at.to_string()),
+                    "lifetime_days": row.lifetime_days,
+                },
+                "after": {
+                    "expires_at": expires_at.map(|at| at.to_string()),
+                    "lifetime_days": lifetime_days,
+                },
+            });
+            change.record(conn, Some(&row.id), EventType::ExpiryChanged, &details)?;
+        }
         reload(conn, &row)
     })
+}
+
+/// The expiry a typed last day gives (empty for never) under the policy: a fixed end
+/// date, so no lifetime to renew.
+fn new_expiry(
+    raw: &str,
+    now: PrimitiveDateTime,
+    policy: &KeyPolicy,
+) -> Result<(Option<PrimitiveDateTime>, Option<i32>), KeyError> {
+    let choice = if raw.trim().is_empty() { "never" } else { "custom" };
+    let (expires_at, lifetime_days) = Expiry::parse(choice, raw)?.resolve(now, policy)?;
+    Ok((
+        expires_at,
+        lifetime_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)),
+    ))
 }
 
 /// Renews a key with a lifetime: its expiry becomes one lifetime from now.
@@ -132,7 +186,14 @@ pub fn renew(
         check_renew(&facts, keys::count_active(conn, merchant_id, now)?, &policy, now)?;
         let lifetime = facts.lifetime_days.ok_or(Refusal::NoLifetime)?;
         let expires_at = renewed_expiry(lifetime, &policy, now);
-        keys::update_expiry(conn, &row.id, expires_at, now, &actor.name)?;
+        keys::update_expiry(
+            conn,
+            &row.id,
+            Some(expires_at),
+            row.lifetime_days,
+            now,
+            &actor.name,
+        )?;
         let details = json!({
             "before": row.expires_at.map(|at| at.to_string()),
             "after": expires_at.to_string(),

@@ -86,7 +86,7 @@ pub struct Generated {
     pub policy: KeyPolicy,
 }
 
-/// What the Edit form asks for, as typed.
+/// What the Edit form (or the management API) asks for, as typed.
 #[derive(Debug, Clone, Default)]
 pub struct EditRequest {
     /// New name.
@@ -95,6 +95,10 @@ pub struct EditRequest {
     pub description: String,
     /// New scope names.
     pub scopes: Vec<String>,
+    /// A new limit of requests per minute (empty for none); `None` keeps the key's.
+    pub rate_limit: Option<String>,
+    /// A new last day (YYYY-MM-DD; empty for never); `None` keeps the key's expiry.
+    pub expires_on: Option<String>,
 }
 
 /// The key an action works on, read inside the action's transaction; deleted keys are

@@ -11,7 +11,7 @@ use super::shared::{any_key_of, offers};
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
 use crate::domain::KeyId;
-use crate::usage::hour_of as usage_hour;
+use crate::usage;
 use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -84,7 +84,7 @@ pub(super) async fn key_page(
         .run(move |conn| -> Result<_, DbError> {
             Ok((
                 key_rows::lineage(conn, &merchant_id, &lineage_id)?,
-                db_usage::hourly(conn, key_id.as_str(), usage_hour(now - time::Duration::hours(23)))?,
+                db_usage::hourly(conn, key_id.as_str(), usage::day_start(now))?,
                 db_usage::last_refusals(conn, &[key_id.to_string()])?.remove(key_id.as_str()),
                 crate::db::key_events::for_key(conn, &merchant_id, &key_id)?,
             ))

@@ -1,4 +1,5 @@
-//! Edit: a key's name, description and (where the policy allows) scopes.
+//! Edit: a key's name, description, (where the policy allows) scopes, its own rate
+//! limit and a new last day.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,6 +26,8 @@ struct EditForm {
     description: String,
     scopes: Vec<ScopeChoice>,
     scopes_editable: bool,
+    rate_limit: String,
+    expires_on: String,
     from: Origin,
 }
 
@@ -52,6 +55,11 @@ pub async fn edit_page(
         description: row.description.clone(),
         scopes: scope_choices(&selected),
         scopes_editable: policy.scopes_editable,
+        rate_limit: row
+            .rate_limit_per_minute
+            .map(|limit| limit.to_string())
+            .unwrap_or_default(),
+        expires_on: String::new(),
         card: card(&row, state.clock.now())?,
         from: Origin::of_query(&req),
     };
@@ -65,14 +73,21 @@ pub struct EditFields {
     name: String,
     description: String,
     scopes: Vec<String>,
+    /// Empty for no limit; a form without the field keeps the key's.
+    rate_limit: Option<String>,
+    /// Empty keeps the key's expiry.
+    expires_on: String,
 }
 
 impl From<EditFields> for EditRequest {
     fn from(form: EditFields) -> Self {
+        let expires_on = Some(form.expires_on).filter(|day| !day.trim().is_empty());
         EditRequest {
             name: form.name,
             description: form.description,
             scopes: form.scopes,
+            rate_limit: form.rate_limit,
+            expires_on,
         }
     }
 }
@@ -113,6 +128,8 @@ pub async fn edit(
                 description: request.description,
                 scopes: scope_choices(&request.scopes),
                 scopes_editable: policy.scopes_editable,
+                rate_limit: request.rate_limit.unwrap_or_default(),
+                expires_on: request.expires_on.unwrap_or_default(),
                 card: card(&row, now)?,
                 from,
             };

@@ -1,0 +1,39 @@
+//! `/api/v1/keys`: a merchant's keys, as the management API shows and changes them:
+//! reading them (`read`), making new ones (`create`: generate, rotate, duplicate) and
+//! changing one (`change`). Every change is the dashboard's service call, made by the
+//! token's actor.
+
+pub mod change;
+pub mod create;
+pub mod read;
+pub mod resource;
+
+use actix_web::web;
+
+pub use change::{NoFields, UpdateKey};
+pub use create::{CreateKey, CreatedKey, Grace, RotateKey, RotatedKey, SECRET_NOT_SHOWN};
+pub use read::{EventList, HourlyUsage, KeyPage, Usage};
+pub use resource::{Key, KeyState, find_key, location, rfc3339};
+
+/// Registers the key routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/keys")
+            .route(web::get().to(read::list_keys))
+            .route(web::post().to(create::create_key)),
+    )
+    .service(
+        web::resource("/keys/{key_id}")
+            .route(web::get().to(read::get_key))
+            .route(web::patch().to(change::update_key))
+            .route(web::delete().to(change::delete_key)),
+    )
+    .route("/keys/{key_id}/rotate", web::post().to(create::rotate_key))
+    .route("/keys/{key_id}/duplicate", web::post().to(create::duplicate_key))
+    .route("/keys/{key_id}/disable", web::post().to(change::disable_key))
+    .route("/keys/{key_id}/enable", web::post().to(change::enable_key))
+    .route("/keys/{key_id}/renew", web::post().to(change::renew_key))
+    .route("/keys/{key_id}/revoke", web::post().to(change::revoke_key))
+    .route("/keys/{key_id}/usage", web::get().to(read::key_usage))
+    .route("/keys/{key_id}/history", web::get().to(read::key_history));
+}
