@@ -1,4 +1,0 @@
--- A management token is a history actor ("token deploy"): the actor check lets it in.
-ALTER TABLE key_events DROP CONSTRAINT key_events_actor_type_check;
-ALTER TABLE key_events ADD CONSTRAINT key_events_actor_type_check
-    CHECK (actor_type IN ('user', 'support', 'cli', 'system', 'token'));
