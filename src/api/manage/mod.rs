@@ -3,11 +3,15 @@
 //! kw_mgmt_…`) and answered in JSON. Every change goes through the same service calls,
 //! and so the same rules, as the dashboard and the CLI.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod events;
 pub mod keys;
+pub mod members;
 pub mod openapi;
+pub mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +85,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             }))
             .route("/openapi.json", web::get().to(openapi::document))
             .configure(keys::routes)
+            .configure(audit::routes)
+            .configure(policy::routes)
+            .configure(members::routes)
             .default_service(web::route().to(not_found)),
     );
 }

@@ -1,0 +1,26 @@
+-- Changes made through the management API are recorded by the token that made them:
+-- history's actor may now be a token. SQLite cannot change a CHECK in place, so the
+-- table is rebuilt with every row and index it had.
+CREATE TABLE key_events_rebuilt (
+    id TEXT PRIMARY KEY NOT NULL,
+    merchant_id TEXT NOT NULL REFERENCES merchants (id) ON DELETE CASCADE,
+    key_id TEXT REFERENCES api_keys (id),
+    event_type TEXT NOT NULL,
+    actor_type TEXT NOT NULL CHECK (actor_type IN ('user', 'support', 'cli', 'system', 'token')),
+    actor_id TEXT,
+    actor_name TEXT NOT NULL,
+    details TEXT NOT NULL DEFAULT '{}',
+    client_address TEXT,
+    user_agent TEXT,
+    created_at TIMESTAMP NOT NULL,
+    actor_detail TEXT
+);
+INSERT INTO key_events_rebuilt (id, merchant_id, key_id, event_type, actor_type, actor_id, actor_name, details, client_address, user_agent, created_at, actor_detail)
+    SELECT id, merchant_id, key_id, event_type, actor_type, actor_id, actor_name, details, client_address, user_agent, created_at, actor_detail
+    FROM key_events;
+DROP TABLE key_events;
+ALTER TABLE key_events_rebuilt RENAME TO key_events;
+CREATE INDEX key_events_merchant_idx ON key_events (merchant_id, created_at);
+CREATE INDEX key_events_key_idx ON key_events (key_id, created_at);
+CREATE INDEX key_events_merchant_type_idx ON key_events (merchant_id, event_type, created_at);
+CREATE INDEX key_events_merchant_actor_idx ON key_events (merchant_id, actor_id, created_at);
