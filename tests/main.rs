@@ -15,6 +15,7 @@ mod gateway;
 mod hardening;
 mod invitations;
 mod keys;
+mod manage_rest;
 mod members;
 mod operations;
 mod pages;

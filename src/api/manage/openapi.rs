@@ -167,6 +167,7 @@ impl Modify for ServiceUnavailable {
         super::members::list_members,
         crate::api::whoami,
         crate::api::auth,
+        document,
     ),
     components(
         schemas(
@@ -205,11 +206,22 @@ impl Modify for ServiceUnavailable {
         (name = "Key Policy", description = "The rules the merchant's keys follow"),
         (name = "Members", description = "Who belongs to the merchant"),
         (name = "Verification", description = "The API that keys unlock: who a key is, and forward-auth for gateways"),
+        (name = "OpenAPI", description = "This document"),
     )
 )]
 pub struct ApiDoc;
 
-/// `GET /api/v1/openapi.json`.
+/// This document.
+///
+/// The OpenAPI 3.1 document of the management API and of the key-authenticated API; no
+/// token needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "OpenAPI",
+    responses((status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json")),
+    security(())
+)]
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
