@@ -138,6 +138,7 @@ impl Application {
             key_cache: state.key_cache.clone(),
             proxies: state.proxies.clone(),
             limits: KeyRateLimiter::default(),
+            unknown: UnknownKeyBudget::new(UNKNOWN_KEY_READS_PER_MINUTE),
             requests_per_minute: settings.token_requests_per_minute,
             body_timeout: settings.body_timeout,
         };

@@ -18,16 +18,18 @@
     const root = modalRoot();
     const dialog = openDialog();
     if (!root || !dialog) return;
-    // The key is never shown again: closing before it was copied asks first.
+    // A secret is never shown again: closing before it was copied asks first.
     const reveal = dialog.querySelector("[data-reveal]");
     if (reveal && !reveal.hasAttribute("data-copied") && !reveal.hasAttribute("data-stored")) {
       askWhetherStored(reveal);
       return;
     }
-    // After a Reveal the list has a new key: show it, and drop the key from the page.
-    if (dialog.querySelector("[data-reload-on-close]")) {
+    // After a Reveal the list has a new key or token: show it, and drop the secret from
+    // the page.
+    const reload = dialog.querySelector("[data-reload-on-close]");
+    if (reload) {
       root.replaceChildren();
-      window.location.assign("/settings/api-credentials");
+      window.location.assign(reload.dataset.reloadOnClose);
       return;
     }
     root.replaceChildren();
@@ -167,14 +169,14 @@
           if (status) status.textContent = "Copied to the clipboard.";
         } catch {
           selectForCopy(button.dataset.copyShown ? document.querySelector(button.dataset.copyShown) : field);
-          if (status) status.textContent = "Press Ctrl+C (or ⌘C) to copy the selected key.";
+          if (status) status.textContent = "Press Ctrl+C (or ⌘C) to copy the selection.";
         }
       });
     }
 
-    // A key copied by hand (selected, then Ctrl+C) counts as copied too.
+    // A secret copied by hand (selected, then Ctrl+C) counts as copied too.
     for (const reveal of root.querySelectorAll("[data-reveal]")) {
-      const shown = reveal.querySelector("#revealed-key-text");
+      const shown = reveal.querySelector(".key-text code");
       reveal.addEventListener("copy", () => {
         if (document.getSelection().toString().includes(shown.textContent)) {
           reveal.setAttribute("data-copied", "");

@@ -27,3 +27,4 @@ mod security;
 mod sessions;
 mod sign_in;
 mod support_console;
+mod tokens;

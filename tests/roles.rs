@@ -6,7 +6,9 @@ use keyward::domain::{KeyId, Role};
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;
-use crate::support::routes::Fixture::{ActiveKey, DisabledKey, Invitation, KeyWithLifetime, Member, Nothing};
+use crate::support::routes::Fixture::{
+    ActiveKey, DisabledKey, Invitation, KeyWithLifetime, Member, Nothing, Token,
+};
 use crate::support::routes::{ROUTES, World, sign_in};
 use crate::support::{Backend, csrf_token_in, field_value, spawn_app};
 
@@ -85,7 +87,7 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
             let expected = route.expect[column];
             let key = match route.fixture {
                 ActiveKey | DisabledKey | KeyWithLifetime => world.key(route.fixture),
-                Nothing | Member | Invitation => first_key.clone(),
+                Nothing | Member | Invitation | Token => first_key.clone(),
             };
             let member = if route.fixture == Member {
                 world.member(Role::Developer)
@@ -97,10 +99,16 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
             } else {
                 String::new()
             };
+            let token = if route.fixture == Token {
+                world.token()
+            } else {
+                String::new()
+            };
             let fill = |path: &str| {
                 path.replace("{key}", &key)
                     .replace("{member}", &member)
                     .replace("{invitation}", &invitation)
+                    .replace("{token}", &token)
                     .replace("{event}", &world.event_a)
                     .replace("{merchant}", &world.merchant_a)
             };
@@ -111,7 +119,7 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
                 let page = browser
                     .html(&fill(route.form.unwrap_or("/settings/api-credentials")))
                     .await;
-                let token = match csrf_token_in(&page) {
+                let csrf = match csrf_token_in(&page) {
                     Some(token) => token,
                     // The form was refused: any page this visitor may open carries the token.
                     None if who == Who::Anonymous => browser.csrf_token("/login").await,
@@ -121,28 +129,28 @@ async fn every_route_answers_each_role_exactly_and_refusals_change_nothing(backe
                 let n = world.next();
                 let (name, email) = (format!("Matrix {n}"), format!("new{n}@a.example"));
                 let before = world.snapshot();
-                let res = browser
-                    .post_form(
-                        &path,
-                        &[
-                            ("csrf_token", &token),
-                            ("nonce", &nonce),
-                            ("name", &name),
-                            ("description", ""),
-                            ("expires", "never"),
-                            ("grace", "1h"),
-                            ("confirm", "REVOKE"),
-                            ("understood", "yes"),
-                            ("preset", "standard"),
-                            ("email", &email),
-                            ("role", "viewer"),
-                            ("merchant_id", &world.merchant_a),
-                            ("current_password", "not the password"),
-                            ("new_password", "a new password 123"),
-                            ("confirm_password", "a new password 123"),
-                        ],
-                    )
-                    .await;
+                let mut fields = vec![
+                    ("csrf_token", csrf.as_str()),
+                    ("nonce", &nonce),
+                    ("name", &name),
+                    ("description", ""),
+                    ("expires", "never"),
+                    ("grace", "1h"),
+                    ("confirm", "REVOKE"),
+                    ("understood", "yes"),
+                    ("preset", "standard"),
+                    ("email", &email),
+                    ("role", "viewer"),
+                    ("merchant_id", &world.merchant_a),
+                    ("current_password", "not the password"),
+                    ("new_password", "a new password 123"),
+                    ("confirm_password", "a new password 123"),
+                ];
+                // A token's scopes are not a key's: only the token form gets one.
+                if route.path.starts_with("/settings/management-tokens") {
+                    fields.push(("scopes", "keys:read"));
+                }
+                let res = browser.post_form(&path, &fields).await;
                 let status = res.status();
                 if !(status.is_success() || (status.is_redirection() && who != Who::Anonymous)) {
                     assert_eq!(
@@ -187,6 +195,7 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
     let b_disabled = world.key(DisabledKey);
     let b_member = world.member(Role::Developer);
     let b_invitation = world.invitation();
+    let b_token = world.token();
     let b_event = keyward::db::key_events::for_key(
         &mut app.db.get().unwrap(),
         &merchant_b,
@@ -234,6 +243,8 @@ async fn every_lookup_by_id_into_another_merchant_is_not_found(backend: Backend)
         ]);
         if admin {
             gets.push(format!("/settings/members/{b_member}/remove"));
+            gets.push(format!("/settings/management-tokens/{b_token}/revoke"));
+            posts.push(format!("/settings/management-tokens/{b_token}/revoke"));
             posts.extend(
                 ["role", "disable", "enable", "remove"]
                     .iter()

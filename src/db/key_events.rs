@@ -5,7 +5,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::key_events;
 use super::{DbConnection, DbError};
-use crate::domain::{Actor, EventId, KeyId, MerchantId, UserId};
+use crate::domain::{Actor, ActorKind, EventId, KeyId, MerchantId, TokenId, UserId};
 
 /// Defines `EventType` with its stored text and the phrase history shows for it.
 macro_rules! event_types {
@@ -150,7 +150,7 @@ pub struct EventRow {
     pub key_id: Option<String>,
     /// What happened.
     pub event_type: String,
-    /// user, support, cli or system.
+    /// user, support, cli, system or token.
     pub actor_type: String,
     /// The user's ID.
     pub actor_id: Option<String>,
@@ -269,7 +269,9 @@ pub enum ActorFilter {
     /// A user or support engineer, by ID.
     User(UserId),
     /// The command line or Keyward itself, which have no ID.
-    Kind(crate::domain::ActorKind),
+    Kind(ActorKind),
+    /// A management token, by ID.
+    Token(TokenId),
 }
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
@@ -284,6 +286,11 @@ fn filtered<'a>(merchant_id: &'a MerchantId, filter: &'a AuditFilter) -> key_eve
     match &filter.actor {
         Some(ActorFilter::User(id)) => query = query.filter(key_events::actor_id.eq(id.as_str())),
         Some(ActorFilter::Kind(kind)) => query = query.filter(key_events::actor_type.eq(kind.as_str())),
+        Some(ActorFilter::Token(id)) => {
+            query = query
+                .filter(key_events::actor_type.eq(ActorKind::Token.as_str()))
+                .filter(key_events::actor_id.eq(id.as_str()));
+        }
         None => {}
     }
     if let Some(event_type) = filter.event_type {

@@ -75,6 +75,8 @@ pub struct NewToken<'a> {
     pub created_by_id: Option<&'a str>,
     /// Its expiry.
     pub expires_at: Option<PrimitiveDateTime>,
+    /// The one-time value of the form that made it; unique, so one form makes one token.
+    pub request_id: Option<&'a str>,
 }
 
 /// Stores a new token.
@@ -91,6 +93,7 @@ pub fn insert(conn: &mut DbConnection, token: NewToken<'_>) -> Result<(), DbErro
             management_tokens::created_by.eq(token.created_by),
             management_tokens::created_by_id.eq(token.created_by_id),
             management_tokens::expires_at.eq(token.expires_at),
+            management_tokens::request_id.eq(token.request_id),
         ))
         .execute(conn)?;
     Ok(())

@@ -149,6 +149,7 @@ diesel::table! {
         last_used_from -> Nullable<Text>,
         revoked_at -> Nullable<Timestamp>,
         revoked_by -> Nullable<Text>,
+        request_id -> Nullable<Text>,
     }
 }
 

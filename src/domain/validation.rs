@@ -51,6 +51,22 @@ pub enum ValidationError {
     },
 }
 
+impl ValidationError {
+    /// The label of the field the error is about, as the form shows it ("Name"), so a
+    /// page can put the message next to that field.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ValidationError::UnknownScope(_) => "Scopes",
+            ValidationError::Empty { field }
+            | ValidationError::TooLong { field, .. }
+            | ValidationError::ControlCharacters { field }
+            | ValidationError::InvisibleCharacters { field }
+            | ValidationError::TooEasyToGuess { field, .. }
+            | ValidationError::Invalid { field, .. } => field,
+        }
+    }
+}
+
 /// True for characters that have no business in a single-line value: ASCII and
 /// Unicode control characters, and the bidirectional overrides that can make a
 /// name read differently from what it is.

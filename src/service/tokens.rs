@@ -41,6 +41,9 @@ pub enum TokenError {
     /// The actor may no longer manage tokens.
     #[error("You no longer have permission to make this change.")]
     NotPermitted,
+    /// The form that asks for it made a token already (sent twice at once).
+    #[error("This form was already submitted, so no other token was made.")]
+    AlreadySubmitted,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -70,6 +73,9 @@ pub struct CreateToken {
     pub scopes: Vec<String>,
     /// Days until it stops working; `None` for never.
     pub expires_in_days: Option<u32>,
+    /// The one-time value of the form that asks for it: a second token with the same
+    /// value is refused, so a form sent twice at once makes one token.
+    pub request_id: Option<String>,
 }
 
 /// A token just created: the plaintext, to show once, and its row.
@@ -132,8 +138,15 @@ pub fn create(
                 created_by: &actor.name,
                 created_by_id: actor.id.as_deref(),
                 expires_at,
+                request_id: request.request_id.as_deref(),
             },
-        )?;
+        )
+        .map_err(|err| match err {
+            DbError::UniqueViolation(message) if message.contains("request_id") => {
+                TokenError::AlreadySubmitted
+            }
+            other => TokenError::Db(other),
+        })?;
         let details = json!({
             "token_id": id,
             "name": name.as_str(),

@@ -13,7 +13,7 @@ use time::{Date, PrimitiveDateTime, Time};
 use crate::db::key_events::{self, ActorFilter, AuditFilter, EventType};
 use crate::db::keys::{self as key_rows, KeyLabel};
 use crate::db::{DbConnection, DbError};
-use crate::domain::{ActorKind, EventId, KeyId, MerchantId, UserId, is_bidi_control};
+use crate::domain::{ActorKind, EventId, KeyId, MerchantId, TokenId, UserId, is_bidi_control};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
 use crate::web::escape::BIDI_REPLACEMENT;
@@ -75,9 +75,13 @@ impl Typed {
             "" => None,
             "cli" => Some(ActorFilter::Kind(ActorKind::Cli)),
             "system" => Some(ActorFilter::Kind(ActorKind::System)),
-            id => Some(ActorFilter::User(
-                UserId::parse(id).map_err(|_| "Actor must be someone from the list.".to_owned())?,
-            )),
+            other => {
+                let unknown = |_| "Actor must be someone from the list.".to_owned();
+                Some(match other.strip_prefix(TOKEN_ACTOR) {
+                    Some(token) => ActorFilter::Token(TokenId::parse(token).map_err(unknown)?),
+                    None => ActorFilter::User(UserId::parse(other).map_err(unknown)?),
+                })
+            }
         };
         let event_type = match self.event_type.trim() {
             "" => None,
@@ -127,6 +131,10 @@ impl Typed {
 }
 
 const LOG: &str = paths::AUDIT_LOG;
+
+/// How the actor filter names a management token: `token:<token ID>`, apart from people,
+/// who are named by their user ID alone.
+const TOKEN_ACTOR: &str = "token:";
 
 fn day(raw: &str, field: &str) -> Result<Option<Date>, String> {
     let raw = raw.trim();
@@ -330,6 +338,7 @@ fn actor_choices(actors: &[(String, Option<String>, String)], typed: &str) -> Ve
     for (kind, id, name) in actors {
         let value = match (kind.as_str(), id) {
             ("cli" | "system", _) => kind.clone(),
+            ("token", Some(id)) => format!("{TOKEN_ACTOR}{id}"),
             (_, Some(id)) => id.clone(),
             (_, None) => continue,
         };
@@ -372,7 +381,7 @@ fn csv_field(value: &str) -> String {
 
 fn csv_of(events: &[EventView]) -> String {
     let mut out = String::from(
-        "time,event,event_type,actor,actor_type,key_id,key,client_address,user_agent,summary,details\r\n",
+        "time,event,event_type,actor,actor_type,key_id,key,client_address,user_agent,summary,details,actor_detail\r\n",
     );
     for event in events {
         let fields = [
@@ -387,6 +396,7 @@ fn csv_of(events: &[EventView]) -> String {
             event.user_agent.as_str(),
             event.summary.as_str(),
             event.details.as_str(),
+            event.actor_detail.as_str(),
         ];
         let line: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
         out.push_str(&line.join(","));

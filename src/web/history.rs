@@ -21,7 +21,9 @@ pub struct EventView {
     pub what: String,
     /// Who did it ("Ana Lima", "Keyward (system)").
     pub who: String,
-    /// user, support, cli or system.
+    /// Whom a management token acted for ("created by Ana Lima"), or empty.
+    pub actor_detail: String,
+    /// user, support, cli, system or token.
     pub actor_type: String,
     /// When, as shown ("3 Nov 2026 14:02 UTC").
     pub when: String,
@@ -42,9 +44,15 @@ pub struct EventView {
 }
 
 impl EventView {
-    /// The timeline's sentence: "Created by Ana Lima on 3 Nov 2026 14:02 UTC from 203.0.113.9".
+    /// The timeline's sentence: "Created by Ana Lima on 3 Nov 2026 14:02 UTC from
+    /// 203.0.113.9", or for a token's change "Rotated by token deploy (created by Ana
+    /// Lima) on …".
     pub fn sentence(&self) -> String {
-        let mut text = format!("{} by {} on {}", self.what, self.who, self.when);
+        let mut text = format!("{} by {}", self.what, self.who);
+        if !self.actor_detail.is_empty() {
+            text.push_str(&format!(" ({})", self.actor_detail));
+        }
+        text.push_str(&format!(" on {}", self.when));
         if !self.from.is_empty() {
             text.push_str(" from ");
             text.push_str(&self.from);
@@ -54,7 +62,7 @@ impl EventView {
 }
 
 /// How history names an actor of kind `actor_type` ("Ana Lima", "Sam (support)",
-/// "Keyward (system)", "the command line").
+/// "Keyward (system)", "the command line", "token deploy").
 pub fn who(actor_type: &str, actor_name: &str) -> String {
     match actor_type {
         "support" => format!("{actor_name} (support)"),
@@ -74,6 +82,7 @@ pub fn view(event: &EventRow, keys: &HashMap<String, KeyLabel>) -> EventView {
         event_type: event.event_type.clone(),
         what: event_type.map_or_else(|| event.event_type.replace('_', " "), |t| t.label().to_owned()),
         who,
+        actor_detail: event.actor_detail.clone().unwrap_or_default(),
         actor_type: event.actor_type.clone(),
         when: format::datetime(event.created_at),
         when_iso: format::iso(event.created_at),
@@ -148,6 +157,19 @@ fn summary(event_type: EventType, details: &Value) -> String {
         | EventType::InvitationExpired => {
             format!("{}, {}", shown(&details["invitation"]["email"]), text("role"))
         }
+        EventType::TokenCreated => {
+            let mut parts = vec![
+                format!("“{}” {}", text("name"), text("token")),
+                format!("scopes: {}", text("scopes")),
+            ];
+            parts.push(if details["expires_at"].is_null() {
+                "no expiry".to_owned()
+            } else {
+                format!("expires {}", text("expires_at"))
+            });
+            parts.join("; ")
+        }
+        EventType::TokenRevoked => format!("“{}” {}", text("name"), text("token")),
         EventType::InvitationAccepted => {
             let member = &details["member"];
             format!(
@@ -266,11 +288,12 @@ fn shown(value: &Value) -> String {
     }
 }
 
-/// A time as events store it (`PrimitiveDateTime`'s `Display`).
+/// A time as events store it (`PrimitiveDateTime`'s `Display`, whose hour has no
+/// leading zero: `2026-12-03 9:30:00.0`).
 fn stored_time(text: &str) -> Option<PrimitiveDateTime> {
     PrimitiveDateTime::parse(
         text,
-        format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]"),
+        format_description!("[year]-[month]-[day] [hour padding:none]:[minute]:[second].[subsecond]"),
     )
     .ok()
 }
@@ -312,6 +335,8 @@ mod tests {
     fn stored_times_read_like_the_dashboards() {
         let at = time::macros::datetime!(2026-11-03 14:02:05.123456);
         assert_eq!(stored_time(&at.to_string()), Some(at));
+        let morning = time::macros::datetime!(2026-11-03 09:05:00.0);
+        assert_eq!(stored_time(&morning.to_string()), Some(morning));
         assert_eq!(
             summary(EventType::Expired, &json!({"expired_at": at.to_string()})),
             "reached its expiry at 3 Nov 2026 14:02 UTC"
@@ -347,6 +372,33 @@ mod tests {
         assert_eq!(
             summary(EventType::MemberRoleChanged, &details),
             "Ana Lima (ana@example.com); role: viewer → developer"
+        );
+    }
+
+    #[test]
+    fn token_events_read_with_the_name_and_the_masked_token() {
+        let at = time::macros::datetime!(2026-12-03 09:30:00.0);
+        let created = json!({
+            "token_id": "t1",
+            "name": "deploy",
+            "token": "kw_mgmt_AbCd…WxYz",
+            "scopes": ["keys:read", "keys:write"],
+            "expires_at": at.to_string(),
+        });
+        assert_eq!(
+            summary(EventType::TokenCreated, &created),
+            "“deploy” kw_mgmt_AbCd…WxYz; scopes: keys:read, keys:write; expires 3 Dec 2026 09:30 UTC"
+        );
+        let forever =
+            json!({"name": "ci", "token": "kw_mgmt_EfGh…1234", "scopes": ["audit:read"], "expires_at": null});
+        assert_eq!(
+            summary(EventType::TokenCreated, &forever),
+            "“ci” kw_mgmt_EfGh…1234; scopes: audit:read; no expiry"
+        );
+        let revoked = json!({"token_id": "t1", "name": "deploy", "token": "kw_mgmt_AbCd…WxYz"});
+        assert_eq!(
+            summary(EventType::TokenRevoked, &revoked),
+            "“deploy” kw_mgmt_AbCd…WxYz"
         );
     }
 

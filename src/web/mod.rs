@@ -32,6 +32,7 @@ pub mod settings;
 pub mod shell;
 pub mod state;
 pub mod support;
+pub mod tokens;
 pub mod visitor_tokens;
 
 use actix_web::web;
@@ -117,6 +118,17 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
             web::resource(paths::KEY_POLICY)
                 .route(web::get().to(key_policy::page))
                 .route(web::post().to(key_policy::save)),
+        )
+        .service(
+            web::resource(paths::MANAGEMENT_TOKENS)
+                .route(web::get().to(tokens::page))
+                .route(web::post().to(tokens::create)),
+        )
+        .service(web::resource(paths::NEW_MANAGEMENT_TOKEN).route(web::get().to(tokens::new_form)))
+        .service(
+            web::resource(paths::route::MANAGEMENT_TOKEN_REVOKE)
+                .route(web::get().to(tokens::revoke_page))
+                .route(web::post().to(tokens::revoke)),
         )
         .service(
             web::resource(paths::MEMBERS)

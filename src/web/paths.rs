@@ -15,6 +15,11 @@ macro_rules! members {
         "/settings/members"
     };
 }
+macro_rules! management_tokens {
+    () => {
+        "/settings/management-tokens"
+    };
+}
 macro_rules! audit_log {
     () => {
         "/settings/audit-log"
@@ -49,6 +54,12 @@ pub const NEW_KEY: &str = concat!(api_credentials!(), "/new");
 /// Settings → Key Policy.
 pub const KEY_POLICY: &str = "/settings/key-policy";
 
+/// Settings → Management Tokens.
+pub const MANAGEMENT_TOKENS: &str = management_tokens!();
+
+/// The New Management Token form as a page of its own.
+pub const NEW_MANAGEMENT_TOKEN: &str = concat!(management_tokens!(), "/new");
+
 /// Settings → Members.
 pub const MEMBERS: &str = members!();
 
@@ -72,6 +83,9 @@ pub const SUPPORT: &str = support!();
 
 /// The Change password page; the one page an account on its one-time password may open.
 pub const PASSWORD: &str = "/account/password";
+
+/// The management API's OpenAPI document, which Management Tokens points automation to.
+pub const OPENAPI_DOCUMENT: &str = "/api/v1/openapi.json";
 
 /// Liveness, for load balancers.
 pub const HEALTHZ: &str = "/healthz";
@@ -102,6 +116,8 @@ pub mod route {
     pub const KEY_RENEW: &str = concat!(api_credentials!(), "/{key_id}/renew");
     /// Deleting a key.
     pub const KEY_DELETE: &str = concat!(api_credentials!(), "/{key_id}/delete");
+    /// Revoking a management token.
+    pub const MANAGEMENT_TOKEN_REVOKE: &str = concat!(management_tokens!(), "/{token_id}/revoke");
     /// Changing a member's role.
     pub const MEMBER_ROLE: &str = concat!(members!(), "/{user_id}/role");
     /// Disabling a member.
@@ -135,6 +151,11 @@ pub fn key(key_id: impl std::fmt::Display) -> String {
 /// An action on one key: `key_action(id, "rotate")`.
 pub fn key_action(key_id: impl std::fmt::Display, action: &str) -> String {
     format!("{API_CREDENTIALS}/{key_id}/{action}")
+}
+
+/// Revoking a management token.
+pub fn management_token_revoke(token_id: impl std::fmt::Display) -> String {
+    format!("{MANAGEMENT_TOKENS}/{token_id}/revoke")
 }
 
 /// An action on one member: `member_action(id, "remove")`.

@@ -13,6 +13,8 @@ pub enum Area {
     Members,
     /// Settings → Key Policy.
     KeyPolicy,
+    /// Settings → Management Tokens.
+    ManagementTokens,
     /// Settings → Audit Log.
     AuditLog,
     /// The support console.

@@ -12,6 +12,7 @@ mod payments_platform;
 mod readers;
 mod reveal;
 mod screens;
+mod tokens;
 mod violet;
 mod vtex;
 mod warehouse_api;
@@ -19,6 +20,7 @@ mod without_javascript;
 
 use keyward::config::SessionSettings;
 use time::Duration;
+use tokens::an_admin_creates_copies_and_revokes_a_management_token_from_the_keyboard;
 use violet::violets_guide_generates_copies_rotates_and_revokes_the_one_key;
 use without_javascript::without_javascript_plain_pages_generate_rotate_and_revoke_a_key;
 
@@ -65,8 +67,10 @@ browser_test!(
     screens::no_page_or_dialog_scrolls_sideways_on_a_phone,
 );
 
-// Rotation with its grace countdown, and every plain page, on both backends.
+// Rotation with its grace countdown, every plain page, and Management Tokens, on both
+// backends.
 db_test!(
     violets_guide_generates_copies_rotates_and_revokes_the_one_key,
     without_javascript_plain_pages_generate_rotate_and_revoke_a_key,
+    an_admin_creates_copies_and_revokes_a_management_token_from_the_keyboard,
 );

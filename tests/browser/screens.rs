@@ -42,8 +42,9 @@ impl Visitor {
 }
 
 /// A merchant with something on every page: keys active, disabled, rotated and revoked,
-/// a developer and a viewer, a pending invitation, two policy changes, and an invitation
-/// from another merchant waiting for the developer. Returns the ID of the key Checkout.
+/// a developer and a viewer, a pending invitation, two policy changes, a management
+/// token, and an invitation from another merchant waiting for the developer. Returns
+/// the ID of the key Checkout.
 async fn seed(app: &TestApp) -> String {
     let admin = Dashboard::admin(app).await;
     admin.set_policy("flexible").await;
@@ -79,6 +80,19 @@ async fn seed(app: &TestApp) -> String {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK, "inviting New Person");
+    let res = admin
+        .submit(
+            "/settings/management-tokens/new",
+            "/settings/management-tokens",
+            &[
+                ("name", "Deploy pipeline"),
+                ("scopes", "keys:read"),
+                ("scopes", "keys:write"),
+                ("expires", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "creating the token Deploy pipeline");
 
     let merchant = app.demo_merchant_id();
     app.create_member(Visitor::Developer.email(), PASSWORD, &merchant, Role::Developer);
@@ -288,7 +302,8 @@ async fn key_page(person: &mut Person<'_>, visitor: Visitor) {
     person.chrome.screen("key-page").await;
 }
 
-/// Members (with the Remove dialog and an invitation sent) and Key Policy.
+/// Members (with the Remove dialog and an invitation sent), Management Tokens (with
+/// its two dialogs) and Key Policy.
 async fn admin_pages(person: &mut Person<'_>) {
     person.settings_page("Members").await;
     person.chrome.screen("members").await;
@@ -308,6 +323,15 @@ async fn admin_pages(person: &mut Person<'_>) {
     person.click_through(&add).await;
     person.dialog("Invitation sent").await;
     person.chrome.screen("invitation-sent").await;
+    person.settings_page("Management Tokens").await;
+    person.chrome.screen("management-tokens").await;
+    let new = person.control(None, "New Management Token").await;
+    let (path, title) = glance(person, &new, "New Management Token").await;
+    plain_page(person, &path, title).await;
+    person.settings_page("Management Tokens").await;
+    let revoke = person.control(None, "Revoke Deploy pipeline").await;
+    let (path, title) = glance(person, &revoke, "Revoke Management Token").await;
+    plain_page(person, &path, title).await;
     person.settings_page("Key Policy").await;
     person.chrome.screen("key-policy").await;
 }

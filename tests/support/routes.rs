@@ -20,11 +20,14 @@ pub enum Fixture {
     Member,
     /// A pending invitation of merchant A, to an email nobody signs in with here.
     Invitation,
+    /// A management token of merchant A, not revoked.
+    Token,
 }
 
 pub struct Route {
     pub method: Method,
-    /// `{key}`, `{member}`, `{invitation}`, `{event}` and `{merchant}` are merchant A's.
+    /// `{key}`, `{member}`, `{invitation}`, `{token}`, `{event}` and `{merchant}` are
+    /// merchant A's.
     pub path: &'static str,
     pub fixture: Fixture,
     /// The page whose form carries the one-time value, for forms that need one.
@@ -53,7 +56,7 @@ const fn post(path: &'static str, fixture: Fixture, form: Option<&'static str>, 
     }
 }
 
-use Fixture::{ActiveKey, DisabledKey, Invitation, KeyWithLifetime, Member, Nothing};
+use Fixture::{ActiveKey, DisabledKey, Invitation, KeyWithLifetime, Member, Nothing, Token};
 
 /// Every dashboard route. Admin B works in merchant B: routes without an ID serve B's
 /// own pages; routes naming A's key, member or event are not found.
@@ -108,6 +111,21 @@ pub const ROUTES: &[Route] = &[
     ),
     get("/settings/key-policy", Nothing, [303, 403, 403, 200, 200, 403]),
     get("/settings/members", Nothing, [303, 403, 403, 200, 200, 403]),
+    get(
+        "/settings/management-tokens",
+        Nothing,
+        [303, 403, 403, 200, 200, 403],
+    ),
+    get(
+        "/settings/management-tokens/new",
+        Nothing,
+        [303, 403, 403, 200, 200, 403],
+    ),
+    get(
+        "/settings/management-tokens/{token}/revoke",
+        Token,
+        [303, 403, 403, 200, 404, 403],
+    ),
     get(
         "/settings/members/{member}/remove",
         Member,
@@ -210,6 +228,18 @@ pub const ROUTES: &[Route] = &[
         [303, 403, 403, 200, 200, 403],
     ),
     post(
+        "/settings/management-tokens",
+        Nothing,
+        Some("/settings/management-tokens/new"),
+        [303, 403, 403, 200, 200, 403],
+    ),
+    post(
+        "/settings/management-tokens/{token}/revoke",
+        Token,
+        None,
+        [303, 403, 403, 303, 404, 403],
+    ),
+    post(
         "/settings/members/{member}/role",
         Member,
         None,
@@ -309,6 +339,27 @@ impl World<'_> {
         generated.row.id.to_string()
     }
 
+    /// A management token of merchant A made outside the dashboard.
+    pub fn token(&self) -> String {
+        let n = self.next();
+        keyward::service::tokens::create(
+            &mut self.app.db.get().unwrap(),
+            &self.merchant_a,
+            &keyward::service::tokens::CreateToken {
+                name: format!("Fixture token {n}"),
+                scopes: vec!["keys:read".to_owned()],
+                ..Default::default()
+            },
+            &Actor::cli(),
+            &keyward::startup::key_pepper(&test_secret()),
+            self.app.clock.now(),
+        )
+        .unwrap()
+        .row
+        .id
+        .to_string()
+    }
+
     /// A member of merchant A with `role`, made outside the dashboard.
     pub fn member(&self, role: Role) -> String {
         let n = self.next();
@@ -373,6 +424,7 @@ impl World<'_> {
             "SELECT id || '|' || email || '|' || password_hash || '|' || COALESCE(CAST(disabled_at AS TEXT), '') AS text FROM users ORDER BY id",
             "SELECT merchant_id || '|' || max_active_keys || '|' || default_grace || '|' || updated_at AS text FROM key_policies ORDER BY merchant_id",
             "SELECT id || '|' || merchant_id || '|' || email || '|' || role || '|' || expires_at AS text FROM invitations ORDER BY id",
+            "SELECT id || '|' || merchant_id || '|' || name || '|' || COALESCE(CAST(revoked_at AS TEXT), '') AS text FROM management_tokens ORDER BY id",
             // Refusals recorded by design: support's changes, a wrong current password.
             "SELECT CAST(COUNT(*) AS TEXT) AS text FROM key_events WHERE event_type NOT IN ('change_refused', 'password_check_failed', 'sign_in_locked')",
         ] {

@@ -15,8 +15,12 @@ CREATE TABLE management_tokens (
     last_used_at TIMESTAMP,
     last_used_from TEXT,
     revoked_at TIMESTAMP,
-    revoked_by TEXT
+    revoked_by TEXT,
+    -- The one-time value of the New Management Token form that made the token: a form
+    -- sent twice at once (a double click, two tabs racing) makes one token, never two.
+    request_id TEXT
 );
+CREATE UNIQUE INDEX management_tokens_request_id ON management_tokens (request_id);
 CREATE INDEX management_tokens_merchant ON management_tokens (merchant_id, created_at);
 
 -- What a POST sent with an Idempotency-Key answered, so a retry answers the same
@@ -33,5 +37,9 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
--- Who a token-made change was made through: "created by Ana Lima" beside "token deploy".
+-- Who a token-made change was made through: "created by Ana Lima" beside "token deploy";
+-- and the actor check lets a token in.
 ALTER TABLE key_events ADD COLUMN actor_detail TEXT;
+ALTER TABLE key_events DROP CONSTRAINT key_events_actor_type_check;
+ALTER TABLE key_events ADD CONSTRAINT key_events_actor_type_check
+    CHECK (actor_type IN ('user', 'support', 'cli', 'system', 'token'));

@@ -3,6 +3,7 @@
 //! is refused by every instance on its next request), limited per token.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -68,16 +69,20 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ManageError> {
         .clone();
     let token = presented(&req)?;
     let digest = token.digest(&state.pepper);
-    let address = state
-        .proxies
-        .client_address(&req)
-        .map(|address| address.to_string());
+    let client = state.proxies.client_address(&req);
+    let address = client.map(|address| address.to_string());
+    let client = client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let now = state.clock.now();
+    if !state.unknown.take(client) {
+        return Err(ManageError::RateLimited(60));
+    }
     let found = state
         .db
         .run(move |conn| management_tokens::find_by_digest(conn, &digest))
         .await?;
     let row = found.ok_or(ManageError::InvalidToken)?;
+    // Only made-up tokens spend the address's budget.
+    state.unknown.give_back(client);
     if row.revoked_at.is_some() {
         return Err(ManageError::TokenRevoked);
     }
@@ -89,12 +94,18 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ManageError> {
         .limits
         .admit(&limited, state.requests_per_minute)
         .map_err(ManageError::RateLimited)?;
-    let touched = row.id.clone();
-    let from = address.clone();
-    state
-        .db
-        .run(move |conn| management_tokens::touch(conn, &touched, now, from.as_deref()))
-        .await?;
+    // Last use is kept to the minute: a busy pipeline costs one write a minute.
+    if row
+        .last_used_at
+        .is_none_or(|at| now - at >= time::Duration::minutes(1))
+    {
+        let touched = row.id.clone();
+        let from = address.clone();
+        state
+            .db
+            .run(move |conn| management_tokens::touch(conn, &touched, now, from.as_deref()))
+            .await?;
+    }
     let actor = Actor::token(&row.id, &row.name, &row.created_by, address, user_agent(&req));
     Ok(Caller { token: row, actor })
 }

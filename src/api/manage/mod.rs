@@ -20,7 +20,7 @@ use actix_web::{HttpResponse, web};
 
 use super::TrustedProxies;
 use super::cache::KeyCache;
-use super::limits::KeyRateLimiter;
+use super::limits::{KeyRateLimiter, UnknownKeyBudget};
 use crate::clock::Clock;
 use crate::db::{Db, DbConnection};
 use crate::domain::KeyPepper;
@@ -44,6 +44,9 @@ pub struct ManageState {
     pub proxies: TrustedProxies,
     /// Each token's requests per minute.
     pub limits: KeyRateLimiter,
+    /// Reads of digests no token has, per client address and minute: a flood of made-up
+    /// tokens is refused before it reaches the database.
+    pub unknown: UnknownKeyBudget,
     /// How many requests per minute each token may send.
     pub requests_per_minute: u32,
     /// How long a request body may take to arrive.
