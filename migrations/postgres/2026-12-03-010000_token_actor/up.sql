@@ -1,5 +1,0 @@
--- Changes made through the management API are recorded by the token that made them:
--- history's actor may now be a token.
-ALTER TABLE key_events DROP CONSTRAINT key_events_actor_type_check;
-ALTER TABLE key_events ADD CONSTRAINT key_events_actor_type_check
-    CHECK (actor_type IN ('user', 'support', 'cli', 'system', 'token'));
