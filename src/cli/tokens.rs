@@ -64,6 +64,7 @@ pub(crate) fn token_command(
                 name,
                 scopes,
                 expires_in_days,
+                request_id: None,
             };
             let created = tokens::create(
                 &mut conn,

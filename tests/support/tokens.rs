@@ -13,6 +13,7 @@ pub fn create_token(db: &Db, merchant_id: &MerchantId, name: &str, scopes: &[&st
         name: name.to_owned(),
         scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
         expires_in_days: None,
+        request_id: None,
     };
     let created = tokens::create(
         &mut db.get().unwrap(),

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod keys;
@@ -86,7 +87,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 }
                 .into()
             }))
-            .route("/openapi.json", web::get().to(openapi::document))
+            .route("/openapi.json", web::get().to(document::document))
             .configure(keys::routes)
             .configure(audit::routes)
             .configure(policy::routes)
