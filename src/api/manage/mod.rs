@@ -6,7 +6,6 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
-pub mod document;
 pub mod error;
 pub mod events;
 pub mod keys;
@@ -18,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
 
 use super::TrustedProxies;
 use super::cache::KeyCache;
@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::db::{Db, DbConnection};
 use crate::domain::KeyPepper;
 use error::ManageError;
+use openapi::{Security, ServiceUnavailable};
 
 /// Requests a token may send per minute unless the operator says otherwise.
 pub const DEFAULT_TOKEN_REQUESTS_PER_MINUTE: u32 = 300;
@@ -73,6 +74,65 @@ impl ManageState {
     }
 }
 
+/// The management API's document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward API",
+        description = "Manage a merchant's API keys with a management token, and verify API keys."
+    ),
+    paths(
+        keys::get_key,
+        audit::list_events,
+        policy::get_policy,
+        policy::put_policy,
+        members::list_members,
+        crate::api::whoami,
+        crate::api::auth,
+        document,
+    ),
+    components(
+        schemas(
+            openapi::ErrorBody,
+            openapi::ErrorDetail,
+            keys::Key,
+            events::Event,
+            events::EventActor,
+            audit::EventPage,
+            policy::Policy,
+            members::Member,
+            members::MemberList,
+            crate::api::WhoAmI,
+        ),
+        responses(
+            openapi::BadRequest,
+            openapi::Unauthorized,
+            openapi::Forbidden,
+            openapi::NotFound,
+            openapi::Conflict,
+            openapi::TooLarge,
+            openapi::UnsupportedMediaType,
+            openapi::Unprocessable,
+            openapi::TooManyRequests,
+            openapi::Unavailable,
+            openapi::KeyMalformed,
+            openapi::KeyUnauthorized,
+            openapi::KeyForbidden,
+            openapi::KeyRateLimited,
+        )
+    ),
+    modifiers(&Security, &ServiceUnavailable),
+    tags(
+        (name = "Keys", description = "A merchant's API keys"),
+        (name = "Audit Log", description = "Every change to the merchant's keys, policy, members and tokens"),
+        (name = "Key Policy", description = "The rules the merchant's keys follow"),
+        (name = "Members", description = "Who belongs to the merchant"),
+        (name = "Verification", description = "The API that keys unlock: who a key is, and forward-auth for gateways"),
+        (name = "OpenAPI", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
 /// Registers the management API's routes under `/api/v1/` (after `whoami` and `auth`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -87,13 +147,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 }
                 .into()
             }))
-            .route("/openapi.json", web::get().to(document::document))
+            .route("/openapi.json", web::get().to(document))
             .configure(keys::routes)
             .configure(audit::routes)
             .configure(policy::routes)
             .configure(members::routes)
             .default_service(web::route().to(not_found)),
     );
+}
+
+/// This document.
+///
+/// The OpenAPI 3.1 document of the management API and of the key-authenticated API,
+/// generated from the handlers themselves; no token needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "OpenAPI",
+    responses((status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json")),
+    security(())
+)]
+async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
 async fn not_found() -> Result<HttpResponse, ManageError> {

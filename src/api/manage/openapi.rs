@@ -1,10 +1,13 @@
-//! What the handlers' OpenAPI annotations share: the error schema, the error responses
-//! they name, and closed sets of names as schemas. The document that gathers the
-//! handlers is `document`; this module names no handler, so a handler may name it.
+//! The OpenAPI 3.1 document's shared parts: the error body, the error responses every
+//! handler names, closed sets of names as schemas, the security schemes and the 503 every
+//! operation may answer. The document itself (`super::ApiDoc`) is declared beside the
+//! routes, so this module names no handler and the handlers may name it.
 
 use serde::Serialize;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
-use utoipa::{ToResponse, ToSchema};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, ToResponse, ToSchema};
 
 /// A string schema that takes only `values`: the document lists a closed set of names
 /// (scopes, grace periods, event types) from the code that defines them.
@@ -99,3 +102,54 @@ error_response!(
         description = "Seconds to wait before the next request"
     ))
 );
+
+/// The security schemes the document's operations name.
+pub struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "management_token",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A management token: `Authorization: Bearer kw_mgmt_…`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "An API key, sent as `Authorization: ApiKey kw_live_…` (the scheme name is case-insensitive)",
+            ))),
+        );
+    }
+}
+
+/// Every operation may meet a database that is out of reach: each one documents the 503
+/// it then answers with, without every handler repeating it.
+pub struct ServiceUnavailable;
+
+impl Modify for ServiceUnavailable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let unavailable = RefOr::Ref(Ref::from_response_name("Unavailable"));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("503".to_owned())
+                    .or_insert_with(|| unavailable.clone());
+            }
+        }
+    }
+}
