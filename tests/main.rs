@@ -16,6 +16,7 @@ mod hardening;
 mod invitations;
 mod keys;
 mod manage_keys;
+mod manage_rest;
 mod members;
 mod operations;
 mod pages;

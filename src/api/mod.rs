@@ -94,18 +94,49 @@ fn with_key_headers(mut response: HttpResponse, verified: &Verified) -> HttpResp
     response
 }
 
-/// The body of `whoami`.
-#[derive(serde::Serialize)]
-struct WhoAmI<'a> {
+/// The key a request was made with.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WhoAmI<'a> {
+    /// The key version's ID.
+    #[schema(format = Uuid)]
     key_id: &'a str,
+    /// The key's name.
     name: &'a str,
+    /// The merchant the key belongs to.
+    #[schema(format = Uuid)]
     merchant_id: &'a str,
+    /// The scopes the key carries.
+    #[schema(example = json!(["orders:read"]))]
     scopes: Vec<&'static str>,
+    /// 1, then one more at each rotation.
     version: i32,
+    /// When the key stops working; `null` for never.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
-/// `GET /api/v1/whoami`: the key's ID, name, merchant, scopes, version and expiry.
+/// Who am I.
+///
+/// The key's ID, name, merchant, scopes, version and expiry.
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    tag = "Verification",
+    params(
+        ("X-Merchant-Id" = Option<String>, Header, format = Uuid, description = "When sent, the key must belong to this merchant"),
+    ),
+    responses(
+        (status = 200, description = "The key is valid", body = WhoAmI, headers(
+            ("Sunset" = String, description = "For a rotated key in its grace period: when the grace period ends (RFC 8594, an HTTP-date)"),
+            ("X-Keyward-Key-Expires" = String, description = "For a key with an expiry: when it expires (an HTTP-date)"),
+        )),
+        (status = 400, response = manage::openapi::KeyMalformed),
+        (status = 401, response = manage::openapi::KeyUnauthorized),
+        (status = 403, response = manage::openapi::KeyForbidden),
+        (status = 429, response = manage::openapi::KeyRateLimited),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn whoami(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
     let verified = verified(&req, &verifier, &[]).await?;
     let key = &verified.key;
@@ -131,8 +162,34 @@ struct AuthQuery {
     scope: Vec<String>,
 }
 
-/// `GET /api/v1/auth?scope=S`: forward-auth for gateways. 200 with the key's merchant,
-/// ID and scopes in `X-Keyward-*` headers, or the same errors as every endpoint.
+/// Forward-auth.
+///
+/// For gateways (nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz): 200 with
+/// the key's merchant, ID and scopes in `X-Keyward-*` headers and an empty body, or the
+/// same errors as `whoami`. Every `scope` named must be the key's.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth",
+    tag = "Verification",
+    params(
+        ("scope" = Option<Vec<String>>, Query, explode, description = "A scope the key must carry; repeat for several"),
+        ("X-Merchant-Id" = Option<String>, Header, format = Uuid, description = "When sent, the key must belong to this merchant"),
+    ),
+    responses(
+        (status = 200, description = "The key is valid and carries every scope asked for", headers(
+            ("X-Keyward-Merchant-Id" = String, description = "The key's merchant"),
+            ("X-Keyward-Key-Id" = String, description = "The key version's ID"),
+            ("X-Keyward-Scopes" = String, description = "The key's scopes, separated by spaces"),
+            ("Sunset" = String, description = "For a rotated key in its grace period: when the grace period ends (RFC 8594, an HTTP-date)"),
+            ("X-Keyward-Key-Expires" = String, description = "For a key with an expiry: when it expires (an HTTP-date)"),
+        )),
+        (status = 400, response = manage::openapi::KeyMalformed),
+        (status = 401, response = manage::openapi::KeyUnauthorized),
+        (status = 403, response = manage::openapi::KeyForbidden),
+        (status = 429, response = manage::openapi::KeyRateLimited),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn auth(req: HttpRequest, verifier: web::Data<Verifier>) -> Result<HttpResponse, ApiError> {
     // Every scope named is checked, so a request that adds some cannot widen what
     // passes; an empty one asks for nothing. A query that cannot be read names none,

@@ -4,6 +4,7 @@ mod accounts;
 mod error;
 mod keys;
 mod serve;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use accounts::{MerchantCommand, UserCommand};
 use error::CliError;
 use keys::KeyCommand;
 use serve::ServeArgs;
+use tokens::TokenCommand;
 
 /// Keyward: API-key management with a server-rendered dashboard.
 #[derive(Debug, Parser)]
@@ -55,6 +57,9 @@ pub(crate) enum Command {
     /// Manage API keys, through the same rules and history as the dashboard.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Create management tokens, for the management API.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 /// Parses the command line, runs the command, and prints any error as one line.
@@ -127,5 +132,6 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::User(UserCommand::Create(args)) => accounts::create_user(&database, args),
         Command::User(UserCommand::Disable { email }) => accounts::disable_user(&database, &email),
         Command::Key(command) => keys::key_command(&database, secret_file, command),
+        Command::Token(command) => tokens::token_command(&database, secret_file, command),
     }
 }

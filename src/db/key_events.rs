@@ -324,6 +324,42 @@ pub fn page(
         .load(conn)?)
 }
 
+/// Where a page of events ends: the last event's time and ID, in the order pages are
+/// read (newest first, then by ID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPosition {
+    /// The event's time.
+    pub created_at: PrimitiveDateTime,
+    /// The event's ID.
+    pub id: EventId,
+}
+
+/// Up to `limit` of a merchant's events matching `filter`, newest first, starting after
+/// `after` (from the newest when `None`). A keyset rather than an offset: events recorded
+/// while a client reads page after page neither repeat nor skip an event.
+pub fn page_after(
+    conn: &mut DbConnection,
+    merchant_id: &MerchantId,
+    filter: &AuditFilter,
+    after: Option<&EventPosition>,
+    limit: i64,
+) -> Result<Vec<EventRow>, DbError> {
+    let mut query = filtered(merchant_id, filter);
+    if let Some(after) = after {
+        query = query.filter(
+            key_events::created_at
+                .lt(after.created_at)
+                .or(key_events::created_at
+                    .eq(after.created_at)
+                    .and(key_events::id.lt(after.id.as_str()))),
+        );
+    }
+    Ok(query
+        .order((key_events::created_at.desc(), key_events::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// How many of a merchant's events match `filter`.
 pub fn count(
     conn: &mut DbConnection,

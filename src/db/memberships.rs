@@ -88,6 +88,8 @@ pub struct Member {
     pub password_change_required: bool,
     /// The account's last successful sign-in.
     pub last_sign_in_at: Option<PrimitiveDateTime>,
+    /// When the user joined this merchant.
+    pub joined_at: PrimitiveDateTime,
 }
 
 /// Where a member stands, as the Members page and the support console show it.
@@ -159,6 +161,8 @@ struct MemberRow {
     password_change_required: bool,
     #[diesel(select_expression = users::last_sign_in_at)]
     last_sign_in_at: Option<PrimitiveDateTime>,
+    #[diesel(select_expression = memberships::created_at)]
+    joined_at: PrimitiveDateTime,
 }
 
 impl TryFrom<MemberRow> for Member {
@@ -177,6 +181,7 @@ impl TryFrom<MemberRow> for Member {
             account_disabled: row.account_disabled_at.is_some(),
             password_change_required: row.password_change_required,
             last_sign_in_at: row.last_sign_in_at,
+            joined_at: row.joined_at,
         })
     }
 }

@@ -16,6 +16,20 @@ pub enum ActorKind {
 }
 
 impl ActorKind {
+    /// Every kind of actor.
+    pub const ALL: [ActorKind; 5] = [
+        ActorKind::User,
+        ActorKind::Support,
+        ActorKind::Cli,
+        ActorKind::System,
+        ActorKind::Token,
+    ];
+
+    /// The kind whose stored text is `raw`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        ActorKind::ALL.into_iter().find(|kind| kind.as_str() == raw)
+    }
+
     /// The stored text.
     pub fn as_str(self) -> &'static str {
         match self {

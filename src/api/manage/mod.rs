@@ -3,13 +3,16 @@
 //! kw_mgmt_…`) and answered in JSON. Every change goes through the same service calls,
 //! and so the same rules, as the dashboard and the CLI.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod keys;
+pub mod members;
 pub mod openapi;
+pub mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +27,7 @@ use crate::clock::Clock;
 use crate::db::{Db, DbConnection};
 use crate::domain::KeyPepper;
 use error::ManageError;
-use openapi::Security;
+use openapi::{Security, ServiceUnavailable};
 
 /// Requests a token may send per minute unless the operator says otherwise.
 pub const DEFAULT_TOKEN_REQUESTS_PER_MINUTE: u32 = 300;
@@ -93,6 +96,13 @@ impl ManageState {
         keys::change::revoke_key,
         keys::read::key_usage,
         keys::read::key_history,
+        audit::list_events,
+        policy::get_policy,
+        policy::put_policy,
+        members::list_members,
+        crate::api::whoami,
+        crate::api::auth,
+        document,
     ),
     components(
         schemas(openapi::ErrorBody, openapi::ErrorDetail, keys::Key),
@@ -111,6 +121,11 @@ impl ManageState {
             keys::EventList,
             events::Event,
             events::EventActor,
+            audit::EventPage,
+            policy::Policy,
+            members::Member,
+            members::MemberList,
+            crate::api::WhoAmI,
         ),
         responses(
             openapi::BadRequest,
@@ -122,11 +137,22 @@ impl ManageState {
             openapi::UnsupportedMediaType,
             openapi::Unprocessable,
             openapi::TooManyRequests,
-            openapi::Unavailable
+            openapi::Unavailable,
+            openapi::KeyMalformed,
+            openapi::KeyUnauthorized,
+            openapi::KeyForbidden,
+            openapi::KeyRateLimited,
         )
     ),
-    modifiers(&Security),
-    tags((name = "Keys", description = "A merchant's API keys"))
+    modifiers(&Security, &ServiceUnavailable),
+    tags(
+        (name = "Keys", description = "A merchant's API keys"),
+        (name = "Audit Log", description = "Every change to the merchant's keys, policy, members and tokens"),
+        (name = "Key Policy", description = "The rules the merchant's keys follow"),
+        (name = "Members", description = "Who belongs to the merchant"),
+        (name = "Verification", description = "The API that keys unlock: who a key is, and forward-auth for gateways"),
+        (name = "OpenAPI", description = "This document"),
+    )
 )]
 pub struct ApiDoc;
 
@@ -146,11 +172,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             }))
             .route("/openapi.json", web::get().to(document))
             .configure(keys::routes)
+            .configure(audit::routes)
+            .configure(policy::routes)
+            .configure(members::routes)
             .default_service(web::route().to(not_found)),
     );
 }
 
-/// `GET /api/v1/openapi.json`: the document, generated from the handlers themselves.
+/// This document.
+///
+/// The OpenAPI 3.1 document of the management API and of the key-authenticated API,
+/// generated from the handlers themselves; no token needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "OpenAPI",
+    responses((status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json")),
+    security(())
+)]
 async fn document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
