@@ -1,5 +1,5 @@
 //! How a command fails: one error type whose message is printed as one line, and the
-//! database every command but `serve` opens.
+//! database every local command but `serve` opens.
 
 use std::process::ExitCode;
 
@@ -17,6 +17,12 @@ pub(crate) enum CliError {
     Invalid(#[from] ValidationError),
     #[error("{0}")]
     Refused(String),
+    /// The command line asks for something that cannot go together (exit code 2, as
+    /// for a wrong setting).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Remote(#[from] super::management_api::RemoteError),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
@@ -30,7 +36,7 @@ pub(crate) enum CliError {
 impl CliError {
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Config(_) => ExitCode::from(2),
+            CliError::Config(_) | CliError::Usage(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }
