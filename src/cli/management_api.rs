@@ -186,16 +186,11 @@ impl ManagementApi {
     /// Sends the request, retrying once with the same `Idempotency-Key` when no answer
     /// came or the server answered 503 (it keeps nothing of a 5xx, and replays a change
     /// it did make); an error answer becomes a [`RemoteError`].
-    fn call(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&impl Serialize>,
-    ) -> Result<Answer, RemoteError> {
+    fn call(&self, method: Method, url: Url, body: Option<&impl Serialize>) -> Result<Answer, RemoteError> {
         // Every change carries a key, so a retry of one the server did make is answered
         // from its first answer instead of being made twice.
-        let idempotency_key = matches!(method, Method::POST | Method::PATCH)
-            .then(|| uuid::Uuid::new_v4().to_string());
+        let idempotency_key =
+            matches!(method, Method::POST | Method::PATCH).then(|| uuid::Uuid::new_v4().to_string());
         let request = || {
             let mut request = self
                 .http
@@ -278,7 +273,9 @@ fn server_url(raw: &str) -> Result<Url, CliError> {
         return Err(usage("the address must start with https://"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(usage("the address must not hold credentials; give the token with --token"));
+        return Err(usage(
+            "the address must not hold credentials; give the token with --token",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(usage("give the server's address alone, without ? or #"));

@@ -18,6 +18,8 @@ pub fn keyward(database_url: &str) -> Command {
         "KEYWARD_SESSION_IDLE_TIMEOUT",
         "KEYWARD_SESSION_ABSOLUTE_TIMEOUT",
         "KEYWARD_WORKERS",
+        "KEYWARD_URL",
+        "KEYWARD_TOKEN",
         "RUST_LOG",
     ] {
         command.env_remove(var);

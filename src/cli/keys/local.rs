@@ -39,7 +39,11 @@ impl<'a> Local<'a> {
     /// The same pepper the server derives: from KEYWARD_SECRET, the secret file, or on
     /// SQLite the `keyward.secret` beside the database.
     fn pepper(&self) -> Result<KeyPepper, CliError> {
-        let secret = Secret::load(std::env::var("KEYWARD_SECRET").ok(), self.secret_file, self.database)?;
+        let secret = Secret::load(
+            std::env::var("KEYWARD_SECRET").ok(),
+            self.secret_file,
+            self.database,
+        )?;
         Ok(crate::startup::key_pepper(&secret))
     }
 
@@ -65,7 +69,11 @@ impl<'a> Local<'a> {
         Key::from_row(row, self.clock.now())
     }
 
-    fn generate(&mut self, merchant_id: &MerchantId, request: &GenerateRequest) -> Result<CreatedKey, CliError> {
+    fn generate(
+        &mut self,
+        merchant_id: &MerchantId,
+        request: &GenerateRequest,
+    ) -> Result<CreatedKey, CliError> {
         let pepper = self.pepper()?;
         let now = self.clock.now();
         let generated = keys::generate(&mut self.conn, merchant_id, request, &self.actor, &pepper, now)?;
@@ -121,7 +129,14 @@ impl KeyBackend for Local<'_> {
                 .unwrap_or_else(|| row.scopes.names().into_iter().map(str::to_owned).collect()),
         };
         let now = self.clock.now();
-        let row = keys::edit(&mut self.conn, &row.merchant_id, &row.id, &request, &self.actor, now)?;
+        let row = keys::edit(
+            &mut self.conn,
+            &row.merchant_id,
+            &row.id,
+            &request,
+            &self.actor,
+            now,
+        )?;
         Ok(self.resource(&row))
     }
 
@@ -138,7 +153,14 @@ impl KeyBackend for Local<'_> {
         };
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        let generated = keys::rotate(&mut self.conn, &old.merchant_id, &command, &self.actor, &pepper, now)?;
+        let generated = keys::rotate(
+            &mut self.conn,
+            &old.merchant_id,
+            &command,
+            &self.actor,
+            &pepper,
+            now,
+        )?;
         let previous = self.key(&old.id)?;
         Ok(RotatedKey {
             key: self.resource(&generated.row),
@@ -150,7 +172,8 @@ impl KeyBackend for Local<'_> {
 
     fn change_state(&mut self, key_id: &KeyId, change: StateChange) -> Result<Key, CliError> {
         let row = self.key(key_id)?;
-        let (conn, merchant_id, actor, now) = (&mut self.conn, &row.merchant_id, &self.actor, self.clock.now());
+        let (conn, merchant_id, actor, now) =
+            (&mut self.conn, &row.merchant_id, &self.actor, self.clock.now());
         let changed = match change {
             // Typing the command is the confirmation the dashboard asks for.
             StateChange::Revoke => keys::revoke(conn, merchant_id, &row.id, "REVOKE", actor, now)?,

@@ -54,10 +54,7 @@ pub(super) fn print_list(out: &mut impl Write, keys: &[Key]) -> io::Result<()> {
 
 /// A key, one fact a line, the labels aligned.
 pub(super) fn print_key(out: &mut impl Write, key: &Key) -> io::Result<()> {
-    let mut lines = vec![
-        ("ID", key.id.clone()),
-        ("Name", key.name.clone()),
-    ];
+    let mut lines = vec![("ID", key.id.clone()), ("Name", key.name.clone())];
     if !key.description.is_empty() {
         lines.push(("Description", key.description.clone()));
     }
@@ -87,7 +84,10 @@ pub(super) fn print_key(out: &mut impl Write, key: &Key) -> io::Result<()> {
         lines.push(("Grace ends", time(ends)));
     }
     lines.extend([
-        ("Created", format!("{} by {}", time(&key.created_at), key.created_by)),
+        (
+            "Created",
+            format!("{} by {}", time(&key.created_at), key.created_by),
+        ),
         ("Last used", time_or(key.last_used_at.as_ref(), "never")),
     ]);
     let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
