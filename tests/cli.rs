@@ -4,7 +4,10 @@ use std::process::{Command, Output, Stdio};
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::support::cli::{ServerProcess, keyward, start_server_with};
+use crate::support::cli::{
+    KEY_FIELDS, ServerProcess, assert_one_line_error, elsewhere, fields, json_of, key_by_id, key_named,
+    key_rows, keyward, output_of, run_key, run_remote, start_server_with, stderr, stdout,
+};
 use crate::support::{Backend, Browser, TestDb, csrf_token_in, field_value, spawn_app};
 
 fn run(database_url: &str, args: &[&str]) -> Output {
@@ -24,23 +27,6 @@ fn run_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> Output {
         .expect("the binary runs");
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Asserts the command failed with exactly one line on standard error containing `needle`.
-fn assert_one_line_error(output: &Output, needle: &str) {
-    assert!(!output.status.success(), "it succeeded: {}", stdout(output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line expected: {stderr}"
-    );
-    assert!(stderr.starts_with("keyward: "), "{stderr}");
-    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
 }
 
 fn generated_password(output: &Output) -> String {
@@ -674,20 +660,6 @@ db_test!(
     key_rotate_revoke_disable_and_enable_follow_the_dashboards_rules,
 );
 
-/// The key commands with the test server's secret, so both compute the same digests.
-fn run_key(url: &str, args: &[&str]) -> Output {
-    keyward(url)
-        .env("KEYWARD_SECRET", "test-secret-".repeat(8))
-        .arg("key")
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn key_rows(app: &crate::support::TestApp) -> Vec<keyward::db::keys::KeyRow> {
-    keyward::db::keys::list(&mut app.db.get().unwrap(), &app.demo_merchant_id()).unwrap()
-}
-
 async fn key_create_prints_the_key_alone_and_list_shows_it_masked(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -907,62 +879,6 @@ db_test!(
     remote_key_show_reads_through_the_api_with_no_database_or_secret_here,
     remote_errors_print_the_apis_message_and_code_and_exit_non_zero,
 );
-
-/// The merchant's live key named `name`.
-fn key_named(app: &crate::support::TestApp, name: &str) -> keyward::db::keys::KeyRow {
-    key_rows(app)
-        .into_iter()
-        .find(|row| row.name == name)
-        .unwrap_or_else(|| panic!("no key named {name}"))
-}
-
-/// The stored version with this ID, deleted ones included.
-fn key_by_id(app: &crate::support::TestApp, id: &keyward::domain::KeyId) -> keyward::db::keys::KeyRow {
-    keyward::db::keys::find_any(&mut app.db.get().unwrap(), id)
-        .unwrap()
-        .expect("the key is stored")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Standard output read as JSON, the command having succeeded.
-fn json_of(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("{err}: {}", stdout(output)))
-}
-
-/// An object's field names, sorted.
-fn fields(value: &serde_json::Value) -> Vec<String> {
-    let mut names: Vec<String> = value
-        .as_object()
-        .unwrap_or_else(|| panic!("an object: {value}"))
-        .keys()
-        .cloned()
-        .collect();
-    names.sort();
-    names
-}
-
-/// The API's `Key` resource's fields, sorted.
-const KEY_FIELDS: [&str; 15] = [
-    "created_at",
-    "created_by",
-    "description",
-    "expires_at",
-    "grace_ends_at",
-    "id",
-    "last_used_at",
-    "lifetime_days",
-    "lineage_id",
-    "masked_key",
-    "name",
-    "rate_limit_per_minute",
-    "scopes",
-    "status",
-    "version",
-];
 
 async fn key_show_edit_renew_and_history_work_on_a_key_as_the_dashboard_does(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -1390,41 +1306,6 @@ async fn key_commands_print_the_management_apis_resources_with_json(backend: Bac
     assert_eq!(fields(&duplicated), ["key", "secret", "secret_note"]);
     assert_eq!(fields(&duplicated["key"]), KEY_FIELDS);
     assert_eq!(duplicated["key"]["name"], "Second (copy)");
-}
-
-/// A folder with nothing in it, and a `DATABASE_URL` into a folder that does not exist
-/// there: the machine a remote command runs on.
-fn elsewhere() -> (tempfile::TempDir, String) {
-    let here = tempfile::tempdir().unwrap();
-    let nowhere = format!("sqlite://{}/no/such/folder/keyward.db", here.path().display());
-    (here, nowhere)
-}
-
-/// Runs `command` off the test's runtime, which serves the test server meanwhile.
-async fn output_of(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
-        .await
-        .unwrap()
-}
-
-/// `keyward key ARGS` on a machine with no database or secret, through the test server's
-/// management API with `token` (given by KEYWARD_URL and KEYWARD_TOKEN).
-async fn run_remote(app: &crate::support::TestApp, token: &str, args: &[&str]) -> Output {
-    let (here, nowhere) = elsewhere();
-    let mut command = keyward(&nowhere);
-    command
-        .current_dir(here.path())
-        .env("KEYWARD_URL", &app.address)
-        .env("KEYWARD_TOKEN", token)
-        .arg("key")
-        .args(args);
-    let output = output_of(command).await;
-    assert_eq!(
-        std::fs::read_dir(here.path()).unwrap().count(),
-        0,
-        "a remote command writes nothing here"
-    );
-    output
 }
 
 async fn remote_key_show_reads_through_the_api_with_no_database_or_secret_here(backend: Backend) {
