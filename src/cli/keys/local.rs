@@ -117,6 +117,12 @@ impl KeyBackend for Local<'_> {
 
     fn edit(&mut self, key_id: &KeyId, changes: &KeyChanges) -> Result<Key, CliError> {
         let row = self.key(key_id)?;
+        // What the command line does not change keeps its value: the rest of the
+        // request's defaults.
+        #[allow(
+            clippy::needless_update,
+            reason = "the request grows fields the command line leaves to their defaults"
+        )]
         let request = EditRequest {
             name: changes.name.clone().unwrap_or_else(|| row.name.clone()),
             description: changes
@@ -127,6 +133,7 @@ impl KeyBackend for Local<'_> {
                 .scopes
                 .clone()
                 .unwrap_or_else(|| row.scopes.names().into_iter().map(str::to_owned).collect()),
+            ..EditRequest::default()
         };
         let now = self.clock.now();
         let row = keys::edit(

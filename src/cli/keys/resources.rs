@@ -168,8 +168,8 @@ pub(crate) struct Event {
 }
 
 impl Event {
-    /// The resource for a stored event; a type Keyward no longer names reads as its
-    /// stored text, as on the key page.
+    /// The resource for a stored event, as the API reads it: a type Keyward no longer
+    /// names reads as its stored text, as on the key page; details always an object.
     pub(crate) fn from_row(row: &EventRow) -> Self {
         let label = row.event_type.parse::<EventType>().map_or_else(
             |()| row.event_type.replace('_', " "),
@@ -187,7 +187,10 @@ impl Event {
             },
             client_address: row.client_address.clone(),
             user_agent: row.user_agent.clone(),
-            details: serde_json::from_str(&row.details).unwrap_or_else(|_| Value::Object(Default::default())),
+            details: serde_json::from_str(&row.details)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| Value::Object(Default::default())),
             created_at: rfc3339(row.created_at),
         }
     }
