@@ -151,11 +151,11 @@ fn execute(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
     };
     // KEYWARD_URL and KEYWARD_TOKEN may be set for the key commands; only a flag typed
     // where it does nothing is a mistake.
-    let remote_only: &[&str] = match command {
+    let idle_here: &[&str] = match command {
         Some(Command::Key(_)) => &["token"],
         _ => &["url", "token", "json"],
     };
-    if let Some(flag) = remote_only.iter().find(|id| typed(matches, id)) {
+    if let Some(flag) = idle_here.iter().find(|id| typed(matches, id)) {
         return Err(CliError::Usage(match *flag {
             "token" => "--token goes with --url, the server whose management API to use".to_owned(),
             flag => format!("--{flag} goes with the key commands only"),
