@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::error::CliError;
+use super::error::{CliError, RemoteError};
 use crate::domain::ManagementToken;
 
 /// How long connecting to the server may take.
@@ -22,51 +22,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(10);
 /// The pause before retrying a request that got no answer.
 const RETRY_WAIT: Duration = Duration::from_secs(1);
-
-/// Why a call to the management API failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum RemoteError {
-    /// The API refused the request with its JSON error.
-    #[error("{message} ({code})")]
-    Refused {
-        /// The stable code of the rule or error (`rotation_in_progress`).
-        code: String,
-        /// What the API said, for a person.
-        message: String,
-    },
-    /// No answer came, even after the retry.
-    #[error("no answer from {server}")]
-    Unreachable {
-        /// The server's address.
-        server: Url,
-        /// What the HTTP client saw.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// An answer without the management API's error shape: not a Keyward server, a
-    /// proxy's error page, or a redirect.
-    #[error("{server} answered {status} without a Keyward error; is --url the Keyward server's address?")]
-    NotKeyward {
-        /// The server's address.
-        server: Url,
-        /// The status it answered with.
-        status: StatusCode,
-    },
-    /// A successful answer whose body is not the resource the API documents.
-    #[error("{server} answered with a body that is not a Keyward {what}")]
-    Unreadable {
-        /// The server's address.
-        server: Url,
-        /// The resource expected.
-        what: &'static str,
-        /// What did not match.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// The HTTP client could not be set up (its TLS library).
-    #[error("the HTTP client could not start")]
-    Client(#[source] reqwest::Error),
-}
 
 /// The management API of one Keyward server, called with one token.
 pub(crate) struct ManagementApi {

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use super::backend::{KeyBackend, KeyChanges, NewKey, StateChange, no_such_key};
 use super::resources::{CreatedKey, Event, Key, RotatedKey};
-use super::{KeyBackend, KeyChanges, NewKey, StateChange, no_such_key};
 use crate::cli::error::{CliError, open};
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Secret};

@@ -2,6 +2,7 @@
 //! service and rules ([`local::Local`]), or from anywhere through the management API
 //! ([`remote::Remote`]). Each command is read and printed here once, for both.
 
+mod backend;
 mod local;
 mod remote;
 mod resources;
@@ -13,10 +14,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::error::CliError;
-use crate::domain::{GracePeriod, KeyId, parse_rate_limit};
+use crate::domain::{GracePeriod, parse_rate_limit};
+use backend::{KeyBackend, KeyChanges, NewKey, StateChange, key_id};
 pub(crate) use local::Local;
 pub(crate) use remote::Remote;
-use resources::{CreatedKey, Event, EventList, Key, KeyPage, NewSecret, RotatedKey};
+use resources::{EventList, Key, KeyPage, NewSecret};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
@@ -127,22 +129,6 @@ pub(crate) struct EditArgs {
     clear_scopes: bool,
 }
 
-/// A key to generate, as the command line gives it.
-pub(crate) struct NewKey {
-    pub(crate) name: String,
-    pub(crate) description: Option<String>,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) expires_in_days: Option<u32>,
-    pub(crate) rate_limit: Option<u32>,
-}
-
-/// A key's new details; `None` keeps what it has.
-pub(crate) struct KeyChanges {
-    pub(crate) name: Option<String>,
-    pub(crate) description: Option<String>,
-    pub(crate) scopes: Option<Vec<String>>,
-}
-
 impl From<EditArgs> for KeyChanges {
     fn from(args: EditArgs) -> Self {
         let scopes = if args.clear_scopes {
@@ -156,78 +142,6 @@ impl From<EditArgs> for KeyChanges {
             scopes,
         }
     }
-}
-
-/// The state changes that need nothing but the key: the API's `POST /keys/{id}/<action>`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum StateChange {
-    Revoke,
-    Disable,
-    Enable,
-    Renew,
-}
-
-impl StateChange {
-    /// The action's name in the API's path.
-    pub(crate) fn action(self) -> &'static str {
-        match self {
-            StateChange::Revoke => "revoke",
-            StateChange::Disable => "disable",
-            StateChange::Enable => "enable",
-            StateChange::Renew => "renew",
-        }
-    }
-
-    /// What happened to `key`, in a sentence.
-    fn sentence(self, key: &Key) -> String {
-        let done = match self {
-            StateChange::Revoke => "Revoked",
-            StateChange::Disable => "Disabled",
-            StateChange::Enable => "Enabled",
-            StateChange::Renew => "Renewed",
-        };
-        match (self, &key.expires_at) {
-            (StateChange::Renew, Some(expires_at)) => format!(
-                "{done} {} ({}); it now expires {}.",
-                key.name,
-                key.masked_key,
-                text::time(expires_at)
-            ),
-            _ => format!("{done} {} ({}).", key.name, key.masked_key),
-        }
-    }
-}
-
-/// Where the `key` commands act: the database, or a server's management API. Each
-/// answers with the API's resources, so printing them is the same for both.
-pub(crate) trait KeyBackend {
-    /// Generates a key for `merchant` (the token's own merchant remotely).
-    fn create(&mut self, merchant: Option<&str>, key: &NewKey) -> Result<CreatedKey, CliError>;
-    /// Every key of `merchant`, newest first, deleted ones left out.
-    fn list(&mut self, merchant: Option<&str>) -> Result<Vec<Key>, CliError>;
-    /// One key.
-    fn show(&mut self, key_id: &KeyId) -> Result<Key, CliError>;
-    /// Changes a key's details.
-    fn edit(&mut self, key_id: &KeyId, changes: &KeyChanges) -> Result<Key, CliError>;
-    /// Rotates a key; `None` leaves the grace period to the merchant's policy.
-    fn rotate(&mut self, key_id: &KeyId, grace: Option<GracePeriod>) -> Result<RotatedKey, CliError>;
-    /// Revokes, disables, enables or renews a key.
-    fn change_state(&mut self, key_id: &KeyId, change: StateChange) -> Result<Key, CliError>;
-    /// Deletes a key; answers with the key as it was.
-    fn delete(&mut self, key_id: &KeyId) -> Result<Key, CliError>;
-    /// Generates a key from another's settings.
-    fn duplicate(&mut self, key_id: &KeyId, name: Option<&str>) -> Result<CreatedKey, CliError>;
-    /// A key's history, oldest first.
-    fn history(&mut self, key_id: &KeyId) -> Result<Vec<Event>, CliError>;
-}
-
-/// The key the command line names; a malformed ID is refused like an unknown one.
-fn key_id(raw: &str) -> Result<KeyId, CliError> {
-    KeyId::parse(raw).map_err(|_| no_such_key(raw))
-}
-
-fn no_such_key(raw: &str) -> CliError {
-    CliError::Refused(format!("no key has the ID \"{raw}\""))
 }
 
 /// Runs `command` on `backend` and prints its result: with `json`, the API's resource on
@@ -316,7 +230,7 @@ fn change_state(
     json: bool,
 ) -> Result<(), CliError> {
     let key = backend.change_state(&key_id(raw)?, change)?;
-    print_changed(json, &key, change.sentence(&key))
+    print_changed(json, &key, text::changed(change, &key))
 }
 
 /// What writing to standard output came to. A reader that closed the pipe early

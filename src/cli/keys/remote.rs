@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use super::backend::{KeyBackend, KeyChanges, NewKey, StateChange};
 use super::resources::{CreatedKey, Event, EventList, Key, KeyPage, RotatedKey};
-use super::{KeyBackend, KeyChanges, NewKey, StateChange};
 use crate::cli::error::CliError;
 use crate::cli::management_api::ManagementApi;
 use crate::domain::{GracePeriod, KeyId};

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::backend::StateChange;
 use super::resources::{Event, Key};
 use crate::web::history::who;
 
@@ -117,4 +118,23 @@ pub(super) fn print_history(out: &mut impl Write, events: &[Event]) -> io::Resul
         )?;
     }
     Ok(())
+}
+
+/// What a state change did to `key`, in a sentence.
+pub(super) fn changed(change: StateChange, key: &Key) -> String {
+    let done = match change {
+        StateChange::Revoke => "Revoked",
+        StateChange::Disable => "Disabled",
+        StateChange::Enable => "Enabled",
+        StateChange::Renew => "Renewed",
+    };
+    match (change, &key.expires_at) {
+        (StateChange::Renew, Some(expires_at)) => format!(
+            "{done} {} ({}); it now expires {}.",
+            key.name,
+            key.masked_key,
+            time(expires_at)
+        ),
+        _ => format!("{done} {} ({}).", key.name, key.masked_key),
+    }
 }
