@@ -4,7 +4,10 @@ use std::process::{Command, Output, Stdio};
 use reqwest::StatusCode;
 
 use crate::db_test;
-use crate::support::cli::{ServerProcess, keyward, start_server_with};
+use crate::support::cli::{
+    KEY_FIELDS, ServerProcess, assert_one_line_error, elsewhere, fields, json_of, key_by_id, key_named,
+    key_rows, keyward, output_of, run_key, run_remote, start_server_with, stderr, stdout,
+};
 use crate::support::{Backend, Browser, TestDb, csrf_token_in, field_value, spawn_app};
 
 fn run(database_url: &str, args: &[&str]) -> Output {
@@ -24,23 +27,6 @@ fn run_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> Output {
         .expect("the binary runs");
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Asserts the command failed with exactly one line on standard error containing `needle`.
-fn assert_one_line_error(output: &Output, needle: &str) {
-    assert!(!output.status.success(), "it succeeded: {}", stdout(output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line expected: {stderr}"
-    );
-    assert!(stderr.starts_with("keyward: "), "{stderr}");
-    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
 }
 
 fn generated_password(output: &Output) -> String {
@@ -652,6 +638,12 @@ fn every_command_has_help() {
         &["key", "revoke", "--help"],
         &["key", "disable", "--help"],
         &["key", "enable", "--help"],
+        &["key", "show", "--help"],
+        &["key", "edit", "--help"],
+        &["key", "renew", "--help"],
+        &["key", "delete", "--help"],
+        &["key", "duplicate", "--help"],
+        &["key", "history", "--help"],
     ] {
         let output = keyward("sqlite://unused.db").args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -667,20 +659,6 @@ db_test!(
     key_create_prints_the_key_alone_and_list_shows_it_masked,
     key_rotate_revoke_disable_and_enable_follow_the_dashboards_rules,
 );
-
-/// The key commands with the test server's secret, so both compute the same digests.
-fn run_key(url: &str, args: &[&str]) -> Output {
-    keyward(url)
-        .env("KEYWARD_SECRET", "test-secret-".repeat(8))
-        .arg("key")
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn key_rows(app: &crate::support::TestApp) -> Vec<keyward::db::keys::KeyRow> {
-    keyward::db::keys::list(&mut app.db.get().unwrap(), &app.demo_merchant_id()).unwrap()
-}
 
 async fn key_create_prints_the_key_alone_and_list_shows_it_masked(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -892,4 +870,784 @@ async fn sigterm_writes_the_usage_counted_since_the_last_flush(backend: Backend)
             .get_result::<Total>(&mut **db_handle.get().unwrap())
             .unwrap();
     assert_eq!(total.n, 5, "every request was counted");
+}
+
+db_test!(
+    key_show_edit_renew_and_history_work_on_a_key_as_the_dashboard_does,
+    key_duplicate_copies_a_keys_settings_and_delete_follows_the_policy,
+    key_commands_print_the_management_apis_resources_with_json,
+    remote_key_show_reads_through_the_api_with_no_database_or_secret_here,
+    remote_errors_print_the_apis_message_and_code_and_exit_non_zero,
+);
+
+async fn key_show_edit_renew_and_history_work_on_a_key_as_the_dashboard_does(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let output = run_key(
+        &url,
+        &[
+            "create",
+            "--merchant",
+            "Demo Merchant",
+            "--name",
+            "Checkout",
+            "--description",
+            "The checkout service",
+            "--scope",
+            "orders:read",
+            "--rate-limit",
+            "60",
+            "--expires-in-days",
+            "30",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let row = key_named(&app, "Checkout");
+    assert_eq!(
+        (
+            row.description.as_str(),
+            row.rate_limit_per_minute,
+            row.lifetime_days
+        ),
+        ("The checkout service", Some(60), Some(30))
+    );
+
+    let shown = run_key(&url, &["show", &row.id]);
+    assert!(shown.status.success(), "{shown:?}");
+    let text = stdout(&shown);
+    for (label, value) in [
+        ("ID", row.id.as_str()),
+        ("Name", "Checkout"),
+        ("Description", "The checkout service"),
+        ("Key", row.masked_key.as_str()),
+        ("Status", "ACTIVE"),
+        ("Version", "1"),
+        ("Scopes", "orders:read"),
+        ("Rate limit", "60 requests a minute"),
+        ("Lifetime", "30 days"),
+        ("Created", "by cli"),
+        ("Last used", "never"),
+    ] {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(&format!("{label}  ")) || line.starts_with(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("no {label} line in:\n{text}"));
+        assert!(line.contains(value), "{value} not in {line}");
+    }
+    // Every value starts in one column, after the longest label ("Description").
+    for line in text.lines() {
+        let (label, value) = line.split_at("Description".len() + 2);
+        assert!(
+            !label.trim().is_empty() && !value.starts_with(' '),
+            "not aligned: {text}"
+        );
+    }
+
+    let edited = run_key(
+        &url,
+        &[
+            "edit",
+            &row.id,
+            "--name",
+            "Checkout v2",
+            "--scope",
+            "orders:write",
+            "--scope",
+            "feeds:upload",
+        ],
+    );
+    assert!(edited.status.success(), "{edited:?}");
+    assert_eq!(
+        stderr(&edited).trim(),
+        format!("Edited Checkout v2 ({}).", row.masked_key)
+    );
+    let after = key_by_id(&app, &row.id);
+    let mut scopes = after.scopes.names();
+    scopes.sort_unstable();
+    assert_eq!(
+        (after.name.as_str(), after.description.as_str(), scopes),
+        (
+            "Checkout v2",
+            "The checkout service",
+            vec!["feeds:upload", "orders:write"]
+        ),
+        "what was not given kept its value"
+    );
+    assert!(
+        run_key(&url, &["edit", &row.id, "--clear-scopes"])
+            .status
+            .success()
+    );
+    let after = key_by_id(&app, &row.id);
+    assert!(after.scopes.names().is_empty());
+    assert_eq!(after.name, "Checkout v2");
+    let nothing = run_key(&url, &["edit", &row.id]);
+    assert_eq!(nothing.status.code(), Some(2), "edit needs something to change");
+    assert!(stderr(&nothing).contains("--name"), "{}", stderr(&nothing));
+    assert!(
+        run_key(
+            &url,
+            &["create", "--merchant", "Demo Merchant", "--name", "Other"]
+        )
+        .status
+        .success()
+    );
+    assert_one_line_error(
+        &run_key(&url, &["edit", &row.id, "--name", "other"]),
+        "already named",
+    );
+
+    let renewed = run_key(&url, &["renew", &row.id]);
+    assert!(renewed.status.success(), "{renewed:?}");
+    let after = key_by_id(&app, &row.id);
+    assert!(
+        after.expires_at > row.expires_at,
+        "one lifetime from now: {:?} then {:?}",
+        row.expires_at,
+        after.expires_at
+    );
+    let expires = after
+        .expires_at
+        .unwrap()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]"
+        ))
+        .unwrap();
+    assert_eq!(
+        stderr(&renewed).trim(),
+        format!(
+            "Renewed Checkout v2 ({}); it now expires {expires}.",
+            row.masked_key
+        )
+    );
+    assert_one_line_error(
+        &run_key(&url, &["renew", &key_named(&app, "Other").id]),
+        "no lifetime to renew",
+    );
+
+    let history = run_key(&url, &["history", &row.id]);
+    assert!(history.status.success(), "{history:?}");
+    let history = stdout(&history);
+    let lines: Vec<&str> = history.lines().collect();
+    let labels = [
+        "Created",
+        "Key shown once",
+        "Edited",
+        "Scopes changed",
+        "Scopes changed",
+        "Renewed",
+    ];
+    assert_eq!(lines.len(), labels.len(), "{history}");
+    for (line, label) in lines.iter().zip(labels) {
+        let (when, rest) = line.split_at("2026-11-03 14:02".len());
+        time::PrimitiveDateTime::parse(
+            when,
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"),
+        )
+        .unwrap_or_else(|err| panic!("{err}: {line}"));
+        assert!(rest.trim_start().starts_with(label), "{label}: {line}");
+        assert!(line.ends_with("  the command line"), "{line}");
+    }
+    assert_one_line_error(
+        &run_key(&url, &["history", &uuid::Uuid::new_v4().to_string()]),
+        "no key has the ID",
+    );
+}
+
+async fn key_duplicate_copies_a_keys_settings_and_delete_follows_the_policy(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let created = run_key(
+        &url,
+        &[
+            "create",
+            "--merchant",
+            "Demo Merchant",
+            "--name",
+            "Source",
+            "--description",
+            "Feeds",
+            "--scope",
+            "feeds:upload",
+            "--rate-limit",
+            "100",
+            "--expires-in-days",
+            "90",
+        ],
+    );
+    assert!(created.status.success(), "{created:?}");
+    let source = key_named(&app, "Source");
+
+    let output = run_key(&url, &["duplicate", &source.id]);
+    assert!(output.status.success(), "{output:?}");
+    let printed = stdout(&output);
+    assert_eq!(printed.lines().count(), 1, "the key alone: {printed}");
+    let key = keyward::domain::ApiKey::parse(printed.trim()).expect("a valid key");
+    let copy = key_named(&app, "Source (copy)");
+    let pepper = keyward::startup::key_pepper(&crate::support::test_secret());
+    assert_eq!(copy.key_hash, key.digest(&pepper), "the server's pepper");
+    assert_eq!(
+        (
+            copy.description.as_str(),
+            copy.scopes.to_stored(),
+            copy.rate_limit_per_minute,
+            copy.lifetime_days,
+            copy.created_by.as_str()
+        ),
+        ("Feeds", source.scopes.to_stored(), Some(100), Some(90), "cli")
+    );
+    assert_ne!(copy.lineage_id, source.lineage_id, "a key of its own");
+    let events =
+        keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &copy.merchant_id, &copy.id).unwrap();
+    let kinds: Vec<_> = events.iter().map(|event| event.event_type.as_str()).collect();
+    assert_eq!(kinds, ["generated", "duplicated_from", "revealed"]);
+    assert!(events[1].details.contains(source.id.as_str()));
+
+    assert!(
+        run_key(&url, &["duplicate", &source.id, "--name", "Named copy"])
+            .status
+            .success()
+    );
+    assert_eq!(key_named(&app, "Named copy").scopes, source.scopes);
+
+    // The default policy deletes only inactive keys, as the dashboard does.
+    assert_one_line_error(
+        &run_key(&url, &["delete", &copy.id]),
+        "Deactivate this key before deleting it",
+    );
+    assert!(run_key(&url, &["disable", &copy.id]).status.success());
+    let deleted = run_key(&url, &["delete", &copy.id]);
+    assert!(deleted.status.success(), "{deleted:?}");
+    assert_eq!(
+        stderr(&deleted).trim(),
+        format!("Deleted Source (copy) ({}).", copy.masked_key)
+    );
+    assert_eq!(
+        key_by_id(&app, &copy.id).status,
+        keyward::domain::KeyStatus::Deleted
+    );
+    let list = stdout(&run_key(&url, &["list", "--merchant", "Demo Merchant"]));
+    assert!(
+        !list.contains(copy.id.as_str()),
+        "deleted keys are not listed: {list}"
+    );
+    for command in ["show", "history", "delete", "duplicate"] {
+        assert_one_line_error(&run_key(&url, &[command, &copy.id]), "no key has the ID");
+    }
+    let events =
+        keyward::db::key_events::for_key(&mut app.db.get().unwrap(), &copy.merchant_id, &copy.id).unwrap();
+    assert_eq!(
+        (
+            events.last().unwrap().event_type.as_str(),
+            events.last().unwrap().actor_type.as_str()
+        ),
+        ("deleted", "cli")
+    );
+}
+
+/// `GET /api/v1/{path}` with a management token, as JSON.
+async fn api_get(app: &crate::support::TestApp, token: &str, path: &str) -> serde_json::Value {
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/{path}", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn key_commands_print_the_management_apis_resources_with_json(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let token =
+        crate::support::tokens::create_token(&app.db, &app.demo_merchant_id(), "Reader", &["keys:read"]);
+
+    let created = json_of(&run_key(
+        &url,
+        &[
+            "create",
+            "--merchant",
+            "Demo Merchant",
+            "--name",
+            "Json",
+            "--scope",
+            "orders:read",
+            "--json",
+        ],
+    ));
+    assert_eq!(fields(&created), ["key", "secret", "secret_note"]);
+    assert!(created["secret_note"].is_null());
+    let secret = keyward::domain::ApiKey::parse(created["secret"].as_str().unwrap()).expect("the whole key");
+    let id = created["key"]["id"].as_str().unwrap().to_owned();
+    let row = key_named(&app, "Json");
+    let pepper = keyward::startup::key_pepper(&crate::support::test_secret());
+    assert_eq!(
+        (row.id.as_str(), row.key_hash.clone()),
+        (id.as_str(), secret.digest(&pepper))
+    );
+    // The very resource the API gives for the key.
+    let from_api = api_get(&app, &token, &format!("keys/{id}")).await;
+    assert_eq!(fields(&from_api), KEY_FIELDS);
+    assert_eq!(created["key"], from_api);
+    assert_eq!(json_of(&run_key(&url, &["show", &id, "--json"])), from_api);
+
+    let listed = json_of(&run_key(&url, &["list", "--merchant", "Demo Merchant", "--json"]));
+    assert_eq!(fields(&listed), ["data", "next_cursor"]);
+    assert!(listed["next_cursor"].is_null());
+    assert_eq!(listed["data"], serde_json::json!([from_api]));
+
+    let rotated = json_of(&run_key(&url, &["rotate", &id, "--grace", "1h", "--json"]));
+    assert_eq!(fields(&rotated), ["key", "previous", "secret", "secret_note"]);
+    keyward::domain::ApiKey::parse(rotated["secret"].as_str().unwrap()).expect("the new key");
+    let new_id = rotated["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            &rotated["key"]["version"],
+            &rotated["key"]["lineage_id"],
+            &rotated["previous"]["id"],
+            &rotated["previous"]["status"]
+        ),
+        (
+            &2.into(),
+            &id.clone().into(),
+            &id.clone().into(),
+            &"rotated".into()
+        )
+    );
+    assert!(rotated["previous"]["grace_ends_at"].is_string());
+    assert_eq!(
+        rotated["previous"],
+        api_get(&app, &token, &format!("keys/{id}")).await
+    );
+    assert_eq!(
+        rotated["key"],
+        api_get(&app, &token, &format!("keys/{new_id}")).await
+    );
+
+    let disabled = json_of(&run_key(&url, &["disable", &new_id, "--json"]));
+    assert_eq!(disabled["status"], "disabled");
+    assert_eq!(disabled, api_get(&app, &token, &format!("keys/{new_id}")).await);
+    let edited = json_of(&run_key(
+        &url,
+        &["edit", &new_id, "--description", "JSON", "--json"],
+    ));
+    assert_eq!(
+        (&edited["description"], &edited["name"]),
+        (&"JSON".into(), &"Json".into())
+    );
+
+    let history = json_of(&run_key(&url, &["history", &id, "--json"]));
+    assert_eq!(fields(&history), ["data"]);
+    let events = history["data"].as_array().unwrap();
+    let first = &events[0];
+    assert_eq!(
+        fields(first),
+        [
+            "actor",
+            "client_address",
+            "created_at",
+            "details",
+            "id",
+            "key_id",
+            "label",
+            "type",
+            "user_agent"
+        ]
+    );
+    assert_eq!(
+        (&first["type"], &first["label"], &first["key_id"], &first["actor"]),
+        (
+            &"generated".into(),
+            &"Created".into(),
+            &id.clone().into(),
+            &serde_json::json!({"type": "cli", "name": "cli", "detail": null})
+        )
+    );
+    assert_eq!(first["details"]["name"], "Json");
+    let rotation = events
+        .iter()
+        .find(|event| event["type"] == "rotated")
+        .expect("the rotation is in the history");
+    assert_eq!(
+        (&rotation["label"], &rotation["details"]["grace"]),
+        (&"Rotated".into(), &"1h".into())
+    );
+    time::OffsetDateTime::parse(
+        first["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+
+    let deleted = run_key(&url, &["delete", &new_id, "--json"]);
+    assert!(deleted.status.success(), "{deleted:?}");
+    assert_eq!(
+        stdout(&deleted),
+        "",
+        "a deletion has no resource, as the API's 204"
+    );
+
+    assert!(
+        run_key(
+            &url,
+            &["create", "--merchant", "Demo Merchant", "--name", "Second"]
+        )
+        .status
+        .success()
+    );
+    let second = key_named(&app, "Second");
+    let duplicated = json_of(&run_key(&url, &["duplicate", &second.id, "--json"]));
+    assert_eq!(fields(&duplicated), ["key", "secret", "secret_note"]);
+    assert_eq!(fields(&duplicated["key"]), KEY_FIELDS);
+    assert_eq!(duplicated["key"]["name"], "Second (copy)");
+}
+
+async fn remote_key_show_reads_through_the_api_with_no_database_or_secret_here(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let created = run_key(
+        &url,
+        &[
+            "create",
+            "--merchant",
+            "Demo Merchant",
+            "--name",
+            "Remote",
+            "--description",
+            "Seen from afar",
+            "--scope",
+            "orders:read",
+            "--expires-in-days",
+            "7",
+        ],
+    );
+    assert!(created.status.success(), "{created:?}");
+    let row = key_named(&app, "Remote");
+    let token =
+        crate::support::tokens::create_token(&app.db, &app.demo_merchant_id(), "Deploy", &["keys:read"]);
+
+    let remote = run_remote(&app, &token, &["show", &row.id]).await;
+    assert!(remote.status.success(), "{remote:?}");
+    let local = run_key(&url, &["show", &row.id]);
+    assert_eq!(
+        stdout(&remote),
+        stdout(&local),
+        "the same lines as on the database"
+    );
+    assert_eq!(
+        json_of(&run_remote(&app, &token, &["show", &row.id, "--json"]).await),
+        json_of(&run_key(&url, &["show", &row.id, "--json"]))
+    );
+
+    // The flags instead of the environment, and no DATABASE_URL at all: nothing is
+    // opened or made in the current folder.
+    let (here, _) = elsewhere();
+    let mut flags = keyward(&url);
+    flags.env_remove("DATABASE_URL").current_dir(here.path()).args([
+        "--url",
+        &app.address,
+        "--token",
+        &token,
+        "key",
+        "show",
+        &row.id,
+    ]);
+    let flags = output_of(flags).await;
+    assert_eq!(stdout(&flags), stdout(&local), "{flags:?}");
+    assert_eq!(
+        std::fs::read_dir(here.path()).unwrap().count(),
+        0,
+        "no keyward.db or keyward.secret"
+    );
+    // A base path with or without its slash.
+    let mut slashed = keyward(&url);
+    slashed.args([
+        "--url",
+        &format!("{}/", app.address),
+        "--token",
+        &token,
+        "key",
+        "show",
+        &row.id,
+    ]);
+    let slashed = output_of(slashed).await;
+    assert_eq!(stdout(&slashed), stdout(&local), "{slashed:?}");
+}
+
+async fn remote_errors_print_the_apis_message_and_code_and_exit_non_zero(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.test_db.url_string();
+    let merchant = app.demo_merchant_id();
+    assert!(
+        run_key(&url, &["create", "--merchant", "Demo Merchant", "--name", "Mine"])
+            .status
+            .success()
+    );
+    let mine = key_named(&app, "Mine");
+    app.create_merchant("Other Shop");
+    assert!(
+        run_key(&url, &["create", "--merchant", "Other Shop", "--name", "Theirs"])
+            .status
+            .success()
+    );
+    let theirs = keyward::db::keys::list(
+        &mut app.db.get().unwrap(),
+        &keyward::db::merchants::find_by_id_or_name(&mut app.db.get().unwrap(), "Other Shop")
+            .unwrap()
+            .unwrap()
+            .id,
+    )
+    .unwrap()
+    .remove(0);
+    let reader = crate::support::tokens::create_token(&app.db, &merchant, "Reader", &["keys:read"]);
+    let auditor = crate::support::tokens::create_token(&app.db, &merchant, "Auditor", &["audit:read"]);
+
+    let refused = |output: &Output, message: &str| {
+        assert_one_line_error(output, message);
+        assert_eq!(output.status.code(), Some(1), "{message}");
+    };
+    refused(
+        &run_remote(&app, &reader, &["show", &uuid::Uuid::new_v4().to_string()]).await,
+        "keyward: No such key for this merchant. (not_found)",
+    );
+    refused(
+        &run_remote(&app, &reader, &["show", &theirs.id]).await,
+        "(not_found)",
+    );
+    refused(
+        &run_remote(&app, &auditor, &["show", &mine.id]).await,
+        "does not have the scope `keys:read`. (insufficient_scope)",
+    );
+    let unknown = keyward::domain::ManagementToken::generate();
+    refused(
+        &run_remote(&app, unknown.expose(), &["show", &mine.id]).await,
+        "(invalid_token)",
+    );
+    refused(
+        &run_remote(&app, &reader, &["show", "not-an-id"]).await,
+        "no key has the ID",
+    );
+
+    // What cannot go together is refused before any request, with exit code 2.
+    let usage = |output: &Output, message: &str| {
+        assert_one_line_error(output, message);
+        assert_eq!(output.status.code(), Some(2), "{message}");
+    };
+    let (here, nowhere) = elsewhere();
+    let with = |args: &[&str]| {
+        let mut command = keyward(&nowhere);
+        command.current_dir(here.path()).args(args);
+        output_of(command)
+    };
+    usage(
+        &with(&["--url", &app.address, "key", "show", &mine.id]).await,
+        "--url needs a management token",
+    );
+    let api_key = "kw_live_AbCd00000000000000000000000000000000WxYz3PyEx4";
+    let wrong_token = with(&["--url", &app.address, "--token", api_key, "key", "show", &mine.id]).await;
+    usage(&wrong_token, "--token: this is not a Keyward management token");
+    assert!(!stderr(&wrong_token).contains(api_key), "the token is not echoed");
+    usage(
+        &run_remote(&app, &reader, &["list", "--merchant", "Demo Merchant"]).await,
+        "--merchant does not go with --url",
+    );
+    usage(
+        &with(&["--url", "keyward.example", "--token", &reader, "key", "list"]).await,
+        "--url: give the Keyward server's address",
+    );
+    usage(
+        &with(&[
+            "--url",
+            "http://keyward.example",
+            "--token",
+            &reader,
+            "key",
+            "list",
+        ])
+        .await,
+        "--url: use https",
+    );
+    usage(
+        &run_key(&url, &["show", &mine.id, "--token", &reader]),
+        "--token goes with --url",
+    );
+    usage(
+        &with(&["--url", &app.address, "migrate"]).await,
+        "--url goes with the key commands only",
+    );
+
+    // No answer, or an answer that is not the management API's.
+    refused(
+        &with(&[
+            "--url",
+            "http://127.0.0.1:1",
+            "--token",
+            &reader,
+            "key",
+            "show",
+            &mine.id,
+        ])
+        .await,
+        "no answer from http://127.0.0.1:1/",
+    );
+    refused(
+        &with(&[
+            "--url",
+            &format!("{}/not-keyward/", app.address),
+            "--token",
+            &reader,
+            "key",
+            "show",
+            &mine.id,
+        ])
+        .await,
+        "without a Keyward error; is --url the Keyward server's address?",
+    );
+    assert_eq!(std::fs::read_dir(here.path()).unwrap().count(), 0);
+}
+
+/// A server that answers each connection, one at a time, with the next of `answers` (a
+/// whole HTTP response, or `None` to hang up without one); returns its address and,
+/// once every answer is given, the requests it read.
+fn scripted_server(answers: Vec<Option<String>>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        for answer in answers {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0; 4096];
+            let complete = |request: &[u8]| {
+                let text = String::from_utf8_lossy(request);
+                let Some(end) = text.find("\r\n\r\n") else {
+                    return false;
+                };
+                let length = text[..end]
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                request.len() >= end + 4 + length
+            };
+            while !complete(&request) {
+                let read = stream.read(&mut buffer).unwrap();
+                assert!(read > 0, "the request ended early");
+                request.extend_from_slice(&buffer[..read]);
+            }
+            requests.push(String::from_utf8(request).unwrap());
+            if let Some(answer) = answer {
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+        }
+        requests
+    });
+    (address, server)
+}
+
+fn http_answer(status: &str, extra_header: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra_header}\r\n{body}",
+        body.len()
+    )
+}
+
+/// The value of header `name` in a raw request.
+fn header<'a>(request: &'a str, name: &str) -> Option<&'a str> {
+    request.lines().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        field.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[test]
+fn a_remote_change_is_sent_again_once_with_the_same_idempotency_key_after_a_503_or_no_answer() {
+    let token = keyward::domain::ManagementToken::generate();
+    let key_id = uuid::Uuid::new_v4().to_string();
+    let key = serde_json::json!({
+        "id": key_id, "lineage_id": key_id, "version": 1, "name": "Fake",
+        "description": "", "masked_key": "kw_live_AbCd…WxYz", "status": "disabled",
+        "scopes": [], "rate_limit_per_minute": null, "lifetime_days": null,
+        "expires_at": null, "grace_ends_at": null, "created_at": "2026-11-03T14:02:00Z",
+        "created_by": "Ana", "last_used_at": null
+    });
+    let unavailable = serde_json::json!({"error": {"code": "unavailable", "message": "Keyward cannot reach its database right now. Retry in a few seconds."}});
+    let busy = http_answer(
+        "503 Service Unavailable",
+        "Retry-After: 0\r\n",
+        &unavailable.to_string(),
+    );
+    let ok = http_answer("200 OK", "", &key.to_string());
+    let disable = |address: &str| {
+        keyward("sqlite:///no/such/folder/keyward.db")
+            .args([
+                "--url",
+                address,
+                "--token",
+                token.expose(),
+                "key",
+                "disable",
+                &key_id,
+            ])
+            .output()
+            .unwrap()
+    };
+
+    for first in [Some(busy.clone()), None] {
+        let (address, server) = scripted_server(vec![first.clone(), Some(ok.clone())]);
+        let output = disable(&address);
+        assert!(output.status.success(), "{first:?}: {output:?}");
+        assert_eq!(stderr(&output).trim(), "Disabled Fake (kw_live_AbCd…WxYz).");
+        let requests = server.join().unwrap();
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        for request in &requests {
+            assert!(
+                request.starts_with(&format!("POST /api/v1/keys/{key_id}/disable HTTP/1.1\r\n")),
+                "{request}"
+            );
+            assert_eq!(
+                header(request, "authorization"),
+                Some(format!("Bearer {}", token.expose()).as_str())
+            );
+        }
+        let keys: Vec<_> = requests
+            .iter()
+            .map(|request| header(request, "idempotency-key").expect("an Idempotency-Key"))
+            .collect();
+        assert!(!keys[0].is_empty());
+        assert_eq!(keys[0], keys[1], "the retry is the same request");
+    }
+
+    // One retry only: a second 503 is the answer.
+    let (address, server) = scripted_server(vec![Some(busy.clone()), Some(busy)]);
+    let output = disable(&address);
+    assert_one_line_error(
+        &output,
+        "keyward: Keyward cannot reach its database right now. Retry in a few seconds. (unavailable)",
+    );
+    assert_eq!(server.join().unwrap().len(), 2);
+
+    // Each command its own key.
+    let (address, server) = scripted_server(vec![Some(ok.clone()), Some(ok)]);
+    assert!(disable(&address).status.success());
+    assert!(disable(&address).status.success());
+    let requests = server.join().unwrap();
+    assert_ne!(
+        header(&requests[0], "idempotency-key"),
+        header(&requests[1], "idempotency-key")
+    );
 }

@@ -9,6 +9,7 @@ mod architecture;
 mod audit;
 mod browser;
 mod cli;
+mod cli_remote;
 mod csrf;
 mod faults;
 mod gateway;

@@ -20,33 +20,10 @@ db_test!(
     rotation_in_progress,
     must_disable_first,
     key_revoked,
+    scopes_fixed,
+    must_deactivate_first,
+    no_lifetime,
 );
-
-/// Their CLI legs need `key edit`, `key delete` and `key renew`, which the CLI gains on
-/// the `cli-remote` branch; the API and page legs of these rules also run in
-/// `manage_keys::rules` and the page tests.
-mod needs_the_cli_edit_delete_and_renew_commands {
-    use super::*;
-
-    macro_rules! pending {
-        ($($rule:ident),+) => {$(
-            mod $rule {
-                #[tokio::test]
-                #[ignore = "needs `keyward key edit|delete|renew` from the cli-remote branch"]
-                async fn sqlite() {
-                    super::super::$rule(super::Backend::Sqlite).await
-                }
-                #[tokio::test]
-                #[ignore = "needs `keyward key edit|delete|renew` from the cli-remote branch"]
-                async fn postgres() {
-                    super::super::$rule(super::Backend::Postgres).await
-                }
-            }
-        )+};
-    }
-
-    pending!(scopes_fixed, must_deactivate_first, no_lifetime);
-}
 
 /// How the page is asked.
 enum Page {

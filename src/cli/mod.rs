@@ -3,19 +3,21 @@
 mod accounts;
 mod error;
 mod keys;
+mod management_api;
 mod serve;
 mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{ConfigError, DatabaseUrl};
 use crate::db::Db;
 use accounts::{MerchantCommand, UserCommand};
 use error::CliError;
-use keys::KeyCommand;
+use keys::{KeyCommand, Local, Remote};
 use serve::ServeArgs;
 use tokens::TokenCommand;
 
@@ -37,6 +39,19 @@ pub struct Cli {
     /// the key pepper from it, so both must be given the same one.
     #[arg(long, env = "KEYWARD_SECRET_FILE", global = true)]
     pub(crate) secret_file: Option<PathBuf>,
+
+    /// A Keyward server (https://…): the `key` commands then go through its management
+    /// API, with no database or secret here.
+    #[arg(long, env = "KEYWARD_URL", global = true)]
+    pub(crate) url: Option<String>,
+
+    /// The management token (kw_mgmt_…) the `key` commands use with --url.
+    #[arg(long, env = "KEYWARD_TOKEN", global = true, hide_env_values = true)]
+    pub(crate) token: Option<String>,
+
+    /// Print what the `key` commands return as the management API's JSON resources.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
 
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -64,9 +79,10 @@ pub(crate) enum Command {
 
 /// Parses the command line, runs the command, and prints any error as one line.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     init_tracing(cli.command.is_none() || matches!(cli.command, Some(Command::Serve(_))));
-    match execute(cli) {
+    match execute(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("keyward: {}", crate::error::cause_chain(&err));
@@ -109,14 +125,54 @@ impl ServeArgs {
     }
 }
 
-fn execute(cli: Cli) -> Result<(), CliError> {
-    let database = DatabaseUrl::parse(&cli.database_url)?;
+/// True when `id` was typed on the command line, before or after the subcommand (not
+/// only found in the environment).
+fn typed(matches: &ArgMatches, id: &str) -> bool {
+    let mut matches = Some(matches);
+    while let Some(here) = matches {
+        if here.value_source(id) == Some(ValueSource::CommandLine) {
+            return true;
+        }
+        matches = here.subcommand().map(|(_, sub)| sub);
+    }
+    false
+}
+
+fn execute(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
+    let Cli {
+        database_url,
+        secret_file,
+        url,
+        token,
+        json,
+        command,
+    } = cli;
+    // With a server's address the key commands touch no database and no secret here.
+    let command = match (command, &url) {
+        (Some(Command::Key(command)), Some(url)) => {
+            return keys::run(command, &mut Remote::new(url, token.as_deref())?, json);
+        }
+        (command, _) => command,
+    };
+    // KEYWARD_URL and KEYWARD_TOKEN may be set for the key commands; only a flag typed
+    // where it does nothing is a mistake.
+    let idle_here: &[&str] = match command {
+        Some(Command::Key(_)) => &["token"],
+        _ => &["url", "token", "json"],
+    };
+    if let Some(flag) = idle_here.iter().find(|id| typed(matches, id)) {
+        return Err(CliError::Usage(match *flag {
+            "token" => "--token goes with --url, the server whose management API to use".to_owned(),
+            flag => format!("--{flag} goes with the key commands only"),
+        }));
+    }
+    let database = DatabaseUrl::parse(&database_url)?;
     database.check()?;
-    let command = match cli.command {
+    let command = match command {
         Some(command) => command,
         None => Command::Serve(ServeArgs::from_env()?),
     };
-    let secret_file = cli.secret_file.as_deref();
+    let secret_file = secret_file.as_deref();
     match command {
         Command::Serve(args) => serve::serve(database, secret_file, args),
         Command::Migrate => {
@@ -131,7 +187,7 @@ fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Merchant(MerchantCommand::Create { name }) => accounts::create_merchant(&database, &name),
         Command::User(UserCommand::Create(args)) => accounts::create_user(&database, args),
         Command::User(UserCommand::Disable { email }) => accounts::disable_user(&database, &email),
-        Command::Key(command) => keys::key_command(&database, secret_file, command),
+        Command::Key(command) => keys::run(command, &mut Local::open(&database, secret_file)?, json),
         Command::Token(command) => tokens::token_command(&database, secret_file, command),
     }
 }
