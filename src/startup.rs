@@ -268,14 +268,18 @@ fn method_not_allowed_page<B>(
     res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let (req, original) = res.into_parts();
-    let mut page = ErrorPage {
-        title: "Method not allowed",
-        message: "This address does not accept that kind of request.",
-        error_id: None,
-        next_href: "/",
-        next_label: "Back to the dashboard",
-    }
-    .respond(StatusCode::METHOD_NOT_ALLOWED);
+    let mut page = if req.path().starts_with("/api/") {
+        crate::api::error::method_not_allowed(req.method())
+    } else {
+        ErrorPage {
+            title: "Method not allowed",
+            message: "This address does not accept that kind of request.",
+            error_id: None,
+            next_href: "/",
+            next_label: "Back to the dashboard",
+        }
+        .respond(StatusCode::METHOD_NOT_ALLOWED)
+    };
     if let Some(allow) = original.headers().get(actix_web::http::header::ALLOW) {
         page.headers_mut()
             .insert(actix_web::http::header::ALLOW, allow.clone());

@@ -284,3 +284,47 @@ async fn scheduled_work_runs_on_one_instance_at_a_time() {
     tokio::time::sleep(StdDuration::from_millis(500)).await;
     assert_eq!(grace_ended(), 1, "recorded once, by one of the two instances");
 }
+
+#[tokio::test]
+async fn a_management_token_revoked_through_one_instance_is_refused_by_the_other_at_once() {
+    let Some((app, second)) = two_instances().await else {
+        return;
+    };
+    let merchant = app.demo_merchant_id();
+    let token = crate::support::tokens::create_token(&app.db, &merchant, "deploy", &["keys:read"]);
+    let list = |address: String| {
+        let token = token.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{address}/api/v1/keys"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(list(second.clone()).await.status(), StatusCode::OK);
+
+    let digest = keyward::domain::ManagementToken::parse(&token)
+        .unwrap()
+        .digest(&keyward::startup::key_pepper(&crate::support::app::test_secret()));
+    let mut conn = app.db.get().unwrap();
+    let row = keyward::db::management_tokens::find_by_digest(&mut conn, &digest)
+        .unwrap()
+        .unwrap();
+    keyward::service::tokens::revoke(
+        &mut conn,
+        &merchant,
+        &row.id,
+        "REVOKE",
+        &keyward::domain::Actor::cli(),
+        keyward::clock::Clock::default().now(),
+    )
+    .unwrap();
+
+    // No cache stands between a token and its row: the very next request is refused.
+    let res = list(second).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "token_revoked");
+}

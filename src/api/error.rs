@@ -73,6 +73,17 @@ impl ApiError {
     }
 }
 
+/// A method an API address does not serve, in the API's JSON error shape (the dashboard
+/// answers the same status with a page).
+pub fn method_not_allowed(method: &actix_web::http::Method) -> HttpResponse {
+    HttpResponse::MethodNotAllowed().json(serde_json::json!({
+        "error": {
+            "code": "method_not_allowed",
+            "message": format!("This address does not accept {method} requests; see the Allow header."),
+        }
+    }))
+}
+
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         if err.is_transient() {

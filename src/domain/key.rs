@@ -67,33 +67,53 @@ pub(super) fn checksum(body: &str) -> String {
     String::from_utf8(digits.to_vec()).expect("base62 digits are ASCII")
 }
 
+/// A new secret in the shape keys and management tokens share: `prefix`, 40 base62
+/// characters from the operating system's random source, and their checksum.
+pub(super) fn generate_secret(prefix: &str) -> String {
+    let secret: String = OsRng
+        .unwrap_err()
+        .sample_iter(Alphanumeric)
+        .take(SECRET_CHARS)
+        .map(char::from)
+        .collect();
+    let body = format!("{prefix}{secret}");
+    let checksum = checksum(&body);
+    body + checksum.as_str()
+}
+
+/// Checks a presented secret of that shape: prefix, length, alphabet, then checksum.
+pub(super) fn check_secret(prefix: &str, raw: &str) -> Result<(), KeyFormatError> {
+    let rest = raw.strip_prefix(prefix).ok_or(KeyFormatError::Prefix)?;
+    if raw.len() != prefix.len() + SECRET_CHARS + CHECKSUM_CHARS {
+        return Err(KeyFormatError::Length);
+    }
+    if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(KeyFormatError::Alphabet);
+    }
+    let (body, given) = raw.split_at(prefix.len() + SECRET_CHARS);
+    if checksum(body) != given {
+        return Err(KeyFormatError::Checksum);
+    }
+    Ok(())
+}
+
+/// The masked form of a secret of that shape: the prefix, the four characters after it
+/// and its last four.
+pub(super) fn mask_secret(prefix: &str, raw: &str) -> String {
+    let head = &raw[prefix.len()..prefix.len() + MASK_SHOWS];
+    let tail = &raw[raw.len() - MASK_SHOWS..];
+    format!("{prefix}{head}…{tail}")
+}
+
 impl ApiKey {
     /// A new key with a secret from the operating system's random source.
     pub fn generate() -> Self {
-        let secret: String = OsRng
-            .unwrap_err()
-            .sample_iter(Alphanumeric)
-            .take(SECRET_CHARS)
-            .map(char::from)
-            .collect();
-        let body = format!("{KEY_PREFIX}{secret}");
-        let checksum = checksum(&body);
-        Self(body + checksum.as_str())
+        Self(generate_secret(KEY_PREFIX))
     }
 
     /// Parses a key as presented: prefix, length, alphabet, then checksum.
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
-        let rest = raw.strip_prefix(KEY_PREFIX).ok_or(KeyFormatError::Prefix)?;
-        if raw.len() != KEY_CHARS {
-            return Err(KeyFormatError::Length);
-        }
-        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::Alphabet);
-        }
-        let (body, given) = raw.split_at(KEY_PREFIX.len() + SECRET_CHARS);
-        if checksum(body) != given {
-            return Err(KeyFormatError::Checksum);
-        }
+        check_secret(KEY_PREFIX, raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -125,10 +145,7 @@ impl ApiKey {
     /// key's last 4 (the end of its checksum), so it matches both ends of the key a
     /// merchant holds. Keys stored before this form kept theirs: the secret's last 4.
     pub fn masked(&self) -> String {
-        let shown = MASK_SHOWS;
-        let head = &self.0[KEY_PREFIX.len()..KEY_PREFIX.len() + shown];
-        let tail = &self.0[KEY_CHARS - shown..];
-        format!("{KEY_PREFIX}{head}…{tail}")
+        mask_secret(KEY_PREFIX, &self.0)
     }
 
     /// The stored digest: HMAC-SHA256 with the server's pepper.

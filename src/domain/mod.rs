@@ -38,5 +38,5 @@ pub use role::{Permission, Role, UnknownRole};
 pub use scope::{Scope, Scopes};
 pub use search::SupportQuery;
 pub use throttle::{AttemptRecord, Held, SignInThrottle, Verdict};
-pub use token::{ManagementToken, TOKEN_PREFIX, TokenScope, TokenScopes};
+pub use token::{ManagementToken, TOKEN_CHARS, TOKEN_PREFIX, TokenScope, TokenScopes};
 pub use validation::{ValidationError, is_bidi_control};

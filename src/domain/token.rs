@@ -5,11 +5,10 @@
 
 use std::fmt;
 
-use rand::distr::Alphanumeric;
-use rand::rngs::OsRng;
-use rand::{Rng, TryRngCore};
-
-use super::key::{CHECKSUM_CHARS, KeyDigest, KeyFormatError, KeyPepper, MASK_SHOWS, SECRET_CHARS, checksum};
+use super::key::{
+    CHECKSUM_CHARS, KeyDigest, KeyFormatError, KeyPepper, SECRET_CHARS, check_secret, generate_secret,
+    mask_secret,
+};
 use super::role::Permission;
 use super::validation::ValidationError;
 
@@ -37,31 +36,13 @@ impl fmt::Display for ManagementToken {
 impl ManagementToken {
     /// A new token with a secret from the operating system's random source.
     pub fn generate() -> Self {
-        let secret: String = OsRng
-            .unwrap_err()
-            .sample_iter(Alphanumeric)
-            .take(SECRET_CHARS)
-            .map(char::from)
-            .collect();
-        let body = format!("{TOKEN_PREFIX}{secret}");
-        let sum = checksum(&body);
-        Self(body + sum.as_str())
+        Self(generate_secret(TOKEN_PREFIX))
     }
 
     /// Parses a token as presented: prefix, length, alphabet, then checksum, before any
     /// hashing or query.
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
-        let rest = raw.strip_prefix(TOKEN_PREFIX).ok_or(KeyFormatError::Prefix)?;
-        if raw.len() != TOKEN_CHARS {
-            return Err(KeyFormatError::Length);
-        }
-        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::Alphabet);
-        }
-        let (body, given) = raw.split_at(TOKEN_PREFIX.len() + SECRET_CHARS);
-        if checksum(body) != given {
-            return Err(KeyFormatError::Checksum);
-        }
+        check_secret(TOKEN_PREFIX, raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -72,9 +53,7 @@ impl ManagementToken {
 
     /// The prefix, the four characters after it and the token's last four.
     pub fn masked(&self) -> String {
-        let head = &self.0[TOKEN_PREFIX.len()..TOKEN_PREFIX.len() + MASK_SHOWS];
-        let tail = &self.0[TOKEN_CHARS - MASK_SHOWS..];
-        format!("{TOKEN_PREFIX}{head}…{tail}")
+        mask_secret(TOKEN_PREFIX, &self.0)
     }
 
     /// The stored digest, peppered like a key's.

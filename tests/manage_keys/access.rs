@@ -160,6 +160,26 @@ async fn api_keys_never_manage_keys_and_tokens_never_verify(backend: Backend) {
     .await;
     missing.assert_error(StatusCode::UNAUTHORIZED, "missing_token");
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+
+    // A token cut short or mistyped is refused in a token's words, before any read.
+    let mut mistyped = token.clone();
+    let last = if mistyped.ends_with('A') { "B" } else { "A" };
+    mistyped.replace_range(mistyped.len() - 1.., last);
+    for (bad, says) in [(mistyped, "checksum"), (token[..30].to_owned(), "54 characters")] {
+        let res = reqwest::Client::new()
+            .get(format!("{}/api/v1/keys", s.app.address))
+            .bearer_auth(&bad)
+            .send()
+            .await
+            .unwrap();
+        let answer = crate::support::manage::Answer::of(res).await;
+        answer.assert_error(StatusCode::UNAUTHORIZED, "malformed_token");
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(says) && !message.contains("kw_live_"),
+            "{message}"
+        );
+    }
 }
 
 async fn a_revoked_token_is_refused_on_its_next_request(backend: Backend) {

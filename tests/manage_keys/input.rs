@@ -11,6 +11,7 @@ use crate::support::Backend;
 db_test!(
     invalid_fields_are_422_naming_the_field,
     bodies_over_64_kb_are_413_and_forms_are_415,
+    a_method_an_api_address_does_not_serve_is_405_in_json,
 );
 
 async fn invalid_fields_are_422_naming_the_field(backend: Backend) {
@@ -122,4 +123,31 @@ async fn bodies_over_64_kb_are_413_and_forms_are_415(backend: Backend) {
         .await;
     form.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     assert_eq!(s.key_count(), 0);
+}
+
+async fn a_method_an_api_address_does_not_serve_is_405_in_json(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    for (method, path) in [
+        (reqwest::Method::PUT, "/api/v1/keys".to_owned()),
+        (
+            reqwest::Method::GET,
+            format!("{}/rotate", key_path(&s.api.create_key("Only").await)),
+        ),
+        (reqwest::Method::POST, "/api/v1/whoami".to_owned()),
+        (reqwest::Method::DELETE, "/api/v1/key-policy".to_owned()),
+        (reqwest::Method::POST, "/api/v1/openapi.json".to_owned()),
+    ] {
+        let answer = s.api.send(s.api.request(method.clone(), &path)).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            "{method} {path}"
+        );
+        assert!(
+            answer.header("allow").is_some(),
+            "{method} {path} names what it allows"
+        );
+    }
 }

@@ -23,7 +23,7 @@ const MAX_LIMIT: i64 = 100;
 
 /// Registers the Audit Log route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit-log", web::get().to(list_events));
+    cfg.service(web::resource("/audit-log").route(web::get().to(list_events)));
 }
 
 /// A page of events, newest first.

@@ -23,7 +23,7 @@ pub enum ManageError {
     )]
     ApiKeyNotAccepted,
     /// The token is not in the expected form (bad checksum included).
-    #[error("This is not a Keyward management token: {0}.")]
+    #[error("This is not a Keyward management token: {}.", token_problem(*.0))]
     MalformedToken(KeyFormatError),
     /// A well-formed token that no token matches.
     #[error("This management token is not valid.")]
@@ -75,6 +75,17 @@ pub enum ManageError {
     /// Anything else.
     #[error("The request could not be completed.")]
     Unexpected(#[source] anyhow::Error),
+}
+
+/// What is wrong with a presented token, in a token's words (the format error's own
+/// words are a key's).
+fn token_problem(err: KeyFormatError) -> &'static str {
+    match err {
+        KeyFormatError::Prefix => "it does not start with kw_mgmt_",
+        KeyFormatError::Length => "it does not have 54 characters",
+        KeyFormatError::Alphabet => "it has characters other than letters and digits after kw_mgmt_",
+        KeyFormatError::Checksum => "its checksum does not match (was it copied whole?)",
+    }
 }
 
 impl ManageError {

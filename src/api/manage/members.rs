@@ -15,7 +15,7 @@ use crate::domain::{Role, TokenScope};
 
 /// Registers the Members route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/members", web::get().to(list_members));
+    cfg.service(web::resource("/members").route(web::get().to(list_members)));
 }
 
 fn roles() -> Object {

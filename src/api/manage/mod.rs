@@ -170,7 +170,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 }
                 .into()
             }))
-            .route("/openapi.json", web::get().to(document))
+            .service(web::resource("/openapi.json").route(web::get().to(document)))
             .configure(keys::routes)
             .configure(audit::routes)
             .configure(policy::routes)

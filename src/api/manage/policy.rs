@@ -17,8 +17,11 @@ use crate::service::policy;
 
 /// Registers the Key Policy routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/key-policy", web::get().to(get_policy))
-        .route("/key-policy", web::put().to(put_policy));
+    cfg.service(
+        web::resource("/key-policy")
+            .route(web::get().to(get_policy))
+            .route(web::put().to(put_policy)),
+    );
 }
 
 /// The rules the merchant's keys follow. A change applies to the next action; existing

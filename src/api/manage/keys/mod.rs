@@ -28,12 +28,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(change::update_key))
             .route(web::delete().to(change::delete_key)),
     )
-    .route("/keys/{key_id}/rotate", web::post().to(create::rotate_key))
-    .route("/keys/{key_id}/duplicate", web::post().to(create::duplicate_key))
-    .route("/keys/{key_id}/disable", web::post().to(change::disable_key))
-    .route("/keys/{key_id}/enable", web::post().to(change::enable_key))
-    .route("/keys/{key_id}/renew", web::post().to(change::renew_key))
-    .route("/keys/{key_id}/revoke", web::post().to(change::revoke_key))
-    .route("/keys/{key_id}/usage", web::get().to(read::key_usage))
-    .route("/keys/{key_id}/history", web::get().to(read::key_history));
+    .service(web::resource("/keys/{key_id}/rotate").route(web::post().to(create::rotate_key)))
+    .service(web::resource("/keys/{key_id}/duplicate").route(web::post().to(create::duplicate_key)))
+    .service(web::resource("/keys/{key_id}/disable").route(web::post().to(change::disable_key)))
+    .service(web::resource("/keys/{key_id}/enable").route(web::post().to(change::enable_key)))
+    .service(web::resource("/keys/{key_id}/renew").route(web::post().to(change::renew_key)))
+    .service(web::resource("/keys/{key_id}/revoke").route(web::post().to(change::revoke_key)))
+    .service(web::resource("/keys/{key_id}/usage").route(web::get().to(read::key_usage)))
+    .service(web::resource("/keys/{key_id}/history").route(web::get().to(read::key_history)));
 }
