@@ -140,9 +140,9 @@ fn attempt(
         }
         Action::Edit => {
             let request = EditRequest {
-                name: row.name.clone(),
-                description: row.description.clone(),
-                scopes: row.scopes.names().into_iter().map(str::to_owned).collect(),
+                name: Some(row.name.clone()),
+                description: Some(row.description.clone()),
+                scopes: Some(row.scopes.names().into_iter().map(str::to_owned).collect()),
                 ..EditRequest::default()
             };
             keyward::service::keys::edit(conn, merchant, id, &request, actor, now).map(drop)

@@ -267,7 +267,38 @@ pub fn finish(
     Ok(())
 }
 
-/// Gives `key` up (the request failed in a way a retry may fix).
+/// Marks `key`'s request as failed on the server's side with `status` (a retry may run),
+/// keeping when it was claimed.
+pub fn give_up(conn: &mut DbConnection, token_id: &TokenId, key: &str, status: i32) -> Result<(), DbError> {
+    diesel::update(
+        idempotency_keys::table
+            .filter(idempotency_keys::token_id.eq(token_id.as_str()))
+            .filter(idempotency_keys::idempotency_key.eq(key)),
+    )
+    .set(idempotency_keys::status_code.eq(Some(status)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Takes a given-up claim for a retry; false when another retry took it first.
+pub fn retake(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    key: &str,
+    given_up: i32,
+) -> Result<bool, DbError> {
+    let taken = diesel::update(
+        idempotency_keys::table
+            .filter(idempotency_keys::token_id.eq(token_id.as_str()))
+            .filter(idempotency_keys::idempotency_key.eq(key))
+            .filter(idempotency_keys::status_code.eq(given_up)),
+    )
+    .set(idempotency_keys::status_code.eq(None::<i32>))
+    .execute(conn)?;
+    Ok(taken == 1)
+}
+
+/// Forgets `key` (its 24 hours are over).
 pub fn release(conn: &mut DbConnection, token_id: &TokenId, key: &str) -> Result<(), DbError> {
     diesel::delete(
         idempotency_keys::table

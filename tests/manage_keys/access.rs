@@ -16,6 +16,7 @@ db_test!(
     another_merchants_key_is_not_found_on_every_endpoint,
     api_keys_never_manage_keys_and_tokens_never_verify,
     a_revoked_token_is_refused_on_its_next_request,
+    made_up_tokens_never_lock_a_real_token_out,
     a_token_past_its_rate_limit_is_answered_429_with_retry_after,
     the_document_describes_every_key_endpoint_with_its_scope,
 );
@@ -274,5 +275,34 @@ async fn the_document_describes_every_key_endpoint_with_its_scope(backend: Backe
         documented,
         ENDPOINTS.len(),
         "no key operation undocumented or extra"
+    );
+}
+
+async fn made_up_tokens_never_lock_a_real_token_out(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..70 {
+        let made_up = keyward::domain::ManagementToken::generate();
+        let res = client
+            .get(format!("{}/api/v1/keys", s.app.address))
+            .bearer_auth(made_up.expose())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status());
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "made-up tokens past the address's budget"
+    );
+    assert_eq!(
+        s.api.get("/api/v1/keys").await.status,
+        StatusCode::OK,
+        "the real token from the same address still works"
     );
 }

@@ -18,6 +18,7 @@ db_test!(
     duplicate_copies_the_source_and_takes_the_fields_given,
     delete_answers_204_and_the_key_is_gone_from_the_api,
     the_edit_page_changes_rate_limit_and_expiry_too,
+    two_updates_of_different_fields_at_once_both_stick,
 );
 
 async fn create_answers_201_with_the_key_once_and_its_location(backend: Backend) {
@@ -505,4 +506,25 @@ async fn the_edit_page_changes_rate_limit_and_expiry_too(backend: Backend) {
         cleared.expires_at, changed.expires_at,
         "an empty date keeps the expiry"
     );
+}
+
+async fn two_updates_of_different_fields_at_once_both_stick(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    for round in 0..5 {
+        let path = key_path(&s.api.create_key(&format!("Race {round}")).await);
+        let name = format!("Renamed {round}");
+        let (renamed, limited) = tokio::join!(
+            s.api.patch(&path, json!({"name": name})),
+            s.api.patch(&path, json!({"rate_limit_per_minute": 30})),
+        );
+        assert_eq!((renamed.status, limited.status), (StatusCode::OK, StatusCode::OK));
+        let key = s.api.get(&path).await;
+        assert_eq!(
+            (&key.body["name"], &key.body["rate_limit_per_minute"]),
+            (&json!(name), &json!(30)),
+            "round {round}: one update undid the other"
+        );
+    }
 }

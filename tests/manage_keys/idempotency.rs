@@ -136,6 +136,9 @@ async fn retried_rotations_changes_and_refusals_answer_as_the_first_time(backend
     );
 }
 
+/// What a failure on the server's side leaves of a claim.
+const GIVE_UP: &str = "UPDATE idempotency_keys SET status_code = 0, response_body = NULL, location = NULL";
+
 async fn a_retry_after_the_first_answer_was_lost_finds_the_key_already_made(backend: Backend) {
     let Some(s) = setup(backend).await else {
         return;
@@ -146,8 +149,8 @@ async fn a_retry_after_the_first_answer_was_lost_finds_the_key_already_made(back
         .await;
     assert_eq!(first.status, StatusCode::CREATED);
     // As if the server had failed after the key was stored but before the answer was
-    // kept: the claim is gone, the key is not.
-    s.app.execute("DELETE FROM idempotency_keys");
+    // kept: the claim is given up, the key is stored.
+    s.app.execute(GIVE_UP);
     let retry = s
         .api
         .post_once("/api/v1/keys", "lost-answer", json!({"name": "Committed"}))
@@ -163,7 +166,7 @@ async fn a_retry_after_the_first_answer_was_lost_finds_the_key_already_made(back
     let id = first.body["key"]["id"].as_str().unwrap().to_owned();
     let rotate = format!("{}/rotate", key_path(&id));
     let rotated = s.api.post_once(&rotate, "lost-rotation", json!({})).await;
-    s.app.execute("DELETE FROM idempotency_keys");
+    s.app.execute(GIVE_UP);
     let retry = s.api.post_once(&rotate, "lost-rotation", json!({})).await;
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
     assert_eq!(retry.body["key"]["id"], rotated.body["key"]["id"]);
@@ -224,6 +227,22 @@ async fn answers_older_than_a_day_are_ignored_and_pruned(backend: Backend) {
     );
     assert_eq!(next_day.body["name"], "Tuesday");
     assert!(next_day.header("idempotent-replayed").is_none());
+
+    // A create under a key first used more than a day ago makes a new key.
+    let first = s
+        .api
+        .post_once("/api/v1/keys", "weekly", json!({"name": "Week 1"}))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    s.app.clock.advance(Duration::hours(24) + Duration::seconds(1));
+    let later = s
+        .api
+        .post_once("/api/v1/keys", "weekly", json!({"name": "Week 2"}))
+        .await;
+    assert_eq!(later.status, StatusCode::CREATED, "{}", later.body);
+    assert_ne!(later.body["key"]["id"], first.body["key"]["id"]);
+    assert_eq!(later.body["key"]["name"], "Week 2");
+    assert!(later.body["secret"].is_string(), "a new key, shown once");
 
     s.app.clock.advance(Duration::hours(25));
     let started = std::time::Instant::now();

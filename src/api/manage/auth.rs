@@ -73,27 +73,31 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ManageError> {
     let address = client.map(|address| address.to_string());
     let client = client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let now = state.clock.now();
-    if !state.unknown.take(client) {
-        return Err(ManageError::RateLimited(60));
-    }
     let found = state
         .db
         .run(move |conn| management_tokens::find_by_digest(conn, &digest))
         .await?;
-    let row = found.ok_or(ManageError::InvalidToken)?;
-    // Only made-up tokens spend the address's budget.
-    state.unknown.give_back(client);
+    let Some(row) = found else {
+        // Made-up tokens spend their address's budget, and past it are answered 429;
+        // the budget is spent only once a token is known to be made up, so a flood of
+        // them never locks a real token out.
+        if !state.unknown.take(client) {
+            return Err(ManageError::TooManyUnknownTokens);
+        }
+        return Err(ManageError::InvalidToken);
+    };
+    // Revoked and expired tokens count too: retrying one is no cheaper than using it.
+    let limited: Arc<str> = Arc::from(row.id.as_str());
+    state
+        .limits
+        .admit(&limited, state.requests_per_minute)
+        .map_err(ManageError::RateLimited)?;
     if row.revoked_at.is_some() {
         return Err(ManageError::TokenRevoked);
     }
     if !row.is_usable(now) {
         return Err(ManageError::TokenExpired);
     }
-    let limited: Arc<str> = Arc::from(row.id.as_str());
-    state
-        .limits
-        .admit(&limited, state.requests_per_minute)
-        .map_err(ManageError::RateLimited)?;
     // Last use is kept to the minute: a busy pipeline costs one write a minute.
     if row
         .last_used_at

@@ -66,6 +66,11 @@ pub enum ManageError {
     /// The body is not JSON.
     #[error("Send the request body as JSON with `Content-Type: application/json`.")]
     UnsupportedMediaType,
+    /// Too many made-up tokens from this address this minute.
+    #[error(
+        "Too many requests with management tokens that do not exist came from this address. Retry in a minute."
+    )]
+    TooManyUnknownTokens,
     /// Too many requests with this token.
     #[error("This management token sent too many requests. Retry after {0} seconds.")]
     RateLimited(u64),
@@ -115,7 +120,7 @@ impl ManageError {
             ManageError::IdempotencyInProgress => "idempotency_in_progress",
             ManageError::TooLarge => "body_too_large",
             ManageError::UnsupportedMediaType => "unsupported_media_type",
-            ManageError::RateLimited(_) => "rate_limited",
+            ManageError::RateLimited(_) | ManageError::TooManyUnknownTokens => "rate_limited",
             ManageError::Unavailable(_) => "unavailable",
             ManageError::Unexpected(_) => "internal_error",
         }
@@ -213,7 +218,7 @@ impl ResponseError for ManageError {
             }
             ManageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ManageError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ManageError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ManageError::RateLimited(_) | ManageError::TooManyUnknownTokens => StatusCode::TOO_MANY_REQUESTS,
             ManageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ManageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -224,6 +229,9 @@ impl ResponseError for ManageError {
         match self {
             ManageError::RateLimited(seconds) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(*seconds)));
+            }
+            ManageError::TooManyUnknownTokens => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("60")));
             }
             ManageError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

@@ -135,13 +135,16 @@ fn request_hash(req: &HttpRequest, body: &[u8]) -> String {
 }
 
 /// The one-time value a key made under this `Idempotency-Key` is stored with: the same
-/// for every retry, so even a retry after a first attempt that committed but could not
-/// keep its answer makes no second key.
-fn request_id(token_id: &TokenId, key: &str) -> String {
+/// for every retry within the claim's 24 hours (so even a retry after a first attempt
+/// that committed but failed to answer makes no second key), and a new one when the
+/// same `Idempotency-Key` comes back after them.
+fn request_id(token_id: &TokenId, key: &str, claimed_at: PrimitiveDateTime) -> String {
     let mut digest = Sha256::new();
     digest.update(token_id.as_str());
     digest.update(b"\n");
     digest.update(key);
+    digest.update(b"\n");
+    digest.update(claimed_at.to_string());
     format!("api:{}", hex::encode(digest.finalize()))
 }
 
@@ -149,6 +152,8 @@ fn request_id(token_id: &TokenId, key: &str) -> String {
 struct Claim {
     token_id: TokenId,
     key: String,
+    /// When the key was first claimed: its 24 hours count from then.
+    claimed_at: PrimitiveDateTime,
 }
 
 enum Claimed {
@@ -173,37 +178,49 @@ async fn claim(
             // Outside any transaction: the claim must be seen by a concurrent retry
             // before this request's change commits.
             if management_tokens::claim(conn, &token, &wanted, &hash, now)? {
-                return Ok(None);
+                return Ok(Err(now));
             }
             match management_tokens::answer(conn, &token, &wanted)? {
                 Some(earlier) if !is_stale(earlier.created_at, now) => {
-                    if earlier.request_hash == hash {
-                        Ok(Some(earlier))
-                    } else {
+                    if earlier.request_hash != hash {
                         Err(ManageError::IdempotencyKeyReused)
+                    } else if earlier.status_code == Some(GIVEN_UP)
+                        && management_tokens::retake(conn, &token, &wanted, GIVEN_UP)?
+                    {
+                        // The first attempt failed on our side: this retry runs, within
+                        // the first attempt's 24 hours.
+                        Ok(Err(earlier.created_at))
+                    } else {
+                        Ok(Ok(earlier))
                     }
                 }
-                // Kept too long ago to count, or given up since the claim was tried.
-                stale_or_gone => {
-                    if stale_or_gone.is_some() {
-                        management_tokens::release(conn, &token, &wanted)?;
-                    }
+                // Kept too long ago to count: the key starts afresh.
+                Some(_) => {
+                    management_tokens::release(conn, &token, &wanted)?;
                     if management_tokens::claim(conn, &token, &wanted, &hash, now)? {
-                        Ok(None)
+                        Ok(Err(now))
                     } else {
                         Err(ManageError::IdempotencyInProgress)
                     }
                 }
+                None => Err(ManageError::IdempotencyInProgress),
             }
         })
         .await?;
-    let Some(earlier) = found else {
-        return Ok(Claimed::First(Claim {
-            token_id: token_id.clone(),
-            key,
-        }));
+    let earlier = match found {
+        Ok(earlier) => earlier,
+        Err(claimed_at) => {
+            return Ok(Claimed::First(Claim {
+                token_id: token_id.clone(),
+                key,
+                claimed_at,
+            }));
+        }
     };
-    let (Some(status), Some(body)) = (earlier.status_code, earlier.response_body) else {
+    let (Some(status), Some(body)) = (
+        earlier.status_code.filter(|status| *status != GIVEN_UP),
+        earlier.response_body,
+    ) else {
         return Err(ManageError::IdempotencyInProgress);
     };
     let status = u16::try_from(status)
@@ -220,6 +237,10 @@ async fn claim(
     ))
 }
 
+/// The status a claim keeps when its request failed on the server's side: a retry with
+/// the same request may run again, under the same claim.
+const GIVEN_UP: i32 = 0;
+
 fn is_stale(created_at: PrimitiveDateTime, now: PrimitiveDateTime) -> bool {
     created_at <= now - KEPT_FOR
 }
@@ -231,7 +252,7 @@ async fn settle(
     claim: Claim,
     outcome: Result<Answer, ManageError>,
 ) -> Result<HttpResponse, ManageError> {
-    let Claim { token_id, key } = claim;
+    let Claim { token_id, key, .. } = claim;
     let kept = match &outcome {
         Ok(answer) => Some((answer.status, answer.kept.to_string(), answer.location.clone())),
         Err(err) if err.status_code().is_server_error() => None,
@@ -243,7 +264,7 @@ async fn settle(
             Some((status, body, location)) => {
                 management_tokens::finish(conn, &token_id, &key, status.as_u16(), &body, location.as_deref())
             }
-            None => management_tokens::release(conn, &token_id, &key),
+            None => management_tokens::give_up(conn, &token_id, &key, GIVEN_UP),
         })
         .await;
     if let Err(err) = stored {
@@ -276,7 +297,7 @@ where
     match claim(state, token_id, key.clone(), request_hash(req, body)).await? {
         Claimed::Replay(response) => Ok(response),
         Claimed::First(claim) => {
-            let outcome = change(Some(request_id(token_id, &key))).await;
+            let outcome = change(Some(request_id(token_id, &key, claim.claimed_at))).await;
             settle(state, claim, outcome).await
         }
     }
@@ -317,10 +338,19 @@ mod tests {
     }
 
     #[test]
-    fn a_created_keys_one_time_value_is_the_same_for_every_retry() {
+    fn a_created_keys_one_time_value_is_the_same_for_every_retry_of_one_claim() {
         let token = TokenId::generate();
-        assert_eq!(request_id(&token, "k1"), request_id(&token, "k1"));
-        assert_ne!(request_id(&token, "k1"), request_id(&token, "k2"));
-        assert_ne!(request_id(&token, "k1"), request_id(&TokenId::generate(), "k1"));
+        let at = time::macros::datetime!(2026-12-01 10:00);
+        assert_eq!(request_id(&token, "k1", at), request_id(&token, "k1", at));
+        assert_ne!(request_id(&token, "k1", at), request_id(&token, "k2", at));
+        assert_ne!(
+            request_id(&token, "k1", at),
+            request_id(&TokenId::generate(), "k1", at)
+        );
+        assert_ne!(
+            request_id(&token, "k1", at),
+            request_id(&token, "k1", at + time::Duration::days(1)),
+            "the same key claimed afresh after its 24 hours"
+        );
     }
 }

@@ -47,8 +47,8 @@ pub struct ManageState {
     pub proxies: TrustedProxies,
     /// Each token's requests per minute.
     pub limits: KeyRateLimiter,
-    /// Reads of digests no token has, per client address and minute: a flood of made-up
-    /// tokens is refused before it reaches the database.
+    /// Made-up tokens answered per client address and minute before that address is
+    /// answered 429 for made-up ones (real tokens are never held back by it).
     pub unknown: UnknownKeyBudget,
     /// How many requests per minute each token may send.
     pub requests_per_minute: u32,

@@ -117,18 +117,11 @@ impl KeyBackend for Local<'_> {
 
     fn edit(&mut self, key_id: &KeyId, changes: &KeyChanges) -> Result<Key, CliError> {
         let row = self.key(key_id)?;
-        // What the command line does not change keeps its value: the rest of the
-        // request's defaults.
+        // What the command line does not change keeps its value.
         let request = EditRequest {
-            name: changes.name.clone().unwrap_or_else(|| row.name.clone()),
-            description: changes
-                .description
-                .clone()
-                .unwrap_or_else(|| row.description.clone()),
-            scopes: changes
-                .scopes
-                .clone()
-                .unwrap_or_else(|| row.scopes.names().into_iter().map(str::to_owned).collect()),
+            name: changes.name.clone(),
+            description: changes.description.clone(),
+            scopes: changes.scopes.clone(),
             ..EditRequest::default()
         };
         let now = self.clock.now();

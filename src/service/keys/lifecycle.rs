@@ -83,9 +83,12 @@ pub fn edit(
 ) -> Result<KeyRow, KeyError> {
     let target = Target::new(merchant_id, key_id, actor, now);
     on_key(conn, target, |conn, change, row, policy| {
-        let name = KeyName::parse(&request.name, true)?;
-        let description = KeyDescription::parse(&request.description)?;
-        let scopes = Scopes::parse(&request.scopes)?;
+        let name = KeyName::parse(request.name.as_deref().unwrap_or(&row.name), true)?;
+        let description = KeyDescription::parse(request.description.as_deref().unwrap_or(&row.description))?;
+        let scopes = match &request.scopes {
+            Some(names) => Scopes::parse(names)?,
+            None => row.scopes.clone(),
+        };
         let rate_limit = match &request.rate_limit {
             Some(raw) => Some(parse_rate_limit(raw)?.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX))),
             None => None,

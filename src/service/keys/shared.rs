@@ -89,12 +89,13 @@ pub struct Generated {
 /// What the Edit form (or the management API) asks for, as typed.
 #[derive(Debug, Clone, Default)]
 pub struct EditRequest {
-    /// New name.
-    pub name: String,
-    /// New description.
-    pub description: String,
-    /// New scope names.
-    pub scopes: Vec<String>,
+    /// A new name; `None` keeps the key's.
+    pub name: Option<String>,
+    /// A new description; `None` keeps the key's.
+    pub description: Option<String>,
+    /// New scope names; `None` keeps the key's. What is kept is read inside the change's
+    /// transaction, so two changes to different fields at once never undo each other.
+    pub scopes: Option<Vec<String>>,
     /// A new limit of requests per minute (empty for none); `None` keeps the key's.
     pub rate_limit: Option<String>,
     /// A new last day (YYYY-MM-DD; empty for never); `None` keeps the key's expiry.

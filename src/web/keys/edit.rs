@@ -83,9 +83,9 @@ impl From<EditFields> for EditRequest {
     fn from(form: EditFields) -> Self {
         let expires_on = Some(form.expires_on).filter(|day| !day.trim().is_empty());
         EditRequest {
-            name: form.name,
-            description: form.description,
-            scopes: form.scopes,
+            name: Some(form.name),
+            description: Some(form.description),
+            scopes: Some(form.scopes),
             rate_limit: form.rate_limit,
             expires_on,
         }
@@ -124,9 +124,9 @@ pub async fn edit(
             let form = EditForm {
                 csrf_token: user.session.csrf_token(),
                 error: Some(message),
-                name: request.name,
-                description: request.description,
-                scopes: scope_choices(&request.scopes),
+                name: request.name.unwrap_or_default(),
+                description: request.description.unwrap_or_default(),
+                scopes: scope_choices(request.scopes.as_deref().unwrap_or_default()),
                 scopes_editable: policy.scopes_editable,
                 rate_limit: request.rate_limit.unwrap_or_default(),
                 expires_on: request.expires_on.unwrap_or_default(),

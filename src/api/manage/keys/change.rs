@@ -41,14 +41,13 @@ pub struct UpdateKey {
 }
 
 impl UpdateKey {
-    /// The service's request: what is left out is the key's current value.
-    fn into_request(self, current: &KeyRow) -> EditRequest {
+    /// The service's request: what is left out keeps the key's value, read inside the
+    /// change's transaction.
+    fn into_request(self) -> EditRequest {
         EditRequest {
-            name: self.name.unwrap_or_else(|| current.name.clone()),
-            description: self.description.unwrap_or_else(|| current.description.clone()),
-            scopes: self
-                .scopes
-                .unwrap_or_else(|| current.scopes.names().into_iter().map(str::to_owned).collect()),
+            name: self.name,
+            description: self.description,
+            scopes: self.scopes,
             rate_limit: self
                 .rate_limit_per_minute
                 .map(|limit| limit.map(|limit| limit.to_string()).unwrap_or_default()),
@@ -83,7 +82,7 @@ async fn update(
     body: UpdateKey,
 ) -> Result<Answer, ManageError> {
     let row = find_key(state, caller, key_id).await?;
-    let request = body.into_request(&row);
+    let request = body.into_request();
     let merchant_id = caller.token.merchant_id.clone();
     let (actor, now) = (caller.actor.clone(), state.clock.now());
     let edited = state
