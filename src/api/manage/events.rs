@@ -1,14 +1,14 @@
 //! History events as the management API shows them: a key's history and the Audit Log
 //! answer with the same `Event`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::keys::resource::rfc3339;
 use crate::db::key_events::{EventRow, EventType};
 
 /// One history event.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     /// The event's ID.
     #[schema(format = Uuid)]
@@ -37,7 +37,7 @@ pub struct Event {
 }
 
 /// Who made a change.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventActor {
     /// `user`, `support`, `cli`, `system` or `token`.
     #[serde(rename = "type")]

@@ -1,7 +1,8 @@
 //! What the `key` commands ask of where they act, the database or a server's management
 //! API: one method a command, each answering with the API's resources.
 
-use super::resources::{CreatedKey, Event, Key, RotatedKey};
+use crate::api::manage::events::Event;
+use crate::api::manage::keys::{CreatedKey, Key, RotatedKey};
 use crate::cli::error::CliError;
 use crate::domain::{GracePeriod, KeyId};
 

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::backend::{KeyBackend, KeyChanges, NewKey, StateChange, no_such_key};
-use super::resources::{CreatedKey, Event, Key, RotatedKey};
+use crate::api::manage::events::Event;
+use crate::api::manage::keys::{CreatedKey, Key, RotatedKey};
 use crate::cli::error::{CliError, open};
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Secret};

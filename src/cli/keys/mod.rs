@@ -5,7 +5,6 @@
 mod backend;
 mod local;
 mod remote;
-mod resources;
 mod text;
 
 use std::io::{self, Write};
@@ -14,11 +13,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::error::CliError;
+use crate::api::manage::keys::{CreatedKey, EventList, Key, KeyPage, RotatedKey};
 use crate::domain::{GracePeriod, parse_rate_limit};
 use backend::{KeyBackend, KeyChanges, NewKey, StateChange, key_id};
 pub(crate) use local::Local;
 pub(crate) use remote::Remote;
-use resources::{EventList, Key, KeyPage, NewSecret};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
@@ -258,6 +257,40 @@ fn print_changed(json: bool, key: &Key, sentence: String) -> Result<(), CliError
     }
     eprintln!("{sentence}");
     Ok(())
+}
+
+/// A new key version with the secret it was given, the one time it is given.
+trait NewSecret {
+    /// The new version.
+    fn key(&self) -> &Key;
+    /// Its whole key; `None` when the answer that held it was lost.
+    fn secret(&self) -> Option<&str>;
+    /// Why there is no secret.
+    fn secret_note(&self) -> Option<&str>;
+}
+
+impl NewSecret for CreatedKey {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+    fn secret(&self) -> Option<&str> {
+        self.secret.as_deref()
+    }
+    fn secret_note(&self) -> Option<&str> {
+        self.secret_note.as_deref()
+    }
+}
+
+impl NewSecret for RotatedKey {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+    fn secret(&self) -> Option<&str> {
+        self.secret.as_deref()
+    }
+    fn secret_note(&self) -> Option<&str> {
+        self.secret_note.as_deref()
+    }
 }
 
 /// A new key: the resource, or the key alone on standard output. A key whose secret

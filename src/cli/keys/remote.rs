@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::backend::{KeyBackend, KeyChanges, NewKey, StateChange};
-use super::resources::{CreatedKey, Event, EventList, Key, KeyPage, RotatedKey};
+use crate::api::manage::events::Event;
+use crate::api::manage::keys::{CreatedKey, EventList, Key, KeyPage, RotatedKey};
 use crate::cli::error::CliError;
 use crate::cli::management_api::ManagementApi;
 use crate::domain::{GracePeriod, KeyId};

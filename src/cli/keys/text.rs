@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::backend::StateChange;
-use super::resources::{Event, Key};
+use crate::api::manage::events::Event;
+use crate::api::manage::keys::Key;
 use crate::web::history::who;
 
 /// An RFC 3339 time as the command line shows it: `2026-11-03 14:02` (UTC); a time that
@@ -106,7 +107,7 @@ pub(super) fn print_history(out: &mut impl Write, events: &[Event]) -> io::Resul
         .max()
         .unwrap_or(0);
     for event in events {
-        let mut actor = who(&event.actor.kind, &event.actor.name);
+        let mut actor = who(&event.actor.actor_type, &event.actor.name);
         if let Some(detail) = &event.actor.detail {
             actor.push_str(&format!(" ({detail})"));
         }

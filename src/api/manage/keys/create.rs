@@ -121,7 +121,7 @@ fn copy_name(source: &KeyRow) -> String {
 }
 
 /// A key just made, with its plaintext the first time it is answered.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CreatedKey {
     /// The key.
     pub key: Key,
@@ -152,7 +152,7 @@ impl CreatedKey {
 
 /// A rotation's new version, with its plaintext the first time it is answered, and
 /// the version it replaced.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct RotatedKey {
     /// The new version.
     pub key: Key,

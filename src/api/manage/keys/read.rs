@@ -38,7 +38,7 @@ pub struct ListQuery {
 }
 
 /// A page of keys, newest first.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct KeyPage {
     /// The keys.
     pub data: Vec<Key>,
@@ -283,7 +283,7 @@ pub async fn key_usage(
 }
 
 /// A key's history.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventList {
     /// The events, oldest first.
     pub data: Vec<Event>,

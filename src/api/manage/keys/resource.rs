@@ -47,7 +47,7 @@ pub fn rfc3339(at: PrimitiveDateTime) -> String {
 }
 
 /// One key version, never its secret.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Key {
     /// This version's ID.
     #[schema(format = Uuid)]
