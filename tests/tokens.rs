@@ -369,7 +369,7 @@ async fn the_form_refuses_a_missing_name_no_scope_and_a_taken_name_next_to_the_f
     .await;
     assert!(
         field_error(&html, "token-name")
-            .is_some_and(|error| error.contains("must not hold a key or a token")),
+            .is_some_and(|error| error.contains("must not contain an API key or a management token")),
         "{html}"
     );
     assert!(tokens(&dash).is_empty(), "nothing was created");
@@ -385,6 +385,15 @@ async fn the_form_refuses_a_missing_name_no_scope_and_a_taken_name_next_to_the_f
         Some("Another token is already named &#34;CI&#34;. Choose a different name.")
     );
     assert!(!html.contains("revealed-token"));
+    let html = refused(
+        create(&dash, &[("name", "ci"), ("scopes", "audit:read")]).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        field_error(&html, "token-name").is_some_and(|error| error.contains("already named")),
+        "names differ by more than letter case: {html}"
+    );
     assert_eq!(tokens(&dash).len(), 1);
     assert_eq!(events(&app, "token_created"), 1, "refusals record nothing");
 }

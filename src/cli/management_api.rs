@@ -182,7 +182,10 @@ impl ManagementApi {
         Err(match serde_json::from_slice::<ErrorBody>(&answer.body) {
             Ok(ErrorBody {
                 error: ErrorFields { code, message },
-            }) => RemoteError::Refused { code, message },
+            }) => RemoteError::Refused {
+                code: printable(&code),
+                message: printable(&message),
+            },
             Err(_) => RemoteError::NotKeyward {
                 server: self.server.clone(),
                 status: answer.status,
@@ -250,6 +253,14 @@ fn server_url(raw: &str) -> Result<Url, CliError> {
     Ok(url)
 }
 
+/// Text from the server as it may be printed on a terminal: control characters (escape
+/// sequences that could rewrite the screen) become spaces.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +287,10 @@ mod tests {
             let err = server_url(bad).expect_err(bad).to_string();
             assert!(err.starts_with("--url: ") && err.contains(reason), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_servers_words_cannot_drive_the_terminal() {
+        assert_eq!(printable("Revoked\u{1b}[2J\u{7}."), "Revoked [2J .");
     }
 }

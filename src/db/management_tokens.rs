@@ -131,12 +131,13 @@ pub fn find_by_digest(conn: &mut DbConnection, digest: &KeyDigest) -> Result<Opt
         .optional()?)
 }
 
-/// A merchant's tokens that have a name, not revoked: names are unique among them.
+/// Whether a token of the merchant that is not revoked has this name, in any letter
+/// case (as key names): names tell tokens apart in history.
 pub fn name_taken(conn: &mut DbConnection, merchant_id: &MerchantId, name: &str) -> Result<bool, DbError> {
     let count: i64 = management_tokens::table
         .filter(management_tokens::merchant_id.eq(merchant_id.as_str()))
         .filter(management_tokens::revoked_at.is_null())
-        .filter(management_tokens::name.eq(name))
+        .filter(super::merchants::lower(management_tokens::name).eq(name.to_lowercase()))
         .count()
         .get_result(conn)?;
     Ok(count > 0)

@@ -97,6 +97,15 @@ pub(super) fn check_secret(prefix: &str, raw: &str) -> Result<(), KeyFormatError
     Ok(())
 }
 
+/// The first whole secret of that shape written anywhere in `text`.
+pub(super) fn find_secret<'a>(prefix: &str, text: &'a str) -> Option<&'a str> {
+    let length = prefix.len() + SECRET_CHARS + CHECKSUM_CHARS;
+    text.match_indices(prefix).find_map(|(at, _)| {
+        text.get(at..at + length)
+            .filter(|candidate| check_secret(prefix, candidate).is_ok())
+    })
+}
+
 /// The masked form of a secret of that shape: the prefix, the four characters after it
 /// and its last four.
 pub(super) fn mask_secret(prefix: &str, raw: &str) -> String {
@@ -121,10 +130,7 @@ impl ApiKey {
     /// sentence), so that a key pasted with something around it is still recognised
     /// and kept off pages, addresses and names.
     pub fn find_in(text: &str) -> Option<Self> {
-        text.match_indices(KEY_PREFIX).find_map(|(at, _)| {
-            text.get(at..at + KEY_CHARS)
-                .and_then(|candidate| Self::parse(candidate).ok())
-        })
+        find_secret(KEY_PREFIX, text).map(|found| Self(found.to_owned()))
     }
 
     /// `text` with every whole key in it replaced by its masked form.

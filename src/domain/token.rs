@@ -6,8 +6,8 @@
 use std::fmt;
 
 use super::key::{
-    CHECKSUM_CHARS, KeyDigest, KeyFormatError, KeyPepper, SECRET_CHARS, check_secret, generate_secret,
-    mask_secret,
+    CHECKSUM_CHARS, KeyDigest, KeyFormatError, KeyPepper, SECRET_CHARS, check_secret, find_secret,
+    generate_secret, mask_secret,
 };
 use super::role::Permission;
 use super::validation::ValidationError;
@@ -44,6 +44,12 @@ impl ManagementToken {
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
         check_secret(TOKEN_PREFIX, raw)?;
         Ok(Self(raw.to_owned()))
+    }
+
+    /// The first whole token written anywhere in `text`, so that one pasted into a name
+    /// or a description is recognised and refused.
+    pub fn find_in(text: &str) -> Option<Self> {
+        find_secret(TOKEN_PREFIX, text).map(|found| Self(found.to_owned()))
     }
 
     /// The whole token, for the one time it is shown.

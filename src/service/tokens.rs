@@ -10,8 +10,7 @@ use crate::db::key_events::EventType;
 use crate::db::management_tokens::{self, NewToken, TokenRow};
 use crate::db::{DbConnection, DbError, write_transaction};
 use crate::domain::{
-    ApiKey, KeyName, KeyPepper, ManagementToken, MerchantId, Permission, TokenId, TokenScopes,
-    ValidationError,
+    KeyName, KeyPepper, ManagementToken, MerchantId, Permission, TokenId, TokenScopes, ValidationError,
 };
 
 /// The longest lifetime a token may be given.
@@ -107,14 +106,8 @@ pub fn create(
     pepper: &KeyPepper,
     now: PrimitiveDateTime,
 ) -> Result<CreatedToken, TokenError> {
+    // A token's name follows a key's rules, which also refuse a key or token inside it.
     let name = KeyName::parse(&request.name, true)?.ok_or(ValidationError::Empty { field: "Name" })?;
-    if ManagementToken::parse(name.as_str()).is_ok() || ApiKey::find_in(name.as_str()).is_some() {
-        return Err(ValidationError::Invalid {
-            field: "Name",
-            reason: "it must not hold a key or a token",
-        }
-        .into());
-    }
     let scopes = TokenScopes::parse(&request.scopes)?;
     let days = parse_days(request.expires_in_days)?;
     write_transaction(conn, |conn| {

@@ -452,12 +452,18 @@ async fn the_plaintext_key_is_in_no_table_and_no_log_line(backend: Backend) {
         "the key leaves the address first"
     );
     assert!(!location(&res).contains(&second[8..48]), "{}", location(&res));
-    // Nor is a key kept as a name or a description, shown to every reader.
+    // Nor is a key or a management token kept as a name or a description, shown to
+    // every reader.
+    let token = keyward::domain::ManagementToken::generate();
     for fields in [
         [("name", format!("Prod {first}")), ("description", String::new())],
         [
             ("name", "Prod".to_owned()),
             ("description", format!("the key is {first}")),
+        ],
+        [
+            ("name", "Prod".to_owned()),
+            ("description", format!("token: {}", token.expose())),
         ],
     ] {
         let fields: Vec<(&str, &str)> = fields

@@ -65,10 +65,7 @@ async fn read(req: HttpRequest, mut payload: actix_web::dev::Payload) -> Result<
     };
     tokio::time::timeout(timeout, collect)
         .await
-        .map_err(|_| ManageError::Invalid {
-            field: None,
-            message: "The request body took too long to arrive.".to_owned(),
-        })?
+        .map_err(|_| ManageError::BodyTimeout)?
 }
 
 /// The field a serde error names in its message (unknown, missing or repeated fields
@@ -90,6 +87,13 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ManageError> {
     } else {
         raw
     };
+    // serde would read a struct from an array by position; every body is an object.
+    if raw.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ManageError::Invalid {
+            field: None,
+            message: "The request body must be a JSON object.".to_owned(),
+        });
+    }
     let mut reader = serde_json::Deserializer::from_slice(raw);
     let (field, err) = match serde_path_to_error::deserialize(&mut reader) {
         Ok(value) => match reader.end() {
@@ -158,6 +162,13 @@ mod tests {
         assert!(
             parse::<Sample>(b"").unwrap().name.is_none(),
             "an empty body is {{}}"
+        );
+        assert!(
+            matches!(
+                parse::<Sample>(br#"["a"]"#),
+                Err(ManageError::Invalid { field: None, .. })
+            ),
+            "an array is not read as a struct by position"
         );
         assert!(matches!(
             parse::<Sample>(b"{"),

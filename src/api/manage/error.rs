@@ -60,6 +60,9 @@ pub enum ManageError {
     /// The first request with this `Idempotency-Key` is still running.
     #[error("A request with this Idempotency-Key is still being processed. Retry in a moment.")]
     IdempotencyInProgress,
+    /// The body did not arrive within the server's body deadline.
+    #[error("The request body took too long to arrive; nothing was changed.")]
+    BodyTimeout,
     /// The body is larger than 64 KB.
     #[error("The request body is larger than 64 KB.")]
     TooLarge,
@@ -119,6 +122,7 @@ impl ManageError {
             ManageError::IdempotencyKeyReused => "idempotency_key_reused",
             ManageError::IdempotencyInProgress => "idempotency_in_progress",
             ManageError::TooLarge => "body_too_large",
+            ManageError::BodyTimeout => "request_timeout",
             ManageError::UnsupportedMediaType => "unsupported_media_type",
             ManageError::RateLimited(_) | ManageError::TooManyUnknownTokens => "rate_limited",
             ManageError::Unavailable(_) => "unavailable",
@@ -217,6 +221,7 @@ impl ResponseError for ManageError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ManageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ManageError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ManageError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ManageError::RateLimited(_) | ManageError::TooManyUnknownTokens => StatusCode::TOO_MANY_REQUESTS,
             ManageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,7 @@
 
 use crate::domain::key::ApiKey;
 use crate::domain::names::parse_single_line;
+use crate::domain::token::ManagementToken;
 use crate::domain::validation::{ValidationError, is_forbidden_char};
 
 const MAX_DESCRIPTION_CHARS: usize = 500;
@@ -17,7 +18,7 @@ impl KeyName {
         const FIELD: &str = "Name";
         match parse_single_line(raw, FIELD) {
             Err(ValidationError::Empty { .. }) if !required => Ok(None),
-            Ok(name) if ApiKey::find_in(&name).is_some() => Err(holds_a_key(FIELD)),
+            Ok(name) if holds_a_secret(&name) => Err(holds_a_key(FIELD)),
             parsed => parsed.map(|name| Some(Self(name))),
         }
     }
@@ -33,13 +34,17 @@ impl KeyName {
     }
 }
 
-/// A whole key written into a name or a description would be shown to every reader
-/// of the merchant and kept in history: refused, saying why.
+/// A whole key or management token written into a name or a description would be
+/// shown to every reader of the merchant and kept in history: refused, saying why.
 fn holds_a_key(field: &'static str) -> ValidationError {
     ValidationError::Invalid {
         field,
-        reason: "must not contain an API key; keys are secrets and are never shown again",
+        reason: "must not contain an API key or a management token; they are secrets and are never shown again",
     }
+}
+
+fn holds_a_secret(text: &str) -> bool {
+    ApiKey::find_in(text).is_some() || ManagementToken::find_in(text).is_some()
 }
 
 /// A key's free-text description: up to 500 characters, line breaks allowed.
@@ -63,7 +68,7 @@ impl KeyDescription {
         {
             return Err(ValidationError::ControlCharacters { field: FIELD });
         }
-        if ApiKey::find_in(text).is_some() {
+        if holds_a_secret(text) {
             return Err(holds_a_key(FIELD));
         }
         Ok(Self(text.to_owned()))

@@ -98,6 +98,12 @@ impl TryFrom<ListQuery> for Filters {
             .filter(|name| !name.is_empty());
         if name
             .as_ref()
+            .is_some_and(|name| name.chars().any(char::is_control))
+        {
+            return Err(ManageError::invalid("name", "Search without control characters."));
+        }
+        if name
+            .as_ref()
             .is_some_and(|name| name.chars().count() > MAX_NAME_CHARS)
         {
             return Err(ManageError::invalid(
@@ -359,6 +365,15 @@ mod tests {
             ..ListQuery::default()
         };
         assert_eq!(field(status("deleted")).as_deref(), Some("status"));
+        let with_nul = ListQuery {
+            name: Some("a\u{0}b".to_owned()),
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            field(with_nul).as_deref(),
+            Some("name"),
+            "Postgres text holds no NUL"
+        );
         for limit in ["0", "101", "ten"] {
             let query = ListQuery {
                 limit: Some(limit.to_owned()),
