@@ -2,7 +2,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::validation::{ValidationError, is_forbidden_char};
 
-const MAX_NAME_CHARS: usize = 100;
+/// The longest name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
 
 /// Parses a one-line name of at most 100 characters, in its NFKC form: names that
 /// look alike (`Ｐrod` and `Prod`, `ﬁle` and `file`) are then the same name. Invisible

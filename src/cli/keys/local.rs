@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Secret};
 use crate::db::keys::{self as db_keys, KeyRow};
 use crate::db::{PooledConnection, key_events, key_policies, merchants};
-use crate::domain::{Actor, GracePeriod, KeyId, KeyPepper, KeyStatus, MerchantId};
+use crate::domain::{Actor, GracePeriod, KeyId, KeyName, KeyPepper, KeyStatus, MerchantId};
 use crate::service::keys::{self, EditRequest, GenerateRequest};
 
 /// The database, and the secret the server derives the key pepper from.
@@ -193,7 +193,7 @@ impl KeyBackend for Local<'_> {
         let source = self.key(key_id)?;
         // What the dashboard's Duplicate prefills, and the API's default name.
         let request = GenerateRequest {
-            name: name.map_or_else(|| format!("{} (copy)", source.name), str::to_owned),
+            name: name.map_or_else(|| KeyName::copy_of(&source.name), str::to_owned),
             description: source.description.clone(),
             scopes: source.scopes.names().into_iter().map(str::to_owned).collect(),
             expires: expires(source.lifetime_days),

@@ -1,7 +1,7 @@
 //! The fields a person types for a key: name, description and its own rate limit.
 
 use crate::domain::key::ApiKey;
-use crate::domain::names::parse_single_line;
+use crate::domain::names::{MAX_NAME_CHARS, parse_single_line};
 use crate::domain::token::ManagementToken;
 use crate::domain::validation::{ValidationError, is_forbidden_char};
 
@@ -21,6 +21,17 @@ impl KeyName {
             Ok(name) if holds_a_secret(&name) => Err(holds_a_key(FIELD)),
             parsed => parsed.map(|name| Some(Self(name))),
         }
+    }
+
+    /// The name a duplicate gets when none is given: "<source name> (copy)", within the
+    /// longest name a key may have.
+    pub fn copy_of(source: &str) -> String {
+        const SUFFIX: &str = " (copy)";
+        let kept: String = source
+            .chars()
+            .take(MAX_NAME_CHARS - SUFFIX.chars().count())
+            .collect();
+        format!("{}{SUFFIX}", kept.trim_end())
     }
 
     /// The name given to the n-th unnamed key.
@@ -98,4 +109,18 @@ pub fn parse_rate_limit(raw: &str) -> Result<Option<u32>, ValidationError> {
             field: "Rate limit",
             reason: "give a whole number of requests per minute from 1 to 1000000, or leave it empty",
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copys_default_name_is_always_a_valid_name() {
+        assert_eq!(KeyName::copy_of("Checkout"), "Checkout (copy)");
+        let long = KeyName::copy_of(&"é".repeat(100));
+        assert_eq!(long.chars().count(), MAX_NAME_CHARS);
+        assert!(long.ends_with(" (copy)"));
+        assert!(KeyName::parse(&long, true).is_ok(), "{long}");
+    }
 }

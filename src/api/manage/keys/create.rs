@@ -15,14 +15,13 @@ use crate::api::manage::idempotency::{self, Answer};
 use crate::api::manage::openapi;
 use crate::db::keys::{self as db_keys, KeyRow};
 use crate::db::{DbConnection, key_policies};
-use crate::domain::{ApiKey, GracePeriod, KeyId, MerchantId, TokenScope};
+use crate::domain::{ApiKey, GracePeriod, KeyId, KeyName, MerchantId, TokenScope};
 use crate::service::keys::{self, GenerateRequest, Rotate};
 
 /// What a replay says where the plaintext was.
 pub const SECRET_NOT_SHOWN: &str = "The key was shown once, in the first response to this Idempotency-Key; it is never stored or shown again.";
 
 /// The longest name a key may have.
-const MAX_NAME_CHARS: usize = 100;
 
 /// A new key, or a duplicate's changes to its source's settings.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -89,7 +88,10 @@ impl CreateKey {
                 .and_then(|limit| u32::try_from(limit).ok())
         });
         Ok(GenerateRequest {
-            name: self.name.or_else(|| source.map(copy_name)).unwrap_or_default(),
+            name: self
+                .name
+                .or_else(|| source.map(|source| KeyName::copy_of(&source.name)))
+                .unwrap_or_default(),
             description: self
                 .description
                 .or_else(|| source.map(|source| source.description.clone()))
@@ -107,17 +109,6 @@ impl CreateKey {
             rate_limit: rate_limit.map(|limit| limit.to_string()).unwrap_or_default(),
         })
     }
-}
-
-/// "<source name> (copy)", within the longest name a key may have.
-fn copy_name(source: &KeyRow) -> String {
-    const SUFFIX: &str = " (copy)";
-    let kept: String = source
-        .name
-        .chars()
-        .take(MAX_NAME_CHARS - SUFFIX.chars().count())
-        .collect();
-    format!("{}{SUFFIX}", kept.trim_end())
 }
 
 /// A key just made, with its plaintext the first time it is answered.
