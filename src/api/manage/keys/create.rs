@@ -21,8 +21,6 @@ use crate::service::keys::{self, GenerateRequest, Rotate};
 /// What a replay says where the plaintext was.
 pub const SECRET_NOT_SHOWN: &str = "The key was shown once, in the first response to this Idempotency-Key; it is never stored or shown again.";
 
-/// The longest name a key may have.
-
 /// A new key, or a duplicate's changes to its source's settings.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
