@@ -1267,7 +1267,7 @@ async fn key_commands_print_the_management_apis_resources_with_json(backend: Bac
             &"generated".into(),
             &"Created".into(),
             &id.clone().into(),
-            &serde_json::json!({"type": "cli", "name": "cli", "detail": null})
+            &serde_json::json!({"type": "cli", "id": null, "name": "cli", "detail": null})
         )
     );
     assert_eq!(first["details"]["name"], "Json");

@@ -315,9 +315,11 @@ async fn remote_json_is_what_the_database_mode_prints(backend: Backend) {
 
     let history = json_of(&run_remote(&app, &token, &["history", &id, "--json"]).await);
     assert_eq!(fields(&history), ["data"]);
+    let token_id = history["data"][0]["actor"]["id"].clone();
+    assert!(token_id.is_string(), "the token's ID, to filter the Audit Log by");
     assert_eq!(
         history["data"][0]["actor"],
-        serde_json::json!({"type": "token", "name": "token Deploy", "detail": "created by cli"})
+        serde_json::json!({"type": "token", "id": token_id, "name": "token Deploy", "detail": "created by cli"})
     );
     assert_eq!(
         history,

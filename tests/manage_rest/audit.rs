@@ -194,6 +194,14 @@ async fn the_filters_are_the_dashboards(backend: Backend) {
     assert_eq!(by_token.len(), 1);
     assert_eq!(by_token[0]["actor"]["name"], "token deploy");
     assert_eq!(by_token[0]["actor"]["detail"], "created by cli");
+    let token_id = by_token[0]["actor"]["id"].as_str().unwrap().to_owned();
+    let by_this_token = events(format!("actor_id=token:{token_id}")).await;
+    assert_eq!(
+        by_this_token, by_token,
+        "one token's events, as the dashboard filters them"
+    );
+    let other_token = uuid::Uuid::new_v4();
+    assert!(events(format!("actor_id=token:{other_token}")).await.is_empty());
 
     let by_cli = events("actor_type=cli".to_owned()).await;
     assert!(by_cli.iter().all(|event| event["actor"]["type"] == "cli"));
@@ -207,6 +215,7 @@ async fn the_filters_are_the_dashboards(backend: Backend) {
     let by_admin = events(format!("actor_id={admin_id}")).await;
     assert_eq!(by_admin.len(), 1, "{by_admin:?}");
     assert_eq!(by_admin[0]["actor"]["type"], "user");
+    assert_eq!(by_admin[0]["actor"]["id"], admin_id.to_string());
     assert_eq!(by_admin[0]["type"], "policy_changed");
 
     let generated = events("event_type=generated".to_owned()).await;

@@ -14,7 +14,7 @@ use super::error::ManageError;
 use super::events::Event;
 use crate::db::key_events::{self, ActorFilter, AuditFilter, EventPosition, EventType};
 use crate::db::keys as db_keys;
-use crate::domain::{ActorKind, EventId, KeyId, TokenScope, UserId};
+use crate::domain::{ActorKind, EventId, KeyId, TokenId, TokenScope, UserId};
 
 /// Events a page holds unless `limit` says otherwise.
 const DEFAULT_LIMIT: i64 = 50;
@@ -55,8 +55,10 @@ pub struct AuditQuery {
     /// Events by this kind of actor only.
     #[param(schema_with = actor_kinds)]
     actor_type: Option<String>,
-    /// Events by this member (a `user_id` from `/api/v1/members`) only; not with `actor_type`.
-    #[param(value_type = Option<String>, format = Uuid)]
+    /// Events by this member (a `user_id` from `/api/v1/members`), or by this management
+    /// token (`token:<token ID>`, as the dashboard's filter names it) only; not with
+    /// `actor_type`.
+    #[param(value_type = Option<String>)]
     actor_id: Option<String>,
     /// Events of this type only.
     #[param(schema_with = event_types)]
@@ -105,9 +107,7 @@ impl TryFrom<AuditQuery> for AuditRequest {
                     "actor_type must be user, support, cli, system or token.",
                 )
             })?)),
-            (None, Some(id)) => Some(ActorFilter::User(UserId::parse(&id).map_err(|_| {
-                ManageError::invalid("actor_id", "actor_id must be a member's user_id.")
-            })?)),
+            (None, Some(id)) => Some(actor_by_id(&id)?),
             (None, None) => None,
         };
         let event_type = query
@@ -143,6 +143,20 @@ impl TryFrom<AuditQuery> for AuditRequest {
             limit: query.limit.map_or(Ok(DEFAULT_LIMIT), |raw| limit_param(&raw))?,
         })
     }
+}
+
+/// A member by `user_id`, or a token by `token:<token ID>`.
+fn actor_by_id(raw: &str) -> Result<ActorFilter, ManageError> {
+    let parsed = match raw.strip_prefix("token:") {
+        Some(token) => TokenId::parse(token).map(ActorFilter::Token),
+        None => UserId::parse(raw).map(ActorFilter::User),
+    };
+    parsed.map_err(|_| {
+        ManageError::invalid(
+            "actor_id",
+            "actor_id must be a member's user_id, or token:<token ID> for a management token.",
+        )
+    })
 }
 
 /// An RFC 3339 time, in UTC.

@@ -43,6 +43,10 @@ pub struct EventActor {
     #[serde(rename = "type")]
     #[schema(example = "token")]
     pub actor_type: String,
+    /// A member's `user_id`, a token's ID (filter the Audit Log by it with
+    /// `actor_id=token:<ID>`); `null` for the command line and Keyward itself.
+    #[schema(format = Uuid)]
+    pub id: Option<String>,
     /// Their name; a token's is "token <name>".
     #[schema(example = "token deploy-pipeline")]
     pub name: String,
@@ -68,6 +72,7 @@ impl Event {
             key_id: row.key_id.clone(),
             actor: EventActor {
                 actor_type: row.actor_type.clone(),
+                id: row.actor_id.clone(),
                 name: row.actor_name.clone(),
                 detail: row.actor_detail.clone(),
             },
