@@ -119,6 +119,7 @@ async fn the_list_filters_by_state_and_name_and_refuses_bad_parameters_by_name(b
         ("limit=x", "limit"),
         ("cursor=not-a-cursor", "cursor"),
         ("cursor=0000000000000000", "cursor"),
+        ("stauts=active", "stauts"),
     ] {
         let res = s.api.get(&format!("/api/v1/keys?{query}")).await;
         res.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
@@ -215,7 +216,7 @@ async fn history_shows_what_the_key_page_shows_with_the_token_as_actor(backend: 
     assert_eq!(edited["key_id"], key_id.as_str());
     assert_eq!(
         edited["actor"],
-        json!({"type": "token", "name": "token deploy", "detail": "created by cli"})
+        json!({"type": "token", "id": edited["actor"]["id"].as_str().unwrap(), "name": "token deploy", "detail": "created by cli"})
     );
     assert_eq!(edited["user_agent"], "deploy-bot/1.0");
     assert_eq!(edited["client_address"], "127.0.0.1");

@@ -80,7 +80,7 @@ async fn a_token_reads_and_replaces_the_policy_and_the_audit_log_names_it(backen
     assert_eq!(event["key_id"], Value::Null);
     assert_eq!(
         event["actor"],
-        json!({"type": "token", "name": "token deploy", "detail": "created by cli"})
+        json!({"type": "token", "id": event["actor"]["id"].as_str().unwrap(), "name": "token deploy", "detail": "created by cli"})
     );
     assert_eq!(event["client_address"], "127.0.0.1");
     assert_eq!(event["user_agent"], "deploy-pipeline/2.0");

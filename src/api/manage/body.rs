@@ -70,7 +70,7 @@ async fn read(req: HttpRequest, mut payload: actix_web::dev::Payload) -> Result<
 
 /// The field a serde error names in its message (unknown, missing or repeated fields
 /// are named there, not in the path).
-fn named_field(message: &str) -> Option<String> {
+pub(super) fn named_field(message: &str) -> Option<String> {
     for marker in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some(rest) = message.split(marker).nth(1) {
             return rest.split('`').next().map(str::to_owned);

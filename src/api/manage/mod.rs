@@ -164,9 +164,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::PathConfig::default().error_handler(|_, _| ManageError::NotFound("resource").into()),
             )
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                let message = err.to_string();
                 ManageError::Invalid {
-                    field: None,
-                    message: format!("The query string could not be read: {err}"),
+                    field: body::named_field(&message),
+                    message: format!("The query string could not be read: {message}"),
                 }
                 .into()
             }))

@@ -20,8 +20,10 @@ const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 100;
 const MAX_NAME_CHARS: usize = 100;
 
-/// The list's filters and where its page starts.
+/// The list's filters and where its page starts; a parameter it does not know is
+/// refused (a misspelt filter must not quietly list everything).
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only keys in this state.
