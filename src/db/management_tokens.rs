@@ -203,6 +203,8 @@ pub struct IdempotentAnswer {
     pub location: Option<String>,
     /// When the first request came.
     pub created_at: PrimitiveDateTime,
+    /// When the attempt now running (or last run) began.
+    pub attempted_at: PrimitiveDateTime,
 }
 
 /// Claims `key` for a request: true when this request is the first with it (it then
@@ -220,6 +222,7 @@ pub fn claim(
             idempotency_keys::idempotency_key.eq(key),
             idempotency_keys::request_hash.eq(request_hash),
             idempotency_keys::created_at.eq(now),
+            idempotency_keys::attempted_at.eq(now),
         ))
         .execute(conn);
     match inserted {
@@ -287,6 +290,7 @@ pub fn retake(
     token_id: &TokenId,
     key: &str,
     given_up: i32,
+    now: PrimitiveDateTime,
 ) -> Result<bool, DbError> {
     let taken = diesel::update(
         idempotency_keys::table
@@ -294,9 +298,34 @@ pub fn retake(
             .filter(idempotency_keys::idempotency_key.eq(key))
             .filter(idempotency_keys::status_code.eq(given_up)),
     )
-    .set(idempotency_keys::status_code.eq(None::<i32>))
+    .set((
+        idempotency_keys::status_code.eq(None::<i32>),
+        idempotency_keys::attempted_at.eq(now),
+    ))
     .execute(conn)?;
     Ok(taken == 1)
+}
+
+/// Gives up the attempt that began at `attempted_at` and is still running (its instance
+/// stopped before answering), so a retry may take it; false when it answered or another
+/// retry moved first.
+pub fn abandon(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    key: &str,
+    attempted_at: PrimitiveDateTime,
+    given_up: i32,
+) -> Result<bool, DbError> {
+    let abandoned = diesel::update(
+        idempotency_keys::table
+            .filter(idempotency_keys::token_id.eq(token_id.as_str()))
+            .filter(idempotency_keys::idempotency_key.eq(key))
+            .filter(idempotency_keys::status_code.is_null())
+            .filter(idempotency_keys::attempted_at.eq(attempted_at)),
+    )
+    .set(idempotency_keys::status_code.eq(Some(given_up)))
+    .execute(conn)?;
+    Ok(abandoned == 1)
 }
 
 /// Forgets `key` (its 24 hours are over).

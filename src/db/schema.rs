@@ -162,6 +162,7 @@ diesel::table! {
         response_body -> Nullable<Text>,
         location -> Nullable<Text>,
         created_at -> Timestamp,
+        attempted_at -> Timestamp,
     }
 }
 

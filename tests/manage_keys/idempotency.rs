@@ -15,6 +15,7 @@ db_test!(
     a_retry_after_the_first_answer_was_lost_finds_the_key_already_made,
     a_key_still_running_or_malformed_is_refused,
     answers_older_than_a_day_are_ignored_and_pruned,
+    a_claim_whose_instance_died_is_taken_by_a_retry_after_five_minutes,
 );
 
 async fn a_retried_create_answers_the_same_without_the_secret_and_makes_no_second_key(backend: Backend) {
@@ -253,4 +254,37 @@ async fn answers_older_than_a_day_are_ignored_and_pruned(backend: Backend) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+async fn a_claim_whose_instance_died_is_taken_by_a_retry_after_five_minutes(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let first = s
+        .api
+        .post_once("/api/v1/keys", "died", json!({"name": "Orphan"}))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    // As if the instance had stopped after the key was stored and before it answered:
+    // the claim still says "running".
+    s.app
+        .execute("UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, location = NULL");
+    let soon = s
+        .api
+        .post_once("/api/v1/keys", "died", json!({"name": "Orphan"}))
+        .await;
+    soon.assert_error(StatusCode::CONFLICT, "idempotency_in_progress");
+
+    s.app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    let later = s
+        .api
+        .post_once("/api/v1/keys", "died", json!({"name": "Orphan"}))
+        .await;
+    assert_eq!(later.status, StatusCode::CREATED, "{}", later.body);
+    assert_eq!(
+        later.body["key"]["id"], first.body["key"]["id"],
+        "the key the first attempt made"
+    );
+    assert!(later.body["secret"].is_null());
+    assert_eq!(s.key_count(), 1, "no second key");
 }

@@ -33,6 +33,9 @@ CREATE TABLE idempotency_keys (
     response_body TEXT,
     location TEXT,
     created_at TIMESTAMP NOT NULL,
+    -- When the attempt now running began: one that has run longer than any request can
+    -- (its instance died) is given up, so a retry need not wait out the 24 hours.
+    attempted_at TIMESTAMP NOT NULL,
     PRIMARY KEY (token_id, idempotency_key)
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);

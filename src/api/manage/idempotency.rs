@@ -184,8 +184,8 @@ async fn claim(
                 Some(earlier) if !is_stale(earlier.created_at, now) => {
                     if earlier.request_hash != hash {
                         Err(ManageError::IdempotencyKeyReused)
-                    } else if earlier.status_code == Some(GIVEN_UP)
-                        && management_tokens::retake(conn, &token, &wanted, GIVEN_UP)?
+                    } else if given_up(conn, &token, &wanted, &earlier, now)?
+                        && management_tokens::retake(conn, &token, &wanted, GIVEN_UP, now)?
                     {
                         // The first attempt failed on our side: this retry runs, within
                         // the first attempt's 24 hours.
@@ -235,6 +235,28 @@ async fn claim(
     Ok(Claimed::Replay(
         response.content_type("application/json").body(body),
     ))
+}
+
+/// How long an attempt may run: past it, its instance stopped without answering (a
+/// request's body and its database work end long before).
+const ATTEMPT_LEASE: time::Duration = time::Duration::minutes(5);
+
+/// Whether the earlier attempt failed on the server's side: it said so, or it has been
+/// running past its lease (then it is marked given up here, once).
+fn given_up(
+    conn: &mut crate::db::DbConnection,
+    token: &TokenId,
+    key: &str,
+    earlier: &management_tokens::IdempotentAnswer,
+    now: PrimitiveDateTime,
+) -> Result<bool, ManageError> {
+    Ok(match earlier.status_code {
+        Some(status) => status == GIVEN_UP,
+        None if earlier.attempted_at <= now - ATTEMPT_LEASE => {
+            management_tokens::abandon(conn, token, key, earlier.attempted_at, GIVEN_UP)?
+        }
+        None => false,
+    })
 }
 
 /// The status a claim keeps when its request failed on the server's side: a retry with
