@@ -17,6 +17,7 @@ db_test!(
     api_keys_never_manage_keys_and_tokens_never_verify,
     a_revoked_token_is_refused_on_its_next_request,
     made_up_tokens_never_lock_a_real_token_out,
+    a_token_revoked_while_its_request_is_held_open_changes_nothing,
     a_token_past_its_rate_limit_is_answered_429_with_retry_after,
     the_document_describes_every_key_endpoint_with_its_scope,
 );
@@ -304,5 +305,52 @@ async fn made_up_tokens_never_lock_a_real_token_out(backend: Backend) {
         s.api.get("/api/v1/keys").await.status,
         StatusCode::OK,
         "the real token from the same address still works"
+    );
+}
+
+async fn a_token_revoked_while_its_request_is_held_open_changes_nothing(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let id = s.api.create_key("Held").await;
+    let token = create_token(&s.app.db, &s.merchant_id, "held", &["keys:write"]);
+    let host = s.app.address.trim_start_matches("http://").to_owned();
+    let body = r#"{"name": "Renamed"}"#;
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "PATCH /api/v1/keys/{id} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The token is read when the headers arrive; the body is still to come.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut conn = s.app.db.get().unwrap();
+    let held = keyward::db::management_tokens::list(&mut conn, &s.merchant_id)
+        .unwrap()
+        .into_iter()
+        .find(|token| token.name == "held")
+        .unwrap();
+    keyward::service::tokens::revoke(
+        &mut conn,
+        &s.merchant_id,
+        &held.id,
+        "REVOKE",
+        &Actor::cli(),
+        s.app.clock.now(),
+    )
+    .unwrap();
+    drop(conn);
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("not_permitted"), "{answer}");
+    assert_eq!(
+        s.api.get(&key_path(&id)).await.body["name"],
+        "Held",
+        "the change was checked again where it commits"
     );
 }
