@@ -6,11 +6,18 @@
 //! `KW_BENCH_SECONDS` (default 5) sets each run's length; `KW_BENCH_SIZES` (default
 //! `1000,1000000`) the key counts, `KW_BENCH_BACKENDS` (default `SQLite,Postgres`) the
 //! backends, and `KW_BENCH_CACHE_TTL_MS` (default 1000) the cache lifetime of the
-//! cache-hit server. For each backend and size, a flood of made-up keys from one address
+//! cache-hit server. The cache-hit run is made twice, with the request log on (its
+//! default, 7 days) and off (`KEYWARD_REQUEST_LOG_DAYS=0`), on two servers over the same
+//! database, alternated to even out drift. For each backend and size, a flood of made-up keys from one address
 //! runs against the server in this process (to count its statements), with a real key
 //! sent from the same address alongside. With Postgres, a last part starts two
 //! instances on one database: how long a revocation takes to be seen by the other, and
-//! their throughput together.
+//! their throughput together. Last, on SQLite, the cost of a key's IP allowlist on a cache
+//! hit: a key with a 10-entry list against one with none, in rounds of the same run
+//! (`KW_BENCH_ROUNDS`, default 5). `KW_BENCH_ONLY=allowlist` runs only that pair.
+//! `KW_BENCH_ONLY=limits` runs only the shared rate limits: cache hits of a key with a
+//! large limit on one Postgres database, counted through Redis (needs Redis on
+//! 127.0.0.1:6379), through Postgres, and not at all (a key with no limit), in rounds.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -141,6 +148,28 @@ fn wrk_with(url: &str, script: &str, env: &[(&str, String)], server_pid: u32, co
     }
 }
 
+/// Generates a key through the service, as the dashboard does, with the server's
+/// pepper; returns it in full.
+fn generate_key(
+    db: &Db,
+    merchant: &keyward::domain::MerchantId,
+    request: keyward::service::keys::GenerateRequest,
+) -> String {
+    let pepper = keyward::startup::key_pepper(&Secret::from_bytes(SECRET.as_bytes().to_vec()).unwrap());
+    keyward::service::keys::generate(
+        &mut connection_of(db),
+        merchant,
+        &request,
+        &keyward::domain::Actor::cli(),
+        &pepper,
+        Clock::default().now(),
+    )
+    .unwrap()
+    .key
+    .expose()
+    .to_owned()
+}
+
 fn connection_of(db: &Db) -> keyward::db::PooledConnection {
     db.get().expect("a database connection")
 }
@@ -194,10 +223,27 @@ fn seed(db: &Db, merchant_id: &str, count: usize, keep: usize) -> Vec<String> {
 }
 
 fn start_server(url: &str, cache_ttl_ms: &str) -> (Server, String) {
+    start_server_logging(url, cache_ttl_ms, "7")
+}
+
+/// [`start_server`] keeping the request log `request_log_days` (0: off).
+fn start_server_logging(url: &str, cache_ttl_ms: &str, request_log_days: &str) -> (Server, String) {
+    start_server_with(url, cache_ttl_ms, request_log_days, &[])
+}
+
+/// [`start_server_logging`] with more environment variables.
+fn start_server_with(
+    url: &str,
+    cache_ttl_ms: &str,
+    request_log_days: &str,
+    more: &[(&str, &str)],
+) -> (Server, String) {
     let mut server = Server(
         Command::new(root().join("target/release/keyward"))
             .arg("serve")
+            .envs(more.iter().copied())
             .env("KEYWARD_KEY_CACHE_TTL_MS", cache_ttl_ms)
+            .env("KEYWARD_REQUEST_LOG_DAYS", request_log_days)
             .env("DATABASE_URL", url)
             .env("KEYWARD_SECRET", SECRET)
             .env("KEYWARD_BIND", "127.0.0.1:0")
@@ -264,6 +310,8 @@ struct Config {
     keys: usize,
     healthz: Vec<Run>,
     hit: Run,
+    /// Cache hits with the request log on and off, alternated: (on, off) pairs.
+    log_pairs: Vec<(Run, Run)>,
     miss: Run,
     unknown: Run,
     invalid: Run,
@@ -321,6 +369,7 @@ fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
     std::thread::sleep(Duration::from_millis(2000));
     let writes_after = postgres_row_writes(&db);
     healthz.push(healthz_run(&address, pid));
+    let log_pairs = log_on_and_off(&url, &ttl, &hit_auth, (&whoami, pid));
     let unknown = wrk(
         &whoami,
         "rotate.lua",
@@ -366,12 +415,29 @@ fn bench(backend: &'static str, keys: usize, dir: &Path) -> Config {
         keys,
         healthz,
         hit,
+        log_pairs,
         miss,
         unknown,
         invalid,
         writes_during_hit: (writes_before >= 0).then_some(writes_after - writes_before),
         floods,
     }
+}
+
+/// Cache hits with the request log on (the server at `on`) and off (a second server on
+/// the same database), alternated three times so drift on a shared machine falls on both.
+fn log_on_and_off(url: &str, ttl: &str, auth: &str, on: (&str, u32)) -> Vec<(Run, Run)> {
+    let (off_server, off_address) = start_server_logging(url, ttl, "0");
+    let off = (format!("{off_address}/api/v1/whoami"), off_server.0.id());
+    let env = [("KW_AUTH", auth.to_owned())];
+    wrk(&off.0, "fixed.lua", &env, off.1);
+    (0..3)
+        .map(|_| {
+            let logged = wrk(on.0, "fixed.lua", &env, on.1);
+            let unlogged = wrk(&off.0, "fixed.lua", &env, off.1);
+            (logged, unlogged)
+        })
+        .collect()
 }
 
 /// The one client address every flood request and the real key's requests come from.
@@ -429,6 +495,11 @@ fn flood(url: &str, real_key: &str, made_up_file: &Path, ttl_ms: u64) -> Flood {
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
         body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
         token_requests_per_minute: keyward::api::manage::DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
+        request_log_days: keyward::config::DEFAULT_REQUEST_LOG_DAYS,
+        drain_timeout: keyward::config::DEFAULT_DRAIN_TIMEOUT,
+        insecure_cookies: false,
+        metrics: keyward::config::MetricsSettings::default(),
+        redis_url: None,
     };
     let app = runtime
         .block_on(async { keyward::startup::Application::build(settings, Clock::default()) })
@@ -660,6 +731,10 @@ fn report(configs: &[Config]) -> String {
         };
         row("healthz (first)", &config.healthz[0]);
         row("cache hit", &config.hit);
+        for (on, off) in &config.log_pairs {
+            row("cache hit, request log on", on);
+            row("cache hit, request log off", off);
+        }
         row("cache miss", &config.miss);
         row("unknown key (valid checksum)", &config.unknown);
         row("invalid key (bad checksum)", &config.invalid);
@@ -715,6 +790,27 @@ fn report(configs: &[Config]) -> String {
             .unwrap();
         }
     }
+    for config in configs {
+        let mean = |pick: fn(&(Run, Run)) -> &Run, of: fn(&Run) -> f64| {
+            config.log_pairs.iter().map(pick).map(of).sum::<f64>() / config.log_pairs.len() as f64
+        };
+        let (on, off) = (
+            mean(|pair| &pair.0, |run| run.rps),
+            mean(|pair| &pair.1, |run| run.rps),
+        );
+        let cpu = |run: &Run| run.cpu_us_per_request;
+        let (on_cpu, off_cpu) = (mean(|pair| &pair.0, cpu), mean(|pair| &pair.1, cpu));
+        writeln!(
+            out,
+            "- {} {} keys: cache hits with the request log on are {:.3}× the throughput with it off ({on:.0} vs {off:.0} req/s, the mean of {} alternated runs each); server CPU {on_cpu:.1} vs {off_cpu:.1} µs per request ({:.3}×).",
+            config.backend,
+            config.keys,
+            on / off,
+            config.log_pairs.len(),
+            on_cpu / off_cpu,
+        )
+        .unwrap();
+    }
     for backend in ["SQLite", "Postgres"] {
         let of = |keys: usize| configs.iter().find(|c| c.backend == backend && c.keys == keys);
         if let (Some(small), Some(large)) = (of(1_000), of(1_000_000)) {
@@ -730,6 +826,258 @@ fn report(configs: &[Config]) -> String {
     out
 }
 
+/// Ten entries, the bench client's address (127.0.0.1) matched only by the last, so a
+/// request is checked against all of them.
+const TEN_ENTRIES: [&str; 10] = [
+    "203.0.113.0/24",
+    "198.51.100.0/24",
+    "192.0.2.0/24",
+    "2001:db8::/32",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "2001:db8:1::/48",
+    "127.0.0.0/8",
+];
+
+/// Cache-hit throughput of a key with no allowlist and of one with [`TEN_ENTRIES`], on one
+/// server, in alternating rounds (the order swapped each round, so drift in the machine's
+/// load falls on both); each side's figure is the median of its rounds.
+fn allowlist_pair(dir: &Path) -> String {
+    let url = format!("sqlite://{}", dir.join("bench-allowlist.db").display());
+    let (open, listed) = {
+        let seeding = Db::connect(&DatabaseUrl::parse(&url).unwrap()).unwrap();
+        seeding.migrate().unwrap();
+        let merchant = keyward::db::merchants::create(
+            &mut connection_of(&seeding),
+            &MerchantName::parse("Bench").unwrap(),
+            Clock::default().now(),
+        )
+        .unwrap();
+        let generate = |name: &str, allowed_ips: &[&str]| {
+            generate_key(
+                &seeding,
+                &merchant.id,
+                keyward::service::keys::GenerateRequest {
+                    name: name.to_owned(),
+                    scopes: vec!["orders:read".to_owned()],
+                    allowed_ips: allowed_ips.iter().map(|entry| (*entry).to_owned()).collect(),
+                    ..Default::default()
+                },
+            )
+        };
+        (generate("Open", &[]), generate("Listed", &TEN_ENTRIES))
+    };
+    let (server, address) = start_server(&url, "1000");
+    let pid = server.0.id();
+    let whoami = format!("{address}/api/v1/whoami");
+    let run = |key: &str| wrk(&whoami, "fixed.lua", &[("KW_AUTH", format!("ApiKey {key}"))], pid);
+    run(&open);
+    run(&listed);
+    let rounds: usize = std::env::var("KW_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let (mut none, mut ten) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        eprintln!("allowlist: round {}/{rounds}", round + 1);
+        if round % 2 == 0 {
+            none.push(run(&open));
+            ten.push(run(&listed));
+        } else {
+            ten.push(run(&listed));
+            none.push(run(&open));
+        }
+    }
+    drop(server);
+    let median = |runs: &[Run], of: fn(&Run) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(of).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let rps = |run: &Run| run.rps;
+    let cpu = |run: &Run| run.cpu_us_per_request;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n### IP allowlist on a cache hit (SQLite, {rounds} rounds of {} s)\n",
+        seconds()
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| key | median req/s | median server CPU µs/req | rounds (req/s) | non-2xx |"
+    )
+    .unwrap();
+    writeln!(out, "|---|---|---|---|---|").unwrap();
+    for (name, runs) in [("no allowlist", &none), ("10-entry allowlist", &ten)] {
+        let each: Vec<String> = runs.iter().map(|run| format!("{:.0}", run.rps)).collect();
+        let non_2xx: u64 = runs.iter().map(|run| run.non_2xx).sum();
+        writeln!(
+            out,
+            "| {name} | {:.0} | {:.1} | {} | {non_2xx} |",
+            median(runs, rps),
+            median(runs, cpu),
+            each.join(", ")
+        )
+        .unwrap();
+    }
+    writeln!(
+        out,
+        "\n10-entry allowlist / none: {:.3}× the throughput, {:.3}× the server CPU per request",
+        median(&ten, rps) / median(&none, rps),
+        median(&ten, cpu) / median(&none, cpu)
+    )
+    .unwrap();
+    out
+}
+
+/// The largest limit a key may have: more than a run sends in a minute, so the
+/// limiter counts every request and refuses none.
+const MOST_PER_MINUTE: u32 = 1_000_000;
+
+/// Where the limits server counts: its name in the table and its extra environment.
+const LIMIT_STORES: [(&str, &[(&str, &str)]); 2] = [
+    ("Redis", &[("KEYWARD_REDIS_URL", "redis://127.0.0.1:6379/14")]),
+    ("Postgres", &[]),
+];
+
+/// Cache-hit throughput with the shared rate limits on (a key limited to
+/// [`MOST_PER_MINUTE`], counted through Redis and through
+/// Postgres) and off (a key with no limit, which no limiter counts), on one Postgres
+/// database, one server per store, in alternating rounds; medians of the rounds.
+fn limits_trio() -> String {
+    let url = fresh_postgres("kw_bench_limits");
+    let seeding = Db::connect(&DatabaseUrl::parse(&url).unwrap()).unwrap();
+    seeding.migrate().unwrap();
+    let merchant = keyward::db::merchants::create(
+        &mut connection_of(&seeding),
+        &MerchantName::parse("Bench").unwrap(),
+        Clock::default().now(),
+    )
+    .unwrap();
+    let generate = |name: &str, rate_limit: String| {
+        generate_key(
+            &seeding,
+            &merchant.id,
+            keyward::service::keys::GenerateRequest {
+                name: name.to_owned(),
+                rate_limit,
+                ..Default::default()
+            },
+        )
+    };
+    let policy = keyward::domain::KeyPolicy {
+        max_active_keys: 100,
+        ..keyward::domain::KeyPolicy::default()
+    };
+    keyward::service::policy::set_policy(
+        &mut connection_of(&seeding),
+        &merchant.id,
+        &policy,
+        &keyward::domain::Actor::cli(),
+        Clock::default().now(),
+    )
+    .unwrap();
+    let unlimited = generate("Unlimited", String::new());
+    // A new limited key for every run: a run sends fewer than its limit, while all the
+    // runs of one minute together might not.
+    let fresh = {
+        let made = std::cell::Cell::new(0);
+        move || {
+            made.set(made.get() + 1);
+            generate(&format!("Limited {}", made.get()), MOST_PER_MINUTE.to_string())
+        }
+    };
+    let servers: Vec<(&str, Server, String)> = LIMIT_STORES
+        .iter()
+        .map(|(store, env)| {
+            let (server, address) = start_server_with(&url, "1000", "7", env);
+            (*store, server, address)
+        })
+        .collect();
+    let run = |address: &str, pid: u32, key: &str| {
+        wrk(
+            &format!("{address}/api/v1/whoami"),
+            "fixed.lua",
+            &[("KW_AUTH", format!("ApiKey {key}"))],
+            pid,
+        )
+    };
+    let rounds: usize = std::env::var("KW_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    // Per side: (name, runs); off runs on the Postgres server, so its only difference
+    // from "Postgres" is the limiter.
+    let mut sides: Vec<(String, Vec<Run>)> = servers
+        .iter()
+        .map(|(store, ..)| (format!("limit on, shared through {store}"), Vec::new()))
+        .chain(std::iter::once(("no limit (limiter off)".to_owned(), Vec::new())))
+        .collect();
+    let (_, postgres_server, postgres_address) = servers.last().unwrap();
+    for (_, server, address) in &servers {
+        run(address, server.0.id(), &fresh());
+    }
+    for round in 0..rounds {
+        eprintln!("limits: round {}/{rounds}", round + 1);
+        let mut order: Vec<usize> = (0..sides.len()).collect();
+        order.rotate_left(round % sides.len());
+        for side in order {
+            let measured = match servers.get(side) {
+                Some((_, server, address)) => run(address, server.0.id(), &fresh()),
+                None => run(postgres_address, postgres_server.0.id(), &unlimited),
+            };
+            sides[side].1.push(measured);
+        }
+    }
+    drop(servers);
+    let median = |runs: &[Run], of: fn(&Run) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(of).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let rps = |run: &Run| run.rps;
+    let cpu = |run: &Run| run.cpu_us_per_request;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n### Shared rate limits on a cache hit (Postgres, {rounds} rounds of {} s)\n",
+        seconds()
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| key and store | median req/s | median p99 ms | median server CPU µs/req | rounds (req/s) | non-2xx |"
+    )
+    .unwrap();
+    writeln!(out, "|---|---|---|---|---|---|").unwrap();
+    for (name, runs) in &sides {
+        let each: Vec<String> = runs.iter().map(|run| format!("{:.0}", run.rps)).collect();
+        let non_2xx: u64 = runs.iter().map(|run| run.non_2xx).sum();
+        writeln!(
+            out,
+            "| {name} | {:.0} | {:.2} | {:.1} | {} | {non_2xx} |",
+            median(runs, rps),
+            median(runs, |run| run.p99_ms),
+            median(runs, cpu),
+            each.join(", ")
+        )
+        .unwrap();
+    }
+    let off = median(&sides.last().unwrap().1, rps);
+    for (name, runs) in &sides[..sides.len() - 1] {
+        writeln!(
+            out,
+            "\n{name} / off: {:.3}× the throughput",
+            median(runs, rps) / off
+        )
+        .unwrap();
+    }
+    out
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else is taken.
     let status = Command::new(env!("CARGO"))
@@ -740,6 +1088,14 @@ fn main() {
     assert!(status.success());
     keyward::db::prepare_tls();
     let dir = tempfile::tempdir().unwrap();
+    if std::env::var("KW_BENCH_ONLY").is_ok_and(|only| only == "allowlist") {
+        println!("{}", allowlist_pair(dir.path()));
+        return;
+    }
+    if std::env::var("KW_BENCH_ONLY").is_ok_and(|only| only == "limits") {
+        println!("{}", limits_trio());
+        return;
+    }
     let mut configs = Vec::new();
     let backends = std::env::var("KW_BENCH_BACKENDS").unwrap_or_else(|_| "SQLite,Postgres".into());
     for backend in ["SQLite", "Postgres"] {
@@ -761,6 +1117,7 @@ fn main() {
         eprintln!("Postgres: two instances");
         report.push_str(&scale_out_report(&scale_out()));
     }
+    report.push_str(&allowlist_pair(dir.path()));
     let out_dir = root().join("target/bench");
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join("report.md"), &report).unwrap();

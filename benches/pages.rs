@@ -77,6 +77,9 @@ fn seed(app: &Application, merchant_id: &MerchantId, now: time::PrimitiveDateTim
                     created_by: "Seed",
                     request_id: None,
                     rate_limit_per_minute: None,
+                    environment: keyward::domain::Environment::Live,
+                    sealed_secret: None,
+                    allowed_ips: "",
                 },
             )?;
             if revoked {
@@ -200,6 +203,11 @@ async fn run(backend: &str, report: &mut String) {
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
         body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
         token_requests_per_minute: keyward::api::manage::DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
+        request_log_days: keyward::config::DEFAULT_REQUEST_LOG_DAYS,
+        drain_timeout: keyward::config::DEFAULT_DRAIN_TIMEOUT,
+        insecure_cookies: false,
+        metrics: keyward::config::MetricsSettings::default(),
+        redis_url: None,
     };
     let clock = Clock::default();
     let mut app = Application::build(settings, clock.clone()).expect("the server starts");

@@ -21,6 +21,12 @@ pub enum ConfigError {
     /// `DATABASE_URL` is empty.
     #[error("DATABASE_URL: must not be empty")]
     EmptyDatabaseUrl,
+    /// `DATABASE_URL` is a libpq `key=value` connection string, which would otherwise be
+    /// taken for a SQLite file name (password and all). Not echoed: it may hold one.
+    #[error(
+        "DATABASE_URL: a `key=value` connection string is not supported; give Postgres as postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+    )]
+    KeyValueDatabaseUrl,
     /// The SQLite file's folder does not exist.
     #[error("DATABASE_URL: the folder `{0}` for the SQLite database does not exist")]
     MissingDatabaseFolder(PathBuf),
@@ -76,21 +82,122 @@ pub enum ConfigError {
     /// `KEYWARD_TOKEN_REQUESTS_PER_MINUTE` is out of range.
     #[error("KEYWARD_TOKEN_REQUESTS_PER_MINUTE: `{0}` is not a number of requests from 1 to 1000000")]
     BadTokenRate(String),
+    /// `KEYWARD_REQUEST_LOG_DAYS` is out of range.
+    #[error("KEYWARD_REQUEST_LOG_DAYS: `{0}` is not a number of days from 0 to 365")]
+    BadRequestLogDays(String),
     /// `KEYWARD_KEY_CACHE_TTL_MS` is out of range.
     #[error("KEYWARD_KEY_CACHE_TTL_MS: `{0}` is not a number of milliseconds from 0 to 60000")]
     BadCacheTtl(String),
     /// `KEYWARD_SWEEP_INTERVAL_MS` is out of range.
     #[error("KEYWARD_SWEEP_INTERVAL_MS: `{0}` is not a number of milliseconds from 100 to 3600000")]
     BadSweepInterval(String),
+    /// `KEYWARD_INSECURE_COOKIES` is not `true` or `false`.
+    #[error("KEYWARD_INSECURE_COOKIES: `{0}` is not true or false")]
+    BadInsecureCookies(String),
     /// `KEYWARD_TRUSTED_PROXIES` holds something that is not an IP address.
     #[error("KEYWARD_TRUSTED_PROXIES: `{0}` is not an IP address")]
     BadProxy(String),
+    /// `KEYWARD_REDIS_URL` is not a Redis URL.
+    #[error("KEYWARD_REDIS_URL: `{0}` is not a Redis URL such as redis://127.0.0.1:6379/0")]
+    BadRedisUrl(String),
     /// An environment variable has a value the command line refuses.
     #[error("{0}")]
     Environment(String),
+    /// `KEYWARD_METRICS_BIND` is not a socket address.
+    #[error("KEYWARD_METRICS_BIND: `{0}` is not an address such as 127.0.0.1:9090")]
+    BadMetricsBind(String),
+    /// The metrics token is shorter than [`MIN_METRICS_TOKEN_BYTES`].
+    #[error(
+        "{setting}: the metrics token must be at least {MIN_METRICS_TOKEN_BYTES} characters long (it has {len})"
+    )]
+    MetricsTokenTooShort {
+        /// Which setting held it.
+        setting: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The metrics token holds something an `Authorization` header cannot carry.
+    #[error("{0}: the metrics token must be printable ASCII without spaces")]
+    BadMetricsToken(&'static str),
     /// The idle timeout is longer than the absolute one.
     #[error("KEYWARD_SESSION_IDLE_TIMEOUT must not be longer than KEYWARD_SESSION_ABSOLUTE_TIMEOUT")]
     IdleLongerThanAbsolute,
+}
+
+/// The shortest metrics token accepted, in bytes.
+pub const MIN_METRICS_TOKEN_BYTES: usize = 32;
+
+/// The bearer token `GET /metrics` on the main listener asks for. Its `Debug` never
+/// prints it.
+#[derive(Clone)]
+pub struct MetricsToken(Vec<u8>);
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
+}
+
+impl MetricsToken {
+    /// Parses a token given by `setting`: at least [`MIN_METRICS_TOKEN_BYTES`] of
+    /// printable ASCII, no space (it travels in an `Authorization` header).
+    pub fn parse(raw: &str, setting: &'static str) -> Result<Self, ConfigError> {
+        if !raw.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(ConfigError::BadMetricsToken(setting));
+        }
+        if raw.len() < MIN_METRICS_TOKEN_BYTES {
+            return Err(ConfigError::MetricsTokenTooShort {
+                setting,
+                len: raw.len(),
+            });
+        }
+        Ok(Self(raw.as_bytes().to_vec()))
+    }
+
+    /// Reads the token from `KEYWARD_METRICS_TOKEN` or, without it, the file
+    /// `KEYWARD_METRICS_TOKEN_FILE` names (private to its owner, like the secret's);
+    /// `None` when neither is set or the one set is blank.
+    pub fn load(from_env: Option<String>, file: Option<&Path>) -> Result<Option<Self>, ConfigError> {
+        if let Some(token) = from_env.filter(|token| !token.trim().is_empty()) {
+            return Self::parse(token.trim(), "KEYWARD_METRICS_TOKEN").map(Some);
+        }
+        let Some(path) = file else {
+            return Ok(None);
+        };
+        let bytes = read_private_file("KEYWARD_METRICS_TOKEN_FILE", path)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ConfigError::BadMetricsToken("KEYWARD_METRICS_TOKEN_FILE"))?;
+        Self::parse(text.trim(), "KEYWARD_METRICS_TOKEN_FILE").map(Some)
+    }
+
+    /// Whether `presented` is this token, compared in constant time: both are hashed
+    /// first, so neither their bytes nor their lengths show in the time it takes.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        Sha256::digest(&self.0).ct_eq(&Sha256::digest(presented)).into()
+    }
+}
+
+/// Where `GET /metrics` is served. With neither set it is served nowhere: the main
+/// listener answers it 404.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSettings {
+    /// A listener of its own that serves only `/metrics`, without a token.
+    pub bind: Option<SocketAddr>,
+    /// The bearer token that opens `/metrics` on the main listener.
+    pub token: Option<MetricsToken>,
+}
+
+/// Parses `KEYWARD_METRICS_BIND`; blank means no listener of its own.
+pub fn parse_metrics_bind(raw: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| ConfigError::BadMetricsBind(raw.to_owned()))
 }
 
 /// Where the data lives, parsed from `DATABASE_URL`.
@@ -111,12 +218,61 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// True for a libpq connection string such as `host=db user=app password=…`: a word
+/// that starts with one of libpq's connection keywords and `=`.
+fn is_libpq_keywords(raw: &str) -> bool {
+    const KEYWORDS: [&str; 8] = [
+        "host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "service",
+    ];
+    raw.split_whitespace().any(|word| {
+        word.split_once('=')
+            .is_some_and(|(name, _)| KEYWORDS.contains(&name.trim()))
+    })
+}
+
+/// `text` with every trace of `url`'s password replaced: the password as written, as
+/// percent-decoded, and the pieces of it that a URL parser may have read as a host or a
+/// port (a raw `/` or `@` in it). For libpq's error messages, which quote what they
+/// could not parse.
+pub fn without_password(text: &str, url: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else {
+        return text.to_owned();
+    };
+    // Up to the last `@` of all, as in `redact_password`.
+    let Some((user_info, _)) = rest.rsplit_once('@') else {
+        return text.to_owned();
+    };
+    let Some((_, password)) = user_info.split_once(':') else {
+        return text.to_owned();
+    };
+    let decoded = percent_encoding::percent_decode_str(password)
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut secrets: Vec<&str> = vec![password, decoded.as_str()];
+    secrets.extend(
+        password
+            .split(['/', '@', ':', '?', '#'])
+            .filter(|piece| piece.len() >= 3),
+    );
+    secrets.retain(|secret| !secret.is_empty());
+    // Longest first, so a piece never leaves the rest of a longer match behind.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    let mut scrubbed = text.to_owned();
+    for secret in secrets {
+        scrubbed = scrubbed.replace(secret, "<redacted>");
+    }
+    scrubbed
+}
+
 /// Hides the password of a `postgres://user:password@host/db` URL.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.split_once('@') {
+    // Up to the last `@` of all: a password may hold a raw `@`, `/`, `?` or `#`, which
+    // a URL parser would read as the end of the authority. Hiding too much is the
+    // safe way to be wrong.
+    match rest.rsplit_once('@') {
         Some((user_info, host)) if user_info.contains(':') => {
             let user = user_info.split(':').next().unwrap_or_default();
             format!("{scheme}://{user}:<redacted>@{host}")
@@ -147,6 +303,9 @@ impl DatabaseUrl {
         if let Some((scheme, _)) = raw.split_once("://") {
             return Err(ConfigError::UnsupportedScheme(scheme.to_owned()));
         }
+        if is_libpq_keywords(raw) {
+            return Err(ConfigError::KeyValueDatabaseUrl);
+        }
         Ok(DatabaseUrl::Sqlite(PathBuf::from(raw)))
     }
 
@@ -169,6 +328,55 @@ impl DatabaseUrl {
             DatabaseUrl::Sqlite(_) => "SQLite",
             DatabaseUrl::Postgres(_) => "Postgres",
         }
+    }
+}
+
+/// Where the rate limits of every instance are counted together, parsed from
+/// `KEYWARD_REDIS_URL`. Its `Debug` and `Display` never show a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Parses `redis://[user:password@]host[:port][/db]`; TLS (`rediss://`) is refused,
+    /// as this build has no TLS for Redis.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        // The message names the value with its password hidden: it goes to a terminal
+        // and to a service manager's log.
+        // A query string may carry a password too (`redis+unix://…?pass=`): left out.
+        let bad = || {
+            let shown = redact_password(raw);
+            ConfigError::BadRedisUrl(match shown.split_once('?') {
+                Some((before, _)) => format!("{before}?…"),
+                None => shown,
+            })
+        };
+        if !raw.starts_with("redis://") {
+            return Err(bad());
+        }
+        let parsed = redis::parse_redis_url(raw).ok_or_else(bad)?;
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(bad());
+        }
+        redis::Client::open(raw).map_err(|_| bad())?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", redact_password(&self.0))
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_password(&self.0))
     }
 }
 
@@ -362,10 +570,46 @@ pub struct Settings {
     pub body_timeout: std::time::Duration,
     /// Requests each management token may send per minute.
     pub token_requests_per_minute: u32,
+    /// Days the request log keeps a row; 0 keeps no request at all.
+    pub request_log_days: u32,
+    /// How long a stop signal waits for open connections to close before exiting.
+    pub drain_timeout: std::time::Duration,
+    /// Cookies without `Secure`, for a dashboard served over plain HTTP on a private
+    /// network: browsers then keep them over HTTP, and send them to anyone on the path.
+    pub insecure_cookies: bool,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics: MetricsSettings,
+    /// Where rate limits are shared between instances; without it, through Postgres
+    /// (or per instance on SQLite).
+    pub redis_url: Option<RedisUrl>,
+}
+
+/// Parses `KEYWARD_INSECURE_COOKIES`: `true` or `false` (also `1`/`0`, `yes`/`no`).
+pub fn parse_insecure_cookies(raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::BadInsecureCookies(raw.to_owned())),
+    }
+}
+
+/// Days the request log keeps rows unless configured.
+pub const DEFAULT_REQUEST_LOG_DAYS: u32 = 7;
+
+/// Parses `KEYWARD_REQUEST_LOG_DAYS`: 0 to 365 days, 0 turning the log off.
+pub fn parse_request_log_days(raw: &str) -> Result<u32, ConfigError> {
+    raw.trim()
+        .parse()
+        .ok()
+        .filter(|days| *days <= 365)
+        .ok_or_else(|| ConfigError::BadRequestLogDays(raw.to_owned()))
 }
 
 /// How long a request body may take to arrive unless configured.
 pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a stop signal waits for open connections unless configured.
+pub const DEFAULT_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often scheduled work runs unless configured.
 pub const DEFAULT_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);

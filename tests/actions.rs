@@ -269,7 +269,8 @@ async fn every_action_is_offered_exactly_when_its_transaction_would_let_it_throu
 
             let actor = &people.iter().find(|(role, _)| *role == case.role).unwrap().1;
             let rows = keys::list(conn, &merchant).unwrap();
-            let active_keys = keys::count_active(conn, &merchant, now).unwrap();
+            let active_keys =
+                keys::count_active(conn, &merchant, keyward::domain::Environment::Live, now).unwrap();
             for row in &rows {
                 let facts = row.facts();
                 let lineage_in_grace = rows.iter().any(|other| {

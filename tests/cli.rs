@@ -486,11 +486,16 @@ fn wrong_settings_stop_the_start_with_one_line_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("k.db").display());
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 9] = [
         (
             "mysql://root@localhost/k",
             &[],
             "DATABASE_URL: unsupported scheme `mysql`",
+        ),
+        (
+            "host=127.0.0.1 user=alice password=S3cretPW dbname=x",
+            &[],
+            "DATABASE_URL: a `key=value` connection string is not supported",
         ),
         (
             "sqlite:///no/such/folder/k.db",
@@ -503,6 +508,16 @@ fn wrong_settings_stop_the_start_with_one_line_naming_the_setting() {
             "KEYWARD_SECRET: the secret must be at least 64 bytes",
         ),
         (&sqlite, &[("KEYWARD_BIND", "localhost")], "KEYWARD_BIND:"),
+        (
+            &sqlite,
+            &[("KEYWARD_METRICS_TOKEN", "too-short")],
+            "KEYWARD_METRICS_TOKEN: the metrics token must be at least 32 characters",
+        ),
+        (
+            &sqlite,
+            &[("KEYWARD_METRICS_BIND", "9090")],
+            "KEYWARD_METRICS_BIND:",
+        ),
         (
             &sqlite,
             &[("KEYWARD_SESSION_IDLE_TIMEOUT", "forever")],
@@ -522,6 +537,19 @@ fn wrong_settings_stop_the_start_with_one_line_naming_the_setting() {
             .unwrap();
         assert_one_line_error(&output, needle);
         assert_eq!(output.status.code(), Some(2), "{needle}");
+    }
+    // libpq quotes what it could not parse; the one line keeps the password out.
+    for url in [
+        "postgres://alice:S3cret%zzPW@127.0.0.1:5432/x",
+        "postgres://alice:S3cretPW@[::1:5432/x",
+    ] {
+        let output = keyward(url)
+            .args(["migrate"])
+            .env("KEYWARD_SECRET", "s".repeat(64))
+            .output()
+            .unwrap();
+        assert_one_line_error(&output, "cannot connect to the database");
+        assert!(!stderr(&output).contains("S3cret"), "{url}: {}", stderr(&output));
     }
     let missing_file = keyward(&sqlite)
         .env("KEYWARD_SECRET_FILE", dir.path().join("nope"))
@@ -644,6 +672,7 @@ fn every_command_has_help() {
         &["key", "delete", "--help"],
         &["key", "duplicate", "--help"],
         &["key", "history", "--help"],
+        &["key", "requests", "--help"],
     ] {
         let output = keyward("sqlite://unused.db").args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -847,14 +876,7 @@ async fn sigterm_writes_the_usage_counted_since_the_last_flush(backend: Backend)
         }
     }
     // Straight away, well inside the one-second flush interval.
-    let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.terminate();
     let status = server.0.wait().unwrap();
     assert!(status.success(), "a graceful stop: {status:?}");
 

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::db_test;
-use crate::support::{Backend, Browser, TestApp, spawn_app};
+use crate::support::{Backend, Browser, TestApp, csrf_token_in, logs, spawn_app, spawn_app_with};
 
 /// The cookie holding a visitor's CSRF token.
 const VISITOR_COOKIE: &str = "keyward_csrf";
@@ -16,6 +16,8 @@ db_test!(
     a_sign_in_without_the_token_is_refused_before_any_password_check,
     switching_merchant_without_the_token_leaves_the_session_as_it_was,
     a_sign_in_needs_the_token_of_its_own_signed_cookie,
+    a_sign_in_over_plain_http_on_a_network_name_says_the_browser_did_not_keep_the_cookie,
+    with_insecure_cookies_a_plain_http_dashboard_signs_in_and_every_start_warns,
 );
 
 async fn a_sign_out_without_the_token_is_refused_and_changes_nothing(backend: Backend) {
@@ -257,4 +259,113 @@ async fn a_sign_in_needs_the_token_of_its_own_signed_cookie(backend: Backend) {
         StatusCode::SEE_OTHER
     );
     assert!(visitor.is_signed_in().await);
+}
+
+/// What a browser that keeps no `Secure` cookie over plain HTTP does: opens the sign-in
+/// page on `host` (with `headers`) and sends the form without the cookie it was given.
+/// Returns the page's `Set-Cookie` and the answer to the form.
+async fn sign_in_dropping_the_cookie(
+    app: &TestApp,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> (String, reqwest::Response) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = format!("{}/login", app.address);
+    let with_headers = |mut request: reqwest::RequestBuilder| {
+        request = request.header("Host", host);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+    };
+    let page = with_headers(client.get(&login)).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let token = csrf_token_in(&page.text().await.unwrap()).expect("a sign-in form");
+    let res = with_headers(client.post(&login))
+        .form(&[
+            ("email", app.admin_email.as_str()),
+            ("password", app.admin_password.as_str()),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (cookie, res)
+}
+
+const NOT_KEPT: &str = "Your browser did not keep the sign-in cookie: open Keyward over HTTPS.";
+const EXPIRED: &str = "This form has expired";
+
+async fn a_sign_in_over_plain_http_on_a_network_name_says_the_browser_did_not_keep_the_cookie(
+    backend: Backend,
+) {
+    let Some(app) = spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    let port = app.address.rsplit(':').next().unwrap();
+
+    // Over plain HTTP on a name that is not loopback, browsers refuse the Secure cookie.
+    let (cookie, res) = sign_in_dropping_the_cookie(&app, &format!("keyward.test:{port}"), &[]).await;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(NOT_KEPT), "{page}");
+    assert!(page.contains("KEYWARD_INSECURE_COOKIES"), "{page}");
+    assert!(!page.contains(EXPIRED), "{page}");
+    assert!(logs().contains("refused a sign-in form sent without its cookie over plain HTTP"));
+
+    // On loopback, and over HTTPS through a trusted proxy, the cookie was kept: one
+    // missing has expired (or never was), as before.
+    let https = [("X-Forwarded-Proto", "https")];
+    for (host, headers) in [
+        (format!("127.0.0.1:{port}"), &[][..]),
+        (format!("localhost:{port}"), &[][..]),
+        ("keys.example.com".to_owned(), &https[..]),
+    ] {
+        let (_, res) = sign_in_dropping_the_cookie(&app, &host, headers).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{host}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains(EXPIRED), "{host}: {page}");
+        assert!(!page.contains(NOT_KEPT), "{host}: {page}");
+    }
+}
+
+async fn with_insecure_cookies_a_plain_http_dashboard_signs_in_and_every_start_warns(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |settings| settings.insecure_cookies = true).await else {
+        return;
+    };
+    assert!(logs().contains("KEYWARD_INSECURE_COOKIES is on"));
+    let port = app.address.rsplit(':').next().unwrap();
+    let host = format!("keyward.test:{port}");
+
+    // The cookies carry no Secure, so a browser keeps them over plain HTTP and signs in.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("Host", host.parse().unwrap());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let browser = Browser::with_client(&app.address, http);
+    let page = browser.get("/login").await;
+    let form_cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!form_cookie.contains("Secure"), "{form_cookie}");
+    let res = browser.sign_in(&app.admin_email, &app.admin_password).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session_cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(session_cookie.starts_with("keyward_session="), "{session_cookie}");
+    assert!(!session_cookie.contains("Secure"), "{session_cookie}");
+    assert!(browser.is_signed_in().await);
+
+    // A form that lost its cookie here has expired: HTTPS would not help.
+    let (_, res) = sign_in_dropping_the_cookie(&app, &host, &[]).await;
+    let page = res.text().await.unwrap();
+    assert!(page.contains(EXPIRED), "{page}");
 }

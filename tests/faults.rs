@@ -4,7 +4,7 @@
 //! dropped or its connections terminated.)
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,124 +15,9 @@ use reqwest::{Method, StatusCode};
 
 use crate::db_test;
 use crate::support::dashboard::{Dashboard, LIST};
+use crate::support::postgres::{PrivatePostgres, prerequisite};
 use crate::support::{Backend, TestDb, spawn_app, spawn_app_with};
 use keyward::domain::KeyStatus;
-
-const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// `None` and one `skipped:` line when `what` is missing here; a failure in CI.
-fn prerequisite(available: bool, what: &str) -> Option<()> {
-    if available {
-        return Some(());
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what} is required in CI");
-    }
-    eprintln!("skipped: {what} is not available");
-    None
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().expect("the command runs");
-    assert!(output.status.success(), "{command:?}: {output:?}");
-}
-
-/// A Postgres server of this test's own, in a temporary folder on a free port, so that
-/// stopping it disturbs nothing else on the machine. Killed when dropped.
-struct PrivatePostgres {
-    dir: tempfile::TempDir,
-    port: u16,
-    server: Option<Child>,
-}
-
-impl PrivatePostgres {
-    /// Initialises a cluster; `None` (skipped) without the binaries or root, which
-    /// `runuser` needs to run them as `postgres` (they refuse to run as root).
-    fn create() -> Option<Self> {
-        let usable = std::path::Path::new(POSTGRES_BIN).join("postgres").exists()
-            && Command::new("id")
-                .arg("-u")
-                .output()
-                .is_ok_and(|out| out.stdout == b"0\n")
-            && Command::new("id")
-                .arg("postgres")
-                .output()
-                .is_ok_and(|out| out.status.success());
-        prerequisite(usable, "Postgres 15's binaries, root and the postgres user")?;
-        let dir = tempfile::tempdir().unwrap();
-        run(Command::new("chown").arg("postgres:postgres").arg(dir.path()));
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let pg = Self {
-            dir,
-            port,
-            server: None,
-        };
-        run(Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{POSTGRES_BIN}/initdb"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-            .arg(pg.data()));
-        Some(pg)
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-
-    /// Starts the server (again) and waits until it accepts connections.
-    fn start(&mut self) {
-        use std::os::unix::process::CommandExt;
-        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
-        let child = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{POSTGRES_BIN}/postgres"))
-            .arg("-D")
-            .arg(self.data())
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-k",
-            ])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(log)
-            // Its own process group: the postmaster and every backend die together.
-            .process_group(0)
-            .spawn()
-            .expect("postgres starts");
-        self.server = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while PgConnection::establish(&self.url("postgres")).is_err() {
-            assert!(Instant::now() < deadline, "the private Postgres did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Kills the server and all its backends at once, as a crash or a lost machine does.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 async fn status(res: reqwest::Result<reqwest::Response>) -> StatusCode {
     res.expect("the server answers").status()

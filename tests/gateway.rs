@@ -1,115 +1,32 @@
 //! deploy/nginx/keyward.conf in front of a small upstream, with a real nginx.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use keyward::domain::Actor;
 use keyward::service::keys::{self, GenerateRequest};
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::db_test;
-use crate::support::{Backend, free_port, spawn_app, test_secret};
+use crate::support::nginx::{self, Nginx, echo_upstream, nginx_available};
+use crate::support::{Backend, free_port, spawn_app, spawn_app_with, test_secret};
 
-const NGINX: &str = "/usr/sbin/nginx";
-
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// An upstream that answers every request with the request's own head, so the test can
-/// see which headers nginx passed on.
-async fn echo_upstream() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    head.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.write_all(&head).await;
-            });
-        }
-    });
-    port
-}
-
+/// nginx with the guide's upstream.conf (its three instances all this test's one server)
+/// and keyward.conf in front of an echo upstream.
 fn start_nginx(dir: &Path, keyward_port: u16, upstream_port: u16, listen_port: u16) -> Nginx {
-    let site = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nginx/keyward.conf"))
-        .unwrap()
-        .replace(
-            "server 127.0.0.1:8080;",
-            &format!("server 127.0.0.1:{keyward_port};"),
-        )
-        .replace(
-            "server 127.0.0.1:9000;",
-            &format!("server 127.0.0.1:{upstream_port};"),
-        )
-        .replace("listen 8000;", &format!("listen 127.0.0.1:{listen_port};"));
-    std::fs::write(dir.join("keyward.conf"), site).unwrap();
-    let d = dir.display();
-    let main = format!(
-        "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nworker_processes 1;\nevents {{ worker_connections 64; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
-         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
-         include {d}/keyward.conf;\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    let child = Command::new(NGINX)
-        .args([
-            "-p",
-            &d.to_string(),
-            "-c",
-            &format!("{d}/nginx.conf"),
-            "-g",
-            "daemon off;",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    let nginx = Nginx(child);
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", listen_port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nginx did not listen: {}",
-            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    nginx
+    nginx::start_nginx(
+        dir,
+        &[
+            ("upstream.conf", nginx::upstream_conf([keyward_port; 3])),
+            ("keyward.conf", nginx::gateway_conf(upstream_port, listen_port)),
+        ],
+        &[listen_port],
+    )
 }
 
-fn nginx_available() -> bool {
-    if Path::new(NGINX).exists() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("nginx is required in CI but {NGINX} is missing");
-    }
-    eprintln!("skipped: nginx is not installed at {NGINX}");
-    false
-}
-
-db_test!(nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_rest);
+db_test!(
+    nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_rest,
+    nginx_names_the_client_so_an_allowlisted_key_works_only_from_its_address,
+);
 
 async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_rest(backend: Backend) {
     if !nginx_available() {
@@ -196,21 +113,25 @@ async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_re
         StatusCode::UNAUTHORIZED,
         "missing key"
     );
+    // Refusals come back as Keyward's own JSON, not nginx's HTML page.
+    let res = get("/orders/42.html", Some(revoked.key.expose())).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "revoked key");
+    assert_eq!(res.headers()["www-authenticate"], "ApiKey");
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "key_revoked");
     assert_eq!(
-        get("/orders/42", Some(revoked.key.expose()))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::UNAUTHORIZED,
-        "revoked key"
+        body["error"]["message"],
+        "This API key was revoked and can no longer be used."
     );
+    let res = get("/feeds/upload", Some(reader.key.expose())).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "out of scope");
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "insufficient_scope");
     assert_eq!(
-        get("/feeds/upload", Some(reader.key.expose()))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::FORBIDDEN,
-        "out of scope"
+        body["error"]["message"],
+        "This API key does not have the scope `feeds:upload`."
     );
     assert_eq!(
         get("/anything", Some(reader.key.expose()))
@@ -243,6 +164,8 @@ async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_re
     let res = get("/anything", Some(limited.key.expose())).await.unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
 
     // So does its 400 for a doubled X-Merchant-Id, which nginx hands the subrequest as is.
     let res = client
@@ -256,4 +179,86 @@ async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_re
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "duplicate_merchant_id");
+
+    // The key's request log keeps what the client asked nginx for, not the subrequest.
+    app.wait_for_flush(reader.row.id.as_str(), 3).await;
+    let logged = |path: &str, outcome: &str, detail: &str| {
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM key_requests WHERE key_id = '{}' AND method = 'GET' \
+             AND path = '{path}' AND outcome = '{outcome}' AND detail = '{detail}'",
+            reader.row.id
+        ))
+    };
+    // Accepted requests are counted per minute with the latest one's path.
+    assert_eq!(logged("/anything", "accepted", ""), 1);
+    assert_eq!(logged("/feeds/upload", "insufficient_scope", "feeds:upload"), 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM key_requests WHERE path = '/api/v1/auth'"),
+        0
+    );
+}
+
+/// Clients on 127.0.0.2 and 127.0.0.3 (both loopback) call nginx on 127.0.0.1, which asks
+/// Keyward, trusting nginx's address, with the client's address set in the subrequest.
+async fn nginx_names_the_client_so_an_allowlisted_key_works_only_from_its_address(backend: Backend) {
+    if !nginx_available() {
+        return;
+    }
+    let Some(app) = spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    let keyward_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let upstream_port = echo_upstream().await;
+    let listen_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _nginx = start_nginx(dir.path(), keyward_port, upstream_port, listen_port);
+
+    let pepper = keyward::startup::key_pepper(&test_secret());
+    let pinned = keys::generate(
+        &mut app.db.get().unwrap(),
+        &app.demo_merchant_id(),
+        &GenerateRequest {
+            name: "Pinned".to_owned(),
+            scopes: vec!["orders:read".to_owned()],
+            allowed_ips: vec!["127.0.0.2".to_owned()],
+            ..Default::default()
+        },
+        &Actor::cli(),
+        &pepper,
+        app.clock.now(),
+    )
+    .unwrap();
+    let from = |address: &str| {
+        reqwest::Client::builder()
+            .local_address(address.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let gateway = format!("http://127.0.0.1:{listen_port}/orders/42");
+    let call = |client: reqwest::Client, headers: &'static [(&'static str, &'static str)]| {
+        let mut request = client
+            .get(&gateway)
+            .header("Authorization", format!("ApiKey {}", pinned.key.expose()));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+
+    let res = call(from("127.0.0.2"), &[]).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "accepted from its address");
+    let res = call(from("127.0.0.3"), &[]).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "refused from another");
+    // nginx sets both headers, so a client cannot name the allowed address itself.
+    let spoofed = &[("X-Forwarded-For", "127.0.0.2"), ("X-Real-IP", "127.0.0.2")];
+    let res = call(from("127.0.0.3"), spoofed).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "spoofed headers are replaced"
+    );
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use time::PrimitiveDateTime;
 
 use crate::db::keys::VerificationRow;
-use crate::domain::{KeyDigest, KeyFacts, MerchantId, Scopes};
+use crate::domain::{Environment, IpAllowlist, KeyDigest, KeyFacts, MerchantId, Scopes};
 
 /// How long an entry is trusted unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
@@ -37,6 +37,10 @@ pub struct CachedKey {
     pub facts: KeyFacts,
     /// Requests per minute allowed, if limited.
     pub rate_limit_per_minute: Option<u32>,
+    /// Live or test.
+    pub environment: Environment,
+    /// The addresses the key may be used from; empty for any.
+    pub allowed_ips: IpAllowlist,
 }
 
 impl CachedKey {
@@ -57,6 +61,8 @@ impl CachedKey {
             rate_limit_per_minute: row
                 .rate_limit_per_minute
                 .and_then(|limit| u32::try_from(limit).ok()),
+            environment: row.environment,
+            allowed_ips: row.allowed_ips,
         }
     }
 

@@ -50,6 +50,10 @@ struct Progress {
     completed: u64,
     /// When the last read began.
     last_began: Option<Instant>,
+    /// The number of the last read that failed: callers that began before it would
+    /// only fail the same way, so they share its failure rather than each wait their
+    /// turn to fail (a queue of seconds while the database is out of reach).
+    failed: u64,
 }
 
 impl std::fmt::Debug for KnownDigests {
@@ -75,9 +79,17 @@ impl KnownDigests {
         if self.contains(wanted) {
             return Ok(true);
         }
+        // Not behind the one lock every reader takes in turn: under load a crowd
+        // handed it on one by one for seconds, each only to fail.
+        if db.known_unreachable() {
+            return Err(DbError::Unreachable);
+        }
         let begun_before = self.begun.load(Ordering::Acquire);
         let mut progress = self.progress.lock().await;
         if progress.completed <= begun_before {
+            if progress.failed > begun_before {
+                return Err(DbError::Unreachable);
+            }
             if let Some(last) = progress.last_began {
                 tokio::time::sleep_until(last + READ_INTERVAL).await;
             }
@@ -101,7 +113,14 @@ impl KnownDigests {
                     }
                     Ok(upto)
                 })
-                .await?;
+                .await;
+            let upto = match upto {
+                Ok(upto) => upto,
+                Err(err) => {
+                    progress.failed = number;
+                    return Err(err);
+                }
+            };
             progress.seq = upto;
             progress.completed = number;
         }

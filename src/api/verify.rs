@@ -16,7 +16,9 @@ use super::limits::{KeyRateLimiter, UnknownKeyBudget};
 use crate::clock::Clock;
 use crate::config::DatabaseUrl;
 use crate::db::{Db, DbError, keys};
-use crate::domain::{ApiKey, KeyDigest, KeyPepper, KeyStatus, Scope};
+use crate::domain::{ApiKey, KeyDigest, KeyPepper, KeyStatus, MerchantId, Scope};
+use crate::telemetry::Metrics;
+use crate::usage::requests::{Seen, Subject};
 use crate::usage::{Outcome, UsageRecorder};
 
 /// The header that may name the merchant a request is for.
@@ -50,6 +52,8 @@ pub struct Verifier {
     pub known: KnownDigests,
     /// Each key's own limit.
     pub limits: KeyRateLimiter,
+    /// Outcomes, latency and cache hits.
+    pub metrics: Metrics,
 }
 
 /// What the request asks of the key.
@@ -57,6 +61,10 @@ pub struct Verifier {
 pub struct Requirements<'a> {
     /// The scopes the key must have, every one.
     pub scopes: &'a [&'a str],
+    /// Environments the key must be in, every one (`live`, `test`): a gateway in front
+    /// of live data asks for `live`, so a test key never reaches it. A name that is no
+    /// environment matches no key.
+    pub environments: &'a [&'a str],
 }
 
 fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
@@ -65,11 +73,12 @@ fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
     if values.next().is_some() {
         return Err(ApiError::MalformedKey(
             "Send one Authorization header, not several.",
+            None,
         ));
     }
     let value = value
         .to_str()
-        .map_err(|_| ApiError::MalformedKey("The Authorization header must be plain ASCII."))?
+        .map_err(|_| ApiError::MalformedKey("The Authorization header must be plain ASCII.", None))?
         .trim();
     if value.is_empty() {
         return Err(ApiError::MissingKey);
@@ -78,14 +87,31 @@ fn presented_key(headers: &HeaderMap) -> Result<ApiKey, ApiError> {
     if !scheme.eq_ignore_ascii_case("ApiKey") {
         return Err(ApiError::MalformedKey(
             "Use the ApiKey scheme: `Authorization: ApiKey <key>`.",
+            None,
         ));
     }
     let key = key.trim();
     if key.is_empty() {
         return Err(ApiError::MissingKey);
     }
-    ApiKey::parse(key)
-        .map_err(|_| ApiError::MalformedKey("This is not a Keyward API key: check that it was copied whole."))
+    ApiKey::parse(key).map_err(|format| {
+        ApiError::MalformedKey(
+            "This is not a Keyward API key: check that it was copied whole.",
+            Some(format),
+        )
+    })
+}
+
+/// The key as presented, masked, for the request log of a key that matched none:
+/// whatever follows the scheme, masked when it has a key's shape, else empty.
+fn presented_masked(headers: &HeaderMap) -> String {
+    let text = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    let key = text.split_once(' ').map_or("", |(_, key)| key.trim());
+    ApiKey::mask_presented(key)
 }
 
 /// The merchant named in `X-Merchant-Id`, if any. Sent more than once, as several
@@ -107,53 +133,121 @@ impl Verifier {
     /// unknown digests pays for a cache miss; past it the digest is screened in memory
     /// first, so a flood of made-up keys costs the database little while every real key
     /// from that address (behind a gateway or a NAT, other clients) keeps working.
+    ///
+    /// `seen` is what the request log keeps of the request besides its key.
     pub async fn verify(
         &self,
         headers: &HeaderMap,
         client: IpAddr,
         requirements: Requirements<'_>,
+        seen: &Seen<'_>,
     ) -> Result<Verified, ApiError> {
-        let key = presented_key(headers)?;
+        let key = presented_key(headers).inspect_err(|refused| self.log_unknown(headers, refused, seen))?;
         let merchant = named_merchant(headers)?;
         let digest = key.digest(&self.pepper);
-        let cached = self.lookup(digest, client).await?.ok_or(ApiError::InvalidKey)?;
+        let Some(cached) = self.lookup(digest, client).await? else {
+            let refused = ApiError::InvalidKey;
+            self.log_unknown(headers, &refused, seen);
+            return Err(refused);
+        };
+        // The digest covers the whole key, prefix included, and a key is stored in the
+        // environment of its prefix, so a digest match already implies they agree. Asked
+        // anyway: a row edited by hand must not let a test key pass as a live one.
+        if cached.environment != key.environment() {
+            return Err(ApiError::InvalidKey);
+        }
         let now = self.clock.now();
-        let outcome = judge(&cached, merchant, &requirements, now).and_then(|verified| {
-            match cached.rate_limit_per_minute {
-                Some(limit) => {
-                    self.limits
-                        .admit(&cached.id, limit)
-                        .map(|()| verified)
-                        .map_err(|retry_after| ApiError::RateLimited {
-                            message: "This API key's rate limit is reached.",
-                            retry_after,
-                        })
-                }
-                None => Ok(verified),
-            }
-        });
+        let judged = judge(&cached, merchant, client, &requirements, now);
+        // Only a key with a limit of its own is counted, so only it may cost a round
+        // trip to a shared store (Redis) on this path.
+        let outcome = match (judged, cached.rate_limit_per_minute) {
+            (Ok(verified), Some(limit)) => self
+                .limits
+                .admit(&cached.id, limit)
+                .await
+                .map(|()| verified)
+                .map_err(|retry_after| ApiError::RateLimited {
+                    message: "This API key's rate limit is reached.",
+                    retry_after,
+                    limit,
+                }),
+            (judged, _) => judged,
+        };
         // Only an accepted request moves Last Used; a refused one is kept with its code.
         let counted = match &outcome {
             Ok(_) => Outcome::Accepted,
             Err(refused) => Outcome::Refused(refused.code()),
         };
-        self.usage.record(&cached.id, counted, now, Some(client));
+        self.usage
+            .record(&cached.id, counted, now, Some(client), seen.user_agent);
+        match &outcome {
+            Ok(_) => self
+                .usage
+                .requests
+                .accepted(&cached.id, cached.merchant_id.as_str(), now, seen),
+            Err(refused) => self.usage.requests.refused(
+                Subject::Key {
+                    key_id: &cached.id,
+                    merchant_id: cached.merchant_id.as_str(),
+                },
+                refused.code(),
+                refused.detail(),
+                now,
+                seen,
+            ),
+        }
         outcome
+    }
+
+    /// Hands a request whose key matched none (or was malformed) to the request log
+    /// when it names a merchant in a valid `X-Merchant-Id`; whether that merchant exists
+    /// is asked at the flush, once per batch, never here.
+    fn log_unknown(&self, headers: &HeaderMap, refused: &ApiError, seen: &Seen<'_>) {
+        if !self.usage.requests.enabled() || matches!(refused, ApiError::MissingKey) {
+            return;
+        }
+        let Ok(Some(named)) = named_merchant(headers) else {
+            return;
+        };
+        let Some(merchant) = named
+            .to_str()
+            .ok()
+            .and_then(|text| MerchantId::parse(text.trim()).ok())
+        else {
+            return;
+        };
+        let presented = presented_masked(headers);
+        self.usage.requests.refused(
+            Subject::Unknown {
+                merchant_id: merchant.as_str(),
+                presented: &presented,
+            },
+            refused.code(),
+            refused.detail(),
+            self.clock.now(),
+            seen,
+        );
     }
 
     /// The key with this digest, from the cache or the database; `None` for a digest
     /// no key has.
     async fn lookup(&self, digest: KeyDigest, client: IpAddr) -> Result<Option<Arc<CachedKey>>, ApiError> {
         let generation = match self.cache.get(&digest) {
-            Lookup::Hit(key) => return Ok(key),
-            Lookup::Miss(generation) | Lookup::Refresh(generation) => generation,
+            Lookup::Hit(key) => {
+                self.metrics.key_cache_lookup(true);
+                return Ok(key);
+            }
+            Lookup::Miss(generation) | Lookup::Refresh(generation) => {
+                self.metrics.key_cache_lookup(false);
+                generation
+            }
         };
         // Within the address's budget a miss is read at once. Past it, only a digest that
         // may belong to a stored key is: made-up keys stop costing reads, while a real key
         // (which an attacker sharing the address cannot tell from a made-up one) still
         // verifies; no limit on reads alone could keep both promises.
-        let budgeted = self.unknown.take(client);
-        if !budgeted && !self.known.may_exist(&self.db, &digest).await? {
+        let budgeted = self.unknown.take(client).await;
+        if budgeted.is_none() && !self.known.may_exist(&self.db, &digest).await? {
             return Ok(None);
         }
         // Stamped before the read: an entry is never trusted longer than the lifetime
@@ -166,34 +260,42 @@ impl Verifier {
             // A SQLite point read takes microseconds: handing it to a blocking thread
             // would cost more than the read itself, unless every connection is busy.
             DatabaseUrl::Sqlite(_) => match self.db.try_run_here(find) {
-                Some(row) => row?,
+                Some(row) => row,
                 None => {
                     let wanted = digest.clone();
                     self.db
                         .run(move |conn| -> Result<_, DbError> { keys::find_for_verification(conn, &wanted) })
-                        .await?
+                        .await
                 }
             },
             DatabaseUrl::Postgres(_) => {
                 let wanted = digest.clone();
                 self.db
                     .run(move |conn| -> Result<_, DbError> { keys::find_for_verification(conn, &wanted) })
-                    .await?
+                    .await
             }
         };
-        if budgeted && row.is_some() {
-            self.unknown.give_back(client);
+        // The budget is for digests found to be unknown: a key found, or a read that
+        // failed (the database out of reach), gives its unit back, so an outage does not
+        // leave an address's real keys queueing behind the screen once it is over.
+        if let Some(taken) = budgeted
+            && !matches!(row, Ok(None))
+        {
+            self.unknown.give_back(client, taken).await;
         }
+        let row = row?;
         let key = row.map(|row| Arc::new(CachedKey::from_row(row)));
         self.cache.put(digest, key.clone(), generation, read_at);
         Ok(key)
     }
 }
 
-/// The checks after the key is known: state, expiry, grace, merchant, scope.
+/// The checks after the key is known: state, expiry, grace, merchant, client address,
+/// scope.
 fn judge(
     key: &Arc<CachedKey>,
     merchant: Option<&HeaderValue>,
+    client: IpAddr,
     requirements: &Requirements<'_>,
     now: PrimitiveDateTime,
 ) -> Result<Verified, ApiError> {
@@ -215,10 +317,28 @@ fn judge(
             "This API key has expired. Renew it or generate a new one.",
         ));
     }
-    if let Some(merchant) = merchant
-        && merchant.to_str().map(str::trim).ok() != Some(key.merchant_id.as_str())
+    if let Some(merchant) = merchant {
+        let named = merchant.to_str().map(str::trim).ok();
+        if named != Some(key.merchant_id.as_str()) {
+            let named = named.map(|named| named.chars().take(64).collect());
+            return Err(ApiError::MerchantMismatch(named.unwrap_or_default()));
+        }
+    }
+    if !key.allowed_ips.allows(client) {
+        return Err(ApiError::IpNotAllowed {
+            address: client.to_canonical(),
+            allowlist: key.allowed_ips.to_string(),
+        });
+    }
+    if let Some(&wanted) = requirements
+        .environments
+        .iter()
+        .find(|&&wanted| wanted != key.environment.as_str())
     {
-        return Err(ApiError::MerchantMismatch);
+        return Err(ApiError::EnvironmentNotAllowed {
+            environment: key.environment,
+            wanted: wanted.chars().take(16).collect(),
+        });
     }
     for &wanted in requirements.scopes {
         let granted = Scope::parse(wanted).is_ok_and(|scope| key.scopes.contains(scope));
@@ -267,12 +387,12 @@ mod tests {
         ] {
             assert!(matches!(
                 presented_key(&headers(&[&bad])),
-                Err(ApiError::MalformedKey(_))
+                Err(ApiError::MalformedKey(..))
             ));
         }
         assert!(matches!(
             presented_key(&headers(&[good.as_bytes(), good.as_bytes()])),
-            Err(ApiError::MalformedKey(_))
+            Err(ApiError::MalformedKey(..))
         ));
     }
 

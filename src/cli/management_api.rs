@@ -255,7 +255,7 @@ fn server_url(raw: &str) -> Result<Url, CliError> {
 
 /// Text from the server as it may be printed on a terminal: control characters (escape
 /// sequences that could rewrite the screen) become spaces.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

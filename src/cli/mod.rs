@@ -30,7 +30,9 @@ pub struct Cli {
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://keyward.db",
-        global = true
+        global = true,
+        // `--help` would print a Postgres password set in the environment.
+        hide_env_values = true
     )]
     pub(crate) database_url: String,
 

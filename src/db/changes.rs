@@ -6,11 +6,12 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
+use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl};
 
-use super::{ConnectError, DbConnection, DbError};
+use super::{DbConnection, DbError};
 use crate::domain::MerchantId;
+use crate::telemetry::Metrics;
 
 /// The channel every instance listens on.
 pub const CHANNEL: &str = "keyward_changes";
@@ -29,9 +30,6 @@ const PING: Duration = Duration::from_millis(250);
 
 /// How long to wait before connecting again after losing the connection.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// libpq settings that bound how long the listener can hang on a dead peer.
-const TIMEOUTS: &str = "connect_timeout=5&keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=2&tcp_user_timeout=5000";
 
 /// Tells every instance that something of `merchant_id` changed, when the current
 /// transaction commits. One notification per merchant and transaction: Postgres folds
@@ -57,24 +55,33 @@ pub trait OnChange: Send + Sync + 'static {
 
 /// Listens on `url` until `target` is gone (the server stopped), in a thread of its own.
 /// A lost connection is opened again; `target` forgets everything when it is lost and
-/// again once it is back, so nothing sent meanwhile is missed.
-pub fn spawn_listener<T: OnChange>(url: String, target: Weak<T>) -> std::io::Result<()> {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{separator}{TIMEOUTS}");
+/// again once it is back, so nothing sent meanwhile is missed. What it hears and each
+/// reconnection are counted in `metrics`.
+pub fn spawn_listener<T: OnChange>(url: String, target: Weak<T>, metrics: Metrics) -> std::io::Result<()> {
+    // Bounded like the pool's connections, so it cannot hang on a dead peer either.
+    let url = super::connection::with_timeouts(&url);
     std::thread::Builder::new()
         .name("keyward-listen".into())
         .spawn(move || {
+            // Set from a lost connection until the next one listens: one warning per
+            // outage, and one reconnection counted when it ends, however many tries.
+            let mut lost = false;
             while target.strong_count() > 0 {
-                match listen(&url, &target) {
+                match listen(&url, &target, &metrics, &mut lost) {
                     Ok(()) => return,
                     Err(err) => {
                         if let Some(target) = target.upgrade() {
                             target.changed();
                         }
-                        tracing::warn!(
-                            error = %crate::error::cause_chain(&err),
-                            "the change listener lost its database connection; reconnecting"
-                        );
+                        if lost {
+                            tracing::debug!(error = %crate::error::cause_chain(&err), "the change listener still cannot connect");
+                        } else {
+                            tracing::warn!(
+                                error = %crate::error::cause_chain(&err),
+                                "the change listener lost its database connection; reconnecting"
+                            );
+                        }
+                        lost = true;
                         std::thread::sleep(RETRY);
                     }
                 }
@@ -85,13 +92,22 @@ pub fn spawn_listener<T: OnChange>(url: String, target: Weak<T>) -> std::io::Res
 
 /// One connection's life: returns `Ok` when `target` is gone, `Err` when the connection
 /// fails.
-fn listen<T: OnChange>(url: &str, target: &Weak<T>) -> Result<(), DbError> {
+fn listen<T: OnChange>(
+    url: &str,
+    target: &Weak<T>,
+    metrics: &Metrics,
+    lost: &mut bool,
+) -> Result<(), DbError> {
     super::prepare_tls();
-    let mut conn = PgConnection::establish(url).map_err(ConnectError::from)?;
+    let mut conn = super::connection::establish_postgres(url)?;
     // Named, so an operator (or a test) can tell the listener among the connections.
     conn.batch_execute(&format!(
         "SET application_name = '{LISTENER_NAME}'; LISTEN {CHANNEL}"
     ))?;
+    if std::mem::take(lost) {
+        metrics.listener_reconnect();
+        tracing::info!("the change listener is connected again");
+    }
     // Listening now: whatever changed before this point must be read anew.
     match target.upgrade() {
         Some(target) => {
@@ -102,11 +118,11 @@ fn listen<T: OnChange>(url: &str, target: &Weak<T>) -> Result<(), DbError> {
     }
     let mut pinged = Instant::now();
     loop {
-        let mut heard = false;
+        let mut heard = 0;
         let mut failed = None;
         for notification in conn.notifications_iter() {
             match notification {
-                Ok(_) => heard = true,
+                Ok(_) => heard += 1,
                 Err(err) => {
                     failed = Some(err);
                     break;
@@ -117,7 +133,8 @@ fn listen<T: OnChange>(url: &str, target: &Weak<T>) -> Result<(), DbError> {
             return Ok(());
         };
         // What was heard before a failure still counts.
-        if heard {
+        if heard > 0 {
+            metrics.change_notifications(heard);
             target.changed();
         }
         if let Some(err) = failed {

@@ -35,6 +35,47 @@ pub fn prepare_tls() {
 pub struct ConnectionManager {
     pub(super) url: DatabaseUrl,
     pub(super) queries: Arc<AtomicU64>,
+    /// The generation new connections are stamped with; see `Health`.
+    pub(super) generation: Arc<AtomicU64>,
+}
+
+/// How long the server lets one statement of a pooled connection run. Nobody waits
+/// longer for a page or an API answer, and a statement cut short frees its locks.
+pub(super) const STATEMENT_TIMEOUT: &str = "10s";
+
+/// libpq settings that bound how long opening or using a connection can hang on a
+/// server or network that stopped answering, each added unless the URL sets it already:
+/// `connect_timeout` (in seconds; libpq's minimum is 2), keepalives that find a dead
+/// peer in about 9 s, and `tcp_user_timeout` (in milliseconds) for data sent but never
+/// acknowledged.
+const CONNECTION_TIMEOUTS: [(&str, &str); 6] = [
+    ("connect_timeout", "2"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "2"),
+    ("keepalives_count", "2"),
+    ("tcp_user_timeout", "5000"),
+];
+
+/// `url` with each of [`CONNECTION_TIMEOUTS`] the operator did not set.
+pub(super) fn with_timeouts(url: &str) -> String {
+    let set: Vec<&str> = url
+        .split_once('?')
+        .map(|(_, query)| {
+            query
+                .split('&')
+                .map(|pair| pair.split('=').next().unwrap_or(pair))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut url = url.to_owned();
+    for (name, value) in CONNECTION_TIMEOUTS {
+        if !set.contains(&name) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{name}={value}"));
+        }
+    }
+    url
 }
 
 impl ConnectionManager {
@@ -69,12 +110,30 @@ impl ConnectionManager {
             }
             DatabaseUrl::Postgres(url) => {
                 prepare_tls();
-                let mut conn = diesel::PgConnection::establish(url)?;
-                conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                let mut conn = establish_postgres(&with_timeouts(url))?;
+                conn.batch_execute(&format!(
+                    "SET TIME ZONE 'UTC'; SET statement_timeout = '{STATEMENT_TIMEOUT}'"
+                ))?;
                 Ok(DbConnection::Postgres(conn))
             }
         }
     }
+}
+
+/// Opens a Postgres connection. libpq's error text may quote the URL or the password
+/// it could not parse (a stray `%`, an unencoded `@`): it is scrubbed here, before it
+/// can reach a log or the one-line start-up error.
+pub(super) fn establish_postgres(url: &str) -> Result<diesel::PgConnection, ConnectError> {
+    use diesel::ConnectionError::{BadConnection, InvalidConnectionUrl};
+    diesel::PgConnection::establish(url).map_err(|err| {
+        ConnectError::Open(match err {
+            BadConnection(message) => BadConnection(crate::config::without_password(&message, url)),
+            InvalidConnectionUrl(message) => {
+                InvalidConnectionUrl(crate::config::without_password(&message, url))
+            }
+            other => other,
+        })
+    })
 }
 
 /// Creates the SQLite file, readable and writable by its owner only, unless it exists.
@@ -98,6 +157,15 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 pub struct ManagedConnection {
     pub(super) conn: DbConnection,
     pub(super) lost: bool,
+    /// The generation it was opened in: one opened before the database last came back
+    /// is never handed out again.
+    generation: u64,
+}
+
+impl ConnectionManager {
+    fn outdated(&self, conn: &ManagedConnection) -> bool {
+        conn.generation != self.generation.load(Ordering::Acquire)
+    }
 }
 
 impl std::ops::Deref for ManagedConnection {
@@ -119,17 +187,46 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<ManagedConnection, ConnectError> {
+        // Read before opening: a connection that was being opened as the generation
+        // changed counts as old.
+        let generation = self.generation.load(Ordering::Acquire);
         Ok(ManagedConnection {
             conn: self.open()?,
             lost: false,
+            generation,
         })
     }
 
+    /// Run on every checkout: no round trip (that would cost one per query), only
+    /// whether the connection predates the database's last return.
     fn is_valid(&self, conn: &mut ManagedConnection) -> Result<(), ConnectError> {
-        conn.conn.ping().map_err(ConnectError::Setup)
+        if self.outdated(conn) {
+            Err(ConnectError::Outdated)
+        } else {
+            Ok(())
+        }
     }
 
     fn has_broken(&self, conn: &mut ManagedConnection) -> bool {
-        conn.lost || conn.conn.is_broken()
+        conn.lost || self.outdated(conn) || conn.conn.is_broken()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_added_to_a_url_without_them_and_an_operators_own_are_kept() {
+        assert_eq!(
+            with_timeouts("postgres://kw@db/kw"),
+            "postgres://kw@db/kw?connect_timeout=2&keepalives=1&keepalives_idle=5\
+             &keepalives_interval=2&keepalives_count=2&tcp_user_timeout=5000"
+        );
+        let own = with_timeouts("postgres://kw@db/kw?sslmode=require&connect_timeout=10&keepalives=0");
+        assert!(own.starts_with("postgres://kw@db/kw?sslmode=require&connect_timeout=10&keepalives=0&"));
+        assert_eq!(own.matches("connect_timeout").count(), 1, "{own}");
+        assert_eq!(own.matches("keepalives=").count(), 1, "{own}");
+        assert!(own.ends_with("&tcp_user_timeout=5000"), "{own}");
     }
 }

@@ -36,6 +36,15 @@ pub enum DbError {
     /// A stored value is not one Keyward writes (a role, say).
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+    /// The database is known to be out of reach, or did not answer in time: the caller
+    /// stopped waiting.
+    #[error("the database does not answer")]
+    Unreachable,
+    /// The database stopped answering while the work was under way, and the caller
+    /// stopped waiting: the server may still finish it, so a change may or may not be
+    /// made.
+    #[error("the database stopped answering while the work was under way")]
+    Interrupted,
     /// The blocking task running the query panicked or was cancelled.
     #[error("the database task stopped before it finished")]
     TaskStopped,
@@ -91,6 +100,8 @@ impl DbError {
             DbError::Pool(_)
                 | DbError::Connect(_)
                 | DbError::ConnectionLost(_)
+                | DbError::Unreachable
+                | DbError::Interrupted
                 | DbError::Busy(_)
                 | DbError::Unwritable(_)
         )
@@ -114,4 +125,10 @@ pub enum ConnectError {
     /// The connection opened but its settings could not be applied.
     #[error("setting up the connection failed")]
     Setup(#[from] diesel::result::Error),
+    /// The connection was opened before the database was last out of reach.
+    #[error("the connection predates the database's last outage")]
+    Outdated,
+    /// The thread that watches whether the database answers could not start.
+    #[error("cannot start the database prober")]
+    Probe(#[source] std::io::Error),
 }

@@ -58,6 +58,8 @@ event_types! {
     ScopesChanged => "scopes_changed", "Scopes changed";
     /// The key's own rate limit changed.
     RateLimitChanged => "rate_limit_changed", "Rate limit changed";
+    /// The addresses the key may be used from changed.
+    AllowedIpsChanged => "allowed_ips_changed", "Allowed IP addresses changed";
     /// The key's expiry was set to another day, or removed.
     ExpiryChanged => "expiry_changed", "Expiry changed";
     /// Expiry moved one lifetime ahead.

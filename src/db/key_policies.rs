@@ -7,7 +7,7 @@ use super::schema::key_policies;
 use super::{DbConnection, DbError};
 use crate::domain::{GracePeriod, KeyPolicy, MerchantId};
 
-type Row = (i32, String, bool, bool, bool, bool, Option<i32>);
+type Row = (i32, String, bool, bool, bool, bool, Option<i32>, bool);
 
 /// The merchant's policy, or the default when it never changed it.
 pub fn get(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<KeyPolicy, DbError> {
@@ -20,6 +20,7 @@ pub fn get(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<KeyPolic
             key_policies::delete_only_inactive,
             key_policies::scopes_editable,
             key_policies::max_lifetime_days,
+            key_policies::test_keys_revealable,
         ))
         .find(merchant_id.as_str())
         .first(conn)
@@ -32,6 +33,7 @@ pub fn get(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<KeyPolic
         delete_only_inactive,
         scopes_editable,
         lifetime,
+        test_keys_revealable,
     )) = row
     else {
         return Ok(KeyPolicy::default());
@@ -47,6 +49,7 @@ pub fn get(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<KeyPolic
         max_lifetime_days: lifetime
             .map(|days| u32::try_from(days).map_err(|_| corrupt("max_lifetime_days")))
             .transpose()?,
+        test_keys_revealable,
     })
 }
 
@@ -71,6 +74,7 @@ pub fn put(
         key_policies::delete_only_inactive.eq(policy.delete_only_inactive),
         key_policies::scopes_editable.eq(policy.scopes_editable),
         key_policies::max_lifetime_days.eq(lifetime),
+        key_policies::test_keys_revealable.eq(policy.test_keys_revealable),
         key_policies::updated_at.eq(now),
         key_policies::updated_by.eq(by),
     );

@@ -96,6 +96,30 @@ diesel::table! {
         expiry_recorded_for -> Nullable<Timestamp>,
         first_use_recorded -> Bool,
         seq -> BigInt,
+        environment -> Text,
+        allowed_ips -> Text,
+        last_used_agent -> Nullable<Text>,
+        sealed_secret -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    key_requests (id) {
+        id -> Text,
+        merchant_id -> Text,
+        key_id -> Nullable<Text>,
+        presented_key -> Text,
+        minute -> Timestamp,
+        first_at -> Timestamp,
+        last_at -> Timestamp,
+        outcome -> Text,
+        request_id -> Text,
+        client_address -> Text,
+        user_agent -> Text,
+        method -> Text,
+        path -> Text,
+        detail -> Text,
+        count -> BigInt,
     }
 }
 
@@ -178,6 +202,7 @@ diesel::table! {
         max_lifetime_days -> Nullable<Integer>,
         updated_at -> Timestamp,
         updated_by -> Text,
+        test_keys_revealable -> Bool,
     }
 }
 
@@ -194,7 +219,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limit_windows (scope, window_start) {
+        scope -> Text,
+        window_start -> BigInt,
+        hits -> BigInt,
+    }
+}
+
+diesel::table! {
+    rate_limit_instances (instance_id) {
+        instance_id -> Text,
+        seen_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> merchants (merchant_id));
+diesel::joinable!(key_requests -> merchants (merchant_id));
 diesel::joinable!(invitations -> merchants (merchant_id));
 diesel::joinable!(management_tokens -> merchants (merchant_id));
 diesel::joinable!(idempotency_keys -> management_tokens (token_id));
@@ -218,7 +259,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_policies,
     key_usage_hourly,
     key_refusals,
+    key_requests,
     invitations,
     management_tokens,
     idempotency_keys,
+    rate_limit_windows,
+    rate_limit_instances,
 );

@@ -37,6 +37,8 @@ pub struct LastUse {
     pub at: PrimitiveDateTime,
     /// From which client address.
     pub from: Option<String>,
+    /// With which User-Agent, shortened; `None` when none was sent (or not known).
+    pub agent: Option<String>,
 }
 
 /// The latest refused attempt with one key.
@@ -94,12 +96,17 @@ fn refusals_sql(rows: usize, postgres: bool) -> String {
 }
 
 fn last_used_sql(rows: usize, postgres: bool) -> String {
-    let selects: Vec<String> = placeholders(rows, 3, postgres)
+    let selects: Vec<String> = placeholders(rows, 4, postgres)
         .into_iter()
-        .map(|row| format!("SELECT {} AS id, {} AS at, {} AS address", row[0], row[1], row[2]))
+        .map(|row| {
+            format!(
+                "SELECT {} AS id, {} AS at, {} AS address, {} AS agent",
+                row[0], row[1], row[2], row[3]
+            )
+        })
         .collect();
     format!(
-        "UPDATE api_keys SET last_used_at = u.at, last_used_from = u.address \
+        "UPDATE api_keys SET last_used_at = u.at, last_used_from = u.address, last_used_agent = u.agent \
          FROM ({}) AS u \
          WHERE api_keys.id = u.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < u.at)",
         selects.join(" UNION ALL ")
@@ -150,7 +157,8 @@ pub fn record_last_use(conn: &mut DbConnection, uses: &[LastUse]) -> Result<(), 
                     query = query
                         .bind::<Text, _>(last.key_id.clone())
                         .bind::<Timestamp, _>(last.at)
-                        .bind::<Nullable<Text>, _>(last.from.clone());
+                        .bind::<Nullable<Text>, _>(last.from.clone())
+                        .bind::<Nullable<Text>, _>(last.agent.clone());
                 }
                 query.execute(sqlite)?;
             }
@@ -160,7 +168,8 @@ pub fn record_last_use(conn: &mut DbConnection, uses: &[LastUse]) -> Result<(), 
                     query = query
                         .bind::<Text, _>(last.key_id.clone())
                         .bind::<Timestamp, _>(last.at)
-                        .bind::<Nullable<Text>, _>(last.from.clone());
+                        .bind::<Nullable<Text>, _>(last.from.clone())
+                        .bind::<Nullable<Text>, _>(last.agent.clone());
                 }
                 query.execute(pg)?;
             }

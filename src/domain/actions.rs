@@ -4,9 +4,10 @@
 
 use time::PrimitiveDateTime;
 
+use super::environment::Environment;
 use super::lifecycle::{
     KeyFacts, Refusal, check_delete, check_disable, check_duplicate, check_edit, check_enable, check_limit,
-    check_renew, check_revoke, check_rotate,
+    check_renew, check_reveal, check_revoke, check_rotate,
 };
 use super::policy::KeyPolicy;
 use super::role::{Permission, Role};
@@ -56,6 +57,21 @@ pub fn allowed_generate(role: Role, active_keys: u64, policy: &KeyPolicy) -> Res
     check_limit(active_keys, policy)
 }
 
+/// Whether Reveal (a test key shown again) would succeed for `role` on `key`, a key of
+/// `environment`: the card's button and the management API ask this, as the transaction
+/// asks [`check_reveal`].
+pub fn allowed_reveal(
+    role: Role,
+    key: &KeyFacts,
+    environment: Environment,
+    policy: &KeyPolicy,
+) -> Result<(), Refusal> {
+    if !role.allows(Permission::ManageKeys) {
+        return Err(Refusal::NotPermitted);
+    }
+    check_reveal(key, environment, policy)
+}
+
 /// Asks every rule about `key`: the one place that decides what a key offers. A role
 /// that may not manage keys is offered nothing.
 pub fn allowed_actions(key: &KeyFacts, around: &KeySurroundings<'_>) -> AllowedActions {
@@ -94,6 +110,41 @@ pub fn allowed_actions(key: &KeyFacts, around: &KeySurroundings<'_>) -> AllowedA
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
+
+    #[test]
+    fn only_test_keys_are_revealed_again_and_only_where_the_policy_allows() {
+        let allowing = KeyPolicy {
+            test_keys_revealable: true,
+            ..KeyPolicy::default()
+        };
+        let active = key(KeyStatus::Active);
+        assert_eq!(
+            allowed_reveal(Role::Developer, &active, Environment::Test, &allowing),
+            Ok(())
+        );
+        assert_eq!(
+            allowed_reveal(Role::Admin, &active, Environment::Live, &allowing),
+            Err(Refusal::RevealLiveKey)
+        );
+        assert_eq!(
+            allowed_reveal(Role::Admin, &active, Environment::Test, &KeyPolicy::default()),
+            Err(Refusal::RevealNotAllowed),
+            "off by default"
+        );
+        assert_eq!(
+            allowed_reveal(Role::Viewer, &active, Environment::Test, &allowing),
+            Err(Refusal::NotPermitted)
+        );
+        assert_eq!(
+            allowed_reveal(
+                Role::Admin,
+                &key(KeyStatus::Revoked),
+                Environment::Test,
+                &allowing
+            ),
+            Err(Refusal::Revoked)
+        );
+    }
 
     use super::*;
     use crate::domain::lifecycle::KeyStatus;

@@ -1,5 +1,6 @@
-//! The API key format: `kw_live_` + 40 base62 characters of secret + 6 base62
-//! characters of CRC32 checksum over everything before them.
+//! The API key format: `kw_live_` (or `kw_test_` for a test key) + 40 base62
+//! characters of secret + 6 base62 characters of CRC32 checksum over everything before
+//! them.
 
 use std::fmt;
 
@@ -9,8 +10,11 @@ use rand::rngs::OsRng;
 use rand::{Rng, TryRngCore};
 use sha2::Sha256;
 
-/// The prefix of every key. It must never change: secret scanners and integrations
-/// recognise keys by it, and keys already issued carry it.
+use super::environment::Environment;
+
+/// The prefix of every live key. It must never change: secret scanners and integrations
+/// recognise keys by it, and keys already issued carry it. Test keys carry
+/// `kw_test_`, of the same length ([`Environment::key_prefix`]).
 pub const KEY_PREFIX: &str = "kw_live_";
 /// Characters of secret: 40 base62 characters carry about 238 random bits.
 pub const SECRET_CHARS: usize = 40;
@@ -26,8 +30,8 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 /// Why a string is not a Keyward key. Checked before any hashing or query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyFormatError {
-    /// It does not start with `kw_live_`.
-    #[error("the key does not start with {KEY_PREFIX}")]
+    /// It starts with neither `kw_live_` nor `kw_test_`.
+    #[error("the key does not start with kw_live_ or kw_test_")]
     Prefix,
     /// It is not 54 characters long.
     #[error("the key does not have {KEY_CHARS} characters")]
@@ -38,6 +42,18 @@ pub enum KeyFormatError {
     /// Its checksum does not match: mistyped, truncated or made up.
     #[error("the key's checksum does not match")]
     Checksum,
+}
+
+impl KeyFormatError {
+    /// The check that failed, as the request log keeps it.
+    pub fn code(self) -> &'static str {
+        match self {
+            KeyFormatError::Prefix => "prefix",
+            KeyFormatError::Length => "length",
+            KeyFormatError::Alphabet => "alphabet",
+            KeyFormatError::Checksum => "checksum",
+        }
+    }
 }
 
 /// A whole API key. Its `Debug` and `Display` never print the secret; only
@@ -115,22 +131,46 @@ pub(super) fn mask_secret(prefix: &str, raw: &str) -> String {
 }
 
 impl ApiKey {
-    /// A new key with a secret from the operating system's random source.
+    /// A new live key with a secret from the operating system's random source.
     pub fn generate() -> Self {
-        Self(generate_secret(KEY_PREFIX))
+        Self::generate_in(Environment::Live)
     }
 
-    /// Parses a key as presented: prefix, length, alphabet, then checksum.
+    /// A new key of `environment`, with a secret from the operating system's random
+    /// source.
+    pub fn generate_in(environment: Environment) -> Self {
+        Self(generate_secret(environment.key_prefix()))
+    }
+
+    /// Parses a key as presented: prefix (live or test), length, alphabet, then checksum.
     pub fn parse(raw: &str) -> Result<Self, KeyFormatError> {
-        check_secret(KEY_PREFIX, raw)?;
+        let environment = Environment::ALL
+            .into_iter()
+            .find(|environment| raw.starts_with(environment.key_prefix()))
+            .ok_or(KeyFormatError::Prefix)?;
+        check_secret(environment.key_prefix(), raw)?;
         Ok(Self(raw.to_owned()))
     }
 
-    /// The first whole key written anywhere in `text` (in quotes, after `ApiKey `, in a
-    /// sentence), so that a key pasted with something around it is still recognised
-    /// and kept off pages, addresses and names.
+    /// The environment the key's prefix names.
+    pub fn environment(&self) -> Environment {
+        if self.0.starts_with(Environment::Test.key_prefix()) {
+            Environment::Test
+        } else {
+            Environment::Live
+        }
+    }
+
+    /// The first whole key of either environment written anywhere in `text` (in quotes,
+    /// after `ApiKey `, in a sentence), so that a key pasted with something around it is
+    /// still recognised and kept off pages, addresses and names.
     pub fn find_in(text: &str) -> Option<Self> {
-        find_secret(KEY_PREFIX, text).map(|found| Self(found.to_owned()))
+        Environment::ALL
+            .into_iter()
+            .filter_map(|environment| find_secret(environment.key_prefix(), text))
+            // Both are slices of `text`: the one that starts first comes first in it.
+            .min_by_key(|found| found.as_ptr() as usize)
+            .map(|found| Self(found.to_owned()))
     }
 
     /// `text` with every whole key in it replaced by its masked form.
@@ -151,7 +191,21 @@ impl ApiKey {
     /// key's last 4 (the end of its checksum), so it matches both ends of the key a
     /// merchant holds. Keys stored before this form kept theirs: the secret's last 4.
     pub fn masked(&self) -> String {
-        mask_secret(KEY_PREFIX, &self.0)
+        mask_secret(self.environment().key_prefix(), &self.0)
+    }
+
+    /// A presented value masked as [`ApiKey::masked`] when it has a key's prefix and
+    /// length, whether or not its checksum holds (a mistyped key is still recognisable
+    /// by its ends); empty for anything else, which is never echoed.
+    pub fn mask_presented(raw: &str) -> String {
+        let prefix = Environment::ALL
+            .iter()
+            .map(|environment| environment.key_prefix())
+            .find(|prefix| raw.starts_with(prefix));
+        match prefix {
+            Some(prefix) if raw.len() == KEY_CHARS && raw.is_ascii() => mask_secret(prefix, raw),
+            _ => String::new(),
+        }
     }
 
     /// The stored digest: HMAC-SHA256 with the server's pepper.
@@ -208,6 +262,11 @@ impl KeyPepper {
         Self(bytes)
     }
 
+    /// The key material, for keys derived from it under a label of their own.
+    pub(super) fn material(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The peppered HMAC-SHA256 of a whole secret (a key or a management token).
     pub(super) fn digest(&self, secret: &str) -> KeyDigest {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
@@ -260,8 +319,13 @@ mod tests {
     fn malformed_keys_say_what_is_wrong() {
         let key = ApiKey::generate();
         let raw = key.expose();
+        // The prefix is under the checksum: a live key relabelled as a test key is no key.
         assert_eq!(
             ApiKey::parse(&raw.replace("kw_live_", "kw_test_")),
+            Err(KeyFormatError::Checksum)
+        );
+        assert_eq!(
+            ApiKey::parse(&raw.replace("kw_live_", "kw_prod_")),
             Err(KeyFormatError::Prefix)
         );
         assert_eq!(ApiKey::parse(&raw[..50]), Err(KeyFormatError::Length));
@@ -320,6 +384,30 @@ mod tests {
         assert_eq!(ApiKey::find_in(&wrong), None);
         assert_eq!(ApiKey::find_in(&key.expose()[..KEY_CHARS - 1]), None);
         assert_eq!(ApiKey::mask_in("no key é here"), "no key é here");
+    }
+
+    #[test]
+    fn test_keys_share_the_scheme_and_say_which_environment_they_are_in() {
+        let test = ApiKey::generate_in(Environment::Test);
+        let raw = test.expose();
+        assert!(raw.starts_with("kw_test_") && raw.len() == KEY_CHARS, "{raw}");
+        assert_eq!(ApiKey::parse(raw), Ok(test.clone()));
+        assert_eq!(test.environment(), Environment::Test);
+        assert_eq!(ApiKey::generate().environment(), Environment::Live);
+        assert!(test.masked().starts_with("kw_test_") && test.masked().ends_with(&raw[50..]));
+        let mut changed = raw.to_owned();
+        changed.replace_range(20..21, if &raw[20..21] == "A" { "B" } else { "A" });
+        assert_eq!(ApiKey::parse(&changed), Err(KeyFormatError::Checksum));
+    }
+
+    #[test]
+    fn the_first_key_of_either_environment_is_found_and_both_are_masked() {
+        let live = ApiKey::generate();
+        let test = ApiKey::generate_in(Environment::Test);
+        let text = format!("first {} then {}", test.expose(), live.expose());
+        assert_eq!(ApiKey::find_in(&text), Some(test.clone()));
+        let masked = ApiKey::mask_in(&text);
+        assert_eq!(masked, format!("first {} then {}", test.masked(), live.masked()));
     }
 
     #[test]

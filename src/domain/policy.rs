@@ -27,6 +27,9 @@ pub struct KeyPolicy {
     pub scopes_editable: bool,
     /// Keys must expire within this many days.
     pub max_lifetime_days: Option<u32>,
+    /// A test key may be revealed again from its card (Stripe lets sandbox keys be);
+    /// live keys never are. Off in every preset.
+    pub test_keys_revealable: bool,
 }
 
 impl Default for KeyPolicy {
@@ -122,6 +125,7 @@ impl PolicyPreset {
             delete_only_inactive: true,
             scopes_editable: true,
             max_lifetime_days: None,
+            test_keys_revealable: false,
         };
         match self {
             PolicyPreset::Standard => standard,

@@ -20,10 +20,14 @@ fn corpus(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(|line| line.replace("\\0", "\0"))
 }
 
-/// What DESIGN.md §4 says a key is, written apart from the parser: the prefix, 40 base62
-/// characters, and the CRC32 of everything before as 6 base62 digits.
+/// What DESIGN.md §4 and issue 15 say a key is, written apart from the parser: the live
+/// or test prefix, 40 base62 characters, and the CRC32 of everything before as 6 base62
+/// digits.
 fn is_valid_key(raw: &str) -> bool {
-    let Some(rest) = raw.strip_prefix("kw_live_") else {
+    let Some(rest) = raw
+        .strip_prefix("kw_live_")
+        .or_else(|| raw.strip_prefix("kw_test_"))
+    else {
         return false;
     };
     if rest.len() != 46 || !rest.chars().all(|c| BASE62.contains(c)) {
@@ -43,7 +47,9 @@ fn is_valid_key(raw: &str) -> bool {
 /// and a few strangers, of about the right length.
 fn key_like() -> impl Strategy<Value = String> {
     (
-        prop_oneof!["kw_live_", "kw_test_", "KW_LIVE_", "kw_live", "kw-live_", ""],
+        prop_oneof![
+            "kw_live_", "kw_test_", "KW_LIVE_", "KW_TEST_", "kw_live", "kw-test_", "kw_tst_", ""
+        ],
         "[0-9A-Za-z_é\u{202E} -]{38,48}",
     )
         .prop_map(|(prefix, rest)| format!("{prefix}{rest}"))
@@ -213,18 +219,22 @@ proptest! {
 
     #[test]
     fn a_well_formed_body_with_any_checksum_is_accepted_only_with_its_own(
+        prefix in prop_oneof!["kw_live_", "kw_test_"],
         secret in "[0-9A-Za-z]{40}",
         checksum in "[0-9A-Za-z]{6}",
     ) {
-        check_key(&format!("kw_live_{secret}{checksum}"));
+        check_key(&format!("{prefix}{secret}{checksum}"));
     }
 
     #[test]
     fn every_generated_key_round_trips_and_any_single_change_is_refused(
+        environment in prop_oneof![Just(Environment::Live), Just(Environment::Test)],
         position in 0usize..54,
         replacement in "[0-9A-Za-z_ é-]",
     ) {
-        let key = ApiKey::generate();
+        let key = ApiKey::generate_in(environment);
+        prop_assert!(key.expose().starts_with(environment.key_prefix()));
+        prop_assert_eq!(key.environment(), environment);
         let raw = key.expose();
         prop_assert!(is_valid_key(raw));
         prop_assert_eq!(ApiKey::parse(raw), Ok(key.clone()));

@@ -1,5 +1,6 @@
 //! What a support engineer types into the console's search box.
 
+use super::environment::Environment;
 use super::key::{ApiKey, KEY_PREFIX, MASK_SHOWS};
 
 /// A parsed support search.
@@ -36,9 +37,12 @@ impl SupportQuery {
             // so the key itself goes no further. (The console finds a pasted key by its
             // digest first, whichever form of mask it was stored with.)
             let masked = key.masked();
-            return Self::visible(masked.strip_prefix(KEY_PREFIX).unwrap_or(&masked));
+            return Self::visible(masked.get(KEY_PREFIX.len()..).unwrap_or(&masked));
         }
-        if let Some(rest) = text.strip_prefix(KEY_PREFIX) {
+        let prefixed = Environment::ALL
+            .into_iter()
+            .find_map(|environment| text.strip_prefix(environment.key_prefix()));
+        if let Some(rest) = prefixed {
             return Self::visible(rest).or_else(|| Some(SupportQuery::Name(text.to_owned())));
         }
         if text.len() == MASK_SHOWS && text.chars().all(|c| c.is_ascii_alphanumeric()) {

@@ -41,6 +41,16 @@ pub enum ValidationError {
         /// Why, and what would help, as whole sentences.
         reason: String,
     },
+    /// An entry of an IP allowlist that is not an address or a CIDR range, named.
+    #[error("{field}: `{entry}` {reason}")]
+    IpEntry {
+        /// The field's label as shown to people.
+        field: &'static str,
+        /// The entry as typed (shortened).
+        entry: String,
+        /// What is wrong with it, and what would be right.
+        reason: String,
+    },
     /// The field does not have the shape it must have.
     #[error("{field} is not valid: {reason}")]
     Invalid {
@@ -62,6 +72,7 @@ impl ValidationError {
             | ValidationError::ControlCharacters { field }
             | ValidationError::InvisibleCharacters { field }
             | ValidationError::TooEasyToGuess { field, .. }
+            | ValidationError::IpEntry { field, .. }
             | ValidationError::Invalid { field, .. } => field,
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod authority;
 pub mod change;
+pub mod diagnosis;
 pub mod invitations;
 pub mod keys;
 pub mod lapses;

@@ -38,5 +38,6 @@ fn policy_json(policy: &KeyPolicy) -> serde_json::Value {
         "delete_only_inactive": policy.delete_only_inactive,
         "scopes_editable": policy.scopes_editable,
         "max_lifetime_days": policy.max_lifetime_days,
+        "test_keys_revealable": policy.test_keys_revealable,
     })
 }

@@ -369,7 +369,7 @@ fn type_choices(typed: &str) -> Vec<Choice> {
 
 /// One quoted CSV cell: formulas defused, and bidirectional controls shown as the pages
 /// show them.
-fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     let value = value.replace(is_bidi_control, &BIDI_REPLACEMENT.to_string());
     let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")

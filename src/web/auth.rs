@@ -46,6 +46,9 @@ pub async fn login_form(
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
     session.require_store()?;
+    // Nothing here reads the database, but signing in does: without it, the form would
+    // only fail once sent.
+    state.db.answers().await?;
     if session.user_id().is_some() {
         return Ok(see_other(HOME));
     }

@@ -42,6 +42,12 @@ pub async fn protect(
         }
         Err(Refusal::TooLarge) => WebError::PayloadTooLarge,
         Err(Refusal::TimedOut) => WebError::BodyTimeout,
+        Err(Refusal::CookieNotKept) => {
+            tracing::warn!(
+                "refused a sign-in form sent without its cookie over plain HTTP: the browser keeps Secure cookies over HTTPS only (serve the dashboard over HTTPS, or see KEYWARD_INSECURE_COOKIES)"
+            );
+            WebError::CookieNotKept
+        }
         Err(Refusal::Csrf(reason)) => {
             tracing::warn!(reason, "refused a change without a valid CSRF token");
             WebError::CsrfRejected(reason)
@@ -59,6 +65,9 @@ enum Refusal {
     TooLarge,
     /// The form did not arrive within its deadline.
     TimedOut,
+    /// A visitor's form came without its cookie over plain HTTP, where the browser
+    /// refused the `Secure` cookie it was given.
+    CookieNotKept,
 }
 
 impl From<&'static str> for Refusal {
@@ -83,8 +92,18 @@ async fn check(req: &mut ServiceRequest) -> Result<(), Refusal> {
     let expected = if session.user_id().is_some() {
         session.expected_csrf_token()
     } else {
-        req.app_data::<Data<AppState>>()
-            .and_then(|state| state.visitor_tokens.read(req.request()))
+        let state = req.app_data::<Data<AppState>>();
+        let token = state.and_then(|state| state.visitor_tokens.read(req.request()));
+        if token.is_none()
+            && state.is_some_and(|state| {
+                state
+                    .visitor_tokens
+                    .dropped_over_http(req.request(), &state.proxies)
+            })
+        {
+            return Err(Refusal::CookieNotKept);
+        }
+        token
     }
     .ok_or("no session or visitor token")?;
     let provided = match header_token(req.headers()) {

@@ -31,6 +31,10 @@ pub enum WebError {
     /// A change arrived without this session's CSRF token, or from another site.
     #[error("the request was refused: {0}")]
     CsrfRejected(&'static str),
+    /// A visitor's form came without its cookie over plain HTTP: the browser refused the
+    /// `Secure` cookie, so the form can never succeed there.
+    #[error("the browser did not keep the sign-in cookie over plain HTTP")]
+    CookieNotKept,
     /// Nothing here, or nothing this user may know exists.
     #[error("not found")]
     NotFound,
@@ -115,7 +119,10 @@ impl ResponseError for WebError {
             WebError::SignInRequired { htmx: true } => StatusCode::UNAUTHORIZED,
             WebError::PasswordChangeRequired { htmx: false } => StatusCode::SEE_OTHER,
             WebError::PasswordChangeRequired { htmx: true } => StatusCode::FORBIDDEN,
-            WebError::Forbidden | WebError::ReadOnly | WebError::CsrfRejected(_) => StatusCode::FORBIDDEN,
+            WebError::Forbidden
+            | WebError::ReadOnly
+            | WebError::CsrfRejected(_)
+            | WebError::CookieNotKept => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -168,6 +175,14 @@ impl ResponseError for WebError {
                 next_label: "Go to sign-in",
             }
             .respond(status),
+            WebError::CookieNotKept => ErrorPage {
+                title: "Sign-in cookie not kept",
+                message: "Your browser did not keep the sign-in cookie: open Keyward over HTTPS. This page came over plain HTTP, where browsers refuse Keyward's secure cookies, so signing in cannot work at this address. If Keyward is deliberately served over plain HTTP on a private network, its administrator must turn on KEYWARD_INSECURE_COOKIES.",
+                error_id: None,
+                next_href: crate::web::paths::LOGIN,
+                next_label: "Go to sign-in",
+            }
+            .respond(status),
             WebError::NotFound => page("Page not found", "There is nothing at this address.").respond(status),
             WebError::UnsupportedMediaType => {
                 page("Unsupported request", "This address accepts HTML form submissions only.").respond(status)
@@ -199,6 +214,10 @@ impl ResponseError for WebError {
                 let message = match self {
                     WebError::Unavailable(DbError::Unwritable(_)) => {
                         "Keyward cannot write to its database right now: it is read-only or its disk is full. Nothing was changed; please try again later, and if it lasts, give support this error ID."
+                    }
+                    // A connection lost mid-work may have lost it after the commit.
+                    WebError::Unavailable(DbError::Interrupted | DbError::ConnectionLost(_)) => {
+                        "Keyward lost touch with its database while it was working on this, so it may or may not have been done. Reload the page in a few seconds to see where things stand before trying again; if it lasts, give support this error ID."
                     }
                     WebError::SessionNotSaved(_) => {
                         "Keyward could not save your session in its database right now. Reload the page in a few seconds to see where things stand; if it lasts, give support this error ID."

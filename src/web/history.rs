@@ -111,10 +111,19 @@ fn summary(event_type: EventType, details: &Value) -> String {
             if !details["expires_at"].is_null() {
                 parts.push(format!("expires {}", text("expires_at")));
             }
+            if let Some(addresses) = details["allowed_ips"].as_array().filter(|list| !list.is_empty()) {
+                parts.push(format!("allowed from: {}", addresses_shown(addresses)));
+            }
             if !details["rotated_from"].is_null() {
                 parts.push("made by a rotation".to_owned());
             }
+            if details["environment"] == "test" {
+                parts.push("a test key".to_owned());
+            }
             parts.join("; ")
+        }
+        EventType::Revealed if details["again"] == true => {
+            "the test key was shown again, as the Key Policy allows".to_owned()
         }
         EventType::Revealed => "the full key was shown this once; Keyward keeps no copy".to_owned(),
         EventType::Rotated => format!(
@@ -126,6 +135,14 @@ fn summary(event_type: EventType, details: &Value) -> String {
         EventType::GraceEnded => format!("the old version stopped working at {}", text("grace_ended_at")),
         EventType::Expired => format!("reached its expiry at {}", text("expired_at")),
         EventType::DuplicatedFrom => format!("settings copied from “{}”", text("source_name")),
+        EventType::AllowedIpsChanged => {
+            let list = |side: &str| {
+                details[side]["allowed_ips"]
+                    .as_array()
+                    .map_or_else(|| "any address".to_owned(), |list| addresses_shown(list))
+            };
+            format!("allowed IP addresses: {} → {}", list("before"), list("after"))
+        }
         EventType::PolicyChanged => policy_changes(details),
         EventType::ChangeRefused => format!("{} {}", text("method"), text("path")),
         EventType::SignInLocked => format!(
@@ -190,6 +207,15 @@ fn summary(event_type: EventType, details: &Value) -> String {
     }
 }
 
+/// An allowlist as history shows it: its entries, or "any address" for none.
+fn addresses_shown(entries: &[Value]) -> String {
+    if entries.is_empty() {
+        "any address".to_owned()
+    } else {
+        shown(&Value::Array(entries.to_vec()))
+    }
+}
+
 /// The member an event concerns: "Ana Lima (ana@example.com)".
 fn member(details: &Value) -> String {
     let member = &details["member"];
@@ -223,14 +249,22 @@ fn policy_changes(details: &Value) -> String {
     let (Some(before), Some(after)) = (details["before"].as_object(), details["after"].as_object()) else {
         return String::new();
     };
+    // Changes recorded before test keys could be revealed again lack that setting: it
+    // was off.
+    let off = Value::Bool(false);
+    let before_of = |name: &str| {
+        before
+            .get(name)
+            .or((name == "test_keys_revealable").then_some(&off))
+    };
     let changed: Vec<String> = after
         .iter()
-        .filter(|(name, value)| before.get(*name) != Some(value))
+        .filter(|(name, value)| before_of(name) != Some(value))
         .map(|(name, value)| {
             format!(
                 "{}: {} → {}",
                 name.replace('_', " "),
-                policy_value(name, before.get(name).unwrap_or(&Value::Null)),
+                policy_value(name, before_of(name).unwrap_or(&Value::Null)),
                 policy_value(name, value)
             )
         })
@@ -318,6 +352,24 @@ mod tests {
     }
 
     #[test]
+    fn allowlist_changes_read_as_before_and_after_with_empty_as_any_address() {
+        let details = json!({
+            "before": {"allowed_ips": []},
+            "after": {"allowed_ips": ["203.0.113.0/24", "2001:db8::/32"]},
+        });
+        assert_eq!(
+            summary(EventType::AllowedIpsChanged, &details),
+            "allowed IP addresses: any address → 203.0.113.0/24, 2001:db8::/32"
+        );
+        let generated =
+            json!({"name": "Office", "version": 1, "scopes": [], "allowed_ips": ["203.0.113.0/24"]});
+        assert_eq!(
+            summary(EventType::Generated, &generated),
+            "“Office”, version 1; scopes: none; allowed from: 203.0.113.0/24"
+        );
+    }
+
+    #[test]
     fn policy_changes_read_in_the_key_policy_pages_words() {
         let details = json!({
             "before": {"preset": "single-key", "max_active_keys": 1, "default_grace": "3d", "name_required": true, "max_lifetime_days": null},
@@ -329,6 +381,23 @@ mod tests {
         );
         let same = json!({"before": {"max_active_keys": 5}, "after": {"max_active_keys": 5}});
         assert_eq!(summary(EventType::PolicyChanged, &same), "saved without a change");
+    }
+
+    #[test]
+    fn test_keys_and_their_reveals_say_so() {
+        let made = json!({"name": "Sandbox", "version": 1, "environment": "test"});
+        assert_eq!(
+            summary(EventType::Generated, &made),
+            "“Sandbox”, version 1; a test key"
+        );
+        assert!(summary(EventType::Revealed, &json!({"again": true})).contains("shown again"));
+        assert!(summary(EventType::Revealed, &json!({})).contains("this once"));
+        // A policy change recorded before the setting existed did not change it.
+        let older = json!({"before": {"max_active_keys": 5}, "after": {"max_active_keys": 5, "test_keys_revealable": false}});
+        assert_eq!(
+            summary(EventType::PolicyChanged, &older),
+            "saved without a change"
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ struct KeyPolicyPage {
     delete_only_inactive: bool,
     scopes_editable: bool,
     max_lifetime_days: String,
+    test_keys_revealable: bool,
 }
 
 fn page_for(user: &CurrentUser, policy: &KeyPolicy, error: Option<String>) -> KeyPolicyPage {
@@ -84,6 +85,7 @@ fn page_for(user: &CurrentUser, policy: &KeyPolicy, error: Option<String>) -> Ke
             .max_lifetime_days
             .map(|days| days.to_string())
             .unwrap_or_default(),
+        test_keys_revealable: policy.test_keys_revealable,
     }
 }
 
@@ -121,6 +123,7 @@ pub struct PolicyForm {
     delete_only_inactive: Option<String>,
     scopes_editable: Option<String>,
     max_lifetime_days: String,
+    test_keys_revealable: Option<String>,
 }
 
 impl TryFrom<&PolicyForm> for KeyPolicy {
@@ -142,6 +145,7 @@ impl TryFrom<&PolicyForm> for KeyPolicy {
             delete_only_inactive: form.delete_only_inactive.is_some(),
             scopes_editable: form.scopes_editable.is_some(),
             max_lifetime_days: number(&form.max_lifetime_days, "Maximum key lifetime")?,
+            test_keys_revealable: form.test_keys_revealable.is_some(),
         }
         .validate()
     }
@@ -197,7 +201,7 @@ mod tests {
     use super::*;
 
     const CORPUS: &str = include_str!("../../tests/corpus/inputs.txt");
-    const FIELDS: [&str; 8] = [
+    const FIELDS: [&str; 9] = [
         "preset",
         "max_active_keys",
         "default_grace",
@@ -206,6 +210,7 @@ mod tests {
         "delete_only_inactive",
         "scopes_editable",
         "max_lifetime_days",
+        "test_keys_revealable",
     ];
 
     /// Whatever the form holds, the policy read from it is one the page could save.

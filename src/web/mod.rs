@@ -10,6 +10,7 @@ pub mod body;
 pub mod chart;
 pub mod csrf;
 pub mod current_user;
+pub mod diagnose;
 pub mod error;
 pub mod escape;
 pub mod format;
@@ -20,6 +21,7 @@ pub mod invitations;
 pub mod key_policy;
 pub mod keys;
 pub mod members;
+pub mod metrics;
 pub mod modal;
 pub mod ops;
 pub mod paths;
@@ -64,6 +66,7 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource(paths::NEW_KEY).route(web::get().to(keys::new_form)))
         .service(web::resource(paths::route::KEY).route(web::get().to(keys::detail)))
+        .service(web::resource(paths::route::KEY_REQUESTS_CSV).route(web::get().to(keys::requests_csv)))
         .service(web::resource(paths::route::KEY_DUPLICATE).route(web::get().to(keys::duplicate_form)))
         .service(
             web::resource(paths::route::KEY_EDIT)
@@ -91,6 +94,7 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                     keys::quick(req, user, state, path, keys::QuickAction::Disable)
                 })),
         )
+        .service(web::resource(paths::route::KEY_REVEAL).route(web::post().to(keys::reveal)))
         .service(
             web::resource(paths::route::KEY_ENABLE).route(
                 web::post().to(|req, user, state, path| {
@@ -165,11 +169,17 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
         .service(web::resource(paths::MERCHANT).route(web::post().to(settings::switch_merchant)))
         .service(web::resource(paths::AUDIT_LOG).route(web::get().to(audit::log)))
         .service(web::resource(paths::route::AUDIT_EVENT).route(web::get().to(audit::event)))
+        .service(web::resource(paths::REQUEST_LOG).route(web::get().to(diagnose::page)))
         .service(web::resource(paths::SUPPORT).route(web::get().to(support::console)))
         .service(
             web::resource(paths::route::SUPPORT_MERCHANT)
                 .route(web::get().to(support::merchant))
                 .route(web::post().to(support::open_merchant)),
+        )
+        .service(
+            web::resource(paths::route::SUPPORT_REQUEST)
+                .route(web::get().to(support::open_request))
+                .route(web::post().to(support::open_merchant_on_request)),
         )
         .service(
             web::resource(paths::route::SUPPORT_KEY)

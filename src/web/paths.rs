@@ -5,6 +5,8 @@
 //! Each base is a macro as well as a constant so that route patterns can be built from
 //! it with `concat!` at compile time.
 
+use crate::domain::Environment;
+
 macro_rules! api_credentials {
     () => {
         "/settings/api-credentials"
@@ -51,6 +53,22 @@ pub const API_CREDENTIALS: &str = api_credentials!();
 /// The Generate New API Key form as a page of its own.
 pub const NEW_KEY: &str = concat!(api_credentials!(), "/new");
 
+/// API Credentials showing the keys of `environment`.
+pub fn key_list(environment: Environment) -> String {
+    match environment {
+        Environment::Live => API_CREDENTIALS.to_owned(),
+        _ => format!("{API_CREDENTIALS}?environment={environment}"),
+    }
+}
+
+/// The Generate form for a key of `environment` (live keys' form is [`NEW_KEY`] itself).
+pub fn new_key(environment: Environment) -> String {
+    match environment {
+        Environment::Live => NEW_KEY.to_owned(),
+        _ => format!("{NEW_KEY}?environment={environment}"),
+    }
+}
+
 /// Settings → Key Policy.
 pub const KEY_POLICY: &str = "/settings/key-policy";
 
@@ -65,6 +83,9 @@ pub const MEMBERS: &str = members!();
 
 /// Settings → Audit Log.
 pub const AUDIT_LOG: &str = audit_log!();
+
+/// Settings → Request Log: a request explained by its ID, and the merchant's log searched.
+pub const REQUEST_LOG: &str = "/settings/request-log";
 
 /// Switches the merchant a member works in.
 pub const MERCHANT: &str = "/settings/merchant";
@@ -93,6 +114,9 @@ pub const HEALTHZ: &str = "/healthz";
 /// Readiness: 503 while the database cannot be written.
 pub const READYZ: &str = "/readyz";
 
+/// Prometheus metrics: on a listener of their own, or behind a bearer token.
+pub const METRICS: &str = "/metrics";
+
 /// The static assets, by file name.
 pub const STATIC_ASSET: &str = "/static/{name}";
 
@@ -100,6 +124,8 @@ pub const STATIC_ASSET: &str = "/static/{name}";
 pub mod route {
     /// A key's own page.
     pub const KEY: &str = concat!(api_credentials!(), "/{key_id}");
+    /// A key's request log as CSV.
+    pub const KEY_REQUESTS_CSV: &str = concat!(api_credentials!(), "/{key_id}/requests.csv");
     /// Duplicating a key (the Generate form, filled in from it).
     pub const KEY_DUPLICATE: &str = concat!(api_credentials!(), "/{key_id}/duplicate");
     /// Editing a key.
@@ -112,6 +138,8 @@ pub mod route {
     pub const KEY_DISABLE: &str = concat!(api_credentials!(), "/{key_id}/disable");
     /// Enabling a key.
     pub const KEY_ENABLE: &str = concat!(api_credentials!(), "/{key_id}/enable");
+    /// Revealing a test key again.
+    pub const KEY_REVEAL: &str = concat!(api_credentials!(), "/{key_id}/reveal");
     /// Renewing a key.
     pub const KEY_RENEW: &str = concat!(api_credentials!(), "/{key_id}/renew");
     /// Deleting a key.
@@ -138,6 +166,8 @@ pub mod route {
     pub const SUPPORT_MERCHANT: &str = concat!(support!(), "/merchants/{merchant_id}");
     /// A key found by the support console.
     pub const SUPPORT_KEY: &str = concat!(support!(), "/merchants/{merchant_id}/keys/{key_id}");
+    /// A refused request found by the support console.
+    pub const SUPPORT_REQUEST: &str = concat!(support!(), "/merchants/{merchant_id}/requests/{request_id}");
     /// Every address under a merchant of the support console: support staff may open
     /// these whichever merchant they are looking at.
     pub const SUPPORT_MERCHANTS_PREFIX: &str = concat!(support!(), "/merchants/");
@@ -151,6 +181,11 @@ pub fn key(key_id: impl std::fmt::Display) -> String {
 /// An action on one key: `key_action(id, "rotate")`.
 pub fn key_action(key_id: impl std::fmt::Display, action: &str) -> String {
     format!("{API_CREDENTIALS}/{key_id}/{action}")
+}
+
+/// A key's request log as CSV.
+pub fn key_requests_csv(key_id: impl std::fmt::Display) -> String {
+    format!("{API_CREDENTIALS}/{key_id}/requests.csv")
 }
 
 /// Revoking a management token.
@@ -181,6 +216,11 @@ pub fn audit_event(event_id: impl std::fmt::Display) -> String {
 /// A merchant's overview in the support console.
 pub fn support_merchant(merchant_id: impl std::fmt::Display) -> String {
     format!("{SUPPORT}/merchants/{merchant_id}")
+}
+
+/// A refused request found by the support console.
+pub fn support_request(merchant_id: impl std::fmt::Display, request_id: impl std::fmt::Display) -> String {
+    format!("{SUPPORT}/merchants/{merchant_id}/requests/{request_id}")
 }
 
 /// A key found by the support console.

@@ -17,6 +17,8 @@ pub enum Area {
     ManagementTokens,
     /// Settings → Audit Log.
     AuditLog,
+    /// Settings → Request Log.
+    RequestLog,
     /// The support console.
     Support,
     /// A merchant opened in the support console.

@@ -7,10 +7,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use crate::db::key_requests;
 use crate::db::keys::{self as key_rows, FoundKey, KeyRow, KeySearch};
 use crate::db::memberships::{self, Member};
 use crate::db::merchants::{self, Merchant};
 use crate::db::{DbError, usage as db_usage};
+use crate::domain::diagnosis::request_id;
 use crate::domain::{KeyId, MerchantId, SupportQuery};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -75,6 +77,8 @@ struct ConsolePage {
     searched: bool,
     merchants: Vec<MerchantResult>,
     keys: Vec<KeyResult>,
+    /// A pasted request ID, and the merchant whose request log holds it.
+    request: Option<(String, MerchantResult)>,
 }
 
 /// The console's query string as sent.
@@ -116,20 +120,32 @@ pub async fn console(
                 searched: false,
                 merchants: Vec::new(),
                 keys: Vec::new(),
+                request: None,
             },
         );
     }
     let query = SupportQuery::parse(raw);
     let now = state.clock.now();
-    let (merchants, keys, mut refused) = match query.clone() {
-        None => (Vec::new(), Vec::new(), HashMap::new()),
+    let pasted = request_id(raw);
+    let (merchants, keys, mut refused, request) = match query.clone() {
+        None => (Vec::new(), Vec::new(), HashMap::new(), None),
         Some(query) => {
             state
                 .db
                 .run(move |conn| -> Result<_, DbError> {
                     let (merchants, keys) = search(conn, &query)?;
                     let ids: Vec<String> = keys.iter().map(|key| key.row.id.to_string()).collect();
-                    Ok((merchants, keys, db_usage::last_refusals(conn, &ids)?))
+                    // Every API answer carries a request ID: pasted, it leads to the
+                    // merchant whose request log holds it.
+                    let request = match pasted {
+                        Some(pasted) => key_requests::merchant_of_request(conn, &pasted)?
+                            .map(|merchant_id| merchants::find(conn, &merchant_id))
+                            .transpose()?
+                            .flatten()
+                            .map(|merchant| (pasted, merchant)),
+                        None => None,
+                    };
+                    Ok((merchants, keys, db_usage::last_refusals(conn, &ids)?, request))
                 })
                 .await?
         }
@@ -142,6 +158,7 @@ pub async fn console(
             query: query.as_ref().map(SupportQuery::display).unwrap_or_default(),
             searched: query.is_some(),
             merchants: merchants.into_iter().map(MerchantResult::from).collect(),
+            request: request.map(|(id, merchant)| (id, merchant.into())),
             keys: keys
                 .into_iter()
                 .map(|key| {
@@ -239,6 +256,8 @@ struct MerchantPage {
     opened: bool,
     /// A key the console found, to open once the merchant is.
     open_key: Option<KeyToOpen>,
+    /// A request the console found, to explain once the merchant is open.
+    open_request: Option<String>,
 }
 
 /// A key found by the console whose merchant is not open yet.
@@ -259,6 +278,7 @@ async fn overview(
     state: &AppState,
     merchant_id: MerchantId,
     open_key: Option<KeyToOpen>,
+    open_request: Option<String>,
 ) -> Result<HttpResponse, WebError> {
     let now = state.clock.now();
     let (merchant, counts, members) = state
@@ -296,6 +316,7 @@ async fn overview(
                 .collect(),
             members: members.into_iter().map(MemberLine::from).collect(),
             open_key,
+            open_request,
         },
     )
 }
@@ -311,7 +332,7 @@ pub async fn merchant(
 ) -> Result<HttpResponse, WebError> {
     support_only(&user)?;
     let merchant_id = path.into_inner();
-    overview(&user, &state, merchant_id, None).await
+    overview(&user, &state, merchant_id, None, None).await
 }
 
 /// `POST /support/merchants/{merchant_id}`: from now on the merchant's pages show this
@@ -358,7 +379,7 @@ pub async fn open_key(
         id: key.id,
         masked: key.masked_key,
     };
-    overview(&user, &state, merchant_id, Some(open_key)).await
+    overview(&user, &state, merchant_id, Some(open_key), None).await
 }
 
 /// `POST /support/merchants/{merchant_id}/keys/{key_id}`: opens the merchant on that
@@ -373,4 +394,47 @@ pub async fn open_merchant_on_key(
     let key = key_of(&state, &merchant_id, &key_id).await?;
     user.session.set_merchant_id(&merchant_id);
     Ok(see_other(&paths::key(&key.id)))
+}
+
+/// The request `raw` of the merchant's request log, by its ID; anything else is not found.
+async fn request_of(state: &AppState, merchant_id: &MerchantId, raw: &str) -> Result<String, WebError> {
+    let pasted = request_id(raw).ok_or(WebError::NotFound)?;
+    let merchant_id = merchant_id.to_owned();
+    state
+        .db
+        .run(move |conn| key_requests::find_by_request_id(conn, &merchant_id, &pasted))
+        .await?
+        .map(|row| row.request_id)
+        .ok_or(WebError::NotFound)
+}
+
+/// `GET /support/merchants/{merchant_id}/requests/{request_id}`: a refused request found
+/// by the console. In the merchant already open, its explanation on the Request Log;
+/// otherwise the merchant's overview, offering to open the merchant on it.
+pub async fn open_request(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<(MerchantId, String)>,
+) -> Result<HttpResponse, WebError> {
+    support_only(&user)?;
+    let (merchant_id, raw) = path.into_inner();
+    let found = request_of(&state, &merchant_id, &raw).await?;
+    if is_open(&user, &merchant_id) {
+        return Ok(see_other(&crate::web::diagnose::explain_href(&found)));
+    }
+    overview(&user, &state, merchant_id, None, Some(found)).await
+}
+
+/// `POST /support/merchants/{merchant_id}/requests/{request_id}`: opens the merchant on
+/// that request's explanation.
+pub async fn open_merchant_on_request(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<(MerchantId, String)>,
+) -> Result<HttpResponse, WebError> {
+    support_only(&user)?;
+    let (merchant_id, raw) = path.into_inner();
+    let found = request_of(&state, &merchant_id, &raw).await?;
+    user.session.set_merchant_id(&merchant_id);
+    Ok(see_other(&crate::web::diagnose::explain_href(&found)))
 }

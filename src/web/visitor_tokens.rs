@@ -6,6 +6,7 @@ use std::fmt;
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 
+use crate::api::TrustedProxies;
 use crate::config::Secret;
 use crate::domain::random_token;
 use crate::web::session::CSRF_TOKEN_CHARS;
@@ -19,6 +20,7 @@ pub const VISITOR_CSRF_COOKIE: &str = "keyward_csrf";
 #[derive(Clone)]
 pub struct VisitorTokens {
     key: Key,
+    secure: bool,
 }
 
 impl fmt::Debug for VisitorTokens {
@@ -28,11 +30,21 @@ impl fmt::Debug for VisitorTokens {
 }
 
 impl VisitorTokens {
-    /// Signs with a key of the secret's own for this purpose.
-    pub fn new(secret: &Secret) -> Self {
+    /// Signs with a key of the secret's own for this purpose; `secure` marks the cookie
+    /// `Secure` (off only with `KEYWARD_INSECURE_COOKIES`).
+    pub fn new(secret: &Secret, secure: bool) -> Self {
         Self {
             key: Key::derive_from(&secret.derive("visitor-csrf-cookie")),
+            secure,
         }
+    }
+
+    /// True when a form sent without the cookie most likely lost it in the browser, not
+    /// by age: the cookie is `Secure`, the page was served over plain HTTP (`https`
+    /// reported by a trusted proxy counts as HTTPS) and on a name other than loopback,
+    /// where browsers keep no `Secure` cookie.
+    pub fn dropped_over_http(&self, req: &HttpRequest, proxies: &TrustedProxies) -> bool {
+        self.secure && !proxies.forwarded_https(req) && !is_loopback_host(host_of(req))
     }
 
     /// The token the request's cookie carries, when its signature holds.
@@ -55,12 +67,91 @@ impl VisitorTokens {
         jar.signed_mut(&self.key).add(
             Cookie::build(VISITOR_CSRF_COOKIE, token.clone())
                 .path("/")
-                .secure(true)
+                .secure(self.secure)
                 .http_only(true)
                 .same_site(SameSite::Lax)
                 .finish(),
         );
         let cookie = jar.get(VISITOR_CSRF_COOKIE).cloned();
         (token, cookie)
+    }
+}
+
+/// The request's `Host` as sent, without its port.
+fn host_of(req: &HttpRequest) -> &str {
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if let Some(bracketed) = host.strip_prefix('[') {
+        return bracketed.split(']').next().unwrap_or_default();
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// Names browsers treat as secure over plain HTTP, keeping `Secure` cookies there.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn request(host: &str) -> HttpRequest {
+        TestRequest::default()
+            .insert_header(("Host", host))
+            .peer_addr("127.0.0.1:40000".parse().unwrap())
+            .to_http_request()
+    }
+
+    fn tokens(secure: bool) -> VisitorTokens {
+        VisitorTokens::new(&Secret::from_bytes(vec![7; 64]).unwrap(), secure)
+    }
+
+    #[test]
+    fn loopback_names_keep_secure_cookies_over_http() {
+        let none = TrustedProxies::default();
+        for host in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "app.localhost",
+            "127.0.0.2",
+        ] {
+            assert!(!tokens(true).dropped_over_http(&request(host), &none), "{host}");
+        }
+        for host in [
+            "keyward.test:8080",
+            "keys.example.com",
+            "10.0.0.5:8080",
+            "[fd00::1]:80",
+        ] {
+            assert!(tokens(true).dropped_over_http(&request(host), &none), "{host}");
+        }
+    }
+
+    #[test]
+    fn https_through_a_trusted_proxy_or_insecure_cookies_are_not_dropped() {
+        let forwarded = TestRequest::default()
+            .insert_header(("Host", "keys.example.com"))
+            .insert_header(("X-Forwarded-Proto", "https"))
+            .peer_addr("127.0.0.1:40000".parse().unwrap())
+            .to_http_request();
+        let trusted = TrustedProxies(vec!["127.0.0.1".parse().unwrap()]);
+        assert!(!tokens(true).dropped_over_http(&forwarded, &trusted));
+        assert!(
+            tokens(true).dropped_over_http(&forwarded, &TrustedProxies::default()),
+            "an untrusted peer's X-Forwarded-Proto is not believed"
+        );
+        assert!(!tokens(false).dropped_over_http(&request("keys.example.com"), &trusted));
     }
 }

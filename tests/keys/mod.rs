@@ -3,6 +3,7 @@
 
 mod access;
 mod counts;
+mod environments;
 mod generate;
 mod last_used;
 mod lists;
@@ -10,5 +11,6 @@ mod masks;
 mod pages;
 mod policy;
 mod retired;
+mod reveal_again;
 mod rotate;
 mod states;

@@ -102,7 +102,13 @@ fn allowed(dash: &Dashboard<'_>, key_id: &str) -> Vec<&'static str> {
         &KeySurroundings {
             lineage_in_grace: !facts.in_grace(now)
                 && key_rows::lineage_in_grace(&mut conn, &row.lineage_id, now).unwrap(),
-            active_keys: key_rows::count_active(&mut conn, &dash.merchant_id, now).unwrap(),
+            active_keys: key_rows::count_active(
+                &mut conn,
+                &dash.merchant_id,
+                keyward::domain::Environment::Live,
+                now,
+            )
+            .unwrap(),
             policy: &policy,
             role: Role::Admin,
             now,

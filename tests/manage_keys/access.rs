@@ -23,7 +23,7 @@ db_test!(
 );
 
 /// Every key endpoint: method, path (with `{id}` for a key), and the scope it needs.
-const ENDPOINTS: [(Method, &str, &str); 13] = [
+const ENDPOINTS: [(Method, &str, &str); 15] = [
     (Method::GET, "/api/v1/keys", "keys:read"),
     (Method::POST, "/api/v1/keys", "keys:write"),
     (Method::GET, "/api/v1/keys/{id}", "keys:read"),
@@ -35,8 +35,10 @@ const ENDPOINTS: [(Method, &str, &str); 13] = [
     (Method::POST, "/api/v1/keys/{id}/enable", "keys:write"),
     (Method::POST, "/api/v1/keys/{id}/renew", "keys:write"),
     (Method::POST, "/api/v1/keys/{id}/revoke", "keys:write"),
+    (Method::POST, "/api/v1/keys/{id}/reveal", "keys:write"),
     (Method::GET, "/api/v1/keys/{id}/usage", "keys:read"),
     (Method::GET, "/api/v1/keys/{id}/history", "keys:read"),
+    (Method::GET, "/api/v1/keys/{id}/requests", "keys:read"),
 ];
 
 async fn call(api: &ManageApi, method: &Method, path: &str, key_id: &str) -> crate::support::manage::Answer {

@@ -4,6 +4,7 @@
 
 mod access;
 mod changes;
+mod environments;
 mod idempotency;
 mod input;
 mod reads;

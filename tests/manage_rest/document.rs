@@ -14,7 +14,7 @@ use crate::support::{Backend, spawn_app};
 db_test!(the_document_is_openapi_3_1_and_lists_every_route_under_api_v1);
 
 /// Every route under `/api/v1`, as (method, path in the document's form).
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 23] = [
     ("get", "/api/v1/audit-log"),
     ("get", "/api/v1/auth"),
     ("get", "/api/v1/key-policy"),
@@ -29,11 +29,14 @@ const ROUTES: [(&str, &str); 20] = [
     ("post", "/api/v1/keys/{key_id}/enable"),
     ("get", "/api/v1/keys/{key_id}/history"),
     ("post", "/api/v1/keys/{key_id}/renew"),
+    ("get", "/api/v1/keys/{key_id}/requests"),
+    ("post", "/api/v1/keys/{key_id}/reveal"),
     ("post", "/api/v1/keys/{key_id}/revoke"),
     ("post", "/api/v1/keys/{key_id}/rotate"),
     ("get", "/api/v1/keys/{key_id}/usage"),
     ("get", "/api/v1/members"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/requests/{request_id}"),
     ("get", "/api/v1/whoami"),
 ];
 
@@ -136,6 +139,20 @@ async fn the_document_is_openapi_3_1_and_lists_every_route_under_api_v1(backend:
         registered(),
         expected(),
         "the routes registered in src/api (a route here but not in the document has no #[utoipa::path])"
+    );
+
+    // utoipa names a schema after its type and keeps one per name: two types of one name
+    // (a key's logged request, a request explained) once described both as one.
+    let schemas = &document["components"]["schemas"];
+    assert!(
+        schemas["LoggedRequest"]["properties"]["count"].is_object(),
+        "{}",
+        schemas["LoggedRequest"]
+    );
+    assert!(
+        schemas["ExplainedRequest"]["properties"]["explanation"].is_object(),
+        "{}",
+        schemas["ExplainedRequest"]
     );
 
     let schemes = &document["components"]["securitySchemes"];

@@ -25,6 +25,7 @@ fn strict() -> Value {
         "delete_only_inactive": false,
         "scopes_editable": false,
         "max_lifetime_days": 90,
+        "test_keys_revealable": true,
     })
 }
 
@@ -54,6 +55,7 @@ async fn a_token_reads_and_replaces_the_policy_and_the_audit_log_names_it(backen
             "delete_only_inactive": true,
             "scopes_editable": true,
             "max_lifetime_days": null,
+            "test_keys_revealable": false,
         }),
         "the Standard preset, as a new merchant has it"
     );
@@ -68,7 +70,7 @@ async fn a_token_reads_and_replaces_the_policy_and_the_audit_log_names_it(backen
     };
     assert_eq!(stored.max_active_keys, 2);
     assert_eq!(stored.max_lifetime_days, Some(90));
-    assert!(stored.revoke_only_disabled && !stored.scopes_editable);
+    assert!(stored.revoke_only_disabled && !stored.scopes_editable && stored.test_keys_revealable);
 
     let events = get(&app, "/api/v1/audit-log?event_type=policy_changed", &token).await;
     assert_eq!(events.status, StatusCode::OK);
@@ -165,6 +167,7 @@ async fn invalid_policies_are_refused_naming_the_field(backend: Backend) {
         (with("max_lifetime_days", json!(0)), "max_lifetime_days"),
         (with("max_lifetime_days", json!(3651)), "max_lifetime_days"),
         (with("max_lifetime_days", json!("90")), "max_lifetime_days"),
+        (with("test_keys_revealable", json!("yes")), "test_keys_revealable"),
         (with("preset", json!("standard")), "preset"),
         (without("scopes_editable"), "scopes_editable"),
         (without("max_lifetime_days"), "max_lifetime_days"),

@@ -53,6 +53,8 @@ pub fn test_secret() -> Secret {
 /// A running server over its own database.
 pub struct TestApp {
     pub address: String,
+    /// The listener that serves only `/metrics`, when the settings asked for one.
+    pub metrics_address: Option<String>,
     pub db: Db,
     pub clock: Clock,
     pub admin_email: String,
@@ -73,6 +75,11 @@ fn test_settings(database: &DatabaseUrl) -> Settings {
         sweep_interval: keyward::config::DEFAULT_SWEEP_INTERVAL,
         body_timeout: keyward::config::DEFAULT_BODY_TIMEOUT,
         token_requests_per_minute: keyward::api::manage::DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
+        request_log_days: keyward::config::DEFAULT_REQUEST_LOG_DAYS,
+        drain_timeout: keyward::config::DEFAULT_DRAIN_TIMEOUT,
+        insecure_cookies: false,
+        metrics: keyward::config::MetricsSettings::default(),
+        redis_url: None,
     }
 }
 
@@ -93,10 +100,12 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         .take_first_admin()
         .expect("a fresh database gets a first admin");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let db = app.db();
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         address,
+        metrics_address,
         db,
         clock,
         admin_email: admin.email,
@@ -149,12 +158,19 @@ impl TestApp {
     /// Starts another instance on this app's database with the same secret, as a
     /// second machine behind a load balancer would be; returns its address.
     pub fn second_instance(&self, configure: impl FnOnce(&mut Settings)) -> String {
+        self.another_instance(configure).0
+    }
+
+    /// [`Self::second_instance`], with the new instance's database handle, whose
+    /// [`Db::queries_started`] counts that instance's statements.
+    pub fn another_instance(&self, configure: impl FnOnce(&mut Settings)) -> (String, Db) {
         let mut settings = test_settings(&self.test_db.url);
         configure(&mut settings);
-        let app = Application::build(settings, self.clock.clone()).expect("the second instance starts");
+        let app = Application::build(settings, self.clock.clone()).expect("another instance starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.db();
         tokio::spawn(app.run_until_stopped());
-        address
+        (address, db)
     }
 
     /// Creates a support user; returns its ID.
@@ -310,6 +326,9 @@ impl TestApp {
                         created_by: "Seed",
                         request_id: None,
                         rate_limit_per_minute: None,
+                        environment: keyward::domain::Environment::Live,
+                        sealed_secret: None,
+                        allowed_ips: "",
                     },
                 )?;
                 if name.starts_with("Old") {

@@ -44,6 +44,16 @@ impl Browser {
         }
     }
 
+    /// A browser at `base` sending through `http`, a client built for an unusual setup
+    /// (a name resolved to loopback, a test certificate, an `Origin` on every request).
+    pub fn with_client(base: &str, http: reqwest::Client) -> Self {
+        Self {
+            base: base.to_owned(),
+            http,
+            cookies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// The value of the cookie `name` as the browser holds it now.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies.lock().unwrap().get(name).cloned()

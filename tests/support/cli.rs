@@ -23,6 +23,7 @@ pub fn keyward(database_url: &str) -> Command {
         "KEYWARD_WORKERS",
         "KEYWARD_URL",
         "KEYWARD_TOKEN",
+        "KEYWARD_INSECURE_COOKIES",
         "RUST_LOG",
     ] {
         command.env_remove(var);
@@ -33,6 +34,20 @@ pub fn keyward(database_url: &str) -> Command {
 
 /// A server process, killed when the test ends, pass or fail.
 pub struct ServerProcess(pub Child);
+
+impl ServerProcess {
+    /// Sends the process SIGTERM, as a service manager stops it.
+    pub fn terminate(&self) {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
@@ -50,7 +65,17 @@ pub fn start_server_with(
     backend: Backend,
     configure: impl FnOnce(&mut Command),
 ) -> (ServerProcess, Vec<String>, String) {
-    let mut command = keyward(&db.url_string());
+    start_server_at(&db.url_string(), db.dir.path(), backend, configure)
+}
+
+/// [`start_server_with`] on the database at `url`, run in `folder`.
+pub fn start_server_at(
+    url: &str,
+    folder: &std::path::Path,
+    backend: Backend,
+    configure: impl FnOnce(&mut Command),
+) -> (ServerProcess, Vec<String>, String) {
+    let mut command = keyward(url);
     if backend == Backend::Sqlite {
         // The README's first command: no DATABASE_URL, a keyward.db in the current folder.
         command.env_remove("DATABASE_URL");
@@ -58,7 +83,7 @@ pub fn start_server_with(
         command.env("KEYWARD_SECRET", "s".repeat(64));
     }
     command
-        .current_dir(db.dir.path())
+        .current_dir(folder)
         .env("KEYWARD_BIND", "127.0.0.1:0")
         .env("KEYWARD_WORKERS", "1")
         .stdout(Stdio::piped())
@@ -153,10 +178,12 @@ pub fn fields(value: &serde_json::Value) -> Vec<String> {
 }
 
 /// The API's `Key` resource's fields, sorted.
-pub const KEY_FIELDS: [&str; 15] = [
+pub const KEY_FIELDS: [&str; 17] = [
+    "allowed_ips",
     "created_at",
     "created_by",
     "description",
+    "environment",
     "expires_at",
     "grace_ends_at",
     "id",

@@ -142,6 +142,17 @@ pub const ROUTES: &[Route] = &[
         Nothing,
         [303, 200, 200, 200, 404, 200],
     ),
+    get("/settings/request-log", Nothing, [303, 200, 200, 200, 200, 200]),
+    get(
+        "/settings/request-log?request_id=0b7e0a415d0c4f6b9e0a1c2d3e4f5a6b",
+        Nothing,
+        [303, 404, 404, 404, 404, 404],
+    ),
+    get(
+        "/settings/api-credentials/{key}/requests.csv",
+        ActiveKey,
+        [303, 200, 200, 200, 404, 200],
+    ),
     get("/support", Nothing, [303, 403, 403, 403, 403, 200]),
     get(
         "/support/merchants/{merchant}",
@@ -164,6 +175,17 @@ pub const ROUTES: &[Route] = &[
         ActiveKey,
         Some("/support/merchants/{merchant}"),
         [303, 403, 403, 403, 403, 303],
+    ),
+    get(
+        "/support/merchants/{merchant}/requests/0b7e0a415d0c4f6b9e0a1c2d3e4f5a6b",
+        Nothing,
+        [303, 403, 403, 403, 403, 404],
+    ),
+    post(
+        "/support/merchants/{merchant}/requests/0b7e0a415d0c4f6b9e0a1c2d3e4f5a6b",
+        Nothing,
+        Some("/support/merchants/{merchant}"),
+        [303, 403, 403, 403, 403, 404],
     ),
     get("/account/password", Nothing, [303, 200, 200, 200, 200, 200]),
     get("/invitations", Nothing, [303, 200, 200, 200, 200, 403]),
@@ -214,6 +236,13 @@ pub const ROUTES: &[Route] = &[
         DisabledKey,
         None,
         [303, 403, 303, 303, 404, 403],
+    ),
+    // The fixture is a live key: whoever may manage keys is told it is never shown again.
+    post(
+        "/settings/api-credentials/{key}/reveal",
+        ActiveKey,
+        None,
+        [303, 403, 409, 409, 404, 403],
     ),
     post(
         "/settings/key-policy",

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
-use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -81,16 +80,16 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ManageError> {
         // Made-up tokens spend their address's budget, and past it are answered 429;
         // the budget is spent only once a token is known to be made up, so a flood of
         // them never locks a real token out.
-        if !state.unknown.take(client) {
+        if state.unknown.take(client).await.is_none() {
             return Err(ManageError::TooManyUnknownTokens);
         }
         return Err(ManageError::InvalidToken);
     };
     // Revoked and expired tokens count too: retrying one is no cheaper than using it.
-    let limited: Arc<str> = Arc::from(row.id.as_str());
     state
         .limits
-        .admit(&limited, state.requests_per_minute)
+        .admit(row.id.as_str(), state.requests_per_minute)
+        .await
         .map_err(ManageError::RateLimited)?;
     if row.revoked_at.is_some() {
         return Err(ManageError::TokenRevoked);

@@ -78,11 +78,23 @@ pub enum ManageError {
     #[error("This management token sent too many requests. Retry after {0} seconds.")]
     RateLimited(u64),
     /// The database is out of reach or locked.
-    #[error("Keyward cannot reach its database right now. Retry in a few seconds.")]
+    #[error("{}", unavailable_message(.0))]
     Unavailable(#[source] DbError),
     /// Anything else.
     #[error("The request could not be completed.")]
     Unexpected(#[source] anyhow::Error),
+}
+
+/// Why a management request got no answer from the database, and whether retrying it
+/// blind is safe.
+fn unavailable_message(err: &DbError) -> &'static str {
+    match err {
+        // A connection lost mid-work may have lost it after the commit.
+        DbError::Interrupted | DbError::ConnectionLost(_) => {
+            "Keyward lost touch with its database while working on this request, so a change may or may not have been made. Retry with the same Idempotency-Key, or read the resource first."
+        }
+        _ => "Keyward cannot reach its database right now. Retry in a few seconds.",
+    }
 }
 
 /// What is wrong with a presented token, in a token's words (the format error's own
@@ -171,6 +183,7 @@ fn field_of(err: &ValidationError) -> Option<&'static str> {
         | ValidationError::ControlCharacters { field }
         | ValidationError::InvisibleCharacters { field }
         | ValidationError::TooEasyToGuess { field, .. }
+        | ValidationError::IpEntry { field, .. }
         | ValidationError::Invalid { field, .. } => *field,
     };
     Some(match label {
@@ -178,6 +191,7 @@ fn field_of(err: &ValidationError) -> Option<&'static str> {
         "Description" => "description",
         "Scopes" => "scopes",
         "Rate limit" => "rate_limit_per_minute",
+        "Allowed IP addresses" => "allowed_ips",
         "Expires" | "Expiration" => "expires",
         "Grace period" => "grace",
         "Maximum active keys" => "max_active_keys",

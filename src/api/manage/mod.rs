@@ -13,6 +13,7 @@ pub mod keys;
 pub mod members;
 pub mod openapi;
 pub mod policy;
+pub mod requests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,12 +95,15 @@ impl ManageState {
         keys::change::enable_key,
         keys::change::renew_key,
         keys::change::revoke_key,
+        keys::reveal::reveal_key,
         keys::read::key_usage,
         keys::read::key_history,
+        keys::requests::key_requests,
         audit::list_events,
         policy::get_policy,
         policy::put_policy,
         members::list_members,
+        requests::get_request,
         crate::api::whoami,
         crate::api::auth,
         document,
@@ -108,6 +112,8 @@ impl ManageState {
         schemas(openapi::ErrorBody, openapi::ErrorDetail, keys::Key),
         schemas(
             keys::KeyState,
+            keys::KeyEnvironment,
+            keys::RevealedKey,
             keys::KeyPage,
             keys::CreateKey,
             keys::CreatedKey,
@@ -119,12 +125,16 @@ impl ManageState {
             keys::Usage,
             keys::HourlyUsage,
             keys::EventList,
+            keys::RequestPage,
+            keys::LoggedRequest,
             events::Event,
             events::EventActor,
             audit::EventPage,
             policy::Policy,
             members::Member,
             members::MemberList,
+            requests::ExplainedRequest,
+            requests::Explanation,
             crate::api::WhoAmI,
         ),
         responses(
@@ -150,6 +160,7 @@ impl ManageState {
         (name = "Audit Log", description = "Every change to the merchant's keys, policy, members and tokens"),
         (name = "Key Policy", description = "The rules the merchant's keys follow"),
         (name = "Members", description = "Who belongs to the merchant"),
+        (name = "Request Log", description = "Why a request with one of the merchant's keys was refused"),
         (name = "Verification", description = "The API that keys unlock: who a key is, and forward-auth for gateways"),
         (name = "OpenAPI", description = "This document"),
     )
@@ -176,6 +187,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(audit::routes)
             .configure(policy::routes)
             .configure(members::routes)
+            .configure(requests::routes)
             .default_service(web::route().to(not_found)),
     );
 }

@@ -92,7 +92,7 @@ error_response!(
 );
 error_response!(
     KeyForbidden,
-    "The key lacks a scope asked for (`insufficient_scope`), or belongs to another merchant than `X-Merchant-Id` names (`merchant_mismatch`)"
+    "The key lacks a scope asked for (`insufficient_scope`), or belongs to another merchant than `X-Merchant-Id` names (`merchant_mismatch`), or the request came from an address outside the key's allowlist (`ip_not_allowed`), or forward-auth asked for another environment (`environment_not_allowed`)"
 );
 error_response!(
     KeyRateLimited,

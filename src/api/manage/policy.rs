@@ -46,6 +46,10 @@ pub struct Policy {
     /// Keys must expire within this many days; `null` for no limit.
     #[schema(minimum = 1, maximum = 3650)]
     pub max_lifetime_days: Option<u32>,
+    /// A test key may be revealed again (`POST /api/v1/keys/{key_id}/reveal`, or Reveal
+    /// on its card); live keys never are. False when left out of a `PUT`.
+    #[serde(default)]
+    pub test_keys_revealable: bool,
 }
 
 fn grace_periods() -> Object {
@@ -62,6 +66,7 @@ impl From<&KeyPolicy> for Policy {
             delete_only_inactive: policy.delete_only_inactive,
             scopes_editable: policy.scopes_editable,
             max_lifetime_days: policy.max_lifetime_days,
+            test_keys_revealable: policy.test_keys_revealable,
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct PolicyBody {
     delete_only_inactive: Value,
     scopes_editable: Value,
     max_lifetime_days: Value,
+    #[serde(default)]
+    test_keys_revealable: Value,
 }
 
 fn whole_number(value: &Value, field: &str, range: &str) -> Result<u32, ManageError> {
@@ -122,6 +129,11 @@ impl TryFrom<&PolicyBody> for KeyPolicy {
             delete_only_inactive: flag(&body.delete_only_inactive, "delete_only_inactive")?,
             scopes_editable: flag(&body.scopes_editable, "scopes_editable")?,
             max_lifetime_days,
+            // Left out, the setting is off, as in every preset.
+            test_keys_revealable: match &body.test_keys_revealable {
+                Value::Null => false,
+                value => flag(value, "test_keys_revealable")?,
+            },
         }
         .validate()?)
     }

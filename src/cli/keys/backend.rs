@@ -2,9 +2,9 @@
 //! API: one method a command, each answering with the API's resources.
 
 use crate::api::manage::events::Event;
-use crate::api::manage::keys::{CreatedKey, Key, RotatedKey};
+use crate::api::manage::keys::{CreatedKey, Key, LoggedRequest, RotatedKey};
 use crate::cli::error::CliError;
-use crate::domain::{GracePeriod, KeyId};
+use crate::domain::{Environment, GracePeriod, KeyId};
 
 /// A key to generate, as the command line gives it.
 pub(crate) struct NewKey {
@@ -13,6 +13,9 @@ pub(crate) struct NewKey {
     pub(crate) scopes: Vec<String>,
     pub(crate) expires_in_days: Option<u32>,
     pub(crate) rate_limit: Option<u32>,
+    pub(crate) environment: Environment,
+    /// The addresses and CIDR ranges it may be used from, canonical; none for any.
+    pub(crate) allowed_ips: Vec<String>,
 }
 
 /// A key's new details; `None` keeps what it has.
@@ -20,6 +23,8 @@ pub(crate) struct KeyChanges {
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
     pub(crate) scopes: Option<Vec<String>>,
+    /// The addresses and CIDR ranges it may be used from from now on (none for any).
+    pub(crate) allowed_ips: Option<Vec<String>>,
 }
 
 /// The state changes that need nothing but the key: the API's `POST /keys/{id}/<action>`.
@@ -48,8 +53,13 @@ impl StateChange {
 pub(crate) trait KeyBackend {
     /// Generates a key for `merchant` (the token's own merchant remotely).
     fn create(&mut self, merchant: Option<&str>, key: &NewKey) -> Result<CreatedKey, CliError>;
-    /// Every key of `merchant`, newest first, deleted ones left out.
-    fn list(&mut self, merchant: Option<&str>) -> Result<Vec<Key>, CliError>;
+    /// Every key of `merchant` (of `environment` only, when given), newest first,
+    /// deleted ones left out.
+    fn list(
+        &mut self,
+        merchant: Option<&str>,
+        environment: Option<Environment>,
+    ) -> Result<Vec<Key>, CliError>;
     /// One key.
     fn show(&mut self, key_id: &KeyId) -> Result<Key, CliError>;
     /// Changes a key's details.
@@ -64,6 +74,9 @@ pub(crate) trait KeyBackend {
     fn duplicate(&mut self, key_id: &KeyId, name: Option<&str>) -> Result<CreatedKey, CliError>;
     /// A key's history, oldest first.
     fn history(&mut self, key_id: &KeyId) -> Result<Vec<Event>, CliError>;
+    /// The newest rows of a key's request log (a page's worth), only those with
+    /// `outcome` when given.
+    fn requests(&mut self, key_id: &KeyId, outcome: Option<&str>) -> Result<Vec<LoggedRequest>, CliError>;
 }
 
 /// The key the command line names; a malformed ID is refused like an unknown one.

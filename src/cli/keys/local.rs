@@ -5,13 +5,14 @@ use std::path::Path;
 
 use super::backend::{KeyBackend, KeyChanges, NewKey, StateChange, no_such_key};
 use crate::api::manage::events::Event;
-use crate::api::manage::keys::{CreatedKey, Key, RotatedKey};
+use crate::api::manage::keys::requests::PAGE_MAX;
+use crate::api::manage::keys::{CreatedKey, Key, LoggedRequest, RotatedKey};
 use crate::cli::error::{CliError, open};
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Secret};
 use crate::db::keys::{self as db_keys, KeyRow};
-use crate::db::{PooledConnection, key_events, key_policies, merchants};
-use crate::domain::{Actor, GracePeriod, KeyId, KeyName, KeyPepper, KeyStatus, MerchantId};
+use crate::db::{PooledConnection, key_events, key_policies, key_requests, merchants};
+use crate::domain::{Actor, Environment, GracePeriod, KeyId, KeyName, KeyPepper, KeyStatus, MerchantId};
 use crate::service::keys::{self, EditRequest, GenerateRequest};
 
 /// The database, and the secret the server derives the key pepper from.
@@ -100,15 +101,25 @@ impl KeyBackend for Local<'_> {
             scopes: key.scopes.clone(),
             expires: expires(key.expires_in_days),
             rate_limit: key.rate_limit.map(|limit| limit.to_string()).unwrap_or_default(),
+            environment: key.environment,
+            allowed_ips: key.allowed_ips.clone(),
             ..GenerateRequest::default()
         };
         self.generate(&merchant_id, &request)
     }
 
-    fn list(&mut self, merchant: Option<&str>) -> Result<Vec<Key>, CliError> {
+    fn list(
+        &mut self,
+        merchant: Option<&str>,
+        environment: Option<Environment>,
+    ) -> Result<Vec<Key>, CliError> {
         let merchant_id = self.merchant(merchant)?;
         let rows = db_keys::list(&mut self.conn, &merchant_id)?;
-        Ok(rows.iter().map(|row| self.resource(row)).collect())
+        Ok(rows
+            .iter()
+            .filter(|row| environment.is_none_or(|environment| row.environment == environment))
+            .map(|row| self.resource(row))
+            .collect())
     }
 
     fn show(&mut self, key_id: &KeyId) -> Result<Key, CliError> {
@@ -123,6 +134,7 @@ impl KeyBackend for Local<'_> {
             name: changes.name.clone(),
             description: changes.description.clone(),
             scopes: changes.scopes.clone(),
+            allowed_ips: changes.allowed_ips.clone(),
             ..EditRequest::default()
         };
         let now = self.clock.now();
@@ -201,6 +213,7 @@ impl KeyBackend for Local<'_> {
                 .rate_limit_per_minute
                 .map(|limit| limit.to_string())
                 .unwrap_or_default(),
+            allowed_ips: source.allowed_ips.entries(),
             duplicated_from: Some(source.id.clone()),
             ..GenerateRequest::default()
         };
@@ -211,5 +224,11 @@ impl KeyBackend for Local<'_> {
         let row = self.key(key_id)?;
         let events = key_events::for_key(&mut self.conn, &row.merchant_id, &row.id)?;
         Ok(events.iter().map(Event::from_row).collect())
+    }
+
+    fn requests(&mut self, key_id: &KeyId, outcome: Option<&str>) -> Result<Vec<LoggedRequest>, CliError> {
+        let row = self.key(key_id)?;
+        let rows = key_requests::for_key(&mut self.conn, &row.merchant_id, &row.id, outcome, None, PAGE_MAX)?;
+        Ok(rows.into_iter().map(LoggedRequest::from_row).collect())
     }
 }

@@ -13,8 +13,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::error::CliError;
-use crate::api::manage::keys::{CreatedKey, EventList, Key, KeyPage, RotatedKey};
-use crate::domain::{GracePeriod, parse_rate_limit};
+use crate::api::manage::keys::requests::{OUTCOME_HINT, parse_outcome};
+use crate::api::manage::keys::{CreatedKey, EventList, Key, KeyPage, RequestPage, RotatedKey};
+use crate::domain::{Environment, GracePeriod, IpAllowlist, parse_rate_limit};
 use backend::{KeyBackend, KeyChanges, NewKey, StateChange, key_id};
 pub(crate) use local::Local;
 pub(crate) use remote::Remote;
@@ -41,19 +42,31 @@ pub(crate) enum KeyCommand {
         /// Requests the key may make per minute; without it, no limit.
         #[arg(long)]
         rate_limit: Option<String>,
+        /// live (the default) or test: a test key is `kw_test_…`, with its own list and
+        /// active-key limit.
+        #[arg(long, value_name = "live|test")]
+        environment: Option<String>,
+        /// An IPv4/IPv6 address or CIDR range the key may be used from (repeat for
+        /// several); without it, any address.
+        #[arg(long = "allow-ip", value_name = "ADDRESS_OR_CIDR")]
+        allow_ips: Vec<String>,
     },
     /// List a merchant's keys.
     List {
         /// The merchant (name or ID); not with --url, where the token's merchant is used.
         #[arg(long)]
         merchant: Option<String>,
+        /// Only live or only test keys (both when left out).
+        #[arg(long, value_name = "live|test")]
+        environment: Option<String>,
     },
     /// Show a key: its ID, masked key, status, scopes, limits and dates.
     Show {
         /// The key's ID.
         key_id: String,
     },
-    /// Change a key's name, description or scopes (scopes where the policy allows).
+    /// Change a key's name, description, scopes (where the policy allows) or allowed
+    /// addresses.
     Edit {
         /// The key's ID.
         key_id: String,
@@ -108,6 +121,26 @@ pub(crate) enum KeyCommand {
         /// The key's ID.
         key_id: String,
     },
+    /// Print the newest 100 rows of a key's request log, newest first: when, outcome,
+    /// how many, from where, method and path, what a refusal rested on, request ID.
+    Requests {
+        /// The key's ID.
+        key_id: String,
+        /// Only requests with this outcome: `accepted` or an error code
+        /// (`insufficient_scope`, `invalid_key`…).
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+}
+
+/// `--environment`: `live` or `test`, read after the command line so that a wrong one is
+/// refused in one line, like every other value.
+fn environment_named(raw: Option<&str>) -> Result<Option<Environment>, CliError> {
+    raw.map(|raw| {
+        raw.parse()
+            .map_err(|_| CliError::Usage(format!("--environment must be live or test, not {raw:?}")))
+    })
+    .transpose()
 }
 
 /// What `key edit` changes; what is not given keeps its value.
@@ -126,20 +159,41 @@ pub(crate) struct EditArgs {
     /// Take every scope away.
     #[arg(long)]
     clear_scopes: bool,
+    /// The addresses and CIDR ranges the key may be used from from now on, replacing its
+    /// own (repeat for several).
+    #[arg(
+        long = "allow-ip",
+        value_name = "ADDRESS_OR_CIDR",
+        conflicts_with = "allow_any_ip"
+    )]
+    allow_ips: Vec<String>,
+    /// Let the key be used from any address again (empties its list).
+    #[arg(long)]
+    allow_any_ip: bool,
 }
 
-impl From<EditArgs> for KeyChanges {
-    fn from(args: EditArgs) -> Self {
+impl TryFrom<EditArgs> for KeyChanges {
+    type Error = CliError;
+
+    fn try_from(args: EditArgs) -> Result<Self, CliError> {
         let scopes = if args.clear_scopes {
             Some(Vec::new())
         } else {
             Some(args.scopes).filter(|scopes| !scopes.is_empty())
         };
-        Self {
+        let allowed_ips = if args.allow_any_ip {
+            Some(Vec::new())
+        } else if args.allow_ips.is_empty() {
+            None
+        } else {
+            Some(IpAllowlist::parse_entries(&args.allow_ips)?.entries())
+        };
+        Ok(Self {
             name: args.name,
             description: args.description,
             scopes,
-        }
+            allowed_ips,
+        })
     }
 }
 
@@ -155,6 +209,8 @@ pub(crate) fn run(command: KeyCommand, backend: &mut dyn KeyBackend, json: bool)
             scopes,
             expires_in_days,
             rate_limit,
+            environment,
+            allow_ips,
         } => {
             let key = NewKey {
                 name,
@@ -162,12 +218,17 @@ pub(crate) fn run(command: KeyCommand, backend: &mut dyn KeyBackend, json: bool)
                 scopes,
                 expires_in_days,
                 rate_limit: parse_rate_limit(rate_limit.as_deref().unwrap_or_default())?,
+                environment: environment_named(environment.as_deref())?.unwrap_or_default(),
+                allowed_ips: IpAllowlist::parse_entries(&allow_ips)?.entries(),
             };
             let created = backend.create(merchant.as_deref(), &key)?;
             print_new(json, &created)
         }
-        KeyCommand::List { merchant } => {
-            let keys = backend.list(merchant.as_deref())?;
+        KeyCommand::List {
+            merchant,
+            environment,
+        } => {
+            let keys = backend.list(merchant.as_deref(), environment_named(environment.as_deref())?)?;
             if json {
                 print_json(&KeyPage {
                     data: keys,
@@ -186,7 +247,7 @@ pub(crate) fn run(command: KeyCommand, backend: &mut dyn KeyBackend, json: bool)
             }
         }
         KeyCommand::Edit { key_id: raw, changes } => {
-            let key = backend.edit(&key_id(&raw)?, &changes.into())?;
+            let key = backend.edit(&key_id(&raw)?, &changes.try_into()?)?;
             print_changed(json, &key, format!("Edited {} ({}).", key.name, key.masked_key))
         }
         KeyCommand::Rotate { key_id: raw, grace } => {
@@ -217,6 +278,22 @@ pub(crate) fn run(command: KeyCommand, backend: &mut dyn KeyBackend, json: bool)
                 print_json(&EventList { data: events })
             } else {
                 written(text::print_history(&mut io::stdout().lock(), &events))
+            }
+        }
+        KeyCommand::Requests { key_id: raw, outcome } => {
+            let outcome = outcome
+                .map(|raw| {
+                    parse_outcome(&raw).ok_or_else(|| CliError::Refused(format!("--outcome: {OUTCOME_HINT}")))
+                })
+                .transpose()?;
+            let rows = backend.requests(&key_id(&raw)?, outcome.as_deref())?;
+            if json {
+                print_json(&RequestPage {
+                    data: rows,
+                    next_cursor: None,
+                })
+            } else {
+                written(text::print_requests(&mut io::stdout().lock(), &rows))
             }
         }
     }

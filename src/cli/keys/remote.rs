@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use super::backend::{KeyBackend, KeyChanges, NewKey, StateChange};
 use crate::api::manage::events::Event;
-use crate::api::manage::keys::{CreatedKey, EventList, Key, KeyPage, RotatedKey};
+use crate::api::manage::keys::{CreatedKey, EventList, Key, KeyPage, LoggedRequest, RequestPage, RotatedKey};
 use crate::cli::error::CliError;
 use crate::cli::management_api::ManagementApi;
-use crate::domain::{GracePeriod, KeyId};
+use crate::domain::{Environment, GracePeriod, KeyId};
 
 /// Keys asked for at a time by `key list`, the most the API gives.
 const PAGE_SIZE: &str = "100";
@@ -34,6 +34,10 @@ struct CreateBody<'a> {
     expires_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit_per_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_ips: Option<&'a [String]>,
 }
 
 /// `PATCH /keys/{id}`: what is left out keeps its value.
@@ -45,6 +49,8 @@ struct EditBody<'a> {
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scopes: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_ips: Option<&'a [String]>,
 }
 
 /// `POST /keys/{id}/rotate`: without a grace period, the policy's.
@@ -86,16 +92,25 @@ impl KeyBackend for Remote {
             scopes: Some(&key.scopes),
             expires_in_days: key.expires_in_days,
             rate_limit_per_minute: key.rate_limit,
+            environment: Some(key.environment.as_str()),
+            allowed_ips: Some(&key.allowed_ips),
         };
         Ok(self.api.post("keys", Some(&body), "CreatedKey")?)
     }
 
-    fn list(&mut self, merchant: Option<&str>) -> Result<Vec<Key>, CliError> {
+    fn list(
+        &mut self,
+        merchant: Option<&str>,
+        environment: Option<Environment>,
+    ) -> Result<Vec<Key>, CliError> {
         Self::no_merchant(merchant)?;
         let mut keys = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut query = vec![("limit", PAGE_SIZE)];
+            if let Some(environment) = environment {
+                query.push(("environment", environment.as_str()));
+            }
             if let Some(cursor) = &cursor {
                 query.push(("cursor", cursor));
             }
@@ -118,6 +133,7 @@ impl KeyBackend for Remote {
             name: changes.name.as_deref(),
             description: changes.description.as_deref(),
             scopes: changes.scopes.as_deref(),
+            allowed_ips: changes.allowed_ips.as_deref(),
         };
         Ok(self.api.patch(&key_path(key_id), &body, "Key")?)
     }
@@ -150,6 +166,8 @@ impl KeyBackend for Remote {
             scopes: None,
             expires_in_days: None,
             rate_limit_per_minute: None,
+            environment: None,
+            allowed_ips: None,
         };
         let path = format!("{}/duplicate", key_path(key_id));
         Ok(self.api.post(&path, Some(&body), "CreatedKey")?)
@@ -159,5 +177,15 @@ impl KeyBackend for Remote {
         let path = format!("{}/history", key_path(key_id));
         let events: EventList = self.api.get(&path, &[], "EventList")?;
         Ok(events.data)
+    }
+
+    fn requests(&mut self, key_id: &KeyId, outcome: Option<&str>) -> Result<Vec<LoggedRequest>, CliError> {
+        let path = format!("{}/requests", key_path(key_id));
+        let mut query = vec![("limit", PAGE_SIZE)];
+        if let Some(outcome) = outcome {
+            query.push(("outcome", outcome));
+        }
+        let page: RequestPage = self.api.get(&path, &query, "RequestPage")?;
+        Ok(page.data)
     }
 }

@@ -10,7 +10,7 @@ use super::row::KeyRow;
 use crate::db::merchants::lower;
 use crate::db::schema::api_keys;
 use crate::db::{DbConnection, DbError};
-use crate::domain::{KeyStatus, MerchantId};
+use crate::domain::{Environment, KeyStatus, MerchantId};
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
@@ -45,6 +45,8 @@ pub struct Listing<'a> {
     pub expiring_by: Option<PrimitiveDateTime>,
     /// Now, which decides what has expired.
     pub now: PrimitiveDateTime,
+    /// Only keys of this environment, if given.
+    pub environment: Option<Environment>,
 }
 
 type Predicate = Box<dyn BoxableExpression<api_keys::table, Backend, SqlType = Nullable<Bool>>>;
@@ -96,6 +98,9 @@ fn listed<'a>(listing: &Listing<'a>) -> api_keys::BoxedQuery<'a, Backend> {
     query = query.filter(states.fold(first, |any, state| Box::new(any.or(state))));
     if let Some(by) = listing.expiring_by {
         query = query.filter(api_keys::expires_at.le(by));
+    }
+    if let Some(environment) = listing.environment {
+        query = query.filter(api_keys::environment.eq(environment.as_str()));
     }
     if let Some(text) = listing.search {
         let pattern = contains_pattern(text);

@@ -6,7 +6,7 @@ use time::PrimitiveDateTime;
 
 use super::schema::api_keys;
 use super::{DbConnection, DbError};
-use crate::domain::{KeyDigest, KeyId, KeyStatus, MerchantId};
+use crate::domain::{Environment, KeyDigest, KeyId, KeyStatus, MerchantId};
 
 mod lapses;
 mod listing;
@@ -60,14 +60,17 @@ pub fn list(conn: &mut DbConnection, merchant_id: &MerchantId) -> Result<Vec<Key
         .load(conn)?)
 }
 
-/// Active, unexpired keys of the merchant: what the policy's limit counts.
+/// Active, unexpired keys of the merchant in one environment: what the policy's limit
+/// counts, each environment apart.
 pub fn count_active(
     conn: &mut DbConnection,
     merchant_id: &MerchantId,
+    environment: Environment,
     now: PrimitiveDateTime,
 ) -> Result<u64, DbError> {
     let count: i64 = api_keys::table
         .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
+        .filter(api_keys::environment.eq(environment.as_str()))
         .filter(api_keys::status.eq(KeyStatus::Active.as_str()))
         .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(now)))
         .count()
@@ -155,6 +158,12 @@ pub struct NewKey<'a> {
     pub request_id: Option<&'a str>,
     /// Requests allowed per minute, if limited.
     pub rate_limit_per_minute: Option<i32>,
+    /// Live or test; every version of a lineage has its first version's.
+    pub environment: Environment,
+    /// A test key's sealed secret; `None` for a live key.
+    pub sealed_secret: Option<&'a str>,
+    /// The stored allowlist (`IpAllowlist::to_stored`); empty for any address.
+    pub allowed_ips: &'a str,
 }
 
 /// Stores a new active key version, inside the transaction that commits it.
@@ -191,6 +200,11 @@ pub fn insert(conn: &mut DbConnection, key: NewKey<'_>) -> Result<(), DbError> {
                 api_keys::request_id.eq(key.request_id),
                 api_keys::rate_limit_per_minute.eq(key.rate_limit_per_minute),
             ),
+            (
+                api_keys::environment.eq(key.environment.as_str()),
+                api_keys::sealed_secret.eq(key.sealed_secret),
+            ),
+            api_keys::allowed_ips.eq(key.allowed_ips),
         ))
         .execute(conn)?;
     Ok(())
@@ -325,6 +339,24 @@ pub fn update_rate_limit(
     diesel::update(api_keys::table.find(key_id.as_str()))
         .set((
             api_keys::rate_limit_per_minute.eq(limit),
+            api_keys::updated_at.eq(now),
+            api_keys::updated_by.eq(by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A new allowlist for a key, in its stored form; empty for any address.
+pub fn update_allowed_ips(
+    conn: &mut DbConnection,
+    key_id: &KeyId,
+    allowed_ips: &str,
+    now: PrimitiveDateTime,
+    by: &str,
+) -> Result<(), DbError> {
+    diesel::update(api_keys::table.find(key_id.as_str()))
+        .set((
+            api_keys::allowed_ips.eq(allowed_ips),
             api_keys::updated_at.eq(now),
             api_keys::updated_by.eq(by),
         ))

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use crate::db::schema::api_keys;
-use crate::domain::{KeyDigest, KeyFacts, KeyId, KeyStatus, MerchantId, Scopes};
+use crate::domain::{Environment, IpAllowlist, KeyDigest, KeyFacts, KeyId, KeyStatus, MerchantId, Scopes};
 
 /// A key version as stored. Its `Debug` leaves out the digest.
 #[derive(Clone, Queryable, Selectable)]
@@ -66,12 +66,22 @@ pub struct KeyRow {
     pub last_used_at: Option<PrimitiveDateTime>,
     /// The client address of the last use.
     pub last_used_from: Option<String>,
+    /// The User-Agent of the last use (shortened to 200 characters), if one was sent.
+    pub last_used_agent: Option<String>,
     /// Requests allowed per minute, if limited.
     pub rate_limit_per_minute: Option<i32>,
     /// History has recorded the end of this version's grace period.
     pub grace_end_recorded: bool,
     /// The expiry history has recorded, if any.
     pub expiry_recorded_for: Option<PrimitiveDateTime>,
+    /// Live or test, for the whole lineage.
+    #[diesel(deserialize_as = String)]
+    pub environment: Environment,
+    /// A test key's secret, sealed (see `service::keys::sealing`); never set for a live key.
+    pub sealed_secret: Option<String>,
+    /// The addresses and ranges the key may be used from; empty for any.
+    #[diesel(deserialize_as = String)]
+    pub allowed_ips: IpAllowlist,
 }
 
 impl std::fmt::Debug for KeyRow {

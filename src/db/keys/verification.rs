@@ -7,7 +7,7 @@ use time::PrimitiveDateTime;
 
 use crate::db::schema::api_keys;
 use crate::db::{DbConnection, DbError};
-use crate::domain::{KeyDigest, KeyId, KeyStatus, MerchantId, Scopes};
+use crate::domain::{Environment, IpAllowlist, KeyDigest, KeyId, KeyStatus, MerchantId, Scopes};
 
 /// What verification reads of a key: only the columns it checks.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -37,6 +37,12 @@ pub struct VerificationRow {
     pub grace_ends_at: Option<PrimitiveDateTime>,
     /// Requests allowed per minute, if limited.
     pub rate_limit_per_minute: Option<i32>,
+    /// Live or test.
+    #[diesel(deserialize_as = String)]
+    pub environment: Environment,
+    /// The addresses and ranges the key may be used from; empty for any.
+    #[diesel(deserialize_as = String)]
+    pub allowed_ips: IpAllowlist,
 }
 
 /// The key whose digest this is, with what verification needs: one indexed read.

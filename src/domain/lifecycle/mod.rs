@@ -10,7 +10,7 @@ pub use expiry::{Expiry, LIFETIME_CHOICES, renewed_expiry, rotated_expiry};
 pub use fields::{KeyDescription, KeyName, parse_rate_limit};
 pub use rules::{
     Refusal, check_delete, check_disable, check_duplicate, check_edit, check_enable, check_expiry_change,
-    check_limit, check_renew, check_revoke, check_rotate,
+    check_limit, check_renew, check_reveal, check_revoke, check_rotate,
 };
 pub use status::{DisplayStatus, KeyFacts, KeyStatus};
 

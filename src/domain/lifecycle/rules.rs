@@ -4,6 +4,7 @@
 use time::PrimitiveDateTime;
 
 use super::status::{KeyFacts, KeyStatus};
+use crate::domain::environment::Environment;
 use crate::domain::policy::KeyPolicy;
 
 /// Why a change to a key was refused. Each message tells the person what to do.
@@ -63,6 +64,14 @@ pub enum Refusal {
     /// The person's role does not manage keys.
     #[error("Your role in this merchant cannot change keys.")]
     NotPermitted,
+    /// Only test keys are revealed again: a live key's plaintext is kept nowhere.
+    #[error("A live key is shown only once, when it is generated. Rotate it to get a new one.")]
+    RevealLiveKey,
+    /// The Key Policy keeps test keys, like live ones, to the one reveal.
+    #[error(
+        "This merchant's key policy does not let test keys be revealed again. An admin can allow it on the Key Policy page."
+    )]
+    RevealNotAllowed,
 }
 
 impl Refusal {
@@ -84,6 +93,8 @@ impl Refusal {
             Refusal::Concurrent => "concurrent_change",
             Refusal::NoLifetime => "no_lifetime",
             Refusal::NotPermitted => "not_permitted",
+            Refusal::RevealLiveKey => "live_key_not_revealable",
+            Refusal::RevealNotAllowed => "reveal_not_allowed",
         }
     }
 }
@@ -215,6 +226,19 @@ pub fn check_duplicate(key: &KeyFacts, active_keys: u64, policy: &KeyPolicy) -> 
         return Err(Refusal::Deleted);
     }
     check_limit(active_keys, policy)
+}
+
+/// Revealing a key again: a test key not revoked or deleted, where the Key Policy lets
+/// test keys be revealed again. A live key never is: only its digest is stored.
+pub fn check_reveal(key: &KeyFacts, environment: Environment, policy: &KeyPolicy) -> Result<(), Refusal> {
+    refuse_final(key)?;
+    if environment != Environment::Test {
+        return Err(Refusal::RevealLiveKey);
+    }
+    if !policy.test_keys_revealable {
+        return Err(Refusal::RevealNotAllowed);
+    }
+    Ok(())
 }
 
 /// Deletion: confirmed by the checkbox; under the default policy only a key that no

@@ -8,8 +8,9 @@ use crate::db::key_events::EventType;
 use crate::db::keys::{self, NewKey, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
-    Actor, ApiKey, Expiry, GracePeriod, KeyDescription, KeyId, KeyName, KeyPepper, KeyStatus, MerchantId,
-    Permission, Scopes, check_duplicate, check_limit, check_rotate, parse_rate_limit, rotated_expiry,
+    Actor, ApiKey, Environment, Expiry, GracePeriod, IpAllowlist, KeyDescription, KeyId, KeyName, KeyPepper,
+    KeyStatus, MerchantId, Permission, Scopes, SealingKey, check_duplicate, check_limit, check_rotate,
+    parse_rate_limit, rotated_expiry,
 };
 use crate::service::change::Change;
 
@@ -61,10 +62,13 @@ struct Version<'a> {
     expires_at: Option<PrimitiveDateTime>,
     request_id: Option<&'a str>,
     rate_limit_per_minute: Option<i32>,
+    environment: Environment,
+    allowed_ips: &'a IpAllowlist,
 }
 
 /// Makes a new key and stores it as an active version: only its digest and masked form
-/// are kept. Returns the key, to show once, and the version's ID.
+/// are kept, and for a test key its sealed secret (which the Key Policy may let be
+/// revealed again). Returns the key, to show once, and the version's ID.
 fn mint(
     conn: &mut DbConnection,
     merchant_id: &MerchantId,
@@ -73,8 +77,9 @@ fn mint(
     pepper: &KeyPepper,
     now: PrimitiveDateTime,
 ) -> Result<(ApiKey, KeyId), KeyError> {
-    let key = ApiKey::generate();
+    let key = ApiKey::generate_in(version.environment);
     let id = KeyId::generate();
+    let sealed = SealingKey::derive(pepper).seal(&key, &id);
     keys::insert(
         conn,
         NewKey {
@@ -95,6 +100,9 @@ fn mint(
             created_by: &actor.name,
             request_id: version.request_id,
             rate_limit_per_minute: version.rate_limit_per_minute,
+            environment: version.environment,
+            sealed_secret: sealed.as_deref(),
+            allowed_ips: &version.allowed_ips.to_stored(),
         },
     )
     .map_err(|err| insert_race(err, version.name))?;
@@ -120,10 +128,18 @@ pub fn generate(
         let (expires_at, lifetime_days) =
             Expiry::parse(&request.expires, &request.expires_on)?.resolve(now, &policy)?;
         let rate_limit = parse_rate_limit(&request.rate_limit)?;
-        let active_keys = keys::count_active(conn, merchant_id, now)?;
-        let duplicated_from = match &request.duplicated_from {
+        let allowed_ips = IpAllowlist::parse_entries(&request.allowed_ips)?;
+        let source = match &request.duplicated_from {
+            Some(source) => Some(load(conn, merchant_id, source, now)?),
+            None => None,
+        };
+        let environment = source
+            .as_ref()
+            .map_or(request.environment, |source| source.environment);
+        // The limit counts the keys of the new key's environment only.
+        let active_keys = keys::count_active(conn, merchant_id, environment, now)?;
+        let duplicated_from = match source {
             Some(source) => {
-                let source = load(conn, merchant_id, source, now)?;
                 check_duplicate(&source.facts(), active_keys, &policy)?;
                 Some(source)
             }
@@ -147,6 +163,8 @@ pub fn generate(
                 expires_at,
                 request_id: request.request_id.as_deref(),
                 rate_limit_per_minute: rate_limit.map(|limit| i32::try_from(limit).unwrap_or(i32::MAX)),
+                environment,
+                allowed_ips: &allowed_ips,
             },
             actor,
             pepper,
@@ -158,6 +176,8 @@ pub fn generate(
             "scopes": scopes.names(),
             "expires_at": expires_at.map(|at| at.to_string()),
             "duplicated_from": duplicated_from.as_ref().map(|source| &source.id),
+            "environment": environment.as_str(),
+            "allowed_ips": allowed_ips.entries(),
         });
         change.record(conn, Some(&id), EventType::Generated, &details)?;
         if let Some(source) = &duplicated_from {
@@ -182,7 +202,8 @@ pub struct Rotate<'a> {
     pub request_id: Option<&'a str>,
 }
 
-/// Rotates a key: a new version with the same name, description, scopes and lifetime;
+/// Rotates a key: a new version with the same name, description, scopes, lifetime, rate
+/// limit and allowed addresses;
 /// the old one keeps working until the grace period ends (never past its own expiry).
 pub fn rotate(
     conn: &mut DbConnection,
@@ -227,6 +248,8 @@ pub fn rotate(
                 expires_at,
                 request_id,
                 rate_limit_per_minute: old.rate_limit_per_minute,
+                environment: old.environment,
+                allowed_ips: &old.allowed_ips,
             },
             actor,
             pepper,

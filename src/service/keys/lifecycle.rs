@@ -10,9 +10,9 @@ use crate::db::DbConnection;
 use crate::db::key_events::EventType;
 use crate::db::keys::{self, KeyRow, Transition};
 use crate::domain::{
-    Actor, Expiry, KeyDescription, KeyId, KeyName, KeyPolicy, KeyStatus, MerchantId, Refusal, Scopes,
-    check_delete, check_disable, check_edit, check_enable, check_expiry_change, check_renew, check_revoke,
-    parse_rate_limit, renewed_expiry,
+    Actor, Expiry, IpAllowlist, KeyDescription, KeyId, KeyName, KeyPolicy, KeyStatus, MerchantId, Refusal,
+    Scopes, check_delete, check_disable, check_edit, check_enable, check_expiry_change, check_renew,
+    check_revoke, parse_rate_limit, renewed_expiry,
 };
 
 /// Revokes a key for good, once `REVOKE` was typed exactly.
@@ -62,7 +62,7 @@ pub fn enable(
 ) -> Result<KeyRow, KeyError> {
     let target = Target::new(merchant_id, key_id, actor, now);
     on_key(conn, target, |conn, change, row, policy| {
-        let active = keys::count_active(conn, merchant_id, now)?;
+        let active = keys::count_active(conn, merchant_id, row.environment, now)?;
         check_enable(&row.facts(), active, &policy, now)?;
         apply(conn, change, &row, KeyStatus::Disabled, Transition::Enabled)?;
         change.record(conn, Some(&row.id), EventType::Enabled, &json!({}))?;
@@ -71,7 +71,7 @@ pub fn enable(
 }
 
 /// Changes a key's name, description, (where the policy allows) scopes, and when asked
-/// its rate limit and expiry (within the policy's maximum lifetime). Each kind of change
+/// its rate limit, allowed addresses and expiry (within the policy's maximum lifetime). Each kind of change
 /// is its own history event, before → after.
 pub fn edit(
     conn: &mut DbConnection,
@@ -99,11 +99,16 @@ pub fn edit(
             None => None,
         }
         .filter(|(expires_at, lifetime)| (*expires_at, *lifetime) != (row.expires_at, row.lifetime_days));
+        let allowed_ips = match &request.allowed_ips {
+            Some(entries) => Some(IpAllowlist::parse_entries(entries)?),
+            None => None,
+        }
+        .filter(|allowed_ips| *allowed_ips != row.allowed_ips);
         let old_scopes = row.scopes.clone();
         let facts = row.facts();
         check_edit(&facts, scopes != old_scopes, &policy)?;
         if let Some((expires_at, _)) = expiry {
-            let active = keys::count_active(conn, merchant_id, now)?;
+            let active = keys::count_active(conn, merchant_id, row.environment, now)?;
             check_expiry_change(&facts, expires_at, active, &policy, now)?;
         }
         let name = unique_name(conn, merchant_id, name, Some(&row.lineage_id))?;
@@ -141,6 +146,14 @@ pub fn edit(
                 "after": {"rate_limit_per_minute": limit},
             });
             change.record(conn, Some(&row.id), EventType::RateLimitChanged, &details)?;
+        }
+        if let Some(allowed_ips) = allowed_ips {
+            keys::update_allowed_ips(conn, &row.id, &allowed_ips.to_stored(), now, &actor.name)?;
+            let details = json!({
+                "before": {"allowed_ips": row.allowed_ips.entries()},
+                "after": {"allowed_ips": allowed_ips.entries()},
+            });
+            change.record(conn, Some(&row.id), EventType::AllowedIpsChanged, &details)?;
         }
         if let Some((expires_at, lifetime_days)) = expiry {
             keys::update_expiry(conn, &row.id, expires_at, lifetime_days, now, &actor.name)?;
@@ -186,7 +199,12 @@ pub fn renew(
     let target = Target::new(merchant_id, key_id, actor, now);
     on_key(conn, target, |conn, change, row, policy| {
         let facts = row.facts();
-        check_renew(&facts, keys::count_active(conn, merchant_id, now)?, &policy, now)?;
+        check_renew(
+            &facts,
+            keys::count_active(conn, merchant_id, row.environment, now)?,
+            &policy,
+            now,
+        )?;
         let lifetime = facts.lifetime_days.ok_or(Refusal::NoLifetime)?;
         let expires_at = renewed_expiry(lifetime, &policy, now);
         keys::update_expiry(

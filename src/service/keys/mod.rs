@@ -4,8 +4,10 @@
 
 mod create;
 mod lifecycle;
+mod reveal;
 mod shared;
 
 pub use create::{Rotate, generate, rotate};
 pub use lifecycle::{delete, disable, edit, enable, renew, revoke};
+pub use reveal::reveal;
 pub use shared::{EditRequest, GenerateRequest, Generated, KeyError};

@@ -6,7 +6,7 @@ use time::PrimitiveDateTime;
 use crate::db::keys::{self, KeyRow, Transition};
 use crate::db::{DbConnection, DbError, key_policies, write_transaction};
 use crate::domain::{
-    Actor, ApiKey, KeyId, KeyPolicy, KeyStatus, MerchantId, Permission, Refusal, ValidationError,
+    Actor, ApiKey, Environment, KeyId, KeyPolicy, KeyStatus, MerchantId, Permission, Refusal, ValidationError,
 };
 use crate::service::authority::Denied;
 use crate::service::change::Change;
@@ -73,6 +73,10 @@ pub struct GenerateRequest {
     pub request_id: Option<String>,
     /// Requests allowed per minute; empty for no limit.
     pub rate_limit: String,
+    /// Live or test. A duplicate takes its source's instead: it is a copy of that key.
+    pub environment: Environment,
+    /// The addresses and CIDR ranges it may be used from, one per entry; none for any.
+    pub allowed_ips: Vec<String>,
 }
 
 /// A key just generated or rotated: the plaintext, to show once, and its row.
@@ -100,6 +104,9 @@ pub struct EditRequest {
     pub rate_limit: Option<String>,
     /// A new last day (YYYY-MM-DD; empty for never); `None` keeps the key's expiry.
     pub expires_on: Option<String>,
+    /// New allowed addresses and CIDR ranges, one per entry (none for any address);
+    /// `None` keeps the key's.
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// The key an action works on, read inside the action's transaction; deleted keys are

@@ -7,7 +7,7 @@ use time::PrimitiveDateTime;
 use super::origin::Origin;
 use crate::db::DbError;
 use crate::db::keys::KeyRow;
-use crate::domain::{AllowedActions, DisplayStatus, KeyId, Refusal};
+use crate::domain::{AllowedActions, DisplayStatus, Environment, KeyId, Refusal};
 use crate::web::format;
 
 /// A key as a card or a row on the page.
@@ -30,6 +30,11 @@ pub struct KeyCard {
     pub last_used_exact: String,
     /// Last Used as RFC 3339.
     pub last_used_iso: String,
+    /// Where the last use came from: its client address and User-Agent (shortened),
+    /// as `203.0.113.9 · curl/8.5.0`; empty when never used or not known.
+    pub last_used_from: String,
+    /// The last use's whole User-Agent, for the hover text.
+    pub last_used_agent: String,
     /// The last refused attempt, if any: Last Used counts accepted requests only.
     pub last_refused: Option<RefusedAttempt>,
     /// Successful requests in the last 24 hours.
@@ -50,6 +55,8 @@ pub struct KeyCard {
     pub expires_soon: bool,
     /// The key's own limit, as text.
     pub rate_limit: String,
+    /// The addresses and ranges the key may be used from; empty for any.
+    pub allowed_ips: Vec<String>,
     /// Version number.
     pub version: i32,
     /// Status badge text.
@@ -93,8 +100,12 @@ pub struct KeyCard {
     pub can_renew: bool,
     /// Delete is offered.
     pub can_delete: bool,
+    /// Reveal (a test key shown again) is offered.
+    pub can_reveal: bool,
     /// Where the card is shown, which is where its actions return.
     pub shown_on: Origin,
+    /// Live or test.
+    pub environment: Environment,
     pub(super) display: DisplayStatus,
     pub(super) created_at: PrimitiveDateTime,
     pub(super) stopped_at: Option<PrimitiveDateTime>,
@@ -175,8 +186,14 @@ impl KeyCard {
             || self.can_renew
             || self.can_revoke
             || self.can_delete
+            || self.can_reveal
             || self.rotation_waits
             || self.enable_refused.is_some()
+    }
+
+    /// True for a test key, which the card marks as one.
+    pub fn is_test(&self) -> bool {
+        self.environment == Environment::Test
     }
 
     /// True for a version replaced by a rotation, in its grace period or past it.
@@ -214,6 +231,24 @@ impl Usage {
     }
 }
 
+/// The characters of a User-Agent a card shows: enough for the client and its version.
+const AGENT_SHOWN: usize = 40;
+
+/// Where the key was last used from: the address and the start of the User-Agent.
+fn used_from(row: &KeyRow) -> String {
+    let address = row.last_used_from.as_deref().unwrap_or_default();
+    let agent = row.last_used_agent.as_deref().unwrap_or_default();
+    let mut shown: String = agent.chars().take(AGENT_SHOWN).collect();
+    if agent.chars().nth(AGENT_SHOWN).is_some() {
+        shown.push('…');
+    }
+    [address, shown.as_str()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// A key's card as shown at `now`, offering no action until [`KeyCard::offer`].
 pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbError> {
     let facts = row.facts();
@@ -231,6 +266,8 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
             .map_or_else(|| "Never".to_owned(), |at| format::ago(now, at)),
         last_used_exact: row.last_used_at.map(format::datetime).unwrap_or_default(),
         last_used_iso: row.last_used_at.map(format::iso).unwrap_or_default(),
+        last_used_from: used_from(row),
+        last_used_agent: row.last_used_agent.clone().unwrap_or_default(),
         last_refused: None,
         succeeded_24h: 0,
         failed_24h: 0,
@@ -249,6 +286,7 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
         rate_limit: row
             .rate_limit_per_minute
             .map_or_else(|| "None".to_owned(), |limit| format!("{limit} per minute")),
+        allowed_ips: row.allowed_ips.entries(),
         version: row.version,
         status: display.label(),
         status_class: match display {
@@ -281,7 +319,9 @@ pub(super) fn card(row: &KeyRow, now: PrimitiveDateTime) -> Result<KeyCard, DbEr
         can_duplicate: false,
         can_renew: false,
         can_delete: false,
+        can_reveal: false,
         shown_on: Origin::List,
+        environment: row.environment,
         display,
         created_at: row.created_at,
         stopped_at,

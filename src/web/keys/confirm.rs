@@ -135,7 +135,7 @@ pub async fn confirm(
             };
             // A deleted key leaves the lists: the list is where its deletion is seen.
             let location = match action {
-                Irreversible::Revoke => from.href(&row.id),
+                Irreversible::Revoke => from.after_change(&row),
                 Irreversible::Delete => LIST.to_owned(),
             };
             Ok(done(&req, &user, &location, &message))

@@ -7,14 +7,16 @@ use askama::Template;
 
 use super::cards::{KeyCard, RefusedAttempt, card, stopped_at};
 use super::origin::Origin;
-use super::shared::{any_key_of, offers};
+use super::requests::{KeyLog, KeyLogQuery, key_log};
+use super::shared::{any_key_of, offers, policy_of};
 use crate::db::keys::KeyLabel;
 use crate::db::{DbError, keys as key_rows, usage as db_usage};
-use crate::domain::KeyId;
+use crate::domain::{KeyId, allowed_reveal};
 use crate::usage;
 use crate::web::chart::UsageChart;
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
+use crate::web::forms::Query;
 use crate::web::respond::render;
 use crate::web::shell::{Area, Shell};
 use crate::web::state::AppState;
@@ -49,17 +51,19 @@ struct KeyDetailPage {
     versions: Vec<VersionView>,
     chart: UsageChart,
     events: Vec<history::EventView>,
+    log: KeyLog,
 }
 
 /// `GET /settings/api-credentials/{key_id}`: the key's actions (Duplicate at the top),
-/// the developers corner (ID, masked key, version, earlier versions), the 24-hour chart
-/// and the key's history.
+/// the developers corner (ID, masked key, version, earlier versions), the 24-hour chart,
+/// the key's request log (`outcome`, `after`) and its history.
 pub async fn detail(
     user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<KeyId>,
+    Query(log): Query<KeyLogQuery>,
 ) -> Result<HttpResponse, WebError> {
-    key_page(&user, &state, &path, StatusCode::OK, None).await
+    key_page(&user, &state, &path, StatusCode::OK, None, &log).await
 }
 
 /// The key page with `status`, and `error` when an action started there was refused.
@@ -69,6 +73,7 @@ pub(super) async fn key_page(
     key_id: &KeyId,
     status: StatusCode,
     error: Option<String>,
+    log: &KeyLogQuery,
 ) -> Result<HttpResponse, WebError> {
     let merchant = user.merchant()?.clone();
     // Deleted keys keep their page: their history stays readable.
@@ -124,8 +129,11 @@ pub(super) async fn key_page(
         .rev()
         .map(|event| history::view(event, &labels))
         .collect();
+    let log = key_log(state, &row, log).await?;
     let mut card = card(&row, now)?;
     card.offer(&offers(state, &merchant, &row).await?);
+    let policy = policy_of(state, &merchant.merchant_id).await?;
+    card.can_reveal = allowed_reveal(merchant.role, &row.facts(), row.environment, &policy).is_ok();
     card.shown_on = Origin::KeyPage;
     let chart = UsageChart::new(now, &hours);
     card.succeeded_24h = chart.succeeded;
@@ -141,6 +149,7 @@ pub(super) async fn key_page(
             versions,
             chart,
             events,
+            log,
         },
     )
 }

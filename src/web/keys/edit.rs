@@ -1,14 +1,15 @@
 //! Edit: a key's name, description, (where the policy allows) scopes, its own rate
-//! limit and a new last day.
+//! limit, its allowed addresses and a new last day.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::cards::{KeyCard, card};
+use super::generate::typed;
 use super::origin::Origin;
 use super::shared::{ScopeChoice, done, in_place, managed_key, modal, offered_key, policy_of, scope_choices};
-use crate::domain::KeyId;
+use crate::domain::{IpAllowlist, KeyId};
 use crate::service::keys::{self, EditRequest};
 use crate::web::current_user::CurrentUser;
 use crate::web::error::WebError;
@@ -27,6 +28,7 @@ struct EditForm {
     scopes: Vec<ScopeChoice>,
     scopes_editable: bool,
     rate_limit: String,
+    allowed_ips: String,
     expires_on: String,
     from: Origin,
 }
@@ -59,6 +61,7 @@ pub async fn edit_page(
             .rate_limit_per_minute
             .map(|limit| limit.to_string())
             .unwrap_or_default(),
+        allowed_ips: typed(&row.allowed_ips.entries()),
         expires_on: String::new(),
         card: card(&row, state.clock.now())?,
         from: Origin::of_query(&req),
@@ -75,6 +78,8 @@ pub struct EditFields {
     scopes: Vec<String>,
     /// Empty for no limit; a form without the field keeps the key's.
     rate_limit: Option<String>,
+    /// Empty for any address; a form without the field keeps the key's.
+    allowed_ips: Option<String>,
     /// Empty keeps the key's expiry.
     expires_on: String,
 }
@@ -88,6 +93,7 @@ impl From<EditFields> for EditRequest {
             scopes: Some(form.scopes),
             rate_limit: form.rate_limit,
             expires_on,
+            allowed_ips: form.allowed_ips.as_deref().map(IpAllowlist::split),
         }
     }
 }
@@ -116,7 +122,7 @@ pub async fn edit(
     match outcome {
         Ok(edited) => {
             let message = format!("\"{}\" was saved.", edited.name);
-            Ok(done(&req, &user, &from.href(&row.id), &message))
+            Ok(done(&req, &user, &from.after_change(&edited), &message))
         }
         Err(err) => {
             let (status, message) = in_place(err)?;
@@ -129,6 +135,7 @@ pub async fn edit(
                 scopes: scope_choices(request.scopes.as_deref().unwrap_or_default()),
                 scopes_editable: policy.scopes_editable,
                 rate_limit: request.rate_limit.unwrap_or_default(),
+                allowed_ips: typed(request.allowed_ips.as_deref().unwrap_or_default()),
                 expires_on: request.expires_on.unwrap_or_default(),
                 card: card(&row, now)?,
                 from,

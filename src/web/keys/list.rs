@@ -15,7 +15,8 @@ use super::list_query::{Asked, ListParams, ListQuery, StatusFilter};
 use crate::db::keys::{KeyRow, Listed, Listing};
 use crate::db::{DbConnection, DbError, key_policies, keys as key_rows, usage as db_usage};
 use crate::domain::{
-    AllowedActions, KeyPolicy, KeySurroundings, MerchantId, Refusal, Role, allowed_actions, allowed_generate,
+    AllowedActions, Environment, KeyPolicy, KeySurroundings, MerchantId, Refusal, Role, allowed_actions,
+    allowed_generate, allowed_reveal,
 };
 use crate::usage::hour_of as usage_hour;
 use crate::web::current_user::CurrentUser;
@@ -104,6 +105,26 @@ struct ApiCredentialsPage {
     pages: i64,
     previous: Option<PageLink>,
     next: Option<PageLink>,
+    /// The environment shown.
+    environment: Environment,
+    /// The Live / Test switch.
+    environments: Vec<EnvironmentTab>,
+    /// Generate New API Key, for the environment shown.
+    new_key_href: String,
+    /// The whole list of the environment shown, unfiltered.
+    all_href: String,
+    /// Its keys expiring soon.
+    expiring_href: String,
+}
+
+/// One side of the Live / Test switch.
+pub struct EnvironmentTab {
+    /// Its address.
+    pub href: String,
+    /// Live or Test.
+    pub label: &'static str,
+    /// The one shown.
+    pub current: bool,
 }
 
 /// What one view of the list read.
@@ -125,7 +146,7 @@ struct Read {
 }
 
 fn listing<'a>(
-    merchant_id: &'a MerchantId,
+    (merchant_id, environment): (&'a MerchantId, Environment),
     states: &'a [Listed],
     search: Option<&'a str>,
     now: PrimitiveDateTime,
@@ -136,6 +157,7 @@ fn listing<'a>(
         search,
         expiring_by: None,
         now,
+        environment: Some(environment),
     }
 }
 
@@ -175,22 +197,20 @@ fn read(
 ) -> Result<Read, DbError> {
     let expiring_by = now + time::Duration::days(7);
     let soon = [Listed::Active, Listed::Disabled];
+    // Each environment has its own list, count and limit: everything below is of the
+    // environment shown.
+    let shown = (merchant_id, query.environment);
     let policy = key_policies::get(conn, merchant_id)?;
-    let active_count = key_rows::count_active(conn, merchant_id, now)?;
+    let active_count = key_rows::count_active(conn, merchant_id, query.environment, now)?;
     let expiring_count = key_rows::count_listed(
         conn,
         &Listing {
             expiring_by: Some(expiring_by),
-            ..listing(merchant_id, &soon, None, now)
+            ..listing(shown, &soon, None, now)
         },
     )?;
-    let current_total = key_rows::count_listed(conn, &listing(merchant_id, &CURRENT, None, now))?;
-    let in_grace = key_rows::list_page(
-        conn,
-        &listing(merchant_id, &[Listed::InGrace], None, now),
-        0,
-        i64::MAX,
-    )?;
+    let current_total = key_rows::count_listed(conn, &listing(shown, &CURRENT, None, now))?;
+    let in_grace = key_rows::list_page(conn, &listing(shown, &[Listed::InGrace], None, now), 0, i64::MAX)?;
     let search = query.search.as_deref();
     let expiring = query.expiring.then_some(expiring_by);
     let compact = current_total > CARDS_UP_TO || query.searching();
@@ -200,9 +220,9 @@ fn read(
         let (working, ended) = compact_states(query.status, query.expiring);
         let working = Listing {
             expiring_by: expiring,
-            ..listing(merchant_id, &working, search, now)
+            ..listing(shown, &working, search, now)
         };
-        let ended = listing(merchant_id, &ended, search, now);
+        let ended = listing(shown, &ended, search, now);
         let working_total = key_rows::count_listed(conn, &working)?;
         let total = working_total + key_rows::count_listed(conn, &ended)?;
         let (page, _) = clamp_page(query.page, total, ROWS_PER_PAGE);
@@ -217,15 +237,10 @@ fn read(
     } else {
         let current = Listing {
             expiring_by: expiring,
-            ..listing(
-                merchant_id,
-                if query.expiring { &soon } else { &CURRENT },
-                None,
-                now,
-            )
+            ..listing(shown, if query.expiring { &soon } else { &CURRENT }, None, now)
         };
         let rows = key_rows::list_page(conn, &current, 0, CARDS_UP_TO)?;
-        let revoked = listing(merchant_id, &[Listed::Revoked], None, now);
+        let revoked = listing(shown, &[Listed::Revoked], None, now);
         let total = key_rows::count_listed(conn, &revoked)?;
         let (page, _) = clamp_page(query.page, total, REVOKED_PER_PAGE);
         let revoked = key_rows::list_page(conn, &revoked, (page - 1) * REVOKED_PER_PAGE, REVOKED_PER_PAGE)?;
@@ -233,12 +248,12 @@ fn read(
     };
     // Under a one-key policy, Rotate Key is what replaces the one active key.
     let only_active = if active_count == 1 && policy.max_active_keys == 1 {
-        key_rows::list_page(conn, &listing(merchant_id, &[Listed::Active], None, now), 0, 1)?.pop()
+        key_rows::list_page(conn, &listing(shown, &[Listed::Active], None, now), 0, 1)?.pop()
     } else {
         None
     };
     // The compact list holds retired versions among its rows; the cards list them apart.
-    let retired_listing = listing(merchant_id, &[Listed::Retired], None, now);
+    let retired_listing = listing(shown, &[Listed::Retired], None, now);
     let (retired, retired_total) = if compact || query.expiring {
         (Vec::new(), 0)
     } else {
@@ -304,6 +319,7 @@ impl Rules<'_> {
     fn card(&self, row: &KeyRow, usage: &Usage) -> Result<KeyCard, DbError> {
         let mut card = card(row, self.now)?;
         card.offer(&self.allowed(row)?);
+        card.can_reveal = allowed_reveal(self.role, &row.facts(), row.environment, self.policy).is_ok();
         usage.apply(&mut card, self.now);
         Ok(card)
     }
@@ -428,6 +444,31 @@ pub(super) async fn list_page(
             pages,
             previous: (page > 1).then(|| link(page - 1)),
             next: (page < pages).then(|| link(page + 1)),
+            environment: query.environment,
+            environments: Environment::ALL
+                .into_iter()
+                .map(|environment| EnvironmentTab {
+                    href: ListQuery {
+                        environment,
+                        ..ListQuery::default()
+                    }
+                    .href(1),
+                    label: environment.label(),
+                    current: environment == query.environment,
+                })
+                .collect(),
+            new_key_href: paths::new_key(query.environment),
+            all_href: ListQuery {
+                environment: query.environment,
+                ..ListQuery::default()
+            }
+            .href(1),
+            expiring_href: ListQuery {
+                environment: query.environment,
+                expiring: true,
+                ..ListQuery::default()
+            }
+            .href(1),
             shell,
         },
     )
@@ -456,6 +497,7 @@ pub async fn list(
         Asked::Invalid(message) => {
             let query = ListQuery {
                 page: 1,
+                environment: params.environment(),
                 ..ListQuery::default()
             };
             list_page(

@@ -1,7 +1,8 @@
-//! What API Credentials is asked to show, read from its address: `q` (part of a key's
-//! name or of its visible key), `status`, `filter=expiring` and `page`.
+//! What API Credentials is asked to show, read from its address: `environment` (`test`;
+//! live when left out), `q` (part of a key's name or of its visible key), `status`,
+//! `filter=expiring` and `page`.
 
-use crate::domain::ApiKey;
+use crate::domain::{ApiKey, Environment};
 use crate::web::paths;
 
 /// The longest search accepted, in characters.
@@ -66,6 +67,8 @@ pub(crate) struct ListQuery {
     pub(super) expiring: bool,
     /// The page asked for, from 1; pages past the last show the last.
     pub(super) page: i64,
+    /// The environment whose keys are shown: each has its own list, count and limit.
+    pub(super) environment: Environment,
 }
 
 /// What reading an address gives.
@@ -90,18 +93,29 @@ pub(super) enum Asked {
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 pub struct ListParams {
+    environment: String,
     q: String,
     status: String,
     filter: String,
     page: Option<String>,
 }
 
+impl ListParams {
+    /// The environment asked for, or live when it cannot be read: where a list whose
+    /// other filters are refused is shown.
+    pub(super) fn environment(&self) -> Environment {
+        self.environment.parse().unwrap_or_default()
+    }
+}
+
 impl ListQuery {
     /// Reads the address's query string, as sent.
     pub(super) fn read(params: &ListParams) -> Asked {
-        // A key anywhere in the search leaves the address first, whatever else is wrong.
+        // A key anywhere in the search leaves the address first, whatever else is wrong,
+        // and is looked for among the keys of its own environment.
         if let Some(key) = ApiKey::find_in(&params.q) {
             let then = ListQuery {
+                environment: key.environment(),
                 status: StatusFilter::ALL
                     .into_iter()
                     .find(|status| status.value() == params.status),
@@ -113,6 +127,13 @@ impl ListQuery {
                 then: ListQuery { page: 1, ..then },
             };
         }
+        let environment = match params.environment.as_str() {
+            "" => Environment::Live,
+            value => match value.parse() {
+                Ok(environment) => environment,
+                Err(_) => return Asked::Invalid("Choose Live or Test keys."),
+            },
+        };
         let text = params.q.trim();
         if text.chars().count() > MAX_SEARCH || text.chars().any(char::is_control) {
             return Asked::Invalid(
@@ -139,6 +160,7 @@ impl ListQuery {
             status,
             expiring: params.filter == "expiring",
             page,
+            environment,
         };
         // Masks show an ellipsis; people type three dots.
         query.search = Some(text.replace("...", "…")).filter(|text| !text.is_empty());
@@ -153,6 +175,9 @@ impl ListQuery {
     /// The address of page `page` of this list.
     pub(super) fn href(&self, page: i64) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
+        if self.environment != Environment::Live {
+            pairs.push(("environment", self.environment.as_str().to_owned()));
+        }
         if let Some(search) = &self.search {
             pairs.push(("q", search.clone()));
         }
@@ -208,6 +233,28 @@ mod tests {
     }
 
     #[test]
+    fn the_test_environment_is_kept_in_every_address_and_live_is_the_default() {
+        let Asked::List(query) = ListQuery::read_str("environment=test&status=active") else {
+            panic!("not read");
+        };
+        assert_eq!(query.environment, Environment::Test);
+        assert_eq!(
+            query.href(2),
+            "/settings/api-credentials?environment=test&status=active&page=2"
+        );
+        let Asked::List(live) = ListQuery::read_str("environment=live") else {
+            panic!("not read");
+        };
+        assert_eq!(live.environment, Environment::Live);
+        assert_eq!(live.href(1), "/settings/api-credentials");
+        let test_key = ApiKey::generate_in(Environment::Test);
+        let Asked::WholeKey { then, .. } = ListQuery::read_str(&format!("q={}", test_key.expose())) else {
+            panic!("a whole key stays in the address");
+        };
+        assert_eq!(then.environment, Environment::Test);
+    }
+
+    #[test]
     fn three_dots_read_as_the_masks_ellipsis() {
         let Asked::List(query) = ListQuery::read_str("q=kw_live_AbCd...WxYz") else {
             panic!("not read");
@@ -232,7 +279,14 @@ mod tests {
 
     #[test]
     fn unreadable_filters_are_refused() {
-        for bad in ["status=gone", "page=0", "page=two", "q=a%07b"] {
+        for bad in [
+            "status=gone",
+            "page=0",
+            "page=two",
+            "q=a%07b",
+            "environment=prod",
+            "environment=Test",
+        ] {
             assert!(matches!(ListQuery::read_str(bad), Asked::Invalid(_)), "{bad}");
         }
         assert!(matches!(

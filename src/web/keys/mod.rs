@@ -12,6 +12,8 @@ mod list;
 mod list_query;
 mod origin;
 mod quick;
+mod requests;
+mod reveal;
 mod rotate;
 mod shared;
 
@@ -22,4 +24,6 @@ pub use edit::{edit, edit_page};
 pub use generate::{duplicate_form, generate, new_form};
 pub use list::list;
 pub use quick::{QuickAction, quick};
+pub use requests::{KeyLogQuery, requests_csv};
+pub use reveal::reveal;
 pub use rotate::{rotate, rotate_page};

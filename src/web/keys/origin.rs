@@ -3,6 +3,7 @@
 
 use actix_web::HttpRequest;
 
+use crate::db::keys::KeyRow;
 use crate::domain::KeyId;
 use crate::web::paths;
 
@@ -53,6 +54,15 @@ impl Origin {
         match self {
             Origin::List => paths::API_CREDENTIALS.to_owned(),
             Origin::KeyPage => paths::key(key_id),
+        }
+    }
+
+    /// Where a change to the key `row` returns once made: its page, or the list of its
+    /// own environment (a test key's change returns to the Test tab, which shows it).
+    pub fn after_change(self, row: &KeyRow) -> String {
+        match self {
+            Origin::List => paths::key_list(row.environment),
+            Origin::KeyPage => paths::key(&row.id),
         }
     }
 

@@ -37,7 +37,7 @@ pub async fn quick(
     action: QuickAction,
 ) -> Result<HttpResponse, WebError> {
     let key_id = path.into_inner();
-    let (merchant, _) = managed_key(&user, &state, &key_id).await?;
+    let (merchant, key_row) = managed_key(&user, &state, &key_id).await?;
     let now = state.clock.now();
     let from = Origin::of_query(&req);
     let (actor, merchant_id, id) = (user.actor(&req), merchant.merchant_id.clone(), key_id.clone());
@@ -61,13 +61,21 @@ pub async fn quick(
                     row.expires_at.map(format::datetime).unwrap_or_default()
                 ),
             };
-            Ok(done(&req, &user, &from.href(&key_id), &message))
+            Ok(done(&req, &user, &from.after_change(&row), &message))
         }
         Err(err) => {
             let (status, message): (StatusCode, String) = in_place(err)?;
             match from {
-                Origin::KeyPage => key_page(&user, &state, &key_id, status, Some(message)).await,
-                Origin::List => list_page(&user, &state, status, Some(message), &ListQuery::default()).await,
+                Origin::KeyPage => {
+                    key_page(&user, &state, &key_id, status, Some(message), &Default::default()).await
+                }
+                Origin::List => {
+                    let list = ListQuery {
+                        environment: key_row.environment,
+                        ..ListQuery::default()
+                    };
+                    list_page(&user, &state, status, Some(message), &list).await
+                }
             }
         }
     }

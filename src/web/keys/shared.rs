@@ -69,13 +69,17 @@ pub(super) async fn offers(
 ) -> Result<AllowedActions, WebError> {
     let now = state.clock.now();
     let facts = row.facts();
-    let (merchant_id, lineage_id) = (merchant.merchant_id.clone(), row.lineage_id.clone());
+    let (merchant_id, lineage_id, environment) = (
+        merchant.merchant_id.clone(),
+        row.lineage_id.clone(),
+        row.environment,
+    );
     let (policy, active_keys, lineage_in_grace) = state
         .db
         .run(move |conn| -> Result<_, DbError> {
             Ok((
                 key_policies::get(conn, &merchant_id)?,
-                key_rows::count_active(conn, &merchant_id, now)?,
+                key_rows::count_active(conn, &merchant_id, environment, now)?,
                 key_rows::lineage_in_grace(conn, &lineage_id, now)?,
             ))
         })
@@ -117,7 +121,7 @@ pub(super) fn refused(
     let view = RefusedView {
         card: row.map(|row| card(row, now)).transpose()?,
         message: refusal.to_string(),
-        back: row.map_or_else(|| LIST.to_owned(), |row| origin.href(&row.id)),
+        back: row.map_or_else(|| LIST.to_owned(), |row| origin.after_change(row)),
         back_label: origin.back_label(),
     };
     modal(req, user, StatusCode::CONFLICT, title, &view)

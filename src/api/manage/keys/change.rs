@@ -38,6 +38,10 @@ pub struct UpdateKey {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = Date, example = "2027-06-30")]
     pub expires_on: Option<Option<String>>,
+    /// The IPv4/IPv6 addresses and CIDR ranges it may be used from from now on (at most
+    /// 100); empty for any address.
+    #[schema(max_items = 100, example = json!(["203.0.113.0/24"]))]
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 impl UpdateKey {
@@ -52,6 +56,7 @@ impl UpdateKey {
                 .rate_limit_per_minute
                 .map(|limit| limit.map(|limit| limit.to_string()).unwrap_or_default()),
             expires_on: self.expires_on.map(Option::unwrap_or_default),
+            allowed_ips: self.allowed_ips,
         }
     }
 }

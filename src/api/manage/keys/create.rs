@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use utoipa::ToSchema;
 
-use super::resource::{Key, find_key, location, naming_expiry, present};
+use super::resource::{Key, KeyEnvironment, environment_field, find_key, location, naming_expiry, present};
 use crate::api::manage::ManageState;
 use crate::api::manage::auth::Caller;
 use crate::api::manage::body::Json;
@@ -46,6 +46,13 @@ pub struct CreateKey {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<Option<u32>>,
+    /// `live` (when left out) or `test`. A duplicate is in its source's environment.
+    #[schema(value_type = Option<KeyEnvironment>)]
+    pub environment: Option<String>,
+    /// The IPv4/IPv6 addresses and CIDR ranges it may be used from (at most 100);
+    /// empty for any address. A duplicate's defaults to its source's.
+    #[schema(max_items = 100, example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 impl CreateKey {
@@ -80,6 +87,17 @@ impl CreateKey {
                 String::new(),
             ),
         };
+        let asked = self.environment.as_deref().map(environment_field).transpose()?;
+        let environment = match (source, asked) {
+            (Some(source), Some(asked)) if asked != source.environment => {
+                return Err(ManageError::invalid(
+                    "environment",
+                    "A duplicate is in its source's environment: leave environment out, or create a key instead.",
+                ));
+            }
+            (Some(source), _) => source.environment,
+            (None, asked) => asked.unwrap_or_default(),
+        };
         let rate_limit = self.rate_limit_per_minute.unwrap_or_else(|| {
             source
                 .and_then(|source| source.rate_limit_per_minute)
@@ -105,6 +123,11 @@ impl CreateKey {
             duplicated_from: source.map(|source| source.id.clone()),
             request_id,
             rate_limit: rate_limit.map(|limit| limit.to_string()).unwrap_or_default(),
+            environment,
+            allowed_ips: self
+                .allowed_ips
+                .or_else(|| source.map(|source| source.allowed_ips.entries()))
+                .unwrap_or_default(),
         })
     }
 }

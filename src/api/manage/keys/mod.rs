@@ -6,14 +6,18 @@
 pub mod change;
 pub mod create;
 pub mod read;
+pub mod requests;
 pub mod resource;
+pub mod reveal;
 
 use actix_web::web;
 
 pub use change::{NoFields, UpdateKey};
 pub use create::{CreateKey, CreatedKey, Grace, RotateKey, RotatedKey, SECRET_NOT_SHOWN};
 pub use read::{EventList, HourlyUsage, KeyPage, Usage};
-pub use resource::{Key, KeyState, find_key, location, rfc3339};
+pub use requests::{LoggedRequest, RequestPage};
+pub use resource::{Key, KeyEnvironment, KeyState, find_key, location, rfc3339};
+pub use reveal::RevealedKey;
 
 /// Registers the key routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,6 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/keys/{key_id}/enable").route(web::post().to(change::enable_key)))
     .service(web::resource("/keys/{key_id}/renew").route(web::post().to(change::renew_key)))
     .service(web::resource("/keys/{key_id}/revoke").route(web::post().to(change::revoke_key)))
+    .service(web::resource("/keys/{key_id}/reveal").route(web::post().to(reveal::reveal_key)))
     .service(web::resource("/keys/{key_id}/usage").route(web::get().to(read::key_usage)))
-    .service(web::resource("/keys/{key_id}/history").route(web::get().to(read::key_history)));
+    .service(web::resource("/keys/{key_id}/history").route(web::get().to(read::key_history)))
+    .service(web::resource("/keys/{key_id}/requests").route(web::get().to(requests::key_requests)));
 }

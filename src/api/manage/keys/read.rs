@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::resource::{Key, KeyState, find_key, rfc3339};
+use super::resource::{Key, KeyEnvironment, KeyState, environment_field, find_key, rfc3339};
 use crate::api::manage::ManageState;
 use crate::api::manage::auth::Caller;
 use crate::api::manage::error::ManageError;
@@ -13,7 +13,7 @@ use crate::api::manage::events::Event;
 use crate::api::manage::openapi;
 use crate::db::keys::{self as db_keys, Listing, Seek};
 use crate::db::{DbError, key_events, usage as db_usage};
-use crate::domain::{KeyId, TokenScope};
+use crate::domain::{Environment, KeyId, TokenScope};
 use crate::usage;
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -37,6 +37,9 @@ pub struct ListQuery {
     limit: Option<String>,
     /// Where the page starts: the `next_cursor` of the page before.
     cursor: Option<String>,
+    /// Only keys of this environment (both when left out).
+    #[param(value_type = Option<KeyEnvironment>)]
+    environment: Option<String>,
 }
 
 /// A page of keys, newest first.
@@ -75,6 +78,7 @@ struct Filters {
     name: Option<String>,
     before: Option<i64>,
     limit: i64,
+    environment: Option<Environment>,
 }
 
 impl TryFrom<ListQuery> for Filters {
@@ -123,19 +127,21 @@ impl TryFrom<ListQuery> for Filters {
                 .ok_or_else(|| ManageError::invalid("limit", "Give a whole number from 1 to 100."))?,
         };
         let before = query.cursor.as_deref().map(parse_cursor).transpose()?;
+        let environment = query.environment.as_deref().map(environment_field).transpose()?;
         Ok(Self {
             states,
             name,
             before,
             limit,
+            environment,
         })
     }
 }
 
 /// List keys.
 ///
-/// The merchant's keys, newest first, deleted ones never; narrowed by state and name, a
-/// page at a time: pass the page's `next_cursor` as `cursor` for the next one.
+/// The merchant's keys, newest first, deleted ones never; narrowed by state, name and
+/// environment, a page at a time: pass the page's `next_cursor` as `cursor` for the next one.
 #[utoipa::path(
     get,
     path = "/api/v1/keys",
@@ -170,6 +176,7 @@ pub async fn list_keys(
                 search: None,
                 expiring_by: None,
                 now,
+                environment: filters.environment,
             };
             let seek = Seek {
                 name: filters.name.as_deref(),

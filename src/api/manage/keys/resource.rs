@@ -10,7 +10,7 @@ use crate::api::manage::ManageState;
 use crate::api::manage::auth::Caller;
 use crate::api::manage::error::ManageError;
 use crate::db::keys::{self as db_keys, KeyRow, Listed};
-use crate::domain::{KeyId, KeyStatus};
+use crate::domain::{Environment, KeyId, KeyStatus};
 
 /// Reads a field that may be left out (`None`: keep or take the default) or sent as
 /// `null` (`Some(None)`: none).
@@ -72,6 +72,10 @@ pub struct Key {
     pub scopes: Vec<String>,
     /// Requests per minute the key may make; `null` for no limit.
     pub rate_limit_per_minute: Option<i32>,
+    /// The addresses and CIDR ranges the key may be used from; empty for any address.
+    #[serde(default)]
+    #[schema(example = json!(["203.0.113.0/24"]))]
+    pub allowed_ips: Vec<String>,
     /// The lifetime a renewal gives, in days; `null` when the key has none.
     pub lifetime_days: Option<i32>,
     /// When it stops working; `null` for never.
@@ -84,6 +88,38 @@ pub struct Key {
     pub created_by: String,
     /// Its last accepted request.
     pub last_used_at: Option<String>,
+    /// `live`, or `test` for a test key (`kw_test_…`); every version of a key has its
+    /// first version's. Read as `live` from a server that predates test keys.
+    #[serde(default)]
+    pub environment: KeyEnvironment,
+}
+
+/// Where a key may be used, as the API names it: in a `Key`, on create and in the
+/// list's `environment` filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyEnvironment {
+    /// Live data (`kw_live_…`).
+    #[default]
+    Live,
+    /// Testing only (`kw_test_…`).
+    Test,
+}
+
+impl From<Environment> for KeyEnvironment {
+    fn from(environment: Environment) -> Self {
+        match environment {
+            Environment::Live => KeyEnvironment::Live,
+            Environment::Test => KeyEnvironment::Test,
+        }
+    }
+}
+
+/// Reads an `environment` field or parameter: `live` or `test`, named when it is
+/// neither.
+pub(super) fn environment_field(raw: &str) -> Result<Environment, ManageError> {
+    raw.parse()
+        .map_err(|_| ManageError::invalid("environment", "Choose live or test."))
 }
 
 impl Key {
@@ -99,12 +135,14 @@ impl Key {
             status: row.facts().display_status(now).label().to_ascii_lowercase(),
             scopes: row.scopes.names().into_iter().map(str::to_owned).collect(),
             rate_limit_per_minute: row.rate_limit_per_minute,
+            allowed_ips: row.allowed_ips.entries(),
             lifetime_days: row.lifetime_days,
             expires_at: row.expires_at.map(rfc3339),
             grace_ends_at: row.grace_ends_at.map(rfc3339),
             created_at: rfc3339(row.created_at),
             created_by: row.created_by.clone(),
             last_used_at: row.last_used_at.map(rfc3339),
+            environment: row.environment.into(),
         }
     }
 }

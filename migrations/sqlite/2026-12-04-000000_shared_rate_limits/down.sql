@@ -1,0 +1,2 @@
+DROP TABLE rate_limit_instances;
+DROP TABLE rate_limit_windows;

@@ -1,0 +1,218 @@
+//! Limits counted in Redis: one counter per scope and one-minute window, taken with a
+//! script (increment, expiry, refusal past the limit) in one round trip of at most
+//! [`TIMEOUT`]. When Redis does not answer, the circuit opens: one warning, the
+//! caller's local limits until a background probe finds Redis again, one line then.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Script};
+
+use crate::config::RedisUrl;
+
+/// The longest a request waits for Redis before it counts locally instead.
+pub const TIMEOUT: Duration = Duration::from_millis(50);
+/// How often the probe tries an unreachable Redis again.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// The counter the probe takes from, with no limit: a write, as every real take is.
+const PROBE_COUNTER: &str = "keyward:limits:probe";
+/// A window's counter outlives its minute by one, so a clock a little behind still
+/// finds it.
+const EXPIRE_MS: i64 = 120_000;
+
+/// Adds one unless the window holds the limit already; 1 when added.
+const TAKE: &str = r"
+local hits = redis.call('INCR', KEYS[1])
+if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if hits > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[1])
+  return 0
+end
+return 1
+";
+
+/// Takes one back, never below zero.
+const GIVE_BACK: &str = r"
+local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hits > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+";
+
+/// A Redis server's counters, and whether it answers.
+pub struct RedisCounter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    /// The URL without its password, for the log.
+    shown: String,
+    connection: RwLock<Option<MultiplexedConnection>>,
+    /// Held by the one caller connecting, so a burst opens one connection.
+    connecting: tokio::sync::Mutex<()>,
+    /// The circuit: open while Redis is out of reach and the probe runs.
+    down: AtomicBool,
+    take: Script,
+    give_back: Script,
+}
+
+impl RedisCounter {
+    /// A counter for `url`; connects on first use, so a Redis that is down at start
+    /// is the same case as one that goes down later.
+    pub fn new(url: &RedisUrl) -> redis::RedisResult<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client: redis::Client::open(url.expose())?,
+                shown: url.to_string(),
+                connection: RwLock::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                down: AtomicBool::new(false),
+                take: Script::new(TAKE),
+                give_back: Script::new(GIVE_BACK),
+            }),
+        })
+    }
+
+    /// The URL without its password.
+    pub fn shown(&self) -> &str {
+        &self.inner.shown
+    }
+
+    /// Adds one hit to `scope`'s window unless it holds `limit`; whether it did, or
+    /// `None` when Redis is out of reach (the caller then counts locally).
+    pub async fn take(&self, scope: &str, window: i64, limit: u32) -> Option<bool> {
+        let counter = counter_key(scope, window);
+        self.call(
+            |script: &Inner| &script.take,
+            &counter,
+            &[i64::from(limit), EXPIRE_MS],
+        )
+        .await
+        .map(|added| added == 1)
+    }
+
+    /// Takes back one hit of `scope`'s window.
+    pub async fn give_back(&self, scope: &str, window: i64) {
+        let counter = counter_key(scope, window);
+        self.call(|script: &Inner| &script.give_back, &counter, &[]).await;
+    }
+
+    async fn call(&self, script: fn(&Inner) -> &Script, counter: &str, args: &[i64]) -> Option<i64> {
+        if self.inner.down.load(Ordering::Acquire) {
+            return None;
+        }
+        let inner = &self.inner;
+        let answer = tokio::time::timeout(TIMEOUT, async {
+            let mut connection = inner.connection().await?;
+            let mut invocation = script(inner).key(counter);
+            for arg in args {
+                invocation.arg(*arg);
+            }
+            invocation.invoke_async::<i64>(&mut connection).await
+        })
+        .await;
+        match answer {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                self.trip(&err.to_string());
+                None
+            }
+            Err(_) => {
+                self.trip("no answer within 50 ms");
+                None
+            }
+        }
+    }
+
+    /// Opens the circuit: the first caller to see Redis fail logs it and starts the
+    /// probe; the others only count locally.
+    fn trip(&self, why: &str) {
+        *self
+            .inner
+            .connection
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        if !self.inner.down.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                redis = %self.inner.shown,
+                error = why,
+                "Redis is out of reach: rate limits are counted per instance until it answers again"
+            );
+            tokio::spawn(probe(Arc::downgrade(&self.inner)));
+        }
+    }
+}
+
+fn counter_key(scope: &str, window: i64) -> String {
+    format!("keyward:limits:{scope}:{window}")
+}
+
+impl Inner {
+    async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let connection = self.connect().await?;
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection.clone());
+        Ok(connection)
+    }
+
+    fn current(&self) -> Option<MultiplexedConnection> {
+        self.connection
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+}
+
+/// Tries Redis every [`PROBE_EVERY`] until it runs the counting script on a probe
+/// counter, then closes the circuit; stops with the server. A PING would not do: a
+/// Redis that answers it but refuses or holds writes (a read-only replica, `CLIENT
+/// PAUSE … WRITE`) would close the circuit only for the next request to open it again.
+async fn probe(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let answered = tokio::time::timeout(PROBE_EVERY, async {
+            let mut connection = inner.connect().await?;
+            inner
+                .take
+                .key(PROBE_COUNTER)
+                .arg(i64::MAX)
+                .arg(PROBE_EVERY.as_millis().try_into().unwrap_or(i64::MAX))
+                .invoke_async::<i64>(&mut connection)
+                .await
+                .map(|_| connection)
+        })
+        .await;
+        if let Ok(Ok(connection)) = answered {
+            *inner
+                .connection
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection);
+            inner.down.store(false, Ordering::Release);
+            tracing::info!(redis = %inner.shown, "Redis answers again: rate limits are shared through it");
+            return;
+        }
+    }
+}

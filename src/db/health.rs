@@ -1,0 +1,178 @@
+//! Whether Postgres can be reached, as a circuit: while it is known to be out of reach,
+//! callers fail at once instead of each waiting for its own timeout, and one background
+//! probe looks for its return. SQLite is a file on this machine: it has no circuit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+/// How long a probe's round trip may take before the database counts as out of reach:
+/// a healthy server answers `SELECT 1` on an open connection in milliseconds, and a
+/// stopped process (`SIGSTOP`) or a cut network never does.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// How often the probe tries again while the database is out of reach.
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often an idle prober checks whether its handle is gone.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// The circuit over one Postgres database, shared by a handle's pool and its prober.
+#[derive(Debug)]
+pub(super) struct Health {
+    /// True while the database is known to be out of reach.
+    down: tokio::sync::watch::Sender<bool>,
+    /// Bumped each time the database comes back: connections opened before are not
+    /// handed out again (after a restart they are dead, and one would fail a request).
+    generation: Arc<AtomicU64>,
+    /// Set when a caller saw a sign of trouble and wants the probe to look.
+    wanted: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Health {
+    /// A closed circuit whose generation counter `generation` stamps new connections,
+    /// with its prober running on `url` in threads of its own.
+    pub(super) fn start(url: String, generation: Arc<AtomicU64>) -> std::io::Result<Arc<Self>> {
+        let health = Arc::new(Self {
+            down: tokio::sync::watch::Sender::new(false),
+            generation,
+            wanted: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        spawn_prober(url, Arc::downgrade(&health))?;
+        Ok(health)
+    }
+
+    /// True while the database is known to be out of reach.
+    pub(super) fn is_down(&self) -> bool {
+        *self.down.borrow()
+    }
+
+    /// Asks the prober to check the database now: a call waited unusually long, or a
+    /// connection failed.
+    pub(super) fn suspect(&self) {
+        *self.wanted.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.wake.notify_one();
+    }
+
+    /// A pooled connection was found dead: the others opened before it likely died
+    /// with it (a restart the circuit never saw, no request having come meanwhile), so
+    /// none of them is handed out again, and the prober looks.
+    pub(super) fn connection_lost(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.suspect();
+    }
+
+    /// Resolves once the database is known to be out of reach (at once if it is).
+    pub(super) async fn went_down(&self) {
+        let mut down = self.down.subscribe();
+        // The sender lives as long as `self`, so this only ends by the value turning true.
+        let _ = down.wait_for(|down| *down).await;
+    }
+
+    fn open(&self) {
+        if !self.down.send_replace(true) {
+            tracing::warn!("the database does not answer; requests that need it answer 503 until it is back");
+        }
+    }
+
+    fn close(&self) {
+        if self.is_down() {
+            // Before the circuit closes, so no caller let through takes an old connection.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.down.send_replace(false);
+            tracing::info!("the database answers again");
+        }
+    }
+
+    /// Waits up to `IDLE_CHECK` for a reason to probe; true when there is one (the
+    /// circuit is open, or a caller asked).
+    fn probe_wanted(&self) -> bool {
+        if self.is_down() {
+            return true;
+        }
+        let wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut wanted, _) = self
+            .wake
+            .wait_timeout_while(wanted, IDLE_CHECK, |wanted| !*wanted)
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *wanted)
+    }
+}
+
+/// Starts the prober: one thread decides, and another makes the round trips it asks
+/// for, so the decision never waits longer than [`PROBE_TIMEOUT`] even when a round
+/// trip hangs. Both end once `health` is gone.
+fn spawn_prober(url: String, health: Weak<Health>) -> std::io::Result<()> {
+    let (ask, asked) = mpsc::channel::<()>();
+    let (answer, answers) = mpsc::channel::<bool>();
+    std::thread::Builder::new()
+        .name("keyward-db-probe".into())
+        .spawn(move || {
+            let mut kept = None;
+            for () in asked {
+                if answer.send(round_trip(&url, &mut kept)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    std::thread::Builder::new()
+        .name("keyward-db-circuit".into())
+        .spawn(move || {
+            while let Some(health) = health.upgrade() {
+                if !health.probe_wanted() {
+                    continue;
+                }
+                if ask.send(()).is_err() {
+                    return;
+                }
+                let answered = match answers.recv_timeout(PROBE_TIMEOUT) {
+                    Ok(answered) => answered,
+                    Err(RecvTimeoutError::Timeout) => {
+                        health.open();
+                        // The round trip may still get through (a resumed server).
+                        answers.recv().unwrap_or(false)
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                };
+                if answered {
+                    health.close();
+                } else {
+                    health.open();
+                    drop(health);
+                    std::thread::sleep(PROBE_INTERVAL);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// One `SELECT 1` on the prober's own connection, kept between probes so a probe costs
+/// one round trip (a new connection with TLS to a distant server could take longer than
+/// [`PROBE_TIMEOUT`] by itself); opened again when it fails.
+fn round_trip(url: &str, kept: &mut Option<PgConnection>) -> bool {
+    if let Some(conn) = kept
+        && conn.batch_execute("SELECT 1").is_ok()
+    {
+        return true;
+    }
+    *kept = None;
+    super::connection::prepare_tls();
+    let Ok(mut conn) = PgConnection::establish(url) else {
+        return false;
+    };
+    // Named, so an operator can tell it among the connections in `pg_stat_activity`.
+    if conn
+        .batch_execute("SET application_name = 'keyward-probe'; SELECT 1")
+        .is_err()
+    {
+        return false;
+    }
+    *kept = Some(conn);
+    true
+}
