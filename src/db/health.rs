@@ -29,6 +29,9 @@ pub(super) struct Health {
     /// Bumped each time the database comes back: connections opened before are not
     /// handed out again (after a restart they are dead, and one would fail a request).
     generation: Arc<AtomicU64>,
+    /// How many calls the database has answered: while this moves, the server is
+    /// slow (a loaded machine), not gone, and a late probe does not open the circuit.
+    answered: AtomicU64,
     /// Set when a caller saw a sign of trouble and wants the probe to look.
     wanted: Mutex<bool>,
     wake: Condvar,
@@ -38,13 +41,23 @@ impl Health {
     /// A closed circuit whose generation counter `generation` stamps new connections,
     /// with its prober running on `url` in threads of its own.
     pub(super) fn start(url: String, generation: Arc<AtomicU64>) -> std::io::Result<Arc<Self>> {
+        let mut kept = None;
+        Self::start_with(move || round_trip(&url, &mut kept), generation)
+    }
+
+    /// [`Self::start`] with the prober making its round trips with `round_trip`.
+    fn start_with(
+        round_trip: impl FnMut() -> bool + Send + 'static,
+        generation: Arc<AtomicU64>,
+    ) -> std::io::Result<Arc<Self>> {
         let health = Arc::new(Self {
             down: tokio::sync::watch::Sender::new(false),
             generation,
+            answered: AtomicU64::new(0),
             wanted: Mutex::new(false),
             wake: Condvar::new(),
         });
-        spawn_prober(url, Arc::downgrade(&health))?;
+        spawn_prober(round_trip, Arc::downgrade(&health))?;
         Ok(health)
     }
 
@@ -66,6 +79,11 @@ impl Health {
     pub(super) fn connection_lost(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.suspect();
+    }
+
+    /// A call's work ended on a connection the server kept answering.
+    pub(super) fn answered(&self) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Resolves once the database is known to be out of reach (at once if it is).
@@ -108,15 +126,26 @@ impl Health {
 /// Starts the prober: one thread decides, and another makes the round trips it asks
 /// for, so the decision never waits longer than [`PROBE_TIMEOUT`] even when a round
 /// trip hangs. Both end once `health` is gone.
-fn spawn_prober(url: String, health: Weak<Health>) -> std::io::Result<()> {
+///
+/// A probe that is late opens the circuit only if no call was answered meanwhile: on a
+/// machine too busy to answer within [`PROBE_TIMEOUT`], the database still answers
+/// the pool's connections, and every request failing with 503 would turn slowness into
+/// an outage. A stopped or frozen server answers nothing, so the circuit opens after
+/// one [`PROBE_TIMEOUT`] of silence.
+fn spawn_prober(
+    mut round_trip: impl FnMut() -> bool + Send + 'static,
+    health: Weak<Health>,
+) -> std::io::Result<()> {
     let (ask, asked) = mpsc::channel::<()>();
     let (answer, answers) = mpsc::channel::<bool>();
     std::thread::Builder::new()
         .name("keyward-db-probe".into())
         .spawn(move || {
-            let mut kept = None;
+            // Opened now, so a probe is one round trip and not a connection's start-up
+            // (which a busy machine can take longer than `PROBE_TIMEOUT` over).
+            round_trip();
             for () in asked {
-                if answer.send(round_trip(&url, &mut kept)).is_err() {
+                if answer.send(round_trip()).is_err() {
                     return;
                 }
             }
@@ -128,17 +157,25 @@ fn spawn_prober(url: String, health: Weak<Health>) -> std::io::Result<()> {
                 if !health.probe_wanted() {
                     continue;
                 }
+                let mut seen = health.answered.load(Ordering::Relaxed);
                 if ask.send(()).is_err() {
                     return;
                 }
-                let answered = match answers.recv_timeout(PROBE_TIMEOUT) {
-                    Ok(answered) => answered,
-                    Err(RecvTimeoutError::Timeout) => {
-                        health.open();
-                        // The round trip may still get through (a resumed server).
-                        answers.recv().unwrap_or(false)
+                let answered = loop {
+                    match answers.recv_timeout(PROBE_TIMEOUT) {
+                        Ok(answered) => break answered,
+                        Err(RecvTimeoutError::Timeout) => {
+                            let now = health.answered.load(Ordering::Relaxed);
+                            if now != seen {
+                                seen = now;
+                                continue;
+                            }
+                            health.open();
+                            // The round trip may still get through (a resumed server).
+                            break answers.recv().unwrap_or(false);
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
                     }
-                    Err(RecvTimeoutError::Disconnected) => return,
                 };
                 if answered {
                     health.close();
@@ -175,4 +212,68 @@ fn round_trip(url: &str, kept: &mut Option<PgConnection>) -> bool {
     }
     *kept = Some(conn);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A prober whose every round trip takes `delay`, then answers.
+    fn slow_prober(delay: Duration) -> Arc<Health> {
+        Health::start_with(
+            move || {
+                std::thread::sleep(delay);
+                true
+            },
+            Arc::new(AtomicU64::new(0)),
+        )
+        .expect("the prober starts")
+    }
+
+    /// Whether the circuit opened at any time within `window`, looking every 5 ms while
+    /// `meanwhile` runs once per look.
+    fn opened_within(health: &Health, window: Duration, mut meanwhile: impl FnMut()) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < window {
+            if health.is_down() {
+                return true;
+            }
+            meanwhile();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn a_late_probe_leaves_the_circuit_closed_while_calls_are_answered() {
+        let health = slow_prober(PROBE_TIMEOUT * 3);
+        // Past the warm-up round trip the prober makes when it starts.
+        std::thread::sleep(PROBE_TIMEOUT * 3 + Duration::from_millis(100));
+        health.suspect();
+        assert!(
+            !opened_within(&health, PROBE_TIMEOUT * 4, || health.answered()),
+            "a database answering the pool's calls was declared out of reach"
+        );
+    }
+
+    #[test]
+    fn a_late_probe_opens_the_circuit_when_nothing_is_answered_and_closes_it_on_its_answer() {
+        let health = slow_prober(PROBE_TIMEOUT * 3);
+        std::thread::sleep(PROBE_TIMEOUT * 3 + Duration::from_millis(100));
+        health.suspect();
+        assert!(
+            opened_within(&health, PROBE_TIMEOUT * 2, || ()),
+            "a silent database was not declared out of reach"
+        );
+        let closed = Instant::now();
+        while health.is_down() {
+            assert!(
+                closed.elapsed() < PROBE_TIMEOUT * 10,
+                "the probe's answer never closed the circuit"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }

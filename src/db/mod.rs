@@ -266,6 +266,8 @@ impl Db {
                     }
                     if conn.lost {
                         health.connection_lost();
+                    } else {
+                        health.answered();
                     }
                     drop(conn);
                     drop(permit);

@@ -444,22 +444,38 @@ impl Chrome {
 }
 
 impl Drop for Chrome {
-    /// A test that failed midway: a screenshot of where it stopped, then the browser
-    /// ends. Both are plain requests to chromedriver: thirtyfour's own fallback would
-    /// block the test's runtime for its whole request timeout.
+    /// A test that failed midway: a screenshot of where it stopped, and the address and
+    /// text of that page in the test's output (a CI log has no screenshots), then the
+    /// browser ends. All are plain requests to chromedriver: thirtyfour's own fallback
+    /// would block the test's runtime for its whole request timeout.
     fn drop(&mut self) {
         if let Some(driver) = self.driver.take() {
             let session = driver.session_id().to_string();
             let _ = driver.leak();
             let screenshot = format!("/session/{session}/screenshot");
-            if let Some(png) = chromedriver_call(&self.driver_url, "GET", &screenshot)
+            if let Some(png) = chromedriver_call(&self.driver_url, "GET", &screenshot, None)
                 .as_deref()
                 .and_then(decode_screenshot)
             {
                 let path = self.screens.join(format!("{:02}-failure.png", self.shots + 1));
                 let _ = std::fs::write(path, png);
             }
-            chromedriver_call(&self.driver_url, "DELETE", &format!("/session/{session}"));
+            let script = json!({
+                "script": "return location.href + '\\n' + document.body.innerText.slice(0, 2000);",
+                "args": [],
+            });
+            let page = chromedriver_call(
+                &self.driver_url,
+                "POST",
+                &format!("/session/{session}/execute/sync"),
+                Some(&script.to_string()),
+            )
+            .and_then(|body| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|answer| answer["value"].as_str().map(str::to_owned));
+            if let Some(page) = page {
+                eprintln!("{}: the browser stopped on {page}", self.test);
+            }
+            chromedriver_call(&self.driver_url, "DELETE", &format!("/session/{session}"), None);
         }
     }
 }
@@ -474,14 +490,18 @@ fn strings(answer: Value) -> Vec<String> {
         .collect()
 }
 
-/// One plain HTTP request to chromedriver; the answer's body.
-fn chromedriver_call(driver_url: &str, method: &str, path: &str) -> Option<String> {
+/// One plain HTTP request to chromedriver, with a JSON `body` when given; the answer's
+/// body.
+fn chromedriver_call(driver_url: &str, method: &str, path: &str, body: Option<&str>) -> Option<String> {
     use std::io::{BufRead, BufReader, Read, Write};
     let host = driver_url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let request =
-        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let body = body.unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).ok()?;
     // chromedriver keeps the connection open: read the head, then Content-Length bytes.
     let mut reader = BufReader::new(stream);
