@@ -59,23 +59,38 @@ const CONNECTION_TIMEOUTS: [(&str, &str); 6] = [
 
 /// `url` with each of [`CONNECTION_TIMEOUTS`] the operator did not set.
 pub(super) fn with_timeouts(url: &str) -> String {
-    let set: Vec<&str> = url
-        .split_once('?')
-        .map(|(_, query)| {
-            query
+    let query = query_start(url);
+    let set: Vec<&str> = query
+        .map(|start| {
+            url[start + 1..]
                 .split('&')
                 .map(|pair| pair.split('=').next().unwrap_or(pair))
                 .collect()
         })
         .unwrap_or_default();
     let mut url = url.to_owned();
+    let mut separator = if query.is_some() { '&' } else { '?' };
     for (name, value) in CONNECTION_TIMEOUTS {
         if !set.contains(&name) {
-            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push(separator);
             url.push_str(&format!("{name}={value}"));
+            separator = '&';
         }
     }
     url
+}
+
+/// Where the query of a `postgres://` URL starts, found as libpq finds it: the user
+/// and password end at the first `@` before any `/`, so a `?` in a password (which
+/// libpq takes unescaped) does not start it.
+fn query_start(url: &str) -> Option<usize> {
+    let authority = url.find("://").map_or(0, |scheme| scheme + 3);
+    let rest = &url[authority..];
+    let host = match rest.find(['@', '/']) {
+        Some(at) if rest.as_bytes()[at] == b'@' => authority + at + 1,
+        _ => authority,
+    };
+    url[host..].find('?').map(|query| host + query)
 }
 
 impl ConnectionManager {
@@ -228,5 +243,26 @@ mod tests {
         assert_eq!(own.matches("connect_timeout").count(), 1, "{own}");
         assert_eq!(own.matches("keepalives=").count(), 1, "{own}");
         assert!(own.ends_with("&tcp_user_timeout=5000"), "{own}");
+    }
+
+    #[test]
+    fn a_question_mark_in_the_password_does_not_start_the_query() {
+        assert_eq!(
+            with_timeouts("postgres://kw:pa?ss@db/kw"),
+            "postgres://kw:pa?ss@db/kw?connect_timeout=2&keepalives=1&keepalives_idle=5\
+             &keepalives_interval=2&keepalives_count=2&tcp_user_timeout=5000"
+        );
+        let own = with_timeouts("postgres://kw:p?w@db/kw?connect_timeout=9");
+        assert!(
+            own.starts_with("postgres://kw:p?w@db/kw?connect_timeout=9&keepalives=1&"),
+            "{own}"
+        );
+        assert_eq!(own.matches("connect_timeout").count(), 1, "{own}");
+        // Without a user, a `@` in the query is not taken for the end of one.
+        let query_at = with_timeouts("postgres://db/kw?user=kw@corp");
+        assert!(
+            query_at.starts_with("postgres://db/kw?user=kw@corp&connect_timeout=2&"),
+            "{query_at}"
+        );
     }
 }
