@@ -32,6 +32,9 @@ pub(super) struct Health {
     /// How many calls the database has answered: while this moves, the server is
     /// slow (a loaded machine), not gone, and a late probe does not open the circuit.
     answered: AtomicU64,
+    /// Whether the circuit's turns go in the log at warning and info level: off for a
+    /// pool whose user reports the outage in its own words (the shared rate limits).
+    announce: bool,
     /// Set when a caller saw a sign of trouble and wants the probe to look.
     wanted: Mutex<bool>,
     wake: Condvar,
@@ -39,21 +42,28 @@ pub(super) struct Health {
 
 impl Health {
     /// A closed circuit whose generation counter `generation` stamps new connections,
-    /// with its prober running on `url` in threads of its own.
-    pub(super) fn start(url: String, generation: Arc<AtomicU64>) -> std::io::Result<Arc<Self>> {
+    /// with its prober running on `url` in threads of its own; `announce` as on
+    /// [`Health`].
+    pub(super) fn start(
+        url: String,
+        generation: Arc<AtomicU64>,
+        announce: bool,
+    ) -> std::io::Result<Arc<Self>> {
         let mut kept = None;
-        Self::start_with(move || round_trip(&url, &mut kept), generation)
+        Self::start_with(move || round_trip(&url, &mut kept), generation, announce)
     }
 
     /// [`Self::start`] with the prober making its round trips with `round_trip`.
     fn start_with(
         round_trip: impl FnMut() -> bool + Send + 'static,
         generation: Arc<AtomicU64>,
+        announce: bool,
     ) -> std::io::Result<Arc<Self>> {
         let health = Arc::new(Self {
             down: tokio::sync::watch::Sender::new(false),
             generation,
             answered: AtomicU64::new(0),
+            announce,
             wanted: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -95,7 +105,13 @@ impl Health {
 
     fn open(&self) {
         if !self.down.send_replace(true) {
-            tracing::warn!("the database does not answer; requests that need it answer 503 until it is back");
+            if self.announce {
+                tracing::warn!(
+                    "the database does not answer; requests that need it answer 503 until it is back"
+                );
+            } else {
+                tracing::debug!("the database does not answer");
+            }
         }
     }
 
@@ -104,7 +120,11 @@ impl Health {
             // Before the circuit closes, so no caller let through takes an old connection.
             self.generation.fetch_add(1, Ordering::AcqRel);
             self.down.send_replace(false);
-            tracing::info!("the database answers again");
+            if self.announce {
+                tracing::info!("the database answers again");
+            } else {
+                tracing::debug!("the database answers again");
+            }
         }
     }
 
@@ -228,6 +248,7 @@ mod tests {
                 true
             },
             Arc::new(AtomicU64::new(0)),
+            true,
         )
         .expect("the prober starts")
     }

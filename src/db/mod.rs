@@ -101,12 +101,18 @@ impl Db {
             DatabaseUrl::Sqlite(_) => 8,
             DatabaseUrl::Postgres(_) => 10,
         };
-        Self::connect_with_pool(url, max_size)
+        Self::open(url, max_size, true)
     }
 
     /// [`Self::connect`] with a pool of at most `max_size` connections, for work that
-    /// runs one thing at a time (the shared rate limits' sync).
+    /// runs one thing at a time (the shared rate limits' sync) and says in its own words
+    /// what an outage means for it: the circuit's turns are logged at debug level only,
+    /// so an outage is not announced twice.
     pub fn connect_with_pool(url: &DatabaseUrl, max_size: u32) -> Result<Self, DbError> {
+        Self::open(url, max_size, false)
+    }
+
+    fn open(url: &DatabaseUrl, max_size: u32, announce: bool) -> Result<Self, DbError> {
         let queries = Arc::new(AtomicU64::new(0));
         let generation = Arc::new(AtomicU64::new(0));
         let manager = ConnectionManager {
@@ -131,7 +137,7 @@ impl Db {
         let health = match url {
             DatabaseUrl::Sqlite(_) => None,
             DatabaseUrl::Postgres(raw) => Some(
-                Health::start(connection::with_timeouts(raw), generation)
+                Health::start(connection::with_timeouts(raw), generation, announce)
                     .map_err(|err| DbError::Connect(ConnectError::Probe(err)))?,
             ),
         };
