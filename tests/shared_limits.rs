@@ -10,7 +10,7 @@ use keyward::domain::{Actor, ApiKey};
 use keyward::service::keys::{self, GenerateRequest};
 use reqwest::StatusCode;
 
-use crate::support::{Backend, TestApp, logs, spawn_app_with, test_secret};
+use crate::support::{Backend, TestApp, free_port, logs, spawn_app_with, test_secret};
 
 /// The Redis the suite uses; each test here flushes a database index of its own.
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -210,11 +210,7 @@ async fn the_unknown_key_budget_per_address_holds_across_three_instances() {
 #[tokio::test]
 async fn an_unreachable_redis_leaves_each_instance_its_own_limits_with_one_warning() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = RedisUrl::parse(&format!("redis://:not-logged@127.0.0.1:{port}/0")).unwrap();
     let Some(app) = spawn_app_with(Backend::Sqlite, |settings| settings.redis_url = Some(url.clone())).await
     else {
@@ -249,18 +245,42 @@ async fn an_unreachable_redis_leaves_each_instance_its_own_limits_with_one_warni
 }
 
 /// A `redis-server` of the test's own on `port`, killed when dropped.
-struct PrivateRedis(std::process::Child);
+struct PrivateRedis {
+    child: std::process::Child,
+    /// Where a Cluster node keeps its configuration, removed after it stops.
+    _cluster_dir: Option<tempfile::TempDir>,
+}
 
 impl PrivateRedis {
     /// Starts it and waits until it answers; `None` (skipped with one line) when there
     /// is no `redis-server` outside CI.
     fn start(port: u16) -> Option<Self> {
-        let started = std::process::Command::new("redis-server")
+        Self::start_with(port, None)
+    }
+
+    /// A Redis Cluster node, alone in its cluster and serving no hash slot yet.
+    fn start_cluster_node(port: u16) -> Option<Self> {
+        Self::start_with(port, Some(tempfile::tempdir().unwrap()))
+    }
+
+    fn start_with(port: u16, cluster: Option<tempfile::TempDir>) -> Option<Self> {
+        let mut command = std::process::Command::new("redis-server");
+        command
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn();
-        let child = match started {
+            .stdout(std::process::Stdio::null());
+        if let Some(dir) = &cluster {
+            command
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-require-full-coverage",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path());
+        }
+        let child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {
                 assert!(
@@ -271,13 +291,28 @@ impl PrivateRedis {
                 return None;
             }
         };
-        let server = Self(child);
+        let server = Self {
+            child,
+            _cluster_dir: cluster,
+        };
         let deadline = Instant::now() + StdDuration::from_secs(5);
         while server.counters(port).is_none() {
             assert!(Instant::now() < deadline, "the private redis-server answers");
             std::thread::sleep(StdDuration::from_millis(20));
         }
         Some(server)
+    }
+
+    /// Sends it one command as an operator would; its answer.
+    fn admin(port: u16, args: &[&str]) -> redis::Value {
+        let mut connection = redis::Client::open(format!("redis://127.0.0.1:{port}/0"))
+            .unwrap()
+            .get_connection_with_timeout(StdDuration::from_secs(1))
+            .unwrap();
+        redis::cmd(args[0])
+            .arg(&args[1..])
+            .query(&mut connection)
+            .unwrap_or_else(|err| panic!("{args:?}: {err}"))
     }
 
     /// Every rate limit counter it holds and its value; `None` while it does not answer.
@@ -302,8 +337,8 @@ impl PrivateRedis {
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -312,26 +347,16 @@ impl Drop for PrivateRedis {
 struct OnPrivateRedis {
     redis: PrivateRedis,
     port: u16,
-    url: RedisUrl,
     app: TestApp,
 }
 
 impl OnPrivateRedis {
     async fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let redis = PrivateRedis::start(port)?;
         let url = RedisUrl::parse(&format!("redis://127.0.0.1:{port}/0")).unwrap();
         let app = spawn_app_with(Backend::Sqlite, |settings| settings.redis_url = Some(url.clone())).await?;
-        Some(Self {
-            redis,
-            port,
-            url,
-            app,
-        })
+        Some(Self { redis, port, app })
     }
 }
 
@@ -406,22 +431,13 @@ async fn a_redis_that_answers_but_refuses_writes_stays_out_until_it_takes_them()
     let Some(OnPrivateRedis {
         redis: _redis,
         port,
-        url,
         app,
+        ..
     }) = OnPrivateRedis::start().await
     else {
         return;
     };
-    let admin = |args: &[&str]| {
-        let mut connection = redis::Client::open(url.expose())
-            .unwrap()
-            .get_connection_with_timeout(StdDuration::from_secs(1))
-            .unwrap();
-        redis::cmd(args[0])
-            .arg(&args[1..])
-            .query::<()>(&mut connection)
-            .unwrap();
-    };
+    let admin = |args: &[&str]| PrivateRedis::admin(port, args);
     let key = limited_key(&app, 100);
     let address = std::slice::from_ref(&app.address);
     let about_it = |text: &str| {
@@ -456,4 +472,75 @@ async fn a_redis_that_answers_but_refuses_writes_stays_out_until_it_takes_them()
     }
     assert_eq!(round_robin(address, &key, 1).await, 1);
     assert_eq!(about_it("Redis is out of reach"), 1, "still one warning");
+}
+
+/// A Redis Cluster node serves only its own hash slots, and an ACL may allow only some
+/// keys: Redis then refuses one key's counter while it takes writes to others. The
+/// circuit opens once, with one warning, and the probe does not take Redis back on a
+/// write to another key (it used to, every second, for the next request to open it
+/// again).
+#[tokio::test]
+async fn a_redis_that_refuses_a_keys_counter_stays_out_without_flapping() {
+    let port = free_port();
+    let Some(_redis) = PrivateRedis::start_cluster_node(port) else {
+        return;
+    };
+    PrivateRedis::admin(port, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let info = PrivateRedis::admin(port, &["CLUSTER", "INFO"]);
+        let info: String = redis::from_redis_value(info).unwrap();
+        if info.contains("cluster_state:ok") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the node serves its slots: {info}");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let url = RedisUrl::parse(&format!("redis://127.0.0.1:{port}/0")).unwrap();
+    let Some(app) = spawn_app_with(Backend::Sqlite, |settings| settings.redis_url = Some(url.clone())).await
+    else {
+        return;
+    };
+    let key = limited_key(&app, 100);
+    let address = std::slice::from_ref(&app.address);
+    clear_of_the_minute_edge().await;
+    assert_eq!(round_robin(address, &key, 1).await, 1);
+    let (counter, _) = _redis
+        .counters(port)
+        .unwrap()
+        .into_iter()
+        .find(|(name, _)| name.starts_with("keyward:limits:key:"))
+        .expect("the key's request is counted in Redis");
+    // This minute's counter and the next's, should the test cross a minute.
+    let (scope, window) = counter.rsplit_once(':').unwrap();
+    let next = format!("{scope}:{}", window.parse::<i64>().unwrap() + 60_000);
+    let mut slots = Vec::new();
+    for name in [&counter, &next] {
+        let slot: i64 =
+            redis::from_redis_value(PrivateRedis::admin(port, &["CLUSTER", "KEYSLOT", name])).unwrap();
+        if !slots.contains(&slot) {
+            PrivateRedis::admin(port, &["CLUSTER", "DELSLOTS", &slot.to_string()]);
+            slots.push(slot);
+        }
+    }
+    let about_it = |text: &str| {
+        logs()
+            .lines()
+            .filter(|line| line.contains(&format!("127.0.0.1:{port}")) && line.contains(text))
+            .count()
+    };
+    for _ in 0..20 {
+        assert_eq!(round_robin(address, &key, 1).await, 1);
+        tokio::time::sleep(StdDuration::from_millis(150)).await;
+    }
+    assert_eq!(
+        about_it("Redis is out of reach"),
+        1,
+        "one warning, not one a probe"
+    );
+    assert_eq!(
+        about_it("Redis answers again"),
+        0,
+        "taken back on a write to a key Redis takes, not to the key's counter"
+    );
 }

@@ -16,8 +16,6 @@ use crate::config::RedisUrl;
 pub const TIMEOUT: Duration = Duration::from_millis(50);
 /// How often the probe tries an unreachable Redis again.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
-/// The counter the probe takes from, with no limit: a write, as every real take is.
-const PROBE_COUNTER: &str = "keyward:limits:probe";
 /// A window's counter outlives its minute by one, so a clock a little behind still
 /// finds it.
 const EXPIRE_MS: i64 = 120_000;
@@ -31,6 +29,14 @@ if hits > tonumber(ARGV[1]) then
   return 0
 end
 return 1
+";
+
+/// Writes to a counter without changing it (a new one is made at zero, with the
+/// usual expiry): the probe's test that Redis takes writes to this very key.
+const TOUCH: &str = r"
+local hits = redis.call('INCRBY', KEYS[1], 0)
+if hits == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return hits
 ";
 
 /// Takes one back, never below zero.
@@ -56,6 +62,7 @@ struct Inner {
     down: AtomicBool,
     take: Script,
     give_back: Script,
+    touch: Script,
 }
 
 impl RedisCounter {
@@ -71,6 +78,7 @@ impl RedisCounter {
                 down: AtomicBool::new(false),
                 take: Script::new(TAKE),
                 give_back: Script::new(GIVE_BACK),
+                touch: Script::new(TOUCH),
             }),
         })
     }
@@ -116,19 +124,19 @@ impl RedisCounter {
         match answer {
             Ok(Ok(value)) => Some(value),
             Ok(Err(err)) => {
-                self.trip(&err.to_string());
+                self.trip(&err.to_string(), counter);
                 None
             }
             Err(_) => {
-                self.trip("no answer within 50 ms");
+                self.trip("no answer within 50 ms", counter);
                 None
             }
         }
     }
 
-    /// Opens the circuit: the first caller to see Redis fail logs it and starts the
-    /// probe; the others only count locally.
-    fn trip(&self, why: &str) {
+    /// Opens the circuit: the first caller to see Redis fail (on `counter`) logs it and
+    /// starts the probe; the others only count locally.
+    fn trip(&self, why: &str, counter: &str) {
         *self
             .inner
             .connection
@@ -140,7 +148,7 @@ impl RedisCounter {
                 error = why,
                 "Redis is out of reach: rate limits are counted per instance until it answers again"
             );
-            tokio::spawn(probe(Arc::downgrade(&self.inner)));
+            tokio::spawn(probe(Arc::downgrade(&self.inner), counter.to_owned()));
         }
     }
 }
@@ -183,11 +191,13 @@ impl Inner {
     }
 }
 
-/// Tries Redis every [`PROBE_EVERY`] until it runs the counting script on a probe
-/// counter, then closes the circuit; stops with the server. A PING would not do: a
-/// Redis that answers it but refuses or holds writes (a read-only replica, `CLIENT
-/// PAUSE … WRITE`) would close the circuit only for the next request to open it again.
-async fn probe(inner: Weak<Inner>) {
+/// Tries Redis every [`PROBE_EVERY`] until it takes a write to `counter`, the counter
+/// whose take failed, without changing it; then closes the circuit; stops with the
+/// server. A PING would not do, nor a write to a key of the probe's own: a Redis that
+/// answers it but refuses or holds writes (a read-only replica, `CLIENT PAUSE …
+/// WRITE`), or refuses only some keys (an ACL, a Cluster node that owns another slot),
+/// would close the circuit only for the next request to open it again.
+async fn probe(inner: Weak<Inner>, counter: String) {
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
         let Some(inner) = inner.upgrade() else {
@@ -196,10 +206,9 @@ async fn probe(inner: Weak<Inner>) {
         let answered = tokio::time::timeout(PROBE_EVERY, async {
             let mut connection = inner.connect().await?;
             inner
-                .take
-                .key(PROBE_COUNTER)
-                .arg(i64::MAX)
-                .arg(PROBE_EVERY.as_millis().try_into().unwrap_or(i64::MAX))
+                .touch
+                .key(&counter)
+                .arg(EXPIRE_MS)
                 .invoke_async::<i64>(&mut connection)
                 .await
                 .map(|_| connection)
