@@ -22,6 +22,11 @@ use actix_web::web::Data;
 /// How often the drain looks whether every connection has closed.
 const POLL: Duration = Duration::from_millis(20);
 
+/// Long enough for actix's accept thread to act on a pause it has acknowledged (it
+/// does so as soon as it is woken); connections that come meanwhile wait in the
+/// backlog and are refused with the rest when the socket shuts.
+const PAUSE_TAKES: Duration = Duration::from_millis(100);
+
 /// Whether the server is draining, and how many connections it has open.
 #[derive(Debug, Clone, Default)]
 pub struct Drain {
@@ -101,6 +106,9 @@ pub async fn on_stop_signal(server: ServerHandle, drain: Drain, listener: TcpLis
         "stop signal received: draining (no new connections; open ones answered with Connection: close)"
     );
     server.pause().await;
+    // actix answers the pause before its accept thread has let go of the socket; shut
+    // sooner, that thread's next accept fails and logs two errors.
+    tokio::time::sleep(PAUSE_TAKES).await;
     stop_accepting(&listener);
     let finished = tokio::select! {
         () = every_connection_closed(&drain, within) => true,

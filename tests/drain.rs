@@ -76,8 +76,11 @@ db_test!(a_stop_signal_answers_what_comes_on_open_connections_then_exits);
 async fn a_stop_signal_answers_what_comes_on_open_connections_then_exits(backend: Backend) {
     let Some(db) = TestDb::create(backend) else { return };
     let (mut server, _, address) = start_server_with(&db, backend, |command| {
-        command.env("KEYWARD_WORKERS", "2");
+        command
+            .env("KEYWARD_WORKERS", "2")
+            .stderr(std::process::Stdio::piped());
     });
+    let log = read_in_the_background(server.0.stderr.take().unwrap());
 
     // Busy clients: each sends request after request on one kept-alive connection.
     let answered = Arc::new(AtomicUsize::new(0));
@@ -101,6 +104,19 @@ async fn a_stop_signal_answers_what_comes_on_open_connections_then_exits(backend
             })
         })
         .collect();
+    // Newcomers: a new connection for each request, until connections are refused.
+    let newcomers = {
+        let address = address.clone();
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            while let Ok(mut stream) = connect(&address) {
+                if get(&mut stream, "/healthz").is_some() {
+                    answered += 1;
+                }
+            }
+            answered
+        })
+    };
     // A quiet client: one request, then its connection idles through the signal.
     let mut quiet = connect(&address).unwrap();
     let first = get(&mut quiet, "/readyz").expect("an answer before the signal");
@@ -120,6 +136,10 @@ async fn a_stop_signal_answers_what_comes_on_open_connections_then_exits(backend
     assert!(
         endings.iter().all(|ending| *ending == Ending::ToldToClose),
         "every request sent on a busy connection was answered, the last with Connection: close: {endings:?}"
+    );
+    assert!(
+        newcomers.join().unwrap() > 0,
+        "new connections were served before the signal"
     );
 
     // No new connection is taken while draining: refused at once, so a load balancer
@@ -150,6 +170,24 @@ async fn a_stop_signal_answers_what_comes_on_open_connections_then_exits(backend
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "a clean exit: {status:?}");
+    // Refusing new connections in the middle of traffic is the plan, not a fault.
+    let log = log.join().unwrap();
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "the drain logged errors:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Everything `stream` gives until it ends, read as it comes (so the server never
+/// blocks on a full pipe).
+fn read_in_the_background(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text
+    })
 }
 
 db_test!(a_connection_left_open_past_the_drain_time_does_not_keep_the_server_running);
