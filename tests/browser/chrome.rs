@@ -15,7 +15,7 @@ use thirtyfour::extensions::query::ElementPollerWithTimeout;
 use thirtyfour::prelude::*;
 use thirtyfour::{ChromiumLikeCapabilities, LoggingPrefsLogLevel};
 
-use crate::support::free_port;
+use crate::support::{Backend, free_port};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -198,7 +198,12 @@ pub struct Chrome {
 impl Chrome {
     /// Starts a browser for `test` against the server at `origin`; `None` when chromium
     /// is not installed here (see [`available`]).
-    pub async fn start(test: &'static str, origin: &str, javascript: Javascript) -> Option<Chrome> {
+    pub async fn start(
+        test: &'static str,
+        backend: Backend,
+        origin: &str,
+        javascript: Javascript,
+    ) -> Option<Chrome> {
         if !available() {
             return None;
         }
@@ -247,9 +252,12 @@ impl Chrome {
             .await
             .expect("clipboard permissions");
         }
+        // One folder per backend: a test's two runs go on at once, and each empties its
+        // own folder first.
         let screens = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("target/e2e")
-            .join(test);
+            .join(test)
+            .join(format!("{backend:?}").to_lowercase());
         let _ = std::fs::remove_dir_all(&screens);
         std::fs::create_dir_all(&screens).unwrap();
         Some(Chrome {
@@ -542,7 +550,7 @@ pub async fn the_journal_reports_csp_violations_console_errors_and_failed_reques
     let Some(app) = crate::support::spawn_app(backend).await else {
         return;
     };
-    let Some(mut chrome) = Chrome::start("journal", &app.address, Javascript::On).await else {
+    let Some(mut chrome) = Chrome::start("journal", app.backend(), &app.address, Javascript::On).await else {
         return;
     };
     chrome.open("/login").await;

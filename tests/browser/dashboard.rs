@@ -56,7 +56,7 @@ pub struct Person<'a> {
 impl<'a> Person<'a> {
     /// A person with a fresh browser; `None` when chromium is not installed here.
     pub async fn start(app: &'a TestApp, test: &'static str, javascript: Javascript) -> Option<Self> {
-        let chrome = Chrome::start(test, &app.address, javascript).await?;
+        let chrome = Chrome::start(test, app.backend(), &app.address, javascript).await?;
         Some(Self { chrome, app })
     }
 

@@ -1,6 +1,6 @@
 //! The real-browser suite: Debian's headless chromium follows each seed page step by step
 //! under the seed's key policy preset, as a new user would, and fails on any console error
-//! or CSP violation. Screenshots of every screen land in `target/e2e/<test>/`.
+//! or CSP violation. Screenshots of every screen land in `target/e2e/<test>/<backend>/`.
 
 mod allowlist;
 mod asking;

@@ -13,7 +13,13 @@ use crate::support::{Backend, TestApp, spawn_app_with};
 /// A browser on `http://keyward.test:PORT` for `app`; `None` when chromium is missing.
 async fn on_a_network_name<'a>(app: &'a TestApp, test: &'static str) -> Option<Person<'a>> {
     let port = app.address.rsplit(':').next().unwrap();
-    let chrome = Chrome::start(test, &format!("http://keyward.test:{port}"), Javascript::On).await?;
+    let chrome = Chrome::start(
+        test,
+        app.backend(),
+        &format!("http://keyward.test:{port}"),
+        Javascript::On,
+    )
+    .await?;
     Some(Person { chrome, app })
 }
 

@@ -115,6 +115,14 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 }
 
 impl TestApp {
+    /// The backend its database is on.
+    pub fn backend(&self) -> Backend {
+        match self.db.url() {
+            keyward::config::DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            keyward::config::DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     /// A new browser with no cookies.
     pub fn browser(&self) -> Browser {
         Browser::new(&self.address)
