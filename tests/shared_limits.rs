@@ -53,6 +53,25 @@ async fn three_instances(configure: impl Fn(&mut Settings)) -> Option<(TestApp, 
     Some((app, instances))
 }
 
+/// Waits until `instances` servers have opened their connection to `redis` (in the
+/// background, after they start; requests before count per instance).
+async fn connected_to_redis(redis: &RedisUrl, instances: usize) {
+    let field = format!("redis={redis}");
+    let deadline = Instant::now() + StdDuration::from_secs(5);
+    while logs()
+        .lines()
+        .filter(|line| line.contains("Redis connection open") && line.ends_with(&field))
+        .count()
+        < instances
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{instances} servers connect to {redis}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+}
+
 /// Shared windows start on the minute: a test that must fit in one waits out the end
 /// of this one if it is near.
 async fn clear_of_the_minute_edge() {
@@ -112,6 +131,9 @@ async fn round_robin(addresses: &[String], key: &str, count: usize) -> u32 {
 
 async fn a_limit_of_ten_a_minute_holds_across_three_instances(redis: Option<RedisUrl>) -> Option<u32> {
     let (app, instances) = three_instances(|settings| settings.redis_url = redis.clone()).await?;
+    if let Some(redis) = &redis {
+        connected_to_redis(redis, instances.len()).await;
+    }
     let key = limited_key(&app, 10);
     let addresses: Vec<String> = instances.into_iter().map(|(address, _)| address).collect();
     clear_of_the_minute_edge().await;
@@ -356,8 +378,33 @@ impl OnPrivateRedis {
         let redis = PrivateRedis::start(port)?;
         let url = RedisUrl::parse(&format!("redis://127.0.0.1:{port}/0")).unwrap();
         let app = spawn_app_with(Backend::Sqlite, |settings| settings.redis_url = Some(url.clone())).await?;
+        connected_to_redis(&url, 1).await;
         Some(Self { redis, port, app })
     }
+}
+
+/// How many lines the server logged about the Redis on `port` that say `text`.
+fn logged_about(port: u16, text: &str) -> usize {
+    logs()
+        .lines()
+        .filter(|line| line.contains(&format!("127.0.0.1:{port}")) && line.contains(text))
+        .count()
+}
+
+/// Sends `key` a request every 150 ms for three seconds (each accepted, counted per
+/// instance): the Redis on `port` was found out of reach once, with one warning, and
+/// was not taken back (`why` otherwise).
+async fn stays_out_with_one_warning(address: &[String], key: &str, port: u16, why: &str) {
+    for _ in 0..20 {
+        assert_eq!(round_robin(address, key, 1).await, 1);
+        tokio::time::sleep(StdDuration::from_millis(150)).await;
+    }
+    assert_eq!(
+        logged_about(port, "Redis is out of reach"),
+        1,
+        "one warning, not one a probe"
+    );
+    assert_eq!(logged_about(port, "Redis answers again"), 0, "{why}");
 }
 
 #[tokio::test]
@@ -391,12 +438,7 @@ async fn a_redis_that_goes_away_and_comes_back_is_used_again() {
         started.elapsed() < StdDuration::from_secs(2),
         "no request waits for Redis"
     );
-    let about_it = |text: &str| {
-        logs()
-            .lines()
-            .filter(|line| line.contains(&format!("127.0.0.1:{port}")) && line.contains(text))
-            .count()
-    };
+    let about_it = |text: &str| logged_about(port, text);
     assert_eq!(about_it("Redis is out of reach"), 1, "one warning");
 
     let redis = PrivateRedis::start(port).expect("redis-server starts again");
@@ -440,30 +482,18 @@ async fn a_redis_that_answers_but_refuses_writes_stays_out_until_it_takes_them()
     let admin = |args: &[&str]| PrivateRedis::admin(port, args);
     let key = limited_key(&app, 100);
     let address = std::slice::from_ref(&app.address);
-    let about_it = |text: &str| {
-        logs()
-            .lines()
-            .filter(|line| line.contains(&format!("127.0.0.1:{port}")) && line.contains(text))
-            .count()
-    };
+    let about_it = |text: &str| logged_about(port, text);
     clear_of_the_minute_edge().await;
     assert_eq!(round_robin(address, &key, 1).await, 1);
     // A replica of nothing: it answers PING and reads, and refuses every write.
     admin(&["REPLICAOF", "127.0.0.1", "9"]);
-    for _ in 0..20 {
-        assert_eq!(round_robin(address, &key, 1).await, 1);
-        tokio::time::sleep(StdDuration::from_millis(150)).await;
-    }
-    assert_eq!(
-        about_it("Redis is out of reach"),
-        1,
-        "one warning, not one a probe"
-    );
-    assert_eq!(
-        about_it("Redis answers again"),
-        0,
-        "a Redis that refuses writes was not taken back"
-    );
+    stays_out_with_one_warning(
+        address,
+        &key,
+        port,
+        "a Redis that refuses writes was not taken back",
+    )
+    .await;
     admin(&["REPLICAOF", "NO", "ONE"]);
     let deadline = Instant::now() + StdDuration::from_secs(5);
     while about_it("Redis answers again") == 0 {
@@ -501,6 +531,7 @@ async fn a_redis_that_refuses_a_keys_counter_stays_out_without_flapping() {
     else {
         return;
     };
+    connected_to_redis(&url, 1).await;
     let key = limited_key(&app, 100);
     let address = std::slice::from_ref(&app.address);
     clear_of_the_minute_edge().await;
@@ -523,24 +554,11 @@ async fn a_redis_that_refuses_a_keys_counter_stays_out_without_flapping() {
             slots.push(slot);
         }
     }
-    let about_it = |text: &str| {
-        logs()
-            .lines()
-            .filter(|line| line.contains(&format!("127.0.0.1:{port}")) && line.contains(text))
-            .count()
-    };
-    for _ in 0..20 {
-        assert_eq!(round_robin(address, &key, 1).await, 1);
-        tokio::time::sleep(StdDuration::from_millis(150)).await;
-    }
-    assert_eq!(
-        about_it("Redis is out of reach"),
-        1,
-        "one warning, not one a probe"
-    );
-    assert_eq!(
-        about_it("Redis answers again"),
-        0,
-        "taken back on a write to a key Redis takes, not to the key's counter"
-    );
+    stays_out_with_one_warning(
+        address,
+        &key,
+        port,
+        "taken back on a write to a key Redis takes, not to the key's counter",
+    )
+    .await;
 }

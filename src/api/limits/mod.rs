@@ -89,11 +89,14 @@ impl SharedLimits {
         }
     }
 
-    /// The background work the store needs (the database sync) until `stop`; returns
-    /// at once for the others.
+    /// The background work the store needs until `stop`: the database sync; for
+    /// Redis, opening its connection, after which it returns, as it does at once for
+    /// the others.
     pub async fn run(self: Arc<Self>, stop: Arc<tokio::sync::Notify>) {
-        if let Store::Postgres(counter) = &self.store {
-            postgres::run(counter.clone(), stop).await;
+        match &self.store {
+            Store::Postgres(counter) => postgres::run(counter.clone(), stop).await,
+            Store::Redis(redis) => redis.open_early(),
+            Store::Local => {}
         }
     }
 

@@ -1,7 +1,10 @@
 //! Limits counted in Redis: one counter per scope and one-minute window, taken with a
 //! script (increment, expiry, refusal past the limit) in one round trip of at most
-//! [`TIMEOUT`]. When Redis does not answer, the circuit opens: one warning, the
-//! caller's local limits until a background probe finds Redis again, one line then.
+//! [`TIMEOUT`]. The connection is opened, and the scripts loaded, in the background
+//! (at start, and by the probe after an outage), never on a request's path: a start-up
+//! round trip or three would not fit in a request's wait on a busy machine. When Redis
+//! does not answer, the circuit opens: one warning, the caller's local limits until a
+//! background probe finds Redis again, one line then.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -12,10 +15,17 @@ use redis::{AsyncConnectionConfig, Script};
 
 use crate::config::RedisUrl;
 
-/// The longest a request waits for Redis before it counts locally instead.
-pub const TIMEOUT: Duration = Duration::from_millis(50);
+/// The longest a request waits for Redis before it counts locally instead: a round
+/// trip takes well under a millisecond, but on a busy machine the wait for a core
+/// alone can pass 50 ms, and a late answer opens the circuit for a second.
+pub const TIMEOUT: Duration = Duration::from_millis(100);
+/// How long opening a connection and loading the scripts on it may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the probe tries an unreachable Redis again.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// What the probe writes to when Redis failed before any counter was asked for (at
+/// start): a counter no request uses.
+const START_COUNTER: &str = "keyward:limits:start";
 /// A window's counter outlives its minute by one, so a clock a little behind still
 /// finds it.
 const EXPIRE_MS: i64 = 120_000;
@@ -56,8 +66,8 @@ struct Inner {
     /// The URL without its password, for the log.
     shown: String,
     connection: RwLock<Option<MultiplexedConnection>>,
-    /// Held by the one caller connecting, so a burst opens one connection.
-    connecting: tokio::sync::Mutex<()>,
+    /// True while a background task opens the connection, so a burst opens one.
+    opening: AtomicBool,
     /// The circuit: open while Redis is out of reach and the probe runs.
     down: AtomicBool,
     take: Script,
@@ -74,7 +84,7 @@ impl RedisCounter {
                 client: redis::Client::open(url.expose())?,
                 shown: url.to_string(),
                 connection: RwLock::new(None),
-                connecting: tokio::sync::Mutex::new(()),
+                opening: AtomicBool::new(false),
                 down: AtomicBool::new(false),
                 take: Script::new(TAKE),
                 give_back: Script::new(GIVE_BACK),
@@ -107,49 +117,73 @@ impl RedisCounter {
         self.call(|script: &Inner| &script.give_back, &counter, &[]).await;
     }
 
+    /// Starts opening the connection, so the first requests find it open.
+    pub fn open_early(&self) {
+        open_in_background(&self.inner, START_COUNTER);
+    }
+
     async fn call(&self, script: fn(&Inner) -> &Script, counter: &str, args: &[i64]) -> Option<i64> {
         if self.inner.down.load(Ordering::Acquire) {
             return None;
         }
-        let inner = &self.inner;
-        let answer = tokio::time::timeout(TIMEOUT, async {
-            let mut connection = inner.connection().await?;
-            let mut invocation = script(inner).key(counter);
-            for arg in args {
-                invocation.arg(*arg);
-            }
-            invocation.invoke_async::<i64>(&mut connection).await
-        })
-        .await;
+        let Some(mut connection) = self.inner.current() else {
+            // Opening takes longer than a request may wait: this one counts locally.
+            open_in_background(&self.inner, counter);
+            return None;
+        };
+        let mut invocation = script(&self.inner).key(counter);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let answer = tokio::time::timeout(TIMEOUT, invocation.invoke_async::<i64>(&mut connection)).await;
         match answer {
             Ok(Ok(value)) => Some(value),
             Ok(Err(err)) => {
-                self.trip(&err.to_string(), counter);
+                trip(&self.inner, &err.to_string(), counter);
                 None
             }
             Err(_) => {
-                self.trip("no answer within 50 ms", counter);
+                trip(&self.inner, "no answer within 100 ms", counter);
                 None
             }
         }
     }
+}
 
-    /// Opens the circuit: the first caller to see Redis fail (on `counter`) logs it and
-    /// starts the probe; the others only count locally.
-    fn trip(&self, why: &str, counter: &str) {
-        *self
-            .inner
-            .connection
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        if !self.inner.down.swap(true, Ordering::AcqRel) {
-            tracing::warn!(
-                redis = %self.inner.shown,
-                error = why,
-                "Redis is out of reach: rate limits are counted per instance until it answers again"
-            );
-            tokio::spawn(probe(Arc::downgrade(&self.inner), counter.to_owned()));
+/// Opens the connection on a task of its own unless one is opening it already; a
+/// failure opens the circuit, and the probe then writes to `counter`.
+fn open_in_background(inner: &Arc<Inner>, counter: &str) {
+    if inner.opening.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (inner, counter) = (inner.clone(), counter.to_owned());
+    tokio::spawn(async move {
+        match tokio::time::timeout(OPEN_TIMEOUT, inner.open()).await {
+            Ok(Ok(connection)) => {
+                inner.keep(connection);
+                tracing::debug!(redis = %inner.shown, "Redis connection open");
+            }
+            Ok(Err(err)) => trip(&inner, &err.to_string(), &counter),
+            Err(_) => trip(&inner, "no connection within 1 s", &counter),
         }
+        inner.opening.store(false, Ordering::Release);
+    });
+}
+
+/// Opens the circuit: the first caller to see Redis fail (on `counter`) logs it and
+/// starts the probe; the others only count locally.
+fn trip(inner: &Arc<Inner>, why: &str, counter: &str) {
+    *inner
+        .connection
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    if !inner.down.swap(true, Ordering::AcqRel) {
+        tracing::warn!(
+            redis = %inner.shown,
+            error = why,
+            "Redis is out of reach: rate limits are counted per instance until it answers again"
+        );
+        tokio::spawn(probe(Arc::downgrade(inner), counter.to_owned()));
     }
 }
 
@@ -158,22 +192,6 @@ fn counter_key(scope: &str, window: i64) -> String {
 }
 
 impl Inner {
-    async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
-        if let Some(connection) = self.current() {
-            return Ok(connection);
-        }
-        let _connecting = self.connecting.lock().await;
-        if let Some(connection) = self.current() {
-            return Ok(connection);
-        }
-        let connection = self.connect().await?;
-        *self
-            .connection
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection.clone());
-        Ok(connection)
-    }
-
     fn current(&self) -> Option<MultiplexedConnection> {
         self.connection
             .read()
@@ -181,13 +199,27 @@ impl Inner {
             .clone()
     }
 
-    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+    fn keep(&self, connection: MultiplexedConnection) {
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection);
+    }
+
+    /// A new connection with every script loaded, so each take is one round trip (a
+    /// script Redis does not know yet costs two more).
+    async fn open(&self) -> redis::RedisResult<MultiplexedConnection> {
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT));
-        self.client
+            .set_connection_timeout(Some(OPEN_TIMEOUT))
+            .set_response_timeout(Some(OPEN_TIMEOUT));
+        let mut connection = self
+            .client
             .get_multiplexed_async_connection_with_config(&config)
-            .await
+            .await?;
+        for script in [&self.take, &self.give_back, &self.touch] {
+            script.load_async(&mut connection).await?;
+        }
+        Ok(connection)
     }
 }
 
@@ -204,7 +236,7 @@ async fn probe(inner: Weak<Inner>, counter: String) {
             return;
         };
         let answered = tokio::time::timeout(PROBE_EVERY, async {
-            let mut connection = inner.connect().await?;
+            let mut connection = inner.open().await?;
             inner
                 .touch
                 .key(&counter)
@@ -215,10 +247,7 @@ async fn probe(inner: Weak<Inner>, counter: String) {
         })
         .await;
         if let Ok(Ok(connection)) = answered {
-            *inner
-                .connection
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection);
+            inner.keep(connection);
             inner.down.store(false, Ordering::Release);
             tracing::info!(redis = %inner.shown, "Redis answers again: rate limits are shared through it");
             return;
