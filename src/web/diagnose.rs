@@ -186,8 +186,9 @@ fn moment(raw: &str, field: &str, end_of_day: bool) -> Result<Option<PrimitiveDa
     }
     if let Ok(at) = PrimitiveDateTime::parse(raw, format_description!("[year]-[month]-[day]T[hour]:[minute]"))
     {
+        // The last minute there is has no end to count up to: up to its start will do.
         return Ok(Some(if end_of_day {
-            at + time::Duration::minutes(1)
+            at.checked_add(time::Duration::minutes(1)).unwrap_or(at)
         } else {
             at
         }));

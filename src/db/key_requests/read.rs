@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::row::RequestRow;
-use crate::db::schema::key_requests;
+use crate::db::schema::{api_keys, key_requests};
 use crate::db::{DbConnection, DbError};
 use crate::domain::{KeyId, MerchantId};
 
@@ -143,19 +143,27 @@ pub fn search(
         .select(RequestRow::as_select())
         .filter(key_requests::merchant_id.eq(merchant_id.as_str()))
         .into_boxed();
-    if let Some(head) = &search.key_head {
-        // After any prefix (`kw_live_`, `kw_test_`): the head follows the second `_`.
+    // After any prefix (`kw_live_`, `kw_test_`): the head follows the second `_`.
+    let head = search
+        .key_head
+        .as_ref()
+        .map(|head| format!("kw\\_%\\_{}%", literal(head)));
+    let tail = search
+        .key_tail
+        .as_ref()
+        .map(|tail| format!("%\u{2026}{}", literal(tail)));
+    for pattern in [head, tail].into_iter().flatten() {
+        // A request with a stored key keeps no copy of what was presented: the key's
+        // own mask is what matches.
+        let stored_keys = api_keys::table
+            .filter(api_keys::merchant_id.eq(merchant_id.as_str()))
+            .filter(api_keys::masked_key.like(pattern.clone()).escape('\\'))
+            .select(api_keys::id.nullable());
         query = query.filter(
             key_requests::presented_key
-                .like(format!("kw\\_%\\_{}%", literal(head)))
-                .escape('\\'),
-        );
-    }
-    if let Some(tail) = &search.key_tail {
-        query = query.filter(
-            key_requests::presented_key
-                .like(format!("%\u{2026}{}", literal(tail)))
-                .escape('\\'),
+                .like(pattern)
+                .escape('\\')
+                .or(key_requests::key_id.eq_any(stored_keys)),
         );
     }
     if let Some(since) = search.since {
