@@ -90,13 +90,16 @@ impl TrustedProxies {
         Some(client)
     }
 
+    /// True when the request comes straight from one of the trusted proxies.
+    pub fn trusts_peer(&self, req: &HttpRequest) -> bool {
+        req.peer_addr()
+            .is_some_and(|peer| self.0.contains(&peer.ip().to_canonical()))
+    }
+
     /// True when a trusted proxy says the client reached it over HTTPS (its nearest
     /// `X-Forwarded-Proto` is `https`); Keyward itself serves plain HTTP only.
     pub fn forwarded_https(&self, req: &HttpRequest) -> bool {
-        let trusted = req
-            .peer_addr()
-            .is_some_and(|peer| self.0.contains(&peer.ip().to_canonical()));
-        trusted
+        self.trusts_peer(req)
             && req
                 .headers()
                 .get_all("X-Forwarded-Proto")
@@ -150,13 +153,47 @@ enum Caller {
 /// Borrowed unless something had to change.
 fn logged_path(raw: &str) -> Cow<'_, str> {
     let path = raw.split_once('?').map_or(raw, |(path, _)| path);
-    // Decoded first, so a key written `kw%5Flive_…` is masked like any other.
-    if path.contains('%') {
-        let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-        return Cow::Owned(loggable(&decoded, PATH_CHARS).into_owned());
+    match fully_decoded(path) {
+        Cow::Borrowed(path) => loggable(path, PATH_CHARS),
+        Cow::Owned(decoded) => Cow::Owned(loggable(&decoded, PATH_CHARS).into_owned()),
     }
-    loggable(path, PATH_CHARS)
 }
+
+/// A user agent as the request log keeps it: decoded as [`logged_path`] decodes a path,
+/// so a key in it is masked however it was written.
+fn logged_agent(raw: &str) -> Cow<'_, str> {
+    match fully_decoded(raw) {
+        Cow::Borrowed(agent) => loggable(agent, AGENT_CHARS),
+        Cow::Owned(decoded) => Cow::Owned(loggable(&decoded, AGENT_CHARS).into_owned()),
+    }
+}
+
+/// `text` percent-decoded until nothing is left to decode, so a key written
+/// `kw%5Flive_…`, or `kw%255Flive_…` (encoded twice), reads as a key and is masked.
+/// Text still encoded after [`DECODE_ROUNDS`] rounds is not kept at all: no client
+/// encodes a path that often, and a key could hide in it.
+fn fully_decoded(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
+    let mut decoded = text.to_owned();
+    for _ in 0..DECODE_ROUNDS {
+        let next = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy();
+        if next == decoded {
+            return Cow::Owned(decoded);
+        }
+        decoded = next.into_owned();
+    }
+    let settled = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy() == decoded;
+    Cow::Owned(if settled { decoded } else { TOO_ENCODED.to_owned() })
+}
+
+/// How many times [`fully_decoded`] decodes, at most.
+const DECODE_ROUNDS: usize = 4;
+
+/// What the request log keeps instead of a text encoded more than [`DECODE_ROUNDS`]
+/// times.
+const TOO_ENCODED: &str = "(encoded too many times to show)";
 
 /// A header's value as text, trimmed; `None` when absent, empty or not text.
 fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -167,8 +204,8 @@ fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-/// Verifies the request's key. For a gateway (forward-auth) the method and path the
-/// request log keeps are the ones the gateway reports (`X-Forwarded-Method` and
+/// Verifies the request's key. For a trusted gateway (forward-auth) the method and path
+/// the request log keeps are the ones the gateway reports (`X-Forwarded-Method` and
 /// `X-Forwarded-Uri`, as Traefik sends them, or nginx's `X-Original-Method` and
 /// `X-Original-URI`), not the auth request's own.
 async fn verified(
@@ -184,7 +221,13 @@ async fn verified(
     }
     .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let request_id = RequestId::of(req);
-    let (method, path) = if caller == Caller::Gateway {
+    // Only a trusted gateway's word is taken for what its client asked: anyone else
+    // could write any method and path into the key's log.
+    let gateway = caller == Caller::Gateway
+        && req
+            .app_data::<web::Data<TrustedProxies>>()
+            .is_some_and(|proxies| proxies.trusts_peer(req));
+    let (method, path) = if gateway {
         (
             header_text(req, "X-Forwarded-Method").or_else(|| header_text(req, "X-Original-Method")),
             header_text(req, "X-Forwarded-Uri").or_else(|| header_text(req, "X-Original-URI")),
@@ -193,7 +236,7 @@ async fn verified(
         (None, None)
     };
     let path = logged_path(path.unwrap_or(req.path()));
-    let user_agent = loggable(header_text(req, "User-Agent").unwrap_or_default(), AGENT_CHARS);
+    let user_agent = logged_agent(header_text(req, "User-Agent").unwrap_or_default());
     let seen = Seen {
         client,
         request_id: request_id.as_ref().map_or("", RequestId::as_str),
@@ -371,6 +414,34 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    #[test]
+    fn a_key_in_a_logged_path_or_agent_is_masked_however_it_was_encoded() {
+        let key = crate::domain::ApiKey::generate();
+        let secret = &key.expose()["kw_live_".len()..];
+        let mut encodings = vec![key.expose().to_owned(), key.expose().replace('_', "%5F")];
+        for _ in 0..3 {
+            let deeper = encodings.last().unwrap().replace('%', "%25");
+            encodings.push(deeper);
+        }
+        for encoded in &encodings {
+            let path = format!("/hooks/{encoded}?token=x");
+            assert_eq!(
+                logged_path(&path),
+                format!("/hooks/{}", key.masked()),
+                "{encoded}"
+            );
+            let agent = format!("client/1.0 ({encoded})");
+            let agent = logged_agent(&agent);
+            assert!(
+                !agent.contains(secret) && agent.contains(&key.masked()),
+                "{agent}"
+            );
+        }
+        let too_deep = encodings.last().unwrap().replace('%', "%25");
+        assert_eq!(logged_path(&format!("/hooks/{too_deep}")), TOO_ENCODED);
+        assert_eq!(logged_path("/orders/100%25%20done"), "/orders/100% done");
+    }
 
     #[test]
     fn http_dates_follow_rfc_9110() {
