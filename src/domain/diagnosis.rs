@@ -225,7 +225,7 @@ fn key_facts(key: &KeyContext, now: PrimitiveDateTime) -> Vec<String> {
     });
     facts.push(match key.rate_limit_per_minute {
         Some(limit) => format!("Rate limit: {limit} requests a minute."),
-        None => "Rate limit: the merchant's default.".to_owned(),
+        None => "Rate limit: none.".to_owned(),
     });
     facts
 }
@@ -282,10 +282,17 @@ fn missing_key(_: &Seen<'_>, _: Option<&KeyContext>) -> Explained {
     )
 }
 
-fn key_disabled(_: &Seen<'_>, key: Option<&KeyContext>) -> Explained {
+fn key_disabled(seen: &Seen<'_>, key: Option<&KeyContext>) -> Explained {
+    // A refusal found in the log minutes later: the key's disabling now may be a later
+    // one than the one the request met.
     let summary = match key.and_then(|key| key.disabled.as_ref()) {
-        Some(disabled) => format!(
+        Some(disabled) if disabled.at <= seen.at => format!(
             "The key was disabled by {} on {}.",
+            disabled.by,
+            when(disabled.at)
+        ),
+        Some(disabled) => format!(
+            "The key was disabled when the request came; it has been enabled since, and disabled again by {} on {}.",
             disabled.by,
             when(disabled.at)
         ),
@@ -328,13 +335,17 @@ fn key_expired(seen: &Seen<'_>, key: Option<&KeyContext>) -> Explained {
             "The key was rotated: put the current version's key in the integration.".to_owned(),
         );
     }
-    let expiry = key
-        .facts
-        .expires_at
-        .map(|at| format!(" on {}", when(at)))
-        .unwrap_or_default();
+    let summary = match key.facts.expires_at {
+        Some(at) if at <= seen.at => format!("The key expired on {}.", when(at)),
+        // Renewed (or given a later expiry) since the request.
+        Some(at) => format!(
+            "The key had expired when the request came; it has been renewed since and now expires on {}.",
+            when(at)
+        ),
+        None => "The key had expired when the request came; it no longer expires.".to_owned(),
+    };
     (
-        format!("The key expired{expiry}."),
+        summary,
         if key.facts.lifetime_days.is_some() {
             "Renew the key on its page, or generate a new one.".to_owned()
         } else {
@@ -403,10 +414,16 @@ fn ip_not_allowed(seen: &Seen<'_>, _: Option<&KeyContext>) -> Explained {
 }
 
 fn environment_not_allowed(seen: &Seen<'_>, _: Option<&KeyContext>) -> Explained {
-    let wanted = if seen.detail.is_empty() {
-        "another"
-    } else {
-        seen.detail
+    let wanted = match seen.detail {
+        "" => "another",
+        wanted @ ("live" | "test") => wanted,
+        other => {
+            return (
+                format!("The gateway asked for {other} keys, and there are none: keys are live or test."),
+                "Set the gateway's environment parameter to live or test, or leave it out to take both."
+                    .to_owned(),
+            );
+        }
     };
     (
         format!("The gateway takes {wanted} keys only, and this key is of the other environment."),
@@ -508,6 +525,46 @@ mod tests {
         assert!(diagnosis.next_step.starts_with("Enable the key"));
         let since = diagnose(&seen("key_disabled", ""), Some(&key(KeyStatus::Active)), NOW);
         assert!(since.summary.contains("enabled since"), "{}", since.summary);
+        // Disabled again after the request: not the disabling the request met.
+        let mut again = disabled.clone();
+        again.disabled = Some(ChangeMade {
+            by: "Tok Deploy".to_owned(),
+            at: seen("key_disabled", "").at + time::Duration::minutes(1),
+        });
+        let later = diagnose(&seen("key_disabled", ""), Some(&again), NOW);
+        assert!(
+            later
+                .summary
+                .starts_with("The key was disabled when the request came; it has been enabled since"),
+            "{}",
+            later.summary
+        );
+    }
+
+    #[test]
+    fn a_key_renewed_since_its_refusal_says_so_and_a_key_without_a_limit_has_none() {
+        let mut renewed = key(KeyStatus::Active);
+        renewed.facts.expires_at = Some(seen("key_expired", "").at + time::Duration::days(30));
+        let diagnosis = diagnose(&seen("key_expired", ""), Some(&renewed), NOW);
+        assert!(
+            diagnosis
+                .summary
+                .starts_with("The key had expired when the request came; it has been renewed since"),
+            "{}",
+            diagnosis.summary
+        );
+        assert!(diagnosis.facts.iter().any(|fact| fact == "Rate limit: none."));
+    }
+
+    #[test]
+    fn a_gateway_asking_for_an_environment_that_does_not_exist_is_told_so() {
+        let diagnosis = diagnose(&seen("environment_not_allowed", "production"), None, NOW);
+        assert!(
+            diagnosis.summary.contains("keys are live or test"),
+            "{}",
+            diagnosis.summary
+        );
+        assert!(diagnosis.next_step.starts_with("Set the gateway's environment"));
     }
 
     #[test]
