@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 
 use crate::db_test;
 use crate::support::nginx::{self, Nginx, echo_upstream, nginx_available};
-use crate::support::{Backend, free_port, spawn_app, spawn_app_with, test_secret};
+use crate::support::{Backend, free_port, spawn_app_with, test_secret};
 
 /// nginx with the guide's upstream.conf (its three instances all this test's one server)
 /// and keyward.conf in front of an echo upstream.
@@ -32,7 +32,13 @@ async fn nginx_lets_valid_keys_through_with_the_keyward_headers_and_stops_the_re
     if !nginx_available() {
         return;
     }
-    let Some(app) = spawn_app(backend).await else {
+    // As the guide's unit sets it: nginx is a trusted proxy, whose word on the client and
+    // on what it asked for is taken.
+    let Some(app) = spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await
+    else {
         return;
     };
     let keyward_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();

@@ -18,7 +18,17 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 pub struct Nginx(Child);
 
 impl Drop for Nginx {
+    /// A fast shutdown (SIGTERM), in which the master stops its workers: killed outright,
+    /// the master would leave them running, orphaned, after the test. Killed after five
+    /// seconds if it has not stopped.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
