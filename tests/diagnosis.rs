@@ -998,6 +998,15 @@ async fn support_pastes_the_request_id_each_refused_call_was_answered_with(backe
             "invalid_key",
             "matches no key of this merchant".to_owned(),
         ),
+        // `Authorization: ApiKey` with nothing after it: the key went missing.
+        (
+            "/api/v1/whoami",
+            "",
+            Some(demo),
+            StatusCode::UNAUTHORIZED,
+            "missing_key",
+            "The request carried no key".to_owned(),
+        ),
     ];
     let mut answered = Vec::new();
     for (path, key, named, status, code, _) in &calls {

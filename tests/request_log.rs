@@ -333,6 +333,8 @@ async fn unknown_keys_are_kept_only_for_an_existing_merchant_named_in_x_merchant
             vec![("Authorization", mistyped_auth.as_str()), address, named],
             StatusCode::UNAUTHORIZED,
         ),
+        // The integration lost its key but still names its merchant.
+        (vec![address, named], StatusCode::UNAUTHORIZED),
         // Not kept: no merchant named, a merchant that does not exist, an unreadable ID.
         (
             vec![("Authorization", made_up_auth.as_str()), address],
@@ -371,7 +373,7 @@ async fn unknown_keys_are_kept_only_for_an_existing_merchant_named_in_x_merchant
         .into_iter()
         .filter(|row| row.key_id.is_none())
         .collect();
-    assert_eq!(unknown.len(), 2, "{unknown:?}");
+    assert_eq!(unknown.len(), 3, "{unknown:?}");
     for row in &unknown {
         assert_eq!(row.merchant_id.as_str(), merchant.as_str());
         assert_eq!(row.client_address, "198.51.100.99");
@@ -386,6 +388,8 @@ async fn unknown_keys_are_kept_only_for_an_existing_merchant_named_in_x_merchant
         key.masked(),
         "the ends of the key are kept"
     );
+    let missing = unknown.iter().find(|row| row.outcome == "missing_key").unwrap();
+    assert_eq!(missing.presented_key, "");
 }
 
 async fn forward_auth_keeps_the_method_and_path_the_gateway_reports(backend: Backend) {

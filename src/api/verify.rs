@@ -199,11 +199,12 @@ impl Verifier {
         outcome
     }
 
-    /// Hands a request whose key matched none (or was malformed) to the request log
-    /// when it names a merchant in a valid `X-Merchant-Id`; whether that merchant exists
-    /// is asked at the flush, once per batch, never here.
+    /// Hands a request whose key matched none, was malformed or was missing (an
+    /// integration that lost its header is the commonest 401 support hears of) to the
+    /// request log when it names a merchant in a valid `X-Merchant-Id`; whether that
+    /// merchant exists is asked at the flush, once per batch, never here.
     fn log_unknown(&self, headers: &HeaderMap, refused: &ApiError, seen: &Seen<'_>) {
-        if !self.usage.requests.enabled() || matches!(refused, ApiError::MissingKey) {
+        if !self.usage.requests.enabled() {
             return;
         }
         let Ok(Some(named)) = named_merchant(headers) else {
