@@ -55,6 +55,8 @@ pub async fn a_member_pastes_a_request_id_and_filters_a_keys_log_from_the_keyboa
             agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
             method: "GET",
             path: "/orders?page=2",
+            // After the disabling it met.
+            at: Some(app.clock.now()),
             ..Default::default()
         },
     );
